@@ -1,0 +1,9 @@
+//! uwsgidecorators-rs core: the pure-Rust engine behind the `uwsgidecorators` Python package.
+//!
+//! Everything here builds and tests without Python (`cargo test`). The PyO3 binding lives in
+//! `py/` behind the `python` feature, which maturin enables.
+
+pub mod spool;
+
+#[cfg(feature = "python")]
+mod py;
