@@ -4,6 +4,7 @@
 //! `py/` behind the `python` feature, which maturin enables.
 
 pub mod spool;
+pub mod sys;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,1 +1,15 @@
-//! placeholder
+//! The spooler: uWSGI's spool file format and directory protocol.
+//!
+//! - [`packet`]: the byte format of one spool file (pure).
+//! - [`name`]: uWSGI's file naming.
+//! - [`write`]: enqueue (atomic, optionally durable).
+//! - [`spooler`]: discovery, ordering, claiming and outcomes for one spooler process.
+
+pub mod name;
+pub mod packet;
+pub mod spooler;
+pub mod write;
+
+pub use packet::{Packet, PacketError, Var, decode, encode};
+pub use spooler::{FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task};
+pub use write::{WriteError, spool_write};

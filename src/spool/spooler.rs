@@ -1,0 +1,770 @@
+//! One spooler process's view of a spool directory: which task to run next, and its outcome.
+//!
+//! Discovery is incremental. A full directory scan happens at start, every `frequency`, and when
+//! inotify overflows; in between, inotify names each new file (`IN_MOVED_TO` from our writers'
+//! rename, `IN_CLOSE_WRITE` from uWSGI's writers and from other spoolers releasing a file), so a
+//! task written by any process is seen at once and draining costs the same per task with 200000
+//! files queued as with 1000 (no re-scan per task).
+//!
+//! Order: numeric priority subdirectories first, lowest number first, then top-level files, each
+//! group oldest first by the time in the file name. A file whose mtime is in the future (`at`, or
+//! a retry delay) waits in a timer heap until then.
+//!
+//! Claiming: open read-write and take a non-blocking exclusive OFD lock, which conflicts with
+//! uWSGI's POSIX `fcntl` locks, so our spoolers and uWSGI's share a directory without running a
+//! task twice. The lock is held until the outcome is applied: `ok` unlinks before unlocking;
+//! `retry`/`failed` move the mtime forward (so every spooler, uWSGI's included, waits); a crash
+//! drops the lock and leaves the file to run again.
+//!
+//! Malformed files are moved to `quarantine/` with a `.reason` file beside them; tasks that fail
+//! `max_attempts` times are moved to `dead/`. Neither name is numeric nor task-shaped, so no
+//! spooler, ours or uWSGI's, looks inside.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
+
+use super::name;
+use super::packet::{self, PacketError, Var};
+use crate::sys;
+
+/// Folder (inside the spool directory) for files that cannot be parsed.
+pub const QUARANTINE_DIR: &str = "quarantine";
+/// Folder (inside the spool directory) for tasks that failed `max_attempts` times.
+pub const DEAD_DIR: &str = "dead";
+/// A file shorter than a header is left alone this long: a uWSGI writer may be between its
+/// `open` and its lock.
+const SHORT_FILE_GRACE: Duration = Duration::from_secs(60);
+/// Temporary files of writers that died are removed after this long.
+const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
+
+/// Settings of one spooler.
+#[derive(Debug, Clone)]
+pub struct SpoolerConfig {
+    /// Periodic full scan, and the delay before a task that asked for a retry runs again.
+    pub frequency: Duration,
+    /// Delay after a task's first failure; doubled at each further failure.
+    pub retry_delay: Duration,
+    /// Upper bound of the growing delay.
+    pub retry_max_delay: Duration,
+    /// Failures after which a task moves to `dead/`; 0 keeps retrying for ever.
+    pub max_attempts: u32,
+    /// Also treat all-digit file names at the top level as tasks (uWSGI's `spooler-ordered`).
+    pub numeric_names: bool,
+}
+
+impl Default for SpoolerConfig {
+    fn default() -> Self {
+        SpoolerConfig {
+            frequency: Duration::from_secs(30),
+            retry_delay: Duration::from_secs(1),
+            retry_max_delay: Duration::from_secs(3600),
+            max_attempts: 0,
+            numeric_names: false,
+        }
+    }
+}
+
+/// Something the spooler did on its own that its owner should log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A malformed file was moved aside.
+    Quarantined {
+        from: PathBuf,
+        to: PathBuf,
+        reason: String,
+    },
+    /// A writer's leftover temporary file was removed.
+    RemovedTemp { path: PathBuf },
+}
+
+/// What a call to [`Spooler::next`] produced.
+#[derive(Debug)]
+pub enum Next {
+    Task(Task),
+    Notice(Notice),
+    /// Nothing to run within the wait (or the waker fired).
+    Idle,
+}
+
+/// Where a task went after a failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FailOutcome {
+    /// Kept; runs again once `at` (unix seconds) is reached.
+    RetryAt { at: i64, attempts: u32 },
+    /// Moved to `dead/`.
+    Dead { to: PathBuf, attempts: u32 },
+}
+
+/// A claimed task: the file is held under an exclusive lock until an outcome is applied or the
+/// task is dropped (which releases it unchanged).
+#[derive(Debug)]
+pub struct Task {
+    file: File,
+    path: PathBuf,
+    /// The spool directory (for `dead/`).
+    root: PathBuf,
+    pub vars: Vec<Var>,
+    pub body: Vec<u8>,
+    /// Failures recorded so far.
+    pub attempts: u32,
+}
+
+impl Task {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The file's basename (what uWSGI passes as `spooler_task_name`).
+    pub fn name(&self) -> &[u8] {
+        self.path.file_name().map_or(b"", |n| n.as_bytes())
+    }
+
+    /// Success: remove the file (before the lock is dropped, so nobody runs it again).
+    pub fn ok(self) -> io::Result<()> {
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Keep the file; it runs again after `delay` (uWSGI re-runs it at the next scan).
+    pub fn retry(self, delay: Duration) -> io::Result<i64> {
+        let at = unix_now() + delay.as_secs().max(1) as i64;
+        sys::set_times(&self.file, at)?;
+        Ok(at)
+    }
+
+    /// The task raised: count the failure on the file, then delay it or move it to `dead/`.
+    pub fn failed(self, cfg: &SpoolerConfig) -> io::Result<FailOutcome> {
+        let attempts = self.attempts.saturating_add(1);
+        // Without xattr support the count lives only in memory; the delay still grows within
+        // this process, and the file is never lost.
+        let _ = sys::write_attempts(&self.file, attempts);
+        if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
+            let dir = self.root.join(DEAD_DIR);
+            let to = move_aside(&self.path, &dir)?;
+            return Ok(FailOutcome::Dead { to, attempts });
+        }
+        let exp = attempts.saturating_sub(1).min(30);
+        let delay = cfg
+            .retry_delay
+            .saturating_mul(1u32 << exp)
+            .min(cfg.retry_max_delay);
+        let at = unix_now() + delay.as_secs().max(1) as i64;
+        sys::set_times(&self.file, at)?;
+        Ok(FailOutcome::RetryAt { at, attempts })
+    }
+
+    /// Give the task back unchanged (it runs again at once, here or in another spooler).
+    pub fn release(self) {}
+}
+
+/// Ordering key of a ready task: priority bucket, then enqueue time from the name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    bucket: u64,
+    fields: Option<name::NameFields>,
+    rel: PathBuf,
+}
+
+/// Bucket of top-level tasks: after every priority directory.
+const TOP_BUCKET: u64 = u64::MAX;
+
+/// The spooler's queue over one directory.
+pub struct Spooler {
+    root: PathBuf,
+    cfg: SpoolerConfig,
+    inotify: Inotify,
+    /// Watch → priority bucket (TOP_BUCKET for the root).
+    watches: HashMap<WatchDescriptor, u64>,
+    ready: BTreeMap<Key, ()>,
+    delayed: BinaryHeap<Reverse<(i64, u64, PathBuf)>>,
+    /// Relative paths currently in `ready` or `delayed`, so events and scans do not duplicate.
+    known: HashSet<PathBuf>,
+    next_scan: Instant,
+    notices: Vec<Notice>,
+    waker: std::sync::Arc<sys::EventFd>,
+    event_buf: Vec<u8>,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn priority_of(name: &[u8]) -> Option<u64> {
+    if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
+        std::str::from_utf8(name).ok()?.parse().ok()
+    } else {
+        None
+    }
+}
+
+/// Move `path` into `dir` (created if needed), keeping its name; returns the new path.
+fn move_aside(path: &Path, dir: &Path) -> io::Result<PathBuf> {
+    match fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let to = dir.join(path.file_name().unwrap_or_default());
+    fs::rename(path, &to)?;
+    Ok(to)
+}
+
+enum Claim {
+    Got(Task),
+    /// Not runnable now (gone, locked, not yet complete); events will bring it back.
+    Skip,
+    /// Its mtime is in the future.
+    Later(i64),
+    Quarantine(PacketError),
+}
+
+impl Spooler {
+    /// Open a spooler on an existing directory. The first call to [`Spooler::next`] scans it.
+    pub fn open(root: &Path, cfg: SpoolerConfig) -> io::Result<Self> {
+        let root = fs::canonicalize(root)?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                format!("spool directory {} is not a directory", root.display()),
+            ));
+        }
+        let inotify = Inotify::init()?;
+        let mut sp = Spooler {
+            root,
+            cfg,
+            inotify,
+            watches: HashMap::new(),
+            ready: BTreeMap::new(),
+            delayed: BinaryHeap::new(),
+            known: HashSet::new(),
+            next_scan: Instant::now(),
+            notices: Vec::new(),
+            waker: std::sync::Arc::new(sys::EventFd::new()?),
+            event_buf: vec![0u8; 64 * 1024],
+        };
+        let root = sp.root.clone();
+        sp.watch(&root, TOP_BUCKET)?;
+        Ok(sp)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn config(&self) -> &SpoolerConfig {
+        &self.cfg
+    }
+
+    /// A handle that makes a blocked [`Spooler::next`] return `Idle` (safe from any thread).
+    pub fn waker(&self) -> std::sync::Arc<sys::EventFd> {
+        self.waker.clone()
+    }
+
+    /// Tasks known to be waiting (ready now or later); for tests and metrics.
+    pub fn pending(&self) -> usize {
+        self.known.len()
+    }
+
+    fn watch(&mut self, dir: &Path, bucket: u64) -> io::Result<()> {
+        let mask = WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::ONLYDIR;
+        let mask = if bucket == TOP_BUCKET {
+            mask | WatchMask::CREATE
+        } else {
+            mask
+        };
+        let wd = self.inotify.watches().add(dir, mask)?;
+        self.watches.insert(wd, bucket);
+        Ok(())
+    }
+
+    fn rel_of(&self, bucket: u64, name: &[u8]) -> PathBuf {
+        let name = Path::new(std::ffi::OsStr::from_bytes(name));
+        if bucket == TOP_BUCKET {
+            name.to_path_buf()
+        } else {
+            Path::new(&bucket.to_string()).join(name)
+        }
+    }
+
+    /// Note a candidate file (from a scan or an event).
+    fn offer(&mut self, bucket: u64, name: &[u8]) {
+        if !name::is_task_name(name, bucket == TOP_BUCKET && self.cfg.numeric_names) {
+            return;
+        }
+        let rel = self.rel_of(bucket, name);
+        if self.known.contains(&rel) {
+            return;
+        }
+        let fields = std::str::from_utf8(name).ok().and_then(name::parse);
+        self.known.insert(rel.clone());
+        self.ready.insert(
+            Key {
+                bucket,
+                fields,
+                rel,
+            },
+            (),
+        );
+    }
+
+    fn scan_dir(&mut self, dir: &Path, bucket: u64, now: SystemTime) -> io::Result<()> {
+        for entry in fs::read_dir(dir)? {
+            let Ok(entry) = entry else { continue };
+            let fname = entry.file_name();
+            let name = fname.as_bytes();
+            if bucket == TOP_BUCKET {
+                if let Some(p) = priority_of(name) {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        let sub = dir.join(&fname);
+                        // Watch first, then list: a file arriving in between is seen twice at
+                        // worst, never missed.
+                        if !self.watches.values().any(|&b| b == p) {
+                            let _ = self.watch(&sub, p);
+                        }
+                        let _ = self.scan_dir(&sub, p, now);
+                        continue;
+                    }
+                }
+            }
+            if name.starts_with(name::TEMP_PREFIX.as_bytes()) {
+                self.remove_stale_temp(&entry.path(), now);
+                continue;
+            }
+            self.offer(bucket, name);
+        }
+        Ok(())
+    }
+
+    fn remove_stale_temp(&mut self, path: &Path, now: SystemTime) {
+        // ctime, not mtime: a writer sets the mtime to `at`, which may be long past.
+        let Ok(meta) = fs::symlink_metadata(path) else {
+            return;
+        };
+        let ctime = UNIX_EPOCH + Duration::from_secs(meta.ctime().max(0) as u64);
+        if now.duration_since(ctime).unwrap_or_default() > STALE_TEMP_AGE
+            && fs::remove_file(path).is_ok()
+        {
+            self.notices.push(Notice::RemovedTemp {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+
+    /// List the whole directory again (start, periodic fallback, inotify overflow).
+    pub fn full_scan(&mut self) -> io::Result<()> {
+        let root = self.root.clone();
+        self.scan_dir(&root, TOP_BUCKET, SystemTime::now())?;
+        self.next_scan = Instant::now() + self.cfg.frequency;
+        Ok(())
+    }
+
+    fn read_events(&mut self) -> io::Result<()> {
+        let mut buf = std::mem::take(&mut self.event_buf);
+        let result = self.read_events_into(&mut buf);
+        self.event_buf = buf;
+        result
+    }
+
+    fn read_events_into(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        loop {
+            let events = match self.inotify.read_events(buf) {
+                Ok(ev) => ev,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            let mut offered: Vec<(u64, Vec<u8>)> = Vec::new();
+            let mut new_dirs: Vec<(PathBuf, u64)> = Vec::new();
+            let mut overflow = false;
+            for ev in events {
+                if ev.mask.contains(EventMask::Q_OVERFLOW) {
+                    overflow = true;
+                    continue;
+                }
+                if ev.mask.contains(EventMask::IGNORED) {
+                    self.watches.remove(&ev.wd);
+                    continue;
+                }
+                let Some(&bucket) = self.watches.get(&ev.wd) else {
+                    continue;
+                };
+                let Some(n) = ev.name else { continue };
+                let n = n.as_bytes();
+                if ev.mask.contains(EventMask::ISDIR) {
+                    if bucket == TOP_BUCKET {
+                        if let Some(p) = priority_of(n) {
+                            new_dirs.push((self.root.join(std::ffi::OsStr::from_bytes(n)), p));
+                        }
+                    }
+                    continue;
+                }
+                if ev
+                    .mask
+                    .intersects(EventMask::CLOSE_WRITE | EventMask::MOVED_TO)
+                {
+                    offered.push((bucket, n.to_vec()));
+                }
+            }
+            for (bucket, n) in offered {
+                self.offer(bucket, &n);
+            }
+            for (dir, p) in new_dirs {
+                if !self.watches.values().any(|&b| b == p) {
+                    let _ = self.watch(&dir, p);
+                }
+                let _ = self.scan_dir(&dir, p, SystemTime::now());
+            }
+            if overflow {
+                self.full_scan()?;
+            }
+        }
+    }
+
+    fn promote_due(&mut self) {
+        let now = unix_now();
+        while let Some(Reverse((at, bucket, _))) = self.delayed.peek() {
+            if *at > now {
+                break;
+            }
+            let bucket = *bucket;
+            let Some(Reverse((_, _, rel))) = self.delayed.pop() else {
+                break;
+            };
+            let fields = rel
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(name::parse);
+            self.ready.insert(
+                Key {
+                    bucket,
+                    fields,
+                    rel,
+                },
+                (),
+            );
+        }
+    }
+
+    fn try_claim(&self, rel: &Path) -> io::Result<Claim> {
+        let path = self.root.join(rel);
+        let meta = match fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Skip),
+            Err(e) => return Err(e),
+        };
+        if !meta.file_type().is_file() {
+            return Ok(Claim::Skip);
+        }
+        if meta.mtime() > unix_now() {
+            return Ok(Claim::Later(meta.mtime()));
+        }
+        let file = match OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(f) => f,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                return Ok(Claim::Skip);
+            }
+            Err(e) => return Err(e),
+        };
+        if !sys::try_lock_exclusive(&file)? {
+            return Ok(Claim::Skip);
+        }
+        // The previous holder may have finished and unlinked it while we waited to open it.
+        let meta = file.metadata()?;
+        if meta.nlink() == 0 {
+            return Ok(Claim::Skip);
+        }
+        if meta.mtime() > unix_now() {
+            return Ok(Claim::Later(meta.mtime()));
+        }
+        let mut data = Vec::with_capacity(meta.len() as usize);
+        (&file).read_to_end(&mut data)?;
+        let decoded = match packet::decode(&data) {
+            Ok(p) => p,
+            Err(PacketError::ShortHeader { .. }) => {
+                let ctime = UNIX_EPOCH + Duration::from_secs(meta.ctime().max(0) as u64);
+                let age = SystemTime::now().duration_since(ctime).unwrap_or_default();
+                if age < SHORT_FILE_GRACE {
+                    return Ok(Claim::Skip);
+                }
+                return Ok(Claim::Quarantine(PacketError::ShortHeader {
+                    len: data.len(),
+                }));
+            }
+            Err(e) => return Ok(Claim::Quarantine(e)),
+        };
+        let attempts = sys::read_attempts(&file);
+        Ok(Claim::Got(Task {
+            file,
+            path,
+            root: self.root.clone(),
+            vars: decoded.vars,
+            body: decoded.body,
+            attempts,
+        }))
+    }
+
+    fn quarantine(&mut self, rel: &Path, err: &PacketError) -> io::Result<Notice> {
+        let from = self.root.join(rel);
+        let dir = self.root.join(QUARANTINE_DIR);
+        let to = move_aside(&from, &dir)?;
+        let reason = err.to_string();
+        let mut reason_path = to.clone().into_os_string();
+        reason_path.push(".reason");
+        let _ = fs::write(reason_path, format!("{reason}\n"));
+        Ok(Notice::Quarantined { from, to, reason })
+    }
+
+    /// Run the queue once: return a notice or a claimed task if there is one, else wait up to
+    /// `max_wait` for news (inotify, a due timer, the waker) and return `Idle`.
+    pub fn next(&mut self, max_wait: Duration) -> io::Result<Next> {
+        let deadline = Instant::now() + max_wait;
+        loop {
+            if let Some(n) = self.notices.pop() {
+                return Ok(Next::Notice(n));
+            }
+            self.read_events()?;
+            if Instant::now() >= self.next_scan {
+                self.full_scan()?;
+            }
+            self.promote_due();
+            while let Some((key, ())) = self.ready.pop_first() {
+                match self.try_claim(&key.rel) {
+                    Ok(Claim::Got(task)) => {
+                        self.known.remove(&key.rel);
+                        return Ok(Next::Task(task));
+                    }
+                    Ok(Claim::Skip) => {
+                        self.known.remove(&key.rel);
+                    }
+                    Ok(Claim::Later(at)) => {
+                        self.delayed.push(Reverse((at, key.bucket, key.rel)));
+                    }
+                    Ok(Claim::Quarantine(err)) => {
+                        self.known.remove(&key.rel);
+                        match self.quarantine(&key.rel, &err) {
+                            Ok(n) => return Ok(Next::Notice(n)),
+                            // Someone else moved or removed it first.
+                            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    Err(e) => {
+                        self.known.remove(&key.rel);
+                        return Err(e);
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Next::Idle);
+            }
+            let mut wait = (deadline - now).min(self.next_scan.saturating_duration_since(now));
+            if let Some(Reverse((at, _, _))) = self.delayed.peek() {
+                let secs = (*at - unix_now()).max(0) as u64;
+                // mtimes are whole seconds: wake just after the second turns.
+                let until = Duration::from_secs(secs) + Duration::from_millis(1)
+                    - Duration::from_nanos(
+                        SystemTime::now()
+                            .duration_since(UNIX_EPOCH)
+                            .map_or(0, |d| u64::from(d.subsec_nanos())),
+                    );
+                wait = wait.min(until);
+            }
+            let ready = sys::poll_readable(&[self.inotify.as_raw_fd(), self.waker.fd()], wait)?;
+            if ready[1] && self.waker.drain() {
+                return Ok(Next::Idle);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spool::write::spool_write;
+
+    fn v(k: &str, val: &str) -> Var {
+        (k.as_bytes().to_vec(), val.as_bytes().to_vec())
+    }
+
+    fn next_task(sp: &mut Spooler) -> Option<Task> {
+        for _ in 0..50 {
+            match sp.next(Duration::from_millis(20)).unwrap() {
+                Next::Task(t) => return Some(t),
+                Next::Notice(_) => {}
+                Next::Idle => return None,
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn runs_existing_then_new_tasks_in_order() {
+        let tmp = tempfile::tempdir().unwrap();
+        spool_write(tmp.path(), &[v("n", "1")], b"", false).unwrap();
+        spool_write(tmp.path(), &[v("n", "2")], b"", false).unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let t = next_task(&mut sp).unwrap();
+        assert_eq!(t.vars, vec![v("n", "1")]);
+        t.ok().unwrap();
+        // A task written now is seen through inotify, before the next full scan.
+        spool_write(tmp.path(), &[v("n", "3")], b"", false).unwrap();
+        let t = next_task(&mut sp).unwrap();
+        assert_eq!(t.vars, vec![v("n", "2")]);
+        t.ok().unwrap();
+        let t = next_task(&mut sp).unwrap();
+        assert_eq!(t.vars, vec![v("n", "3")]);
+        t.ok().unwrap();
+        assert!(next_task(&mut sp).is_none());
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn priority_dirs_first_lowest_first() {
+        let tmp = tempfile::tempdir().unwrap();
+        spool_write(tmp.path(), &[v("n", "top")], b"", false).unwrap();
+        spool_write(tmp.path(), &[v("priority", "10")], b"", false).unwrap();
+        spool_write(tmp.path(), &[v("priority", "2")], b"", false).unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let order: Vec<Vec<Var>> = (0..3)
+            .map(|_| {
+                let t = next_task(&mut sp).unwrap();
+                let vars = t.vars.clone();
+                t.ok().unwrap();
+                vars
+            })
+            .collect();
+        assert_eq!(
+            order,
+            vec![
+                vec![v("priority", "2")],
+                vec![v("priority", "10")],
+                vec![v("n", "top")]
+            ]
+        );
+    }
+
+    #[test]
+    fn new_priority_dir_is_watched() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        assert!(next_task(&mut sp).is_none());
+        spool_write(tmp.path(), &[v("priority", "7")], b"", false).unwrap();
+        let t = next_task(&mut sp).expect("task in a new priority dir");
+        assert_eq!(t.path().parent().unwrap(), sp.root().join("7"));
+    }
+
+    #[test]
+    fn future_at_waits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let at = (unix_now() + 3600).to_string();
+        spool_write(tmp.path(), &[v("at", &at)], b"", false).unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        assert!(next_task(&mut sp).is_none());
+        assert_eq!(sp.pending(), 1);
+    }
+
+    #[test]
+    fn locked_task_is_not_claimed_twice() {
+        let tmp = tempfile::tempdir().unwrap();
+        spool_write(tmp.path(), &[v("n", "1")], b"", false).unwrap();
+        let mut a = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut b = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let t = next_task(&mut a).unwrap();
+        assert!(next_task(&mut b).is_none());
+        t.release();
+        // Releasing (closing) the file tells every watcher about it again.
+        assert!(next_task(&mut b).is_some());
+    }
+
+    #[test]
+    fn failure_delays_and_dead_letters() {
+        let tmp = tempfile::tempdir().unwrap();
+        spool_write(tmp.path(), &[v("n", "1")], b"", false).unwrap();
+        let cfg = SpoolerConfig {
+            max_attempts: 2,
+            ..SpoolerConfig::default()
+        };
+        let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
+        let t = next_task(&mut sp).unwrap();
+        let path = t.path().to_path_buf();
+        match t.failed(&cfg).unwrap() {
+            FailOutcome::RetryAt { at, attempts } => {
+                assert_eq!(attempts, 1);
+                assert!(at > unix_now() - 1);
+                assert_eq!(fs::metadata(&path).unwrap().mtime(), at);
+            }
+            other => panic!("{other:?}"),
+        }
+        // Make it due again, as the clock would.
+        let f = File::open(&path).unwrap();
+        sys::set_times(&f, unix_now() - 1).unwrap();
+        drop(f);
+        let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
+        let t = next_task(&mut sp).unwrap();
+        assert_eq!(t.attempts, 1, "attempts are kept on the file");
+        match t.failed(&cfg).unwrap() {
+            FailOutcome::Dead { to, attempts } => {
+                assert_eq!(attempts, 2);
+                assert!(to.starts_with(tmp.path().canonicalize().unwrap().join(DEAD_DIR)));
+                assert!(to.exists());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_files_are_quarantined() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bad = tmp.path().join("uwsgi_spoolfile_on_h_1_1_1_1_1");
+        fs::write(&bad, b"\x11\x04\x00\x00\x00\x00\x00\x00").unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        match sp.next(Duration::from_millis(50)).unwrap() {
+            Next::Notice(Notice::Quarantined { to, reason, .. }) => {
+                assert!(reason.contains("zero-length key"), "{reason}");
+                assert!(to.exists());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(!bad.exists());
+    }
+
+    #[test]
+    fn waker_interrupts_wait() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let w = sp.waker();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            w.notify();
+        });
+        let start = Instant::now();
+        assert!(matches!(
+            sp.next(Duration::from_secs(20)).unwrap(),
+            Next::Idle
+        ));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        t.join().unwrap();
+    }
+}

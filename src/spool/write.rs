@@ -1,0 +1,201 @@
+//! Enqueue: write one task file into a spool directory so that no reader ever sees it partial.
+//!
+//! The bytes go to a temporary name that no reader considers (uWSGI's and ours look only at
+//! `uwsgi_spoolfile_on_*`), written under an exclusive `fcntl` lock, then the file is renamed to
+//! its final uWSGI-style name. The final name therefore always holds a complete file, whatever
+//! the writer's fate. `at` is applied (as the mtime) before the rename, so a reader never sees a
+//! future task without its date. In durable mode the file and then the directory are fsynced
+//! before `spool_write` returns.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use super::name;
+use super::packet::{self, PacketError, Var};
+use crate::sys;
+
+/// Why a task could not be enqueued.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Packet(#[from] PacketError),
+    #[error("priority must be a non-negative integer (it names a subdirectory), got {0:?}")]
+    BadPriority(String),
+    #[error("'at' must be a unix timestamp (seconds, optionally with a fraction), got {0:?}")]
+    BadAt(String),
+    #[error("cannot write spool file in {dir}: {source}")]
+    Io {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Parse `at` as uWSGI does (the digits before the first `.`), refusing what is not a number.
+pub fn parse_at(value: &[u8]) -> Result<i64, WriteError> {
+    let bad = || WriteError::BadAt(String::from_utf8_lossy(value).into_owned());
+    let text = std::str::from_utf8(value).map_err(|_| bad())?.trim();
+    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
+    if !frac.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    if int.is_empty() {
+        return if frac.is_empty() { Err(bad()) } else { Ok(0) };
+    }
+    if !int.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad());
+    }
+    int.parse().map_err(|_| bad())
+}
+
+/// Check a `priority` value: all ASCII digits (uWSGI's spooler never runs anything else).
+pub fn parse_priority(value: &[u8]) -> Result<&str, WriteError> {
+    match std::str::from_utf8(value) {
+        Ok(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(s),
+        _ => Err(WriteError::BadPriority(
+            String::from_utf8_lossy(value).into_owned(),
+        )),
+    }
+}
+
+/// Write one task into `dir` (an existing spool directory). Returns the full path of the file.
+pub fn spool_write(
+    dir: &Path,
+    vars: &[Var],
+    body: &[u8],
+    durable: bool,
+) -> Result<PathBuf, WriteError> {
+    let bytes = packet::encode(vars, body)?;
+    let mut target = dir.to_path_buf();
+    if let Some(p) = packet::lookup(vars, b"priority").filter(|v| !v.is_empty()) {
+        target.push(parse_priority(p)?);
+        match fs::DirBuilder::new().mode(0o777).create(&target) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                return Err(WriteError::Io {
+                    dir: target,
+                    source: e,
+                });
+            }
+            _ => {}
+        }
+    }
+    let at = match packet::lookup(vars, b"at").filter(|v| !v.is_empty()) {
+        Some(v) => parse_at(v)?,
+        None => 0,
+    };
+    write_file(&target, &bytes, at, durable).map_err(|source| WriteError::Io {
+        dir: target.clone(),
+        source,
+    })
+}
+
+fn write_file(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result<PathBuf> {
+    loop {
+        let name = name::next_name();
+        let temp = dir.join(format!("{}{name}", name::TEMP_PREFIX));
+        let fin = dir.join(&name);
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&temp)?;
+        let written = fill(&file, bytes, at, durable);
+        drop(file);
+        let renamed = written.and_then(|()| sys::rename_noreplace(&temp, &fin));
+        match renamed {
+            Ok(()) => {
+                if durable {
+                    sys::sync_dir(dir)?;
+                }
+                return Ok(fin);
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&temp);
+                if e.kind() != io::ErrorKind::AlreadyExists {
+                    return Err(e);
+                }
+                // A name collision (same pid, counter and microsecond): take the next name.
+            }
+        }
+    }
+}
+
+fn fill(mut file: &File, bytes: &[u8], at: i64, durable: bool) -> io::Result<()> {
+    sys::lock_exclusive(file)?;
+    file.write_all(bytes)?;
+    if at > 0 {
+        sys::set_times(file, at)?;
+    }
+    if durable {
+        file.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    fn v(k: &str, val: &str) -> Var {
+        (k.as_bytes().to_vec(), val.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn writes_complete_file_with_uwsgi_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = spool_write(tmp.path(), &[v("a", "1")], b"", false).unwrap();
+        let fname = path.file_name().unwrap().to_str().unwrap();
+        assert!(name::parse(fname).is_some(), "{fname}");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            b"\x11\x06\x00\x00\x01\x00a\x01\x001"
+        );
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn priority_subdir_and_at() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = spool_write(
+            tmp.path(),
+            &[v("priority", "5"), v("at", "1900000000.25")],
+            b"B",
+            true,
+        )
+        .unwrap();
+        assert_eq!(path.parent().unwrap(), tmp.path().join("5"));
+        assert_eq!(fs::metadata(&path).unwrap().mtime(), 1_900_000_000);
+    }
+
+    #[test]
+    fn refuses_bad_priority_and_at() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            spool_write(tmp.path(), &[v("priority", "high")], b"", false),
+            Err(WriteError::BadPriority(_))
+        ));
+        assert!(matches!(
+            spool_write(tmp.path(), &[v("at", "tomorrow")], b"", false),
+            Err(WriteError::BadAt(_))
+        ));
+        assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn at_parsing() {
+        assert_eq!(parse_at(b"123").unwrap(), 123);
+        assert_eq!(parse_at(b"123.9").unwrap(), 123);
+        assert!(parse_at(b"-5").is_err());
+        assert!(parse_at(b"").is_err());
+        assert!(parse_at(b"1e9").is_err());
+    }
+}

@@ -1,0 +1,212 @@
+//! Thin, safe wrappers over the few Linux calls std does not offer. The crate's `unsafe` lives here.
+//!
+//! Every wrapper returns `io::Result` and retries on `EINTR` only where the call is idempotent.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::time::Duration;
+
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(rc)
+    }
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains a NUL byte"))
+}
+
+fn whole_file_lock(kind: libc::c_short) -> libc::flock {
+    // SAFETY: flock is a plain C struct; all-zero is a valid value (whole file from offset 0).
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl
+}
+
+/// Try to take an exclusive open-file-description lock on the whole file without waiting.
+///
+/// OFD locks conflict with uWSGI's classic POSIX `fcntl` locks (and with each other across
+/// processes and threads), unlike `flock`, which is invisible to uWSGI. Returns `Ok(false)` if
+/// another holder has it.
+pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
+    let fl = whole_file_lock(libc::F_WRLCK as libc::c_short);
+    // SAFETY: valid fd and a pointer to a live flock struct.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EACCES) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Take an exclusive OFD lock on the whole file, waiting for it.
+pub fn lock_exclusive(file: &File) -> io::Result<()> {
+    let fl = whole_file_lock(libc::F_WRLCK as libc::c_short);
+    loop {
+        // SAFETY: valid fd and a pointer to a live flock struct.
+        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// True if some process holds a conflicting lock (POSIX or OFD) on the file.
+pub fn is_locked(file: &File) -> io::Result<bool> {
+    let mut fl = whole_file_lock(libc::F_WRLCK as libc::c_short);
+    // SAFETY: valid fd and a pointer to a live, writable flock struct.
+    cvt(unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) })?;
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+/// Set a file's atime and mtime to `secs` (whole seconds), as uWSGI does for `at`.
+pub fn set_times(file: &File, secs: i64) -> io::Result<()> {
+    let ts = libc::timespec {
+        tv_sec: secs as libc::time_t,
+        tv_nsec: 0,
+    };
+    let times = [ts, ts];
+    // SAFETY: valid fd and a pointer to two timespecs.
+    cvt(unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) })?;
+    Ok(())
+}
+
+/// Rename without replacing an existing target. Falls back to plain rename where the
+/// filesystem lacks RENAME_NOREPLACE (the names we generate are unique anyway).
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (cpath(from)?, cpath(to)?);
+    // SAFETY: two valid NUL-terminated paths.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => std::fs::rename(from, to),
+        _ => Err(err),
+    }
+}
+
+/// fsync a directory, so that a rename or unlink inside it survives power loss.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+const ATTEMPTS_XATTR: &[u8] = b"user.uwsgidecorators.attempts\0";
+
+/// Failed attempts recorded on the file (0 when none, or when xattrs are unsupported).
+pub fn read_attempts(file: &File) -> u32 {
+    let mut buf = [0u8; 16];
+    // SAFETY: valid fd, NUL-terminated name, writable buffer of the given size.
+    let n = unsafe {
+        libc::fgetxattr(
+            file.as_raw_fd(),
+            ATTEMPTS_XATTR.as_ptr().cast(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if n <= 0 {
+        return 0;
+    }
+    std::str::from_utf8(&buf[..n as usize])
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Record the failed attempts on the file itself, so every spooler process sees the count.
+pub fn write_attempts(file: &File, attempts: u32) -> io::Result<()> {
+    let text = attempts.to_string();
+    // SAFETY: valid fd, NUL-terminated name, readable buffer of the given size.
+    cvt(unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            ATTEMPTS_XATTR.as_ptr().cast(),
+            text.as_ptr().cast(),
+            text.len(),
+            0,
+        )
+    })?;
+    Ok(())
+}
+
+/// An eventfd used to wake a blocked wait from another thread or a signal handler.
+#[derive(Debug)]
+pub struct EventFd(File);
+
+impl EventFd {
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: plain syscall; on success we own the returned fd.
+        let fd = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
+        // SAFETY: fd is a fresh descriptor owned by nobody else.
+        Ok(EventFd(unsafe {
+            <File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        }))
+    }
+
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64. A full counter (EAGAIN) already means "woken".
+        unsafe { libc::write(self.0.as_raw_fd(), (&raw const one).cast(), 8) };
+    }
+
+    /// Consume pending notifications; true if there were any.
+    pub fn drain(&self) -> bool {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64.
+        unsafe { libc::read(self.0.as_raw_fd(), (&raw mut v).cast(), 8) == 8 }
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Wait until one of `fds` is readable or `timeout` passes. Returns which fds are readable.
+/// An interrupted wait returns no readiness (the caller checks signals and loops).
+pub fn poll_readable(fds: &[RawFd], timeout: Duration) -> io::Result<Vec<bool>> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|&fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // Round up so a 0.3 ms wait does not become a busy 0 ms poll.
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: pfds is a live array of the given length.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(vec![false; fds.len()]);
+        }
+        return Err(err);
+    }
+    Ok(pfds.iter().map(|p| p.revents != 0).collect())
+}
