@@ -1,0 +1,112 @@
+"""Shared fixtures: golden vectors, spool dirs, subprocess control, hypothesis profiles."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from interop import procs as _procs
+
+REPO = Path(__file__).resolve().parent.parent
+
+try:
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile('fast', max_examples=25, deadline=None)
+    settings.register_profile(
+        'ci',
+        max_examples=200,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.load_profile(os.environ.get('HYPOTHESIS_PROFILE', 'fast'))
+except ImportError:  # hypothesis is a test dependency; only the property tests need it
+    pass
+
+
+def _golden_dir() -> Path:
+    env = os.environ.get('UWSGI_GOLDEN_DIR')
+    return Path(env).resolve() if env else (REPO.parent / 'shared' / 'uwsgi-spec' / 'golden').resolve()
+
+
+@pytest.fixture(scope='session')
+def golden_dir() -> Path:
+    """The golden vectors made by real uWSGI (../shared/uwsgi-spec/golden, or $UWSGI_GOLDEN_DIR)."""
+    d = _golden_dir()
+    if not (d / 'manifest.json').is_file():
+        pytest.fail('golden vectors not found at %s (set UWSGI_GOLDEN_DIR)' % d)
+    return d
+
+
+@pytest.fixture(scope='session')
+def manifest(golden_dir) -> dict:
+    with open(golden_dir / 'manifest.json', encoding='utf-8') as f:
+        return json.load(f)
+
+
+@pytest.fixture(scope='session')
+def uwsgi_bin() -> str:
+    """Real uWSGI with the python3 plugin. Missing uWSGI is a failure, never a skip."""
+    try:
+        return _procs.uwsgi_bin()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+
+
+@pytest.fixture
+def spool_dir(tmp_path) -> Path:
+    """An empty spool directory, as a realpath (uWSGI compares `spooler` values with realpaths)."""
+    d = tmp_path / 'spool'
+    d.mkdir()
+    return Path(os.path.realpath(d))
+
+
+@pytest.fixture
+def work_dir(tmp_path) -> Path:
+    d = tmp_path / 'work'
+    d.mkdir()
+    return Path(os.path.realpath(d))
+
+
+@pytest.fixture
+def procs(tmp_path, request):
+    """Start processes with procs.master([...]), procs.uwsgi([...]), procs.python([...]).
+
+    Every one is stopped by pid at teardown, whatever the test did; its log is printed when the
+    test failed.
+    """
+    group = _procs.ProcGroup(tmp_path / 'logs')
+    try:
+        yield group
+    finally:
+        try:
+            group.close()
+        finally:
+            rep = getattr(request.node, 'rep_call', None)
+            if rep is not None and rep.failed and group.procs:
+                print('\n===== process logs =====\n' + group.logs())
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    setattr(item, 'rep_' + rep.when, rep)
+    return rep
+
+
+@pytest.fixture(scope='session')
+def shared_dir() -> Path:
+    return _golden_dir().parent.parent
+
+
+def pytest_report_header(config):
+    try:
+        b = _procs.uwsgi_bin()
+    except RuntimeError:
+        b = 'NOT INSTALLED'
+    return 'uwsgi: %s; golden: %s; master: %s' % (b, _golden_dir(), ' '.join(_procs.master_argv()))
+
