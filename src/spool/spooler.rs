@@ -91,8 +91,10 @@ pub enum Notice {
 pub enum Next {
     Task(Task),
     Notice(Notice),
-    /// Nothing to run within the wait (or the waker fired).
+    /// Nothing to run within the wait.
     Idle,
+    /// The waker fired.
+    Woken,
 }
 
 /// Where a task went after a failure.
@@ -267,7 +269,7 @@ impl Spooler {
         &self.cfg
     }
 
-    /// A handle that makes a blocked [`Spooler::next`] return `Idle` (safe from any thread).
+    /// A handle that makes a blocked [`Spooler::next`] return `Woken` (safe from any thread).
     pub fn waker(&self) -> std::sync::Arc<sys::EventFd> {
         self.waker.clone()
     }
@@ -593,7 +595,7 @@ impl Spooler {
             }
             let ready = sys::poll_readable(&[self.inotify.as_raw_fd(), self.waker.fd()], wait)?;
             if ready[1] && self.waker.drain() {
-                return Ok(Next::Idle);
+                return Ok(Next::Woken);
             }
         }
     }
@@ -613,7 +615,7 @@ mod tests {
             match sp.next(Duration::from_millis(20)).unwrap() {
                 Next::Task(t) => return Some(t),
                 Next::Notice(_) => {}
-                Next::Idle => return None,
+                Next::Idle | Next::Woken => return None,
             }
         }
         None
@@ -762,7 +764,7 @@ mod tests {
         let start = Instant::now();
         assert!(matches!(
             sp.next(Duration::from_secs(20)).unwrap(),
-            Next::Idle
+            Next::Woken
         ));
         assert!(start.elapsed() < Duration::from_secs(10));
         t.join().unwrap();

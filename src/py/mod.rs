@@ -1,0 +1,406 @@
+//! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
+
+use std::io;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::spool::{self, FailOutcome, Next, Notice, PacketError, SpoolerConfig, Var, WriteError};
+use crate::sys::EventFd;
+
+pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
+pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
+
+/// Longest stretch a blocking call stays detached before it checks for signals (Ctrl-C).
+const SIGNAL_SLICE: Duration = Duration::from_millis(100);
+
+fn packet_err(e: PacketError) -> PyErr {
+    match e {
+        PacketError::VarsTooLarge { .. }
+        | PacketError::KeyTooLong { .. }
+        | PacketError::ValueTooLong { .. } => SpoolTooLargeError::new_err(e.to_string()),
+        PacketError::EmptyKey => PyValueError::new_err(e.to_string()),
+        _ => SpoolPacketError::new_err(e.to_string()),
+    }
+}
+
+fn write_err(e: WriteError) -> PyErr {
+    match e {
+        WriteError::Packet(p) => packet_err(p),
+        WriteError::BadPriority(_) | WriteError::BadAt(_) => PyValueError::new_err(e.to_string()),
+        WriteError::Io { source, .. } => PyErr::from(source),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic cannot happen while the lock is held (the core returns errors), but a poisoned
+    // mutex must not turn into a second failure.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Accept any iterable of `(bytes, bytes)` pairs.
+fn extract_vars(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Var>> {
+    let mut vars = Vec::new();
+    for item in obj.try_iter()? {
+        let item = item?;
+        let pair = item
+            .cast::<PyTuple>()
+            .map_err(|_| PyTypeError::new_err("spool vars must be (bytes, bytes) pairs"))?;
+        if pair.len() != 2 {
+            return Err(PyTypeError::new_err(
+                "spool vars must be (bytes, bytes) pairs",
+            ));
+        }
+        let k = pair.get_item(0)?;
+        let v = pair.get_item(1)?;
+        let k = k
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err("spool var keys must be bytes"))?;
+        let v = v
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err("spool var values must be bytes"))?;
+        vars.push((k.as_bytes().to_vec(), v.as_bytes().to_vec()));
+    }
+    Ok(vars)
+}
+
+fn vars_to_list<'py>(py: Python<'py>, vars: &[Var]) -> PyResult<Bound<'py, PyList>> {
+    let list = PyList::empty(py);
+    for (k, v) in vars {
+        list.append((PyBytes::new(py, k), PyBytes::new(py, v)))?;
+    }
+    Ok(list)
+}
+
+/// The dict real uWSGI's Python plugin hands to `uwsgi.spooler`.
+fn plugin_dict<'py>(
+    py: Python<'py>,
+    name: &[u8],
+    vars: &[Var],
+    body: &[u8],
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("spooler_task_name", PyBytes::new(py, name))?;
+    for (k, v) in vars {
+        d.set_item(PyBytes::new(py, k), PyBytes::new(py, v))?;
+    }
+    if !body.is_empty() {
+        d.set_item("body", PyBytes::new(py, body))?;
+    }
+    Ok(d)
+}
+
+fn path_bytes<'py>(py: Python<'py>, p: &std::path::Path) -> Bound<'py, PyBytes> {
+    use std::os::unix::ffi::OsStrExt;
+    PyBytes::new(py, p.as_os_str().as_bytes())
+}
+
+#[pyfunction]
+#[pyo3(signature = (vars, body = b"".as_slice()))]
+fn encode_spool<'py>(
+    py: Python<'py>,
+    vars: &Bound<'py, PyAny>,
+    body: &[u8],
+) -> PyResult<Bound<'py, PyBytes>> {
+    let vars = extract_vars(vars)?;
+    let bytes = spool::encode(&vars, body).map_err(packet_err)?;
+    Ok(PyBytes::new(py, &bytes))
+}
+
+#[pyfunction]
+fn decode_spool<'py>(
+    py: Python<'py>,
+    data: &[u8],
+) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>)> {
+    let p = spool::decode(data).map_err(packet_err)?;
+    Ok((vars_to_list(py, &p.vars)?, PyBytes::new(py, &p.body)))
+}
+
+#[pyfunction]
+#[pyo3(signature = (directory, vars, body = b"".as_slice(), durable = false))]
+fn spool_write<'py>(
+    py: Python<'py>,
+    directory: PathBuf,
+    vars: &Bound<'py, PyAny>,
+    body: &[u8],
+    durable: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let vars = extract_vars(vars)?;
+    let body = body.to_vec();
+    let path = py
+        .detach(|| spool::spool_write(&directory, &vars, &body, durable))
+        .map_err(write_err)?;
+    Ok(path_bytes(py, &path))
+}
+
+/// Read one task file as `uwsgi.spooler_get_task` does: `None` if it is missing, locked by a
+/// running spooler or malformed.
+#[pyfunction]
+fn spool_read<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let read = || -> io::Result<Option<(Vec<u8>, spool::Packet)>> {
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        };
+        if crate::sys::is_locked(&file)? {
+            return Ok(None);
+        }
+        let data = std::fs::read(&path)?;
+        let name = path
+            .file_name()
+            .map(|n| {
+                use std::os::unix::ffi::OsStrExt;
+                n.as_bytes().to_vec()
+            })
+            .unwrap_or_default();
+        Ok(spool::decode(&data).ok().map(|p| (name, p)))
+    };
+    match py.detach(read) {
+        Ok(Some((name, p))) => Ok(Some(plugin_dict(py, &name, &p.vars, &p.body)?)),
+        _ => Ok(None),
+    }
+}
+
+fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
+    let msg = match notice {
+        Notice::Quarantined { from, to, reason } => format!(
+            "malformed spool file {} moved to {}: {reason}",
+            from.display(),
+            to.display()
+        ),
+        Notice::RemovedTemp { path } => {
+            format!("removed stale temporary file {}", path.display())
+        }
+    };
+    let logger = py
+        .import("logging")?
+        .call_method1("getLogger", ("uwsgidecorators.spooler",))?;
+    logger.call_method1("warning", (msg,))?;
+    Ok(())
+}
+
+/// One spooler process's queue over a spool directory.
+#[pyclass(name = "Spooler", module = "uwsgidecorators._core", frozen)]
+struct PySpooler {
+    inner: Mutex<spool::Spooler>,
+    waker: Arc<EventFd>,
+    cfg: SpoolerConfig,
+}
+
+#[pymethods]
+impl PySpooler {
+    #[new]
+    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false))]
+    fn new(
+        directory: PathBuf,
+        frequency: f64,
+        retry_delay: f64,
+        retry_max_delay: f64,
+        max_attempts: u32,
+        numeric_names: bool,
+    ) -> PyResult<Self> {
+        let secs = |name: &str, v: f64| {
+            Duration::try_from_secs_f64(v).map_err(|_| {
+                PyValueError::new_err(format!(
+                    "{name} must be a non-negative number of seconds, got {v}"
+                ))
+            })
+        };
+        let cfg = SpoolerConfig {
+            frequency: secs("frequency", frequency)?.max(Duration::from_millis(10)),
+            retry_delay: secs("retry_delay", retry_delay)?,
+            retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+            max_attempts,
+            numeric_names,
+        };
+        let sp = spool::Spooler::open(&directory, cfg.clone())?;
+        Ok(PySpooler {
+            waker: sp.waker(),
+            inner: Mutex::new(sp),
+            cfg,
+        })
+    }
+
+    /// The spool directory (realpath) as bytes.
+    #[getter]
+    fn directory<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        path_bytes(py, lock(&self.inner).root())
+    }
+
+    /// Tasks waiting (ready now or later) as far as this spooler knows.
+    fn pending(&self) -> usize {
+        lock(&self.inner).pending()
+    }
+
+    /// Make a blocked `next_task` return None soon. Safe from a signal handler or another thread.
+    fn wake(&self) {
+        self.waker.notify();
+    }
+
+    /// Claim the next task, waiting up to `timeout` seconds (None: for ever).
+    #[pyo3(signature = (timeout = None))]
+    fn next_task(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyTask>> {
+        let deadline = match timeout {
+            Some(t) if t.is_nan() || t < 0.0 => {
+                return Err(PyValueError::new_err(
+                    "timeout must be a non-negative number or None",
+                ));
+            }
+            Some(t) => {
+                Some(Instant::now() + Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX / 4))
+            }
+            None => None,
+        };
+        loop {
+            let slice = match deadline {
+                Some(d) => d
+                    .saturating_duration_since(Instant::now())
+                    .min(SIGNAL_SLICE),
+                None => SIGNAL_SLICE,
+            };
+            let next = py.detach(|| lock(&self.inner).next(slice))?;
+            match next {
+                Next::Task(task) => {
+                    return Ok(Some(PyTask {
+                        attempts: task.attempts,
+                        inner: Mutex::new(Some(task)),
+                        cfg: self.cfg.clone(),
+                    }));
+                }
+                Next::Notice(n) => log_notice(py, &n)?,
+                Next::Woken => return Ok(None),
+                Next::Idle => {
+                    py.check_signals()?;
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A claimed task; its file stays locked until one outcome method is called.
+#[pyclass(name = "Task", module = "uwsgidecorators._core", frozen)]
+struct PyTask {
+    inner: Mutex<Option<spool::Task>>,
+    attempts: u32,
+    cfg: SpoolerConfig,
+}
+
+impl PyTask {
+    fn take(&self) -> PyResult<spool::Task> {
+        lock(&self.inner)
+            .take()
+            .ok_or_else(|| PyValueError::new_err("this task already has an outcome"))
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&spool::Task) -> R) -> PyResult<R> {
+        let guard = lock(&self.inner);
+        let task = guard
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("this task already has an outcome"))?;
+        Ok(f(task))
+    }
+}
+
+#[pymethods]
+impl PyTask {
+    /// The file's basename.
+    #[getter]
+    fn name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.with(|t| PyBytes::new(py, t.name()))
+    }
+
+    /// The file's full path.
+    #[getter]
+    fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.with(|t| path_bytes(py, t.path()))
+    }
+
+    /// Failures recorded before this run.
+    #[getter]
+    fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// The vars in file order.
+    #[getter]
+    fn vars<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        self.with(|t| vars_to_list(py, &t.vars))?
+    }
+
+    #[getter]
+    fn body<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        self.with(|t| PyBytes::new(py, &t.body))
+    }
+
+    /// The dict real uWSGI's plugin passes to `uwsgi.spooler`.
+    fn plugin_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.with(|t| plugin_dict(py, t.name(), &t.vars, &t.body))?
+    }
+
+    /// Success: delete the file.
+    fn ok(&self, py: Python<'_>) -> PyResult<()> {
+        let task = self.take()?;
+        py.detach(|| task.ok())?;
+        Ok(())
+    }
+
+    /// Keep the file; it runs again after the spooler frequency. Returns the unix time.
+    fn retry(&self, py: Python<'_>) -> PyResult<i64> {
+        let task = self.take()?;
+        let freq = self.cfg.frequency;
+        Ok(py.detach(|| task.retry(freq))?)
+    }
+
+    /// The task raised. Returns `(attempts, retry_at, dead_path)`: `retry_at` (unix time) when
+    /// it is kept, `dead_path` when it was moved to the dead-letter folder.
+    fn failed<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(u32, Option<i64>, Option<Bound<'py, PyBytes>>)> {
+        let task = self.take()?;
+        let cfg = self.cfg.clone();
+        Ok(match py.detach(|| task.failed(&cfg))? {
+            FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
+            FailOutcome::Dead { to, attempts } => (attempts, None, Some(path_bytes(py, &to))),
+        })
+    }
+
+    /// Give the task back unchanged.
+    fn release(&self) -> PyResult<()> {
+        self.take()?.release();
+        Ok(())
+    }
+
+    fn __repr__(&self) -> String {
+        match lock(&self.inner).as_ref() {
+            Some(t) => format!("<Task {}>", t.path().display()),
+            None => "<Task (finished)>".to_owned(),
+        }
+    }
+}
+
+/// The machine's hostname as uWSGI reports it.
+#[pyfunction]
+fn hostname() -> &'static str {
+    spool::name::hostname()
+}
+
+#[pymodule(name = "_core")]
+fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(encode_spool, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_spool, m)?)?;
+    m.add_function(wrap_pyfunction!(spool_write, m)?)?;
+    m.add_function(wrap_pyfunction!(spool_read, m)?)?;
+    m.add_function(wrap_pyfunction!(hostname, m)?)?;
+    m.add_class::<PySpooler>()?;
+    m.add_class::<PyTask>()?;
+    Ok(())
+}
