@@ -1,0 +1,126 @@
+"""Fault injection on the spooler side, with real processes (our master and its spoolers).
+
+* kill -9 of a spooler in the middle of a task: the master respawns it, the task runs again to
+  completion, the tasks queued behind it run too, nothing is lost;
+* two spooler processes on one directory (`--spooler-processes 2`) and 3000 tasks: each task
+  runs exactly once, and both processes take part;
+* a task enqueued while no spooler runs is executed once the master starts.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import signal
+from collections import Counter
+from pathlib import Path
+
+from interop import procs as P
+from interop import spoolfmt
+
+HERE = Path(__file__).resolve().parent / 'interop'
+FAULT = HERE / 'fault_spooler.py'
+REC = HERE / 'record_spooler.py'
+
+
+def _events(work: Path) -> list[tuple[str, str, int]]:
+    return [(a, b, int(c)) for a, b, c in (line.split() for line in P.read_lines(work / 'events'))]
+
+
+def test_spooler_killed_mid_task_is_respawned_and_the_task_runs_again(procs, spool_dir, work_dir):
+    from uwsgidecorators import _core
+
+    _core.spool_write(str(spool_dir), [(b'id', b'blocker'), (b'block', b'1')])
+    m = procs.master(
+        ['--spooler', spool_dir, '--spooler-import', FAULT, '--spooler-frequency', '1'],
+        env={'FAULT_DIR': work_dir},
+    )
+    first = P.wait_until(
+        lambda: [e for e in _events(work_dir) if e[:2] == ('start', 'blocker')], 30, 'the blocking task to start', [m]
+    )
+    pid1 = first[0][2]
+    assert pid1 in m.children(), 'task ran in pid %d, not a child of the master %d' % (pid1, m.pid)
+    # more work queued behind the blocked task
+    for i in range(5):
+        _core.spool_write(str(spool_dir), [(b'id', b'after-%d' % i)])
+
+    os.kill(pid1, signal.SIGKILL)
+    second = P.wait_until(
+        lambda: [e for e in _events(work_dir) if e[:2] == ('start', 'blocker') and e[2] != pid1],
+        30,
+        'a respawned spooler to run the killed task again',
+        [m],
+    )
+    pid2 = second[0][2]
+    assert pid2 in m.children()
+    (work_dir / 'release.blocker').touch()
+    want_done = {'blocker'} | {'after-%d' % i for i in range(5)}
+    P.wait_until(
+        lambda: want_done <= {e[1] for e in _events(work_dir) if e[0] == 'done'} and not spoolfmt.runnable_files(str(spool_dir)),
+        30,
+        'every task to finish',
+        [m],
+    )
+    assert m.alive()
+    m.stop()
+    ev = _events(work_dir)
+    done = Counter(e[1] for e in ev if e[0] == 'done')
+    assert done == Counter(want_done), done
+    starts = [e[2] for e in ev if e[:2] == ('start', 'blocker')]
+    assert starts == [pid1, pid2], 'blocker started in %s' % starts
+    assert all(e[2] != pid1 for e in ev if e[0] == 'done'), 'the killed process finished a task?'
+    assert spoolfmt.runnable_files(str(spool_dir)) == []
+
+
+def test_two_spooler_processes_run_each_task_exactly_once(procs, spool_dir, work_dir):
+    n = 3000
+    for i in range(n):
+        spoolfmt.write_task(str(spool_dir), [(b'id', b'%d' % i)])
+    m = procs.master(
+        ['--spooler-processes', '2', '--spooler', spool_dir, '--spooler-import', REC, '--spooler-quiet'],
+        env={'REC_DIR': work_dir, 'REC_TAG': 'ours', 'REC_SLEEP': '0.0002'},
+    )
+
+    def ids():
+        return {f: P.read_lines(f) for f in glob.glob(str(work_dir / 'ids.*'))}
+
+    P.wait_until(
+        lambda: sum(len(v) for v in ids().values()) >= n and not spoolfmt.runnable_files(str(spool_dir)),
+        90,
+        'two spooler processes to drain %d tasks' % n,
+        [m],
+    )
+    kids = set(m.children())
+    m.stop()
+    per = ids()
+    counts = Counter(i for v in per.values() for i in v)
+    assert {k: c for k, c in counts.items() if c > 1} == {}
+    assert set(counts) == {str(i) for i in range(n)}
+    pids = {int(os.path.basename(f).split('.')[2]) for f, v in per.items() if v}
+    assert len(pids) == 2, 'tasks ran in %d process(es): %s' % (len(pids), {f: len(v) for f, v in per.items()})
+    assert pids <= kids, 'tasks ran outside the master (%s not in %s)' % (pids, kids)
+
+
+def test_task_enqueued_while_no_spooler_runs_is_executed_at_start(procs, spool_dir, work_dir):
+    # enqueued through the `uwsgi` shim in a plain process that only knows the spool dir
+    w = procs.python(
+        ['-c', "import uwsgi; print(uwsgi.spool({b'id': b'offline-raw'}).decode())"],
+        env={'UWSGIDECORATORS_SPOOLERS': spool_dir},
+        name='offline-writer',
+    )
+    assert w.wait(30) == 0, w.tail()
+    path = w.log().strip().splitlines()[-1]
+    assert os.path.dirname(path) == str(spool_dir) and os.path.exists(path), path
+    m = procs.master(
+        ['--spooler', spool_dir, '--spooler-import', REC, '--spooler-frequency', '1'],
+        env={'REC_DIR': work_dir, 'REC_TAG': 'ours'},
+    )
+    P.wait_until(
+        lambda: any('offline-raw' in P.read_lines(f) for f in glob.glob(str(work_dir / 'ids.*'))),
+        30,
+        'the queued task to run',
+        [m],
+    )
+    P.wait_until(lambda: not os.path.exists(path), 10, 'the done task to be deleted', [m])
+    m.stop()
+    assert spoolfmt.runnable_files(str(spool_dir)) == []

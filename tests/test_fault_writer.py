@@ -1,0 +1,87 @@
+"""kill -9 of a writer in the middle of enqueues leaves no partial task that a reader would run.
+
+A writer process enqueues 4 MiB tasks through our `uwsgi` shim in a loop (so most of its time
+is spent inside the write) and is SIGKILLed at random moments, several times. Afterwards:
+* every file a reader would consider (`uwsgi_spoolfile_on_*`, top level and numeric priority
+  dirs) is complete: it parses, and its body has the declared length and ends with its id;
+* a spooler drains the directory and its function sees only complete bodies, and every enqueue
+  that returned (logged by the writer after `uwsgi.spool` returned) runs.
+The reader is our master and, separately, the real uWSGI (which trusts any file under the
+task prefix once it can lock it).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from interop import procs as P
+from interop import spoolfmt
+
+HERE = Path(__file__).resolve().parent / 'interop'
+BODY = 4 * 1024 * 1024
+KILLS = 6
+
+
+def _kill_writers(procs, spool_dir: Path, work_dir: Path, rnd: random.Random) -> None:
+    for k in range(KILLS):
+        w = procs.python(
+            [HERE / 'flood_writer.py', work_dir, BODY],
+            env={'UWSGIDECORATORS_SPOOLERS': spool_dir},
+            name='writer-%d' % k,
+        )
+        before = len(P.read_lines(work_dir / 'written'))
+        P.wait_until(lambda: len(P.read_lines(work_dir / 'written')) > before, 30, 'the writer to enqueue', [w])
+        time.sleep(rnd.uniform(0.0, 0.05))
+        os.kill(w.pid, signal.SIGKILL)
+        w.wait(10)
+        w.stop()
+
+
+def _complete(path: str) -> str | None:
+    """None if the file is a complete task, else why not."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        vars_, body = spoolfmt.decode(data)
+    except ValueError as e:
+        return str(e)
+    d = dict(vars_)
+    if len(body) != int(d.get(b'len', b'-1')):
+        return 'body %d bytes, declared %s' % (len(body), d.get(b'len'))
+    if not body.endswith(d.get(b'id', b'\0')):
+        return 'body tail is not its id'
+    return None
+
+
+@pytest.mark.parametrize('reader', ['ours', 'uwsgi'])
+def test_killed_writer_leaves_no_runnable_partial_task(procs, spool_dir, work_dir, reader, uwsgi_bin):
+    _kill_writers(procs, spool_dir, work_dir, random.Random(reader))
+    written = set(P.read_lines(work_dir / 'written'))
+    files = spoolfmt.runnable_files(str(spool_dir))
+    partial = {f: why for f in files if (why := _complete(f))}
+    assert not partial, 'partial tasks under a runnable name: %s' % partial
+    others = [n for n in os.listdir(spool_dir) if not n.startswith('uwsgi_spoolfile_on_')]
+    print('%d tasks written, %d runnable files, %d other entries (a killed writer\'s temp files): %s'
+          % (len(written), len(files), len(others), others[:3]))
+
+    args = ['--spooler', spool_dir, '--spooler-import', HERE / 'check_spooler.py', '--spooler-frequency', '1']
+    env = {'CHECK_DIR': work_dir}
+    r = procs.master(args, env=env) if reader == 'ours' else procs.uwsgi(args, env=env)
+    P.wait_until(
+        lambda: not spoolfmt.runnable_files(str(spool_dir)) and len(P.read_lines(work_dir / 'checked')) >= len(files),
+        60,
+        'the %s spooler to drain the directory' % reader,
+        [r],
+    )
+    r.stop()
+    checked = P.read_lines(work_dir / 'checked')
+    bad = [line for line in checked if line.startswith('BAD')]
+    assert not bad, bad
+    ran = {line.split()[1] for line in checked}
+    assert written <= ran, 'acknowledged enqueues that never ran: %s' % sorted(written - ran)[:5]
