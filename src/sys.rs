@@ -110,6 +110,51 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// Open an unnamed regular file in `dir` (`O_TMPFILE`): invisible until [`link_fd`] names it,
+/// and gone without a trace if the process dies first. `Ok(None)` where the filesystem lacks it.
+pub fn open_unnamed(dir: &Path, mode: libc::mode_t) -> io::Result<Option<File>> {
+    let c = cpath(dir)?;
+    // SAFETY: valid NUL-terminated path; on success we own the returned fd.
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_TMPFILE | libc::O_WRONLY | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EOPNOTSUPP) | Some(libc::EISDIR) | Some(libc::EINVAL) => Ok(None),
+            _ => Err(err),
+        };
+    }
+    // SAFETY: fd is a fresh descriptor owned by nobody else.
+    Ok(Some(unsafe {
+        <File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+    }))
+}
+
+/// Give an unnamed file (from [`open_unnamed`]) its name; fails with `AlreadyExists` rather than
+/// replacing a file. Goes through `/proc/self/fd`, which needs no privilege (unlike
+/// `AT_EMPTY_PATH`).
+pub fn link_fd(file: &File, to: &Path) -> io::Result<()> {
+    let src = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad fd path"))?;
+    let dst = cpath(to)?;
+    // SAFETY: two valid NUL-terminated paths.
+    cvt(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            src.as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })?;
+    Ok(())
+}
+
 /// fsync a directory, so that a rename or unlink inside it survives power loss.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

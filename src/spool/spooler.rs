@@ -204,6 +204,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// True if a file's ctime is older than the grace given to a writer that has not written yet.
+fn is_old(ctime: i64) -> bool {
+    unix_now() - ctime > SHORT_FILE_GRACE.as_secs() as i64
+}
+
 fn priority_of(name: &[u8]) -> Option<u64> {
     if !name.is_empty() && name.iter().all(u8::is_ascii_digit) {
         std::str::from_utf8(name).ok()?.parse().ok()
@@ -280,12 +285,11 @@ impl Spooler {
     }
 
     fn watch(&mut self, dir: &Path, bucket: u64) -> io::Result<()> {
-        let mask = WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::ONLYDIR;
-        let mask = if bucket == TOP_BUCKET {
-            mask | WatchMask::CREATE
-        } else {
-            mask
-        };
+        // CREATE: our writers link a finished file into place (O_TMPFILE + linkat).
+        // CLOSE_WRITE: uWSGI's writers create, then fill, then close.
+        // MOVED_TO: writers that rename a finished file into place.
+        let mask =
+            WatchMask::CREATE | WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::ONLYDIR;
         let wd = self.inotify.watches().add(dir, mask)?;
         self.watches.insert(wd, bucket);
         Ok(())
@@ -413,7 +417,7 @@ impl Spooler {
                 }
                 if ev
                     .mask
-                    .intersects(EventMask::CLOSE_WRITE | EventMask::MOVED_TO)
+                    .intersects(EventMask::CREATE | EventMask::CLOSE_WRITE | EventMask::MOVED_TO)
                 {
                     offered.push((bucket, n.to_vec()));
                 }
@@ -471,6 +475,11 @@ impl Spooler {
         if meta.mtime() > unix_now() {
             return Ok(Claim::Later(meta.mtime()));
         }
+        if meta.len() < packet::HEADER_LEN as u64 && !is_old(meta.ctime()) {
+            // A uWSGI writer between its open and its first write: leave it alone (taking the
+            // lock now would only make it wait); its close brings the file back.
+            return Ok(Claim::Skip);
+        }
         let file = match OpenOptions::new()
             .read(true)
             .write(true)
@@ -504,9 +513,7 @@ impl Spooler {
         let decoded = match packet::decode(&data) {
             Ok(p) => p,
             Err(PacketError::ShortHeader { .. }) => {
-                let ctime = UNIX_EPOCH + Duration::from_secs(meta.ctime().max(0) as u64);
-                let age = SystemTime::now().duration_since(ctime).unwrap_or_default();
-                if age < SHORT_FILE_GRACE {
+                if !is_old(meta.ctime()) {
                     return Ok(Claim::Skip);
                 }
                 return Ok(Claim::Quarantine(PacketError::ShortHeader {

@@ -1,11 +1,13 @@
 //! Enqueue: write one task file into a spool directory so that no reader ever sees it partial.
 //!
-//! The bytes go to a temporary name that no reader considers (uWSGI's and ours look only at
-//! `uwsgi_spoolfile_on_*`), written under an exclusive `fcntl` lock, then the file is renamed to
-//! its final uWSGI-style name. The final name therefore always holds a complete file, whatever
-//! the writer's fate. `at` is applied (as the mtime) before the rename, so a reader never sees a
-//! future task without its date. In durable mode the file and then the directory are fsynced
-//! before `spool_write` returns.
+//! The bytes go to an unnamed file (`O_TMPFILE`) that is linked under its final uWSGI-style name
+//! only once complete, so the final name always holds a whole file, whatever the writer's fate:
+//! a writer killed half-way leaves nothing at all. Where the filesystem has no `O_TMPFILE` the
+//! file is written under a temporary name that no reader considers (readers look only at
+//! `uwsgi_spoolfile_on_*`) and renamed. Either way the bytes are written under an exclusive
+//! `fcntl` lock, as uWSGI's writers do. `at` is applied (as the mtime) before the name appears,
+//! so a reader never sees a future task without its date. In durable mode the file and then the
+//! directory are fsynced before `spool_write` returns.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -92,6 +94,27 @@ pub fn spool_write(
 }
 
 fn write_file(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result<PathBuf> {
+    if let Some(file) = sys::open_unnamed(dir, 0o600)? {
+        fill(&file, bytes, at, durable)?;
+        let fin = loop {
+            let fin = dir.join(name::next_name());
+            match sys::link_fd(&file, &fin) {
+                Ok(()) => break fin,
+                // A name collision (same pid, counter and microsecond): take the next name.
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        };
+        drop(file);
+        if durable {
+            sys::sync_dir(dir)?;
+        }
+        return Ok(fin);
+    }
+    write_renamed(dir, bytes, at, durable)
+}
+
+fn write_renamed(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result<PathBuf> {
     loop {
         let name = name::next_name();
         let temp = dir.join(format!("{}{name}", name::TEMP_PREFIX));
