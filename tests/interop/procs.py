@@ -102,7 +102,7 @@ class Proc:
     def tail(self, n: int = 60) -> str:
         return '\n'.join(self.log().splitlines()[-n:])
 
-    def signal(self, sig: int) -> None:
+    def send(self, sig: int) -> None:
         if self.alive():
             os.kill(self.pid, sig)
 

@@ -1,0 +1,417 @@
+#!/usr/bin/env python3
+"""Spooler benchmark: the real uWSGI and ours, INTERLEAVED in one run, on the same workloads.
+
+    python3 bench/bench_spool.py [--runs 3] [--only enqueue,durable,drain,queue,latency]
+                                 [--ours-python PATH] [--uwsgi-bench DIR]
+
+Run by hand (not in CI). The driver uses the standard library only; "ours" runs in
+--ours-python (default: .ci/venv/bin/python, else this interpreter), which must have the
+package installed. Per-run lines go to stderr; ONE final JSON line goes to stdout:
+{"bench": "spool", "runs": R, "results": {measure: {target: {metric: {median, min, max, runs}}}},
+ "ratios": {...ours/uwsgi medians...}, "anchors": {...}, "errors": [...]}.
+
+Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi):
+  enqueue   `uwsgi.spool(dict)` calls/s, 5 keys x 20 bytes, 20000 calls, spooler present but
+            SIGSTOPped, --spooler-quiet. uWSGI: the shared harness's bench 1 (a mule,
+            mule_enqueue.py). Ours: the same mule_enqueue.py, unmodified, in a plain process with
+            our `uwsgi` shim. Floor: create+write+close (and +rename) of same-size files in one
+            dir, from Python, in the same run.
+  durable   ours with UWSGIDECORATORS_DURABLE=1 (fsync file + dir per enqueue) beside the fsync
+            floor (create+write+fsync+close+fsync dir, and the same with a rename).
+  drain     20000 no-op tasks, 1 and 2 spooler processes; handler = the shared app_bench.py drain
+            handler (one timestamp write per task) in both; throughput = (n-1)/(last-first).
+  queue     drain rate (us/task) with 1000 and with 200000 tasks queued, 1 process.
+  latency   enqueue -> handler start, p50/p99: idle spooler (probes 30-70 ms apart), and busy
+            spooler (each probe arrives while a LONG task runs; `after_long_us` = how long after
+            the long task ended the probe started). uWSGI enqueues from a mule (its writer
+            signals idle spoolers only), ours from a plain process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / 'tests'))
+from interop import procs as P  # noqa: E402  (stdlib only)
+from interop import spoolfmt  # noqa: E402
+
+ANCHORS = {
+    'uwsgi_enqueue_calls_per_s': 3180,
+    'uwsgi_drain_tasks_per_s_p1': 14000,
+    'uwsgi_drain_tasks_per_s_p2': 14080,
+    'uwsgi_latency_idle_p50_us': 493,
+    'uwsgi_latency_idle_p99_us': 1070,
+    'source': '../shared/bench/uwsgi/BASELINE.md (medians of 5 runs on this kind of machine)',
+}
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+class Ctx:
+    def __init__(self, args):
+        self.args = args
+        self.ub = Path(args.uwsgi_bench).resolve()
+        sys.path.insert(0, str(self.ub))
+        import bench as ubench  # the shared harness (stdlib only)
+        import config as uconfig
+
+        self.ubench, self.uconfig = ubench, uconfig
+        self.payload = [(k.encode(), v.encode()) for k, v in uconfig.SPOOL_PAYLOAD.items()]
+        self.ours_py = args.ours_python
+        script = Path(self.ours_py).parent / 'uwsgidecorators'
+        self.master = [str(script)] if script.exists() else [self.ours_py, '-m', 'uwsgidecorators']
+
+
+# ------------------------------------------------------------------ helpers
+def group_for(d: Path) -> P.ProcGroup:
+    return P.ProcGroup(d / 'logs')
+
+
+def ours_env(ctx: Ctx, d: Path, extra: dict) -> dict:
+    env = P.our_env(extra)
+    env['BENCH_OUT'] = str(d)
+    env['PYTHONPATH'] = str(ctx.ub)
+    return env
+
+
+def start_ours(ctx: Ctx, g: P.ProcGroup, args: list, env: dict, name='ours') -> P.Proc:
+    return g.start(ctx.master + [str(a) for a in args], name=name, env=env)
+
+
+def spooler_children(p: P.Proc, want: int, timeout=30) -> list[int]:
+    return P.wait_until(lambda: (lambda k: k if len(k) >= want else None)(p.children()), timeout, 'spoolers', [p])
+
+
+def prefill(ctx: Ctx, sp: Path, n: int) -> None:
+    """n task files written the way uWSGI writes them (final name, O_EXCL), payload of bench 1."""
+    data = spoolfmt.encode(ctx.payload)
+    host, pid = socket.gethostname(), os.getpid()
+    t = time.time()
+    sec, usec = int(t), int(t % 1 * 1e6)
+    for i in range(n):
+        name = 'uwsgi_spoolfile_on_%s_%d_%d_%d_%d_%d' % (host, pid, i + 1, random.randrange(2**31), sec, usec)
+        fd = os.open(sp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+
+
+# ------------------------------------------------------------------ enqueue
+def enqueue_uwsgi(ctx, d):
+    r = ctx.ubench.b_spool_enqueue('uwsgi', str(d), 'raw')
+    return {'calls_per_s': r['calls_per_s'], 'us_per_call': r['us_per_call'], 'cpu_us_per_call': r['cpu_us_per_call']}
+
+
+def _ours_enqueue(ctx, d, n, durable):
+    sp = d / 'spool'
+    sp.mkdir()
+    g = group_for(d)
+    try:
+        m = start_ours(ctx, g, ['--spooler', sp, '--spooler-quiet'], ours_env(ctx, d, {}))
+        for pid in spooler_children(m, 1):
+            os.kill(pid, signal.SIGSTOP)  # as the shared harness does to uWSGI's spooler
+        env = ours_env(
+            ctx,
+            d,
+            {
+                'BENCH_VARIANT': 'raw',
+                'BENCH_N': str(n),
+                'UWSGIDECORATORS_SPOOLERS': str(sp),
+                'UWSGIDECORATORS_DURABLE': '1' if durable else '0',
+            },
+        )
+        w = g.start([ctx.ours_py, str(ctx.ub / 'mule_enqueue.py')], name='enqueue', env=env)
+        P.wait_until(lambda: (d / 'enq.result').exists(), 600, 'enq.result', [w])
+        n_, dt, cpu = (d / 'enq.result').read_text().split()
+        files = len(os.listdir(sp))
+    finally:
+        for p in g.procs:
+            for k in p.seen:
+                try:
+                    os.kill(k, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
+        g.close()
+    n_, dt, cpu = int(n_), float(dt), float(cpu)
+    return {'calls_per_s': n_ / dt, 'us_per_call': dt / n_ * 1e6, 'cpu_us_per_call': cpu / n_ * 1e6, 'files': files}
+
+
+def enqueue_ours(ctx, d):
+    return _ours_enqueue(ctx, d, ctx.args.enq_n, False)
+
+
+def durable_ours(ctx, d):
+    return _ours_enqueue(ctx, d, ctx.args.durable_n, True)
+
+
+def fs_floor(ctx, d, n, fsync):
+    """create+write+close (and with a rename) of files of the spool file's size, in one dir."""
+    data = spoolfmt.encode(ctx.payload)
+    name_len = len('uwsgi_spoolfile_on_%s_%d_%d_%d_%d_%d' % (socket.gethostname(), 99999, n, 2**30, 1 << 30, 999999))
+    out = {}
+    for variant in ('create', 'rename'):
+        sp = d / ('floor-' + variant)
+        sp.mkdir()
+        dfd = os.open(sp, os.O_RDONLY | os.O_DIRECTORY)
+        t0 = time.perf_counter()
+        for i in range(n + 1):
+            if i == 1:
+                t0 = time.perf_counter()  # first call is the warm-up, as in mule_enqueue.py
+            name = ('f%d' % i).rjust(name_len, 'x')
+            target = os.path.join(sp, name)
+            path = os.path.join(sp, '.t' + name) if variant == 'rename' else target
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(fd, data)
+            if fsync:
+                os.fsync(fd)
+            os.close(fd)
+            if variant == 'rename':
+                os.rename(path, target)
+            if fsync:
+                os.fsync(dfd)
+        dt = time.perf_counter() - t0
+        os.close(dfd)
+        out['%s_per_s' % variant] = n / dt
+        shutil.rmtree(sp)
+    return out
+
+
+def floor_plain(ctx, d):
+    return fs_floor(ctx, d, ctx.args.enq_n, False)
+
+
+def floor_fsync(ctx, d):
+    return fs_floor(ctx, d, ctx.args.durable_n, True)
+
+
+# ------------------------------------------------------------------ drain
+def _drain_count(d: Path):
+    files = [f for f in os.listdir(d) if f.startswith('drain.')]
+    first, last, per = [], [], []
+    for f in files:
+        lines = (d / f).read_text().split('\n')
+        ts = [float(x) for x in lines[1:] if x and not x.startswith('F')]
+        if ts:
+            first.append(ts[0])
+            last.append(ts[-1])
+            per.append(len(ts))
+    return files, first, last, per
+
+
+def _drain(ctx, d, target, n, procs_n):
+    sp = d / 'spool'
+    sp.mkdir()
+    prefill(ctx, sp, n)
+    g = group_for(d)
+    try:
+        if target == 'uwsgi':
+            spec = {'workers': 1, 'http': ctx.ubench.free_port(), 'spooler': str(sp), 'spooler_processes': procs_n,
+                    'spooler_quiet': True}
+            argv = ctx.ubench.targets.argv('uwsgi', spec)
+            env = P.uwsgi_env({'BENCH_OUT': str(d), 'BENCH_MODE': 'drain', 'BENCH_VARIANT': 'raw'})
+            p = g.start(argv, name='uwsgi', env=env, cwd=str(ctx.ub))
+        else:
+            args = ['--spooler-processes', procs_n, '--spooler', sp, '--spooler-quiet', '--spooler-import',
+                    ctx.ub / 'app_bench.py']
+            p = start_ours(ctx, g, args, ours_env(ctx, d, {'BENCH_MODE': 'drain', 'BENCH_VARIANT': 'raw'}))
+
+        def done():
+            _f, _a, _b, per = _drain_count(d)
+            return sum(per) >= n
+
+        P.wait_until(done, max(120, n / 1000), 'drain of %d' % n, [p], interval=0.1)
+        files, first, last, per = _drain_count(d)
+        left = len(spoolfmt.runnable_files(str(sp)))
+    finally:
+        g.close()
+    dt = max(last) - min(first)
+    return {'tasks_per_s': (n - 1) / dt, 'us_per_task': dt / (n - 1) * 1e6, 'drain_s': dt, 'procs_used': len(per),
+            'share_max': max(per) / n, 'files_left': left}
+
+
+def drain_p1(ctx, d, target):
+    return _drain(ctx, d, target, ctx.args.drain_n, 1)
+
+
+def drain_p2(ctx, d, target):
+    return _drain(ctx, d, target, ctx.args.drain_n, 2)
+
+
+def queue_small(ctx, d, target):
+    return _drain(ctx, d, target, 1000, 1)
+
+
+def queue_big(ctx, d, target):
+    return _drain(ctx, d, target, ctx.args.big_n, 1)
+
+
+# ------------------------------------------------------------------ latency
+def _latency(ctx, d, target, mode):
+    sp = d / 'spool'
+    sp.mkdir()
+    n = ctx.args.lat_n if mode == 'idle' else ctx.args.busy_n
+    freq = str(ctx.args.busy_freq if mode == 'busy' else 30)
+    env_common = {'LAT_OUT': str(d), 'LAT_MODE': mode, 'LAT_N': str(n), 'LAT_LONG': str(ctx.args.long)}
+    g = group_for(d)
+    try:
+        common = ['--spooler', sp, '--spooler-import', HERE / 'lat_spooler.py', '--spooler-frequency', freq]
+        if target == 'uwsgi':
+            env = P.uwsgi_env({**env_common, 'LAT_FOREVER': '1'})
+            procs = [g.uwsgi(common + ['--mule=%s' % (HERE / 'lat_enqueue.py')], env=env)]
+        else:
+            m = start_ours(ctx, g, common, ours_env(ctx, d, env_common))
+            w = g.start([ctx.ours_py, str(HERE / 'lat_enqueue.py')], name='lat-enqueue',
+                        env=ours_env(ctx, d, {**env_common, 'UWSGIDECORATORS_SPOOLERS': str(sp)}))
+            procs = [m]
+            _ = w
+        cap = n * 0.1 + 60 if mode == 'idle' else n * (float(freq) + ctx.args.long + 2) + 60
+        P.wait_until(lambda: (d / 'lat.sent').exists(), cap, 'latency run', procs, interval=0.1)
+        rows = [line.split() for line in P.read_lines(d / 'lat.txt')]
+    finally:
+        g.close()
+    probes = {r[1]: (float(r[2]), float(r[3])) for r in rows if r[0] == 'probe'}
+    longs = {r[1]: (float(r[2]), float(r[3])) for r in rows if r[0] == 'long'}
+    lat = [t1 - t0 for t0, t1 in probes.values()]
+    out = {'probes_done': len(lat)}
+    if lat:
+        out.update({'p50_us': pct(lat, 50) * 1e6, 'p99_us': pct(lat, 99) * 1e6, 'max_us': max(lat) * 1e6})
+    if mode == 'busy':
+        after = [probes[i][1] - longs[i][1] for i in probes if i in longs]
+        if after:
+            out.update({'after_long_p50_us': pct(after, 50) * 1e6, 'after_long_max_us': max(after) * 1e6})
+    return out
+
+
+def latency_idle(ctx, d, target):
+    return _latency(ctx, d, target, 'idle')
+
+
+def latency_busy(ctx, d, target):
+    return _latency(ctx, d, target, 'busy')
+
+
+# ------------------------------------------------------------------ main
+def plan(ctx):
+    """[(group, measure, target, fn)] in the order one run executes them (targets interleaved)."""
+    a = ctx.args
+    steps = []
+    if 'enqueue' in a.only:
+        steps += [('enqueue', 'enqueue', 'uwsgi', enqueue_uwsgi), ('enqueue', 'enqueue', 'ours', enqueue_ours),
+                  ('enqueue', 'enqueue', 'floor', floor_plain)]
+    if 'durable' in a.only:
+        steps += [('durable', 'enqueue_durable', 'ours', durable_ours), ('durable', 'enqueue_durable', 'floor_fsync',
+                                                                          floor_fsync)]
+    for grp, meas, fn in (('drain', 'drain_p1', drain_p1), ('drain', 'drain_p2', drain_p2),
+                          ('queue', 'queue_1000', queue_small), ('queue', 'queue_big', queue_big),
+                          ('latency', 'latency_idle', latency_idle), ('latency', 'latency_busy', latency_busy)):
+        if grp in a.only:
+            for t in ('uwsgi', 'ours'):
+                steps.append((grp, meas, t, (lambda f, t: lambda c, d: f(c, d, t))(fn, t)))
+    return steps
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    ap.add_argument('--runs', type=int, default=3)
+    ap.add_argument('--only', default='enqueue,durable,drain,queue,latency')
+    venv_py = REPO / '.ci' / 'venv' / 'bin' / 'python'
+    ap.add_argument('--ours-python', default=str(venv_py) if venv_py.exists() else sys.executable)
+    ap.add_argument('--uwsgi-bench', default=str(REPO.parent / 'shared' / 'bench' / 'uwsgi'))
+    ap.add_argument('--enq-n', type=int, default=20000)
+    ap.add_argument('--durable-n', type=int, default=2000)
+    ap.add_argument('--drain-n', type=int, default=20000)
+    ap.add_argument('--big-n', type=int, default=200000)
+    ap.add_argument('--lat-n', type=int, default=200)
+    ap.add_argument('--busy-n', type=int, default=10)
+    ap.add_argument('--busy-freq', type=float, default=5, help='--spooler-frequency of the busy latency runs')
+    ap.add_argument('--long', type=float, default=0.2, help='seconds of the long task (busy latency)')
+    ap.add_argument('--keep', action='store_true', help='keep the temp dirs')
+    ap.add_argument('--targets', default='uwsgi,ours,floor,floor_fsync', help='subset of targets to run')
+    args = ap.parse_args()
+    args.only = set(args.only.split(','))
+    os.environ['BENCH_ENQ_N'] = str(args.enq_n)  # read by the shared config at import
+    ctx = Ctx(args)
+    ctx.uconfig.ENQ_N = args.enq_n
+    raw, errors = {}, []
+    t_all = time.time()
+    for run in range(1, args.runs + 1):
+        for _grp, meas, target, fn in plan(ctx):
+            if target not in args.targets.split(','):
+                continue
+            d = Path(tempfile.mkdtemp(prefix='bench-spool-%s-%s-' % (meas, target), dir=os.environ.get('BENCH_TMP')))
+            d = Path(os.path.realpath(d))
+            t0 = time.time()
+            try:
+                r = fn(ctx, d)
+                raw.setdefault(meas, {}).setdefault(target, []).append(r)
+                log('# run %d %-15s %-11s %5.1fs %s' % (run, meas, target, time.time() - t0, json.dumps(r, sort_keys=True)))
+            except Exception as e:
+                errors.append('%s/%s run %d: %s' % (meas, target, run, str(e)[:2000]))
+                log('# ERROR', errors[-1])
+            finally:
+                if not args.keep:
+                    shutil.rmtree(d, ignore_errors=True)
+    results = {}
+    for meas, per_t in raw.items():
+        for target, runs in per_t.items():
+            agg = {}
+            for k in runs[0]:
+                vals = [r.get(k) for r in runs if isinstance(r.get(k), (int, float))]
+                if vals:
+                    agg[k] = {'median': statistics.median(vals), 'min': min(vals), 'max': max(vals),
+                              'runs': [round(v, 3) for v in vals]}
+            results.setdefault(meas, {})[target] = agg
+    ratios = {}
+
+    def med(meas, target, key):
+        try:
+            return results[meas][target][key]['median']
+        except KeyError:
+            return None
+
+    for meas, key in (('enqueue', 'calls_per_s'), ('drain_p1', 'tasks_per_s'), ('drain_p2', 'tasks_per_s'),
+                      ('queue_1000', 'us_per_task'), ('queue_big', 'us_per_task'), ('latency_idle', 'p50_us'),
+                      ('latency_idle', 'p99_us'), ('latency_busy', 'p50_us'), ('latency_busy', 'p99_us')):
+        a, b = med(meas, 'ours', key), med(meas, 'uwsgi', key)
+        if a and b:
+            ratios['%s.%s ours/uwsgi' % (meas, key)] = round(a / b, 3)
+    for key in ('create_per_s', 'rename_per_s'):
+        a, b = med('enqueue', 'ours', 'calls_per_s'), med('enqueue', 'floor', key)
+        if a and b:
+            ratios['enqueue.calls_per_s ours/floor_%s' % key] = round(a / b, 3)
+        a, b = med('enqueue_durable', 'ours', 'calls_per_s'), med('enqueue_durable', 'floor_fsync', key)
+        if a and b:
+            ratios['enqueue_durable.calls_per_s ours/fsync_floor_%s' % key] = round(a / b, 3)
+    a, b = med('queue_big', 'ours', 'us_per_task'), med('queue_1000', 'ours', 'us_per_task')
+    if a and b:
+        ratios['ours queue_big/queue_1000 us_per_task'] = round(a / b, 3)
+    a, b = med('queue_big', 'uwsgi', 'us_per_task'), med('queue_1000', 'uwsgi', 'us_per_task')
+    if a and b:
+        ratios['uwsgi queue_big/queue_1000 us_per_task'] = round(a / b, 3)
+    summary = {'bench': 'spool', 'runs': args.runs, 'seconds': round(time.time() - t_all, 1), 'results': results,
+               'ratios': ratios, 'anchors': ANCHORS, 'errors': errors,
+               'params': {k: v for k, v in vars(args).items() if k != 'only'} | {'only': sorted(args.only)}}
+    print(json.dumps(summary, sort_keys=True))
+
+
+if __name__ == '__main__':
+    main()
