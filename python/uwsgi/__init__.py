@@ -1,0 +1,323 @@
+"""A stand-in for uWSGI's builtin ``uwsgi`` module, for processes that do not run inside uWSGI.
+
+Inside a real uWSGI process the builtin module is registered before anything is imported, so
+``import uwsgi`` never reaches this file there. Everywhere else (our master and its children, a
+gunicorn worker, a test) this module answers with real uWSGI's names, signatures, types and error
+messages (Python 3 flavour: most strings are ``bytes``).
+
+Only what the spooler side needs is here today. Functions of subsystems that are not built yet
+(signals, timers, locks, mules, RPC) are deliberately absent, so calling them fails loudly with
+``AttributeError`` instead of pretending to work.
+
+Importing this module has no side effects and imports nothing heavy: the package internals are
+loaded on first use, so ``import uwsgi`` alone never imports ``uwsgidecorators`` (whose import
+installs ``uwsgi.spooler``, which must only happen when the user asks for it).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket as _socket
+import warnings
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from uwsgidecorators._config import RuntimeState
+
+# Checked by uwsgidecorators to tell this shim from the real builtin module. Must stay first.
+__uwsgidecorators_shim__ = True
+
+SPOOL_OK = -2
+SPOOL_RETRY = -1
+SPOOL_IGNORE = 0
+
+#: the uWSGI version we reproduce, tagged so that a log or a bug report shows it is not uWSGI
+version: bytes = b'2.0.21-uwsgidecorators-rs'
+version_info = (2, 0, 21, 0, 'uwsgidecorators-rs')
+hostname: bytes = _socket.gethostname().encode('utf-8', 'surrogateescape')
+
+# Settable hooks, absent until set (as in uWSGI, where the plugin looks them up at call time):
+#   spooler(dict) -> int      called by the spooler for every task
+#   post_fork_hook()          called in every child the master forks
+#   mule_msg_hook(bytes)      called by the mule loop for every message
+spooler: Callable[[dict[Any, bytes]], Any]
+post_fork_hook: Callable[[], Any]
+mule_msg_hook: Callable[[bytes], Any]
+
+_log = logging.getLogger('uwsgidecorators.spool')
+
+_PKT_MAX = 0xFFFF
+
+
+def _state() -> RuntimeState:
+    from uwsgidecorators import _config
+
+    return _config.state()
+
+
+def __getattr__(name: str) -> Any:
+    # Module attributes that depend on the runtime configuration are computed on access, so a
+    # later uwsgidecorators.configure() (or the master setting up a child) is reflected.
+    if name == 'opt':
+        return _state().uwsgi_opt()
+    if name == 'spoolers':
+        return tuple(_state().spoolers)
+    if name == 'numproc':
+        return _numproc()
+    raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
+
+
+def _numproc() -> int:
+    opt = _state().opt
+    for key in ('processes', 'workers'):
+        value = opt.get(key)
+        if isinstance(value, list):
+            value = value[-1] if value else None
+        if isinstance(value, str) and value.strip().isdigit():
+            return int(value)
+    return 1  # uWSGI always runs at least one worker
+
+
+# ---------------------------------------------------------------------------------------------
+# process identity
+
+
+def masterpid() -> int:
+    """pid of the master, 0 when this process has none."""
+    return _state().master_pid
+
+
+def worker_id() -> int:
+    """1..N in a worker, 0 elsewhere (master, spoolers, attached processes)."""
+    return _state().worker_id
+
+
+def mule_id() -> int:
+    """Always 0: there are no mules yet."""
+    return 0
+
+
+def i_am_the_spooler() -> bool | None:
+    """True in a spooler process, None (not False, as in uWSGI) elsewhere."""
+    return True if _state().role == 'spooler' else None
+
+
+# ---------------------------------------------------------------------------------------------
+# spool (write side)
+
+
+def _not_configured() -> Exception:
+    from uwsgidecorators.exceptions import SpoolerNotConfiguredError
+
+    return SpoolerNotConfiguredError(
+        'no spooler is configured in this process: run it under the uwsgidecorators master '
+        "(uwsgidecorators --spooler DIR ...), set UWSGIDECORATORS_SPOOLERS=DIR, or call "
+        "uwsgidecorators.configure(spooler='DIR') before enqueueing"
+    )
+
+
+def _value_to_bytes(value: Any) -> bytes:
+    """What CPython's PyObject_Bytes() makes of a spool value, or ValueError as uWSGI raises.
+
+    bytes as they are; objects with ``__bytes__``; buffers (bytearray, memoryview...);
+    iterables of ints 0..255 (``[104, 105]`` -> ``b'hi'``). ``str``, ``int``, ``float``,
+    ``None`` are refused, exactly the cases uWSGI refuses.
+    """
+    if isinstance(value, bytes):
+        return bytes(value)
+    try:
+        converter = getattr(type(value), '__bytes__', None)
+        if converter is not None:
+            result = converter(value)
+            if isinstance(result, bytes):
+                return result
+        elif not isinstance(value, str):
+            try:
+                return memoryview(value).tobytes()
+            except TypeError:
+                pass
+            return bytes(iter(value))  # iter() first: bytes(5) would be five NULs, uWSGI refuses ints
+    except (TypeError, ValueError):
+        pass
+    raise ValueError('spooler callable dictionary must contains only bytes')
+
+
+def _spool_error(reason: str) -> ValueError:
+    # Keep uWSGI's text first so code matching on it still works; add why.
+    return ValueError(f'unable to spool job: {reason}')
+
+
+def spool(*args: Any, **kwargs: Any) -> bytes:
+    """Write one job into a spool directory; returns the full path of the new file (bytes).
+
+    ``spool(dict)`` or ``spool(**kwargs)``. On Python 3 every key must be bytes (so the kwargs
+    form always fails, as in uWSGI). A ``b'body'`` item whose value is exactly ``bytes`` is
+    REMOVED from the caller's dict and written raw after the vars, as uWSGI does. ``b'spooler'``
+    picks the directory (realpath of a configured one; empty = the default), ``b'priority'`` a
+    numeric subdirectory, ``b'at'`` the earliest run time (unix seconds).
+    """
+    st = _state()
+    if not st.spoolers:
+        raise _not_configured()
+    if args:
+        job = args[0]
+        if not isinstance(job, dict):
+            raise ValueError('The argument of spooler callable must be a dictionary')
+    elif kwargs:
+        job = kwargs
+    else:
+        raise ValueError('The argument of spooler callable must be a dictionary')
+
+    body = b''
+    candidate = job.get(b'body')
+    if type(candidate) is bytes:
+        # uWSGI deletes it from the caller's own dict before anything else is checked.
+        body = candidate
+        del job[b'body']
+
+    pairs: list[tuple[bytes, bytes]] = []
+    for key, value in job.items():
+        if not isinstance(key, bytes):
+            raise ValueError('spooler callable dictionary must contains only bytes')
+        pairs.append((bytes(key), _value_to_bytes(value)))
+
+    directory = st.spoolers[0]
+    pktsize = 0
+    for key, value in pairs:
+        pktsize += 4 + len(key) + len(value)
+        if key == b'spooler' and value:
+            if value not in st.spoolers:
+                _log.error('[uwsgi-spooler] unable to find spooler "%s"', value.decode('utf-8', 'replace'))
+                known = ', '.join(os.fsdecode(d) for d in st.spoolers)
+                raise _spool_error(
+                    f'unknown spooler {value!r}; the "spooler" value must be the realpath of a '
+                    f'configured spooler directory ({known})'
+                )
+            directory = value
+        elif key == b'priority' and value and not value.isdigit():
+            # uWSGI writes it into <dir>/<priority>/ and then never scans that directory: the job
+            # would sit there for ever. Refusing is the honest answer.
+            raise _spool_error(
+                f'priority must be all digits, got {value!r} (uWSGI only ever runs numeric priority '
+                'directories, and only with --spooler-ordered)'
+            )
+    if pktsize > _PKT_MAX:
+        from uwsgidecorators.exceptions import SpoolTooLargeError
+
+        _log.error("[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values")
+        raise SpoolTooLargeError(
+            f'unable to spool job: its vars take {pktsize} bytes, over the 65535-byte limit of the '
+            "uwsgi packet; put big values in the 'body' key, which has no size limit"
+        )
+
+    core = _core_module()
+    # str path: the core's PathBuf conversion takes str (surrogateescape round-trips any bytes).
+    path: bytes = core.spool_write(os.fsdecode(directory), pairs, body, st.durable)
+    if _log.isEnabledFor(logging.INFO):
+        _log.info('[spooler] written %d bytes to file %s', 4 + pktsize + len(body), os.fsdecode(path))
+    return path
+
+
+send_to_spooler = spool
+
+
+def _core_module() -> Any:
+    try:
+        from uwsgidecorators import _core
+    except ImportError as exc:  # a source checkout without `maturin develop`
+        raise ImportError(
+            'uwsgidecorators._core (the Rust extension) is not built: run `maturin develop` in the '
+            f'uwsgidecorators-rs checkout or install the wheel ({exc})'
+        ) from exc
+    return _core
+
+
+# ---------------------------------------------------------------------------------------------
+# spooler queries
+
+
+def spooler_jobs() -> list[bytes]:
+    """Full paths of the jobs waiting at the top level of the first (default) spooler."""
+    st = _state()
+    if not st.spoolers:
+        raise _not_configured()
+    out = []
+    with os.scandir(st.spoolers[0]) as entries:
+        for entry in entries:
+            if entry.name.startswith(b'uwsgi_spoolfile_on_') and entry.is_file(follow_symlinks=False):
+                out.append(os.path.join(st.spoolers[0], entry.name))
+    out.sort()
+    return out
+
+
+def spooler_get_task(path: str | bytes) -> dict[Any, bytes] | None:
+    """The dict ``uwsgi.spooler`` would receive for the job file at ``path``; None if unreadable."""
+    return _core_module().spool_read(os.fsdecode(path))  # type: ignore[no-any-return]
+
+
+def spooler_pids() -> list[int]:
+    """pids of the spooler processes of this instance (empty outside the master's family)."""
+    from uwsgidecorators._shared import KIND_SPOOLER
+
+    table = _state().table
+    return table.pids(KIND_SPOOLER) if table is not None else []
+
+
+def spooler_pid() -> int:
+    """pid of a spooler process of the first (default) spooler dir, 0 if none."""
+    st = _state()
+    if st.table is None or not st.spoolers:
+        return 0
+    return st.table.spooler_pids_by_dir(len(st.spoolers))[0]
+
+
+def set_spooler_frequency(freq: int) -> bool:
+    """Change how often spoolers rescan their directory (seconds), for every spooler process."""
+    seconds = int(freq)
+    if seconds <= 0:
+        raise ValueError('spooler frequency must be a positive number of seconds')
+    st = _state()
+    if st.table is not None:
+        st.table.spooler_frequency = seconds
+    else:
+        global _local_spooler_frequency
+        _local_spooler_frequency = seconds
+    return True
+
+
+# Outside the master's family there is no shared table; a spooler loop running in this very
+# process (tests) still honours the value.
+_local_spooler_frequency = 0
+
+
+# ---------------------------------------------------------------------------------------------
+# harakiri
+
+_harakiri_warned = False
+
+
+def set_user_harakiri(secs: int) -> None:
+    """Ask the master to SIGKILL this process if it is still busy ``secs`` seconds from now.
+
+    0 clears the deadline. Works in processes forked by the uwsgidecorators master; elsewhere
+    nothing could enforce it, so it does nothing and warns once (uWSGI logs "unable to set user
+    harakiri without the master process" in that situation).
+    """
+    from uwsgidecorators._shared import F_USER_DEADLINE
+
+    seconds = int(secs)
+    st = _state()
+    if st.table is not None and st.slot is not None:
+        st.table.arm(st.slot, F_USER_DEADLINE, seconds)
+        return
+    global _harakiri_warned
+    if not _harakiri_warned and seconds:
+        _harakiri_warned = True
+        warnings.warn(
+            'uwsgi.set_user_harakiri(): unable to set user harakiri without the master process '
+            '(this process was not forked by the uwsgidecorators master); ignored',
+            RuntimeWarning,
+            stacklevel=2,
+        )

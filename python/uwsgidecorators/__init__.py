@@ -1,0 +1,523 @@
+"""uWSGI's Python decorators, runnable with or without uWSGI.
+
+Every public name of uWSGI's own ``uwsgidecorators`` module is here with the same signature,
+attributes and results (see SPEC 13.1). Everything goes through the ``uwsgi`` module: inside
+real uWSGI that is the builtin one, elsewhere it is this distribution's shim (``uwsgi/``).
+
+Differences from the uWSGI module, all deliberate:
+
+* With the shim, importing works without a master and ``@spool`` works without a configured
+  spooler: calling ``.spool()`` then raises ``SpoolerNotConfiguredError`` saying how to configure
+  one. Under real uWSGI the original checks (master required, ``spooler`` option required) stay.
+* :func:`manage_spool_request` hands a value that is not valid UTF-8 (a binary body, say) to the
+  task as ``bytes`` instead of raising ``UnicodeDecodeError`` on every run for ever.
+* :func:`configure` is new: it points a process that the master did not start at a spool dir.
+"""
+
+import pickle
+import sys
+import typing as _typing
+from functools import partial
+from threading import Thread
+
+import uwsgi
+
+from ._config import configure
+from .exceptions import (
+    SpoolError,
+    SpoolerNotConfiguredError,
+    SpoolPacketError,
+    SpoolTooLargeError,
+    UwsgiError,
+)
+
+_Any = _typing.Any
+_Callable = _typing.Callable
+
+# The shim marks itself; the builtin module of a real uWSGI process has no such attribute.
+_REAL_UWSGI: bool = not getattr(uwsgi, '__uwsgidecorators_shim__', False)
+
+if _REAL_UWSGI and uwsgi.masterpid() == 0:
+    raise Exception('you have to enable the uWSGI master process to use this module')
+
+#: ``ud_spool_func`` name -> function; the key is the bare ``__name__``, so a later function
+#: with the same name replaces an earlier one (as in uWSGI)
+spooler_functions: 'dict[str, _Callable[..., _Any]]' = {}
+#: ``@mulefunc`` registry, by bare ``__name__``
+mule_functions: 'dict[str, _Callable[..., _Any]]' = {}
+#: callables run, in order, after every fork of a worker, spooler or mule
+postfork_chain: 'list[_Callable[[], _Any]]' = []
+
+
+# --------------------------------------------------------------------------------------------
+# str <-> bytes at the spooler boundary (uWSGI's Python 3 plugin only takes and gives bytes)
+
+
+def _encode1(val: _Any) -> _Any:
+    """str -> UTF-8 bytes; anything else unchanged."""
+    return val.encode('utf-8') if isinstance(val, str) else val
+
+
+def _decode1(val: _Any) -> _Any:
+    """bytes -> str (UTF-8, strict); anything else unchanged."""
+    return val.decode('utf-8') if isinstance(val, bytes) else val
+
+
+def _encode_to_spooler(vars: 'dict[_Any, _Any]') -> 'dict[_Any, _Any]':
+    return {_encode1(key): _encode1(value) for key, value in list(vars.items())}
+
+
+def _decode_from_spooler(vars: 'dict[_Any, _Any]') -> 'dict[_Any, _Any]':
+    return {_decode1(key): _decode1(value) for key, value in list(vars.items())}
+
+
+def _decode_or_keep(val: _Any) -> _Any:
+    # Our divergence: uWSGI's module raises UnicodeDecodeError here, and the task is retried for
+    # ever without a chance to run. Undecodable bytes are handed over as bytes instead.
+    if isinstance(val, bytes):
+        try:
+            return val.decode('utf-8')
+        except UnicodeDecodeError:
+            return val
+    return val
+
+
+# --------------------------------------------------------------------------------------------
+# signals
+
+
+def get_free_signal() -> int:
+    """Lowest uWSGI signal number (0..255) with no handler in this process."""
+    for signum in range(256):
+        if not uwsgi.signal_registered(signum):
+            return signum
+    raise Exception('No free uwsgi signal available')
+
+
+# --------------------------------------------------------------------------------------------
+# spooler
+
+
+def manage_spool_request(vars: 'dict[_Any, bytes]') -> int:
+    """The ``uwsgi.spooler`` callable installed at import: dispatch a job to its function."""
+    # Keys first: the plugin gives bytes keys (plus the str keys 'spooler_task_name'/'body').
+    # Building a fresh dict in order keeps the "last one wins" outcome of key collisions.
+    job = {_decode_or_keep(key): value for key, value in list(vars.items())}
+    if 'args' in job:
+        # pop + re-insert moves both to the end, where uWSGI's module leaves them too
+        job['args'] = pickle.loads(job.pop('args'))
+        job['kwargs'] = pickle.loads(job.pop('kwargs'))
+    job = {key: _decode_or_keep(value) for key, value in list(job.items())}
+
+    name = job['ud_spool_func']
+    try:
+        func = spooler_functions[name]
+    except KeyError:
+        raise KeyError(
+            f'{name!r}: no spool function of this name is registered in this process '
+            '(import the module that defines it with --import or --spooler-import)'
+        ) from None
+
+    if 'args' in job:
+        result = func(*job['args'], **job['kwargs'])
+    else:
+        result = func(job)
+    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself
+    # (and a @spoolraw function returning None makes int() raise: retried, as in uWSGI).
+    return int(job.get('ud_spool_ret', result))
+
+
+class _spoolraw:
+    """``@spoolraw``: the function's return value (an int) tells the spooler what to do."""
+
+    def __init__(self, f: '_Callable[..., _Any]', pass_arguments: bool) -> None:
+        if _REAL_UWSGI and 'spooler' not in uwsgi.opt:
+            raise Exception(f'you have to enable the uWSGI spooler to use @{type(self).__name__} decorator')
+        self.f = f
+        spooler_functions[f.__name__] = f
+        # The pre-1.9.13 calling style `function.spool(...)` still works.
+        f.spool = self.__call__  # type: ignore[attr-defined]
+        self.pass_arguments = pass_arguments
+        self.base_dict: 'dict[str, _Any]' = {'ud_spool_func': f.__name__}
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> bytes:
+        arguments = self.base_dict.copy()
+        if self.pass_arguments:
+            # These keywords steer the spooler, they are not the function's own arguments.
+            for key in ('message_dict', 'spooler', 'priority', 'at', 'body'):
+                if key in kwargs:
+                    arguments[key] = kwargs.pop(key)
+            arguments['args'] = pickle.dumps(args)
+            arguments['kwargs'] = pickle.dumps(kwargs)
+        else:
+            if args:
+                arguments.update(args[0])  # only the first positional (a dict) counts
+            if kwargs:
+                arguments.update(kwargs)
+        return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+
+    def spool(self, *args: _Any, **kwargs: _Any) -> bytes:
+        """Legacy (uWSGI < 1.9.13) spelling of calling the decorated object."""
+        return type(self).__call__(self, *args, **kwargs)
+
+
+class _spool(_spoolraw):
+    """``@spool``: the job is done (file deleted) whatever the function returns."""
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> bytes:
+        # Set on every call, before copy(): this is what puts ud_spool_ret second in the file.
+        self.base_dict['ud_spool_ret'] = str(uwsgi.SPOOL_OK)
+        return _spoolraw.__call__(self, *args, **kwargs)
+
+
+class _spoolforever(_spoolraw):
+    """``@spoolforever``: the job runs again on every spooler pass, for ever."""
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> bytes:
+        self.base_dict['ud_spool_ret'] = str(uwsgi.SPOOL_RETRY)
+        return _spoolraw.__call__(self, *args, **kwargs)
+
+
+def spool_decorate(
+    f: '_Callable[..., _Any] | None' = None,
+    pass_arguments: bool = False,
+    _class: type = _spoolraw,
+) -> _Any:
+    if not f:
+        return partial(_class, pass_arguments=pass_arguments)
+    return _class(f, pass_arguments)
+
+
+def spoolraw(f: '_Callable[..., _Any] | None' = None, pass_arguments: bool = False) -> _Any:
+    return spool_decorate(f, pass_arguments)
+
+
+def spool(f: '_Callable[..., _Any] | None' = None, pass_arguments: bool = False) -> _Any:
+    return spool_decorate(f, pass_arguments, _spool)
+
+
+def spoolforever(f: '_Callable[..., _Any] | None' = None, pass_arguments: bool = False) -> _Any:
+    return spool_decorate(f, pass_arguments, _spoolforever)
+
+
+# --------------------------------------------------------------------------------------------
+# post-fork
+
+
+def postfork_chain_hook() -> None:
+    """Installed as ``uwsgi.post_fork_hook``: run every registered post-fork callable in order.
+
+    An exception stops the chain, as in uWSGI.
+    """
+    for hook in postfork_chain:
+        hook()
+
+
+class postfork:
+    """``@postfork`` runs f after every fork; ``@postfork(N)`` only in worker N.
+
+    With ``@postfork(N)`` the decorated name is bound to None (the second call stores the
+    function and returns nothing), exactly as in uWSGI.
+    """
+
+    def __init__(self, f: _Any) -> None:
+        if callable(f):
+            self.wid = 0
+            self.f: '_Callable[[], _Any] | None' = f
+        else:
+            self.f = None
+            self.wid = f
+        postfork_chain.append(self)
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+        if not self.f:
+            self.f = args[0]
+            return None
+        if self.wid > 0 and self.wid != uwsgi.worker_id():
+            return None
+        return self.f()
+
+
+# --------------------------------------------------------------------------------------------
+# mules and farms (need uwsgi.mule_msg & co: not in the shim yet)
+
+
+class mulefunc:
+    """Run the function in a mule: bare ``@mulefunc`` (any mule) or ``@mulefunc(N|b'farm')``."""
+
+    def __init__(self, f: _Any) -> None:
+        if callable(f):
+            self.fname: 'str | None' = f.__name__
+            self.mule: _Any = 0
+            mule_functions[f.__name__] = f
+        else:
+            self.mule = f
+            self.fname = None
+
+    def real_call(self, *args: _Any, **kwargs: _Any) -> None:
+        # Key order is part of the wire format (the pickle bytes).
+        message = {'service': 'uwsgi_mulefunc', 'func': self.fname, 'args': args, 'kwargs': kwargs}
+        uwsgi.mule_msg(pickle.dumps(message), self.mule)
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+        if not self.fname:
+            target = args[0]
+            self.fname = target.__name__
+            mule_functions[self.fname] = target
+            return self.real_call
+        return self.real_call(*args, **kwargs)
+
+
+def mule_msg_dispatcher(message: bytes) -> _Any:
+    """Installed as ``uwsgi.mule_msg_hook``: run a ``@mulefunc`` call received by a mule."""
+    msg = pickle.loads(message)
+    if msg['service'] == 'uwsgi_mulefunc':
+        return mule_functions[msg['func']](*msg['args'], **msg['kwargs'])
+    return None
+
+
+class rpc:
+    def __init__(self, name: _Any) -> None:
+        self.name = name
+
+    def __call__(self, f: '_Callable[..., _Any]') -> '_Callable[..., _Any]':
+        uwsgi.register_rpc(self.name, f)
+        return f
+
+
+class farm_loop:
+    def __init__(self, f: '_Callable[[bytes], _Any]', farm: _Any) -> None:
+        self.f = f
+        self.farm = farm
+
+    def __call__(self) -> None:
+        if uwsgi.mule_id() == 0:
+            return
+        if not uwsgi.in_farm(self.farm):
+            return
+        while True:
+            message = uwsgi.farm_get_msg()
+            if message:
+                self.f(message)
+
+
+class farm:
+    """``@farm(name)``: every mule of the farm loops on its messages. The name becomes None."""
+
+    def __init__(self, name: _Any = None, **kwargs: _Any) -> None:
+        self.name = name
+
+    def __call__(self, f: '_Callable[[bytes], _Any]') -> None:
+        postfork_chain.append(farm_loop(f, self.name))
+
+
+def _die_like_uwsgi() -> None:
+    exc_type, exc, tb = sys.exc_info()
+    sys.excepthook(exc_type, exc, tb)  # type: ignore[arg-type]
+    sys.exit(1)
+
+
+class mule_brain:
+    def __init__(self, f: '_Callable[[], _Any]', num: int) -> None:
+        self.f = f
+        self.num = num
+
+    def __call__(self) -> None:
+        if uwsgi.mule_id() == self.num:
+            try:
+                self.f()
+            except BaseException:
+                _die_like_uwsgi()
+
+
+class mule_brainloop(mule_brain):
+    def __call__(self) -> None:
+        if uwsgi.mule_id() == self.num:
+            while True:
+                try:
+                    self.f()
+                except BaseException:
+                    _die_like_uwsgi()
+
+
+class mule:
+    """``@mule(N)``: mule N runs f once after fork. The decorated name becomes None."""
+
+    def __init__(self, num: int) -> None:
+        self.num = num
+
+    def __call__(self, f: '_Callable[[], _Any]') -> None:
+        postfork_chain.append(mule_brain(f, self.num))
+
+
+class muleloop(mule):
+    """``@muleloop(N)``: mule N calls f for ever. The decorated name becomes None."""
+
+    def __call__(self, f: '_Callable[[], _Any]') -> None:
+        postfork_chain.append(mule_brainloop(f, self.num))
+
+
+class mulemsg_loop:
+    def __init__(self, f: '_Callable[[bytes], _Any]', num: int) -> None:
+        self.f = f
+        self.num = num
+
+    def __call__(self) -> None:
+        if uwsgi.mule_id() == self.num:
+            while True:
+                message = uwsgi.mule_get_msg()
+                if message:
+                    self.f(message)
+
+
+class mulemsg:
+    """``@mulemsg(N)``: mule N loops on its messages. The decorated name becomes None."""
+
+    def __init__(self, num: int) -> None:
+        self.num = num
+
+    def __call__(self, f: '_Callable[[bytes], _Any]') -> None:
+        postfork_chain.append(mulemsg_loop(f, self.num))
+
+
+# --------------------------------------------------------------------------------------------
+# signal handlers and their sources (need uwsgi.register_signal & co: not in the shim yet)
+
+
+class signal:
+    def __init__(self, num: int, **kwargs: _Any) -> None:
+        self.num = num
+        self.target = kwargs.get('target', '')
+
+    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+        uwsgi.register_signal(self.num, self.target, f)
+        return f
+
+
+# timer, cron, rbtimer and filemon pick a free signal even when signum= is given (the default
+# argument of dict.get is evaluated first): with all 256 taken they raise. Kept on purpose.
+
+
+class timer:
+    def __init__(self, secs: int, **kwargs: _Any) -> None:
+        self.num = kwargs.get('signum', get_free_signal())
+        self.secs = secs
+        self.target = kwargs.get('target', '')
+
+    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+        uwsgi.register_signal(self.num, self.target, f)
+        uwsgi.add_timer(self.num, self.secs)
+        return f
+
+
+class cron:
+    def __init__(self, minute: int, hour: int, day: int, month: int, dayweek: int, **kwargs: _Any) -> None:
+        self.num = kwargs.get('signum', get_free_signal())
+        self.minute = minute
+        self.hour = hour
+        self.day = day
+        self.month = month
+        self.dayweek = dayweek
+        self.target = kwargs.get('target', '')
+
+    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+        uwsgi.register_signal(self.num, self.target, f)
+        uwsgi.add_cron(self.num, self.minute, self.hour, self.day, self.month, self.dayweek)
+        return f
+
+
+class rbtimer:
+    def __init__(self, secs: int, **kwargs: _Any) -> None:
+        self.num = kwargs.get('signum', get_free_signal())
+        self.secs = secs
+        self.target = kwargs.get('target', '')
+
+    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+        uwsgi.register_signal(self.num, self.target, f)
+        uwsgi.add_rb_timer(self.num, self.secs)
+        return f
+
+
+class filemon:
+    def __init__(self, fsobj: _Any, **kwargs: _Any) -> None:
+        self.num = kwargs.get('signum', get_free_signal())
+        self.fsobj = fsobj
+        self.target = kwargs.get('target', '')
+
+    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+        uwsgi.register_signal(self.num, self.target, f)
+        uwsgi.add_file_monitor(self.num, self.fsobj)
+        return f
+
+
+class erlang:
+    """Gone from uWSGI 2.0 (no ``uwsgi.erlang_register_process``): decorating raises AttributeError."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __call__(self, f: '_Callable[..., _Any]') -> '_Callable[..., _Any]':
+        uwsgi.erlang_register_process(self.name, f)
+        return f
+
+
+# --------------------------------------------------------------------------------------------
+# lock, thread, harakiri
+
+
+class lock:
+    """Run f holding uWSGI lock 0. In a spooler (which may not lock) f is NOT called: None."""
+
+    def __init__(self, f: '_Callable[..., _Any]') -> None:
+        self.f = f
+
+    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+        if uwsgi.i_am_the_spooler():
+            return None
+        uwsgi.lock()
+        try:
+            return self.f(*args, **kwargs)
+        finally:
+            uwsgi.unlock()
+
+
+class thread:
+    """Calling starts f in a daemon thread (positional arguments only) and returns f itself."""
+
+    def __init__(self, f: '_Callable[..., _Any]') -> None:
+        self.f = f
+
+    def __call__(self, *args: _Any) -> '_Callable[..., _Any]':
+        worker = Thread(target=self.f, args=args)
+        worker.daemon = True
+        worker.start()
+        return self.f
+
+
+class harakiri:
+    """Arm a user harakiri of ``seconds`` around each call.
+
+    As in uWSGI the deadline is cleared only when f returns normally: after an exception it
+    stays armed and the master will kill the process when it passes.
+    """
+
+    def __init__(self, seconds: int) -> None:
+        self.s = seconds
+
+    def real_call(self, *args: _Any, **kwargs: _Any) -> _Any:
+        uwsgi.set_user_harakiri(self.s)
+        result = self.f(*args, **kwargs)
+        uwsgi.set_user_harakiri(0)
+        return result
+
+    def __call__(self, f: '_Callable[..., _Any]') -> '_Callable[..., _Any]':
+        self.f = f
+        return self.real_call
+
+
+# --------------------------------------------------------------------------------------------
+# import side effects: the hooks uWSGI (or our master) calls
+
+uwsgi.spooler = manage_spool_request
+uwsgi.post_fork_hook = postfork_chain_hook
+uwsgi.mule_msg_hook = mule_msg_dispatcher

@@ -1,0 +1,190 @@
+"""Per-process runtime state: where this process enqueues, what it is, what the master told it.
+
+Sources, in order of precedence:
+
+1. what the master sets in memory right after forking a child (role, worker id, shared table);
+2. an explicit :func:`configure` call (a gunicorn worker, a Django shell, a test);
+3. environment variables, read lazily on first use. The master exports them before forking, so
+   its children and anything they exec see the same spool directories:
+
+   ``UWSGIDECORATORS_SPOOLERS``    spool dirs separated by ``os.pathsep``; the first is the default
+   ``UWSGIDECORATORS_OPT``         JSON object, option name -> string | true | list of strings
+   ``UWSGIDECORATORS_MASTER_PID``  pid of the master (``uwsgi.masterpid()``)
+   ``UWSGIDECORATORS_DURABLE``     ``1`` to fsync every enqueued job (and its directory)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Union
+
+if TYPE_CHECKING:
+    from ._shared import SharedTable
+
+__all__ = [
+    'ENV_DURABLE',
+    'ENV_MASTER_PID',
+    'ENV_OPT',
+    'ENV_SPOOLERS',
+    'OptValue',
+    'RuntimeState',
+    'configure',
+    'reset',
+    'state',
+]
+
+ENV_SPOOLERS = 'UWSGIDECORATORS_SPOOLERS'
+ENV_OPT = 'UWSGIDECORATORS_OPT'
+ENV_MASTER_PID = 'UWSGIDECORATORS_MASTER_PID'
+ENV_DURABLE = 'UWSGIDECORATORS_DURABLE'
+
+#: one option value: a string, ``True`` for a flag, or a list when the option was repeated
+OptValue = Union[str, bool, list[str]]
+PathArg = Union[str, bytes, 'os.PathLike[str]', 'os.PathLike[bytes]']
+
+Role = str  # 'master' | 'spooler' | 'worker'
+
+
+@dataclass
+class RuntimeState:
+    spoolers: list[bytes] = field(default_factory=list)
+    """realpaths of the configured spool dirs, ``--spooler`` and ``--spooler-external`` in order"""
+    opt: dict[str, OptValue] = field(default_factory=dict)
+    master_pid: int = 0
+    role: Role | None = None
+    worker_id: int = 0
+    durable: bool = False
+    table: SharedTable | None = None
+    """the master's shared table, only in processes the master forked (and in the master)"""
+    slot: int | None = None
+    """this child's slot in ``table``"""
+    spooler_dir: bytes | None = None
+    """in a spooler process: the directory it consumes"""
+    _uwsgi_opt: dict[str, bytes | bool] | None = None
+
+    def uwsgi_opt(self) -> dict[str, bytes | bool]:
+        """``uwsgi.opt`` as real uWSGI shows it on Python 3: str -> bytes or True, last value wins.
+
+        The same dict object is returned every time so that code mutating ``uwsgi.opt`` (the
+        golden producer aliases ``spooler-external`` to ``spooler``) sees its own changes.
+        """
+        if self._uwsgi_opt is None:
+            self._uwsgi_opt = {k: _opt_to_uwsgi(v) for k, v in self.opt.items()}
+        return self._uwsgi_opt
+
+
+def _opt_to_uwsgi(value: OptValue) -> bytes | bool:
+    if isinstance(value, list):
+        value = value[-1] if value else ''
+    if value is True:
+        return True
+    if value is False:
+        return b'false'
+    return os.fsencode(str(value))
+
+
+_lock = threading.RLock()
+_state: RuntimeState | None = None
+
+
+def _realpath_bytes(path: PathArg, *, create: bool) -> bytes:
+    raw = os.fsencode(os.fspath(path))
+    if not raw:
+        raise ValueError('a spooler directory cannot be the empty string')
+    if create and not os.path.isdir(raw):
+        # uWSGI creates a missing spooler dir as rwxr-x--- (S_IRWXU|S_IRGRP|S_IXGRP).
+        os.makedirs(raw, mode=0o750, exist_ok=True)
+    return os.path.realpath(raw)
+
+
+def _parse_opt_env(text: str) -> dict[str, OptValue]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ValueError(f'{ENV_OPT} is not valid JSON: {exc}') from None
+    if not isinstance(data, dict):
+        raise ValueError(f'{ENV_OPT} must be a JSON object, got {type(data).__name__}')
+    out: dict[str, OptValue] = {}
+    for key, value in data.items():
+        if isinstance(value, bool) or isinstance(value, str):
+            out[str(key)] = value
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            out[str(key)] = list(value)
+        elif isinstance(value, (int, float)):
+            out[str(key)] = str(value)
+        else:
+            raise ValueError(f'{ENV_OPT}: option {key!r} must be a string, true or a list of strings')
+    return out
+
+
+def _from_env() -> RuntimeState:
+    st = RuntimeState()
+    raw_dirs = os.environ.get(ENV_SPOOLERS, '')
+    st.spoolers = [_realpath_bytes(d, create=False) for d in raw_dirs.split(os.pathsep) if d]
+    raw_opt = os.environ.get(ENV_OPT)
+    if raw_opt:
+        st.opt = _parse_opt_env(raw_opt)
+    raw_pid = os.environ.get(ENV_MASTER_PID, '').strip()
+    if raw_pid:
+        try:
+            st.master_pid = int(raw_pid)
+        except ValueError:
+            raise ValueError(f'{ENV_MASTER_PID} must be an integer pid, got {raw_pid!r}') from None
+    st.durable = os.environ.get(ENV_DURABLE, '') == '1'
+    return st
+
+
+def state() -> RuntimeState:
+    """This process's runtime state, read from the environment on first use."""
+    global _state
+    st = _state
+    if st is None:
+        with _lock:
+            if _state is None:
+                _state = _from_env()
+            st = _state
+    return st
+
+
+def reset() -> None:
+    """Forget everything; the next :func:`state` call reads the environment again."""
+    global _state
+    with _lock:
+        _state = None
+
+
+def _as_list(spooler: PathArg | Iterable[PathArg]) -> list[PathArg]:
+    if isinstance(spooler, (str, bytes, os.PathLike)):
+        return [spooler]
+    return list(spooler)
+
+
+def configure(
+    spooler: PathArg | Iterable[PathArg] | None = None,
+    durable: bool | None = None,
+) -> None:
+    """Tell this process where to enqueue, without a master or environment variables.
+
+    ``spooler``: one directory or a list of them (the first is the default, the others are
+    reached with the ``spooler`` key, as with ``--spooler`` given several times). Missing
+    directories are created (mode 0750, like uWSGI). ``durable=True`` makes every enqueue fsync
+    the file and its directory before returning.
+
+    Only what is passed changes; the rest (e.g. what came from the environment) is kept.
+    """
+    with _lock:
+        st = state()
+        if spooler is not None:
+            dirs = [_realpath_bytes(p, create=True) for p in _as_list(spooler)]
+            if not dirs:
+                raise ValueError('configure(spooler=...) needs at least one directory')
+            st.spoolers = dirs
+            # uwsgidecorators (and user code) test `'spooler' in uwsgi.opt`: keep it truthful.
+            st.opt['spooler'] = [os.fsdecode(d) for d in dirs] if len(dirs) > 1 else os.fsdecode(dirs[0])
+            st._uwsgi_opt = None
+        if durable is not None:
+            st.durable = bool(durable)

@@ -1,0 +1,221 @@
+"""The spooler process: claim a task, hand it to ``uwsgi.spooler``, record the outcome, repeat.
+
+The queue itself (directory watching, claiming by lock, retry times, quarantine, dead letters)
+is ``_core.Spooler``; this loop reproduces what uWSGI's spooler and its Python plugin do around
+each call: the working directory, the lookup of ``uwsgi.spooler`` at call time, the mapping of
+the function's result, the log lines, ``--spooler-max-tasks`` and ``--spooler-harakiri``.
+
+Result mapping (uWSGI's Python plugin, then the core):
+
+==========================  =======  ==========================================
+function outcome            code     file
+==========================  =======  ==========================================
+returns -2 (SPOOL_OK)       -2       deleted (``task.ok()``)
+returns 0 / no function     0        kept, "unable to find the spooler function"
+returns another int/bool    value    kept, runs again after the frequency
+returns a non-int           -1       kept, runs again after the frequency
+raises                      -1       kept with back-off (``task.failed()``), dead
+                                     letter after ``--spooler-max-attempts``
+==========================  =======  ==========================================
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from types import FrameType
+from typing import Any
+
+from . import _config
+from ._shared import F_BUSY, F_TASK_DEADLINE
+
+__all__ = ['StopFlag', 'run_spooler']
+
+log = logging.getLogger('uwsgidecorators.spooler')
+
+# How long one next_task() call may block. A stop request also wakes it at once (wake()), this
+# bound only matters if a wake-up is lost, and lets a set_spooler_frequency() change be seen.
+_POLL = 1.0
+
+
+class StopFlag:
+    """Set by SIGTERM/SIGINT: finish the task in progress, then leave."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.spooler: Any = None
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+        sp = self.spooler
+        if sp is not None:
+            try:
+                sp.wake()
+            except Exception:  # never let a signal handler raise into the task
+                pass
+
+    def install(self) -> None:
+        signal.signal(signal.SIGTERM, self.handler)
+        signal.signal(signal.SIGINT, self.handler)
+
+
+def _c_int(value: int) -> int:
+    # uWSGI stores the result in a C int: wrap like a 32-bit two's complement cast.
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & 0x80000000 else value
+
+
+def _result_code(result: Any) -> int:
+    if isinstance(result, int):  # bool is an int: True -> 1, as in uWSGI
+        return _c_int(int(result))
+    return -1
+
+
+def _effective_frequency(default: float) -> float:
+    st = _config.state()
+    if st.table is not None and st.table.spooler_frequency > 0:
+        return st.table.spooler_frequency
+    import uwsgi
+
+    local = getattr(uwsgi, '_local_spooler_frequency', 0)
+    return float(local) if local else default
+
+
+def run_spooler(
+    directory: str | bytes,
+    *,
+    frequency: float = 30.0,
+    retry_delay: float = 1.0,
+    retry_max_delay: float = 3600.0,
+    max_attempts: int = 0,
+    max_tasks: int = 0,
+    harakiri: float = 0,
+    chdir: str | None = None,
+    quiet: bool = False,
+    ordered: bool = False,
+    stop: StopFlag | None = None,
+) -> int:
+    """Consume ``directory`` until a stop is requested or ``max_tasks`` tasks ran; return 0.
+
+    Installs SIGTERM/SIGINT handlers unless a ``stop`` flag is passed in (then the caller owns
+    the signals).
+    """
+    from . import _core  # the extension; imported here so the module imports without it
+
+    import uwsgi
+
+    st = _config.state()
+    root = os.path.realpath(os.fsencode(directory))
+    label = f'[spooler {os.fsdecode(root)} pid: {os.getpid()}]'
+    if stop is None:
+        stop = StopFlag()
+        stop.install()
+
+    def open_spooler(freq: float) -> Any:
+        return _core.Spooler(
+            os.fsdecode(root),
+            frequency=freq,
+            retry_delay=retry_delay,
+            retry_max_delay=retry_max_delay,
+            max_attempts=max_attempts,
+            numeric_names=ordered,
+        )
+
+    current_freq = _effective_frequency(frequency)
+    sp = open_spooler(current_freq)
+    stop.spooler = sp
+    done = 0
+    try:
+        while not stop.requested:
+            wanted = _effective_frequency(frequency)
+            if wanted != current_freq:
+                # The core fixes the frequency at construction; a new queue object picks it up
+                # (uwsgi.set_spooler_frequency changes it for every spooler, as in uWSGI).
+                stop.spooler = None
+                del sp
+                current_freq = wanted
+                sp = open_spooler(current_freq)
+                stop.spooler = sp
+                log.info('%s frequency set to %g seconds', label, current_freq)
+            task = sp.next_task(_POLL)
+            if task is None:
+                continue
+            if stop.requested:
+                task.release()  # claimed during shutdown: leave it for the next spooler
+                break
+            code = _run_task(task, uwsgi, st, label, harakiri=harakiri, chdir=chdir, quiet=quiet)
+            if code != 0:
+                done += 1  # uWSGI counts every task a plugin took (result != 0)
+            if max_tasks and done >= max_tasks:
+                log.info('%s maximum number of tasks reached (%d): recycling the spooler', label, max_tasks)
+                break
+    finally:
+        stop.spooler = None
+    return 0
+
+
+def _run_task(
+    task: Any,
+    uwsgi: Any,
+    st: _config.RuntimeState,
+    label: str,
+    *,
+    harakiri: float,
+    chdir: str | None,
+    quiet: bool,
+) -> int:
+    name = os.fsdecode(task.name)
+    table, slot = st.table, st.slot
+    try:
+        # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
+        # jobs) unless --spooler-chdir says otherwise.
+        os.chdir(chdir if chdir else os.path.dirname(task.path))
+    except OSError as exc:
+        log.error('%s cannot chdir for task %s: %s', label, name, exc)
+    if table is not None and slot is not None:
+        table.put(slot, F_BUSY, 1)
+        if harakiri > 0:
+            table.arm(slot, F_TASK_DEADLINE, harakiri)
+    started = time.monotonic()
+    try:
+        func = getattr(uwsgi, 'spooler', None)
+        if func is None:
+            log.error('%s unable to find the spooler function, have you loaded it into the spooler process ?', label)
+            task.retry()
+            return 0
+        try:
+            result = func(task.plugin_dict())
+        except SystemExit:
+            # A task calling sys.exit() ends the process (the master respawns it); the job counts
+            # as failed so the back-off and the dead letter still apply.
+            task.failed()
+            raise
+        except Exception:
+            attempts, _retry_at, dead = task.failed()
+            log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, traceback.format_exc().rstrip())
+            if dead is not None:
+                log.error('%s task %s moved to %s after %d failed attempts', label, name, os.fsdecode(dead), attempts)
+            return -1
+        code = _result_code(result)
+        if code == -2:
+            task.ok()
+            if not quiet:
+                log.info('%s done with task %s after %d seconds', label, name, int(time.monotonic() - started))
+        elif code == 0:
+            task.retry()
+            log.error('%s unable to find the spooler function, have you loaded it into the spooler process ?', label)
+        else:
+            task.retry()
+            if not quiet:
+                log.info('%s task %s will run again (returned %r)', label, name, result)
+        return code
+    finally:
+        if table is not None and slot is not None:
+            table.put(slot, F_TASK_DEADLINE, 0)
+            table.put(slot, F_BUSY, 0)
+        sys.stdout.flush()
+        sys.stderr.flush()

@@ -1,0 +1,78 @@
+"""``uwsgidecorators`` command: parse uWSGI-style options, then run the master."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+from .options import UsageError, parse_args
+
+USAGE = """\
+usage: uwsgidecorators [--ini FILE[:SECTION]] [uWSGI options...]
+
+Runs the processes behind uWSGI's Python decorators without uWSGI: a master, one spooler
+process per --spooler directory (times --spooler-processes) and --processes workers.
+
+  --spooler DIR, -Q DIR        run a spooler on DIR (created if missing); repeatable
+  --spooler-external DIR       enqueue-only directory (no spooler process); repeatable
+  --import MOD|FILE.py         import in the master before forking; repeatable
+  --spooler-import MOD|FILE.py import in every spooler process; repeatable
+  --processes N, -p N          worker processes (default 1), they run @postfork hooks
+  --spooler-processes N        processes per spooler directory (default 1)
+  --spooler-frequency S        rescan period in seconds (default 30)
+  --spooler-max-tasks N        recycle a spooler process after N tasks
+  --spooler-harakiri S         SIGKILL a spooler whose task runs longer than S seconds
+  --spooler-chdir DIR          run tasks in DIR (default: the directory of the task file)
+  --spooler-ordered            also run all-digit file names (uWSGI's ordered mode)
+  --spooler-quiet              no per-task log lines
+  --spooler-durable            fsync every enqueued job (our option)
+  --spooler-retry-delay S      first back-off after a task raised (default 1; our option)
+  --spooler-retry-max-delay S  longest back-off (default 3600; our option)
+  --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
+  --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
+  --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
+
+Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
+one-line notice.
+"""
+
+log = logging.getLogger('uwsgidecorators')
+
+
+def _setup_logging() -> None:
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter('%(message)s'))
+        root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    _setup_logging()
+    try:
+        opts = parse_args(args)
+        if opts.flag('help'):
+            sys.stdout.write(USAGE)
+            return 0
+        if opts.flag('version'):
+            import uwsgi
+
+            sys.stdout.write(uwsgi.version.decode() + '\n')
+            return 0
+        for notice in opts.notices:
+            log.warning('%s', notice)
+        from .master import Master, settings_from_options
+
+        settings = settings_from_options(opts)
+        return Master(settings).run()
+    except UsageError as exc:
+        sys.stderr.write(f'uwsgidecorators: error: {exc}\n')
+        return 2
+
+
+if __name__ == '__main__':  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Exception tree of uwsgidecorators.
+
+Every error we raise on purpose derives from :class:`UwsgiError`. The spool errors also derive
+from the builtin a uWSGI user would catch for the same fault (``ValueError`` for a bad job,
+``RuntimeError`` for a missing spooler), so code written against real uWSGI keeps working.
+
+The Rust extension (``uwsgidecorators._core``) imports :class:`SpoolPacketError` and
+:class:`SpoolTooLargeError` from this module by name: keep the names stable.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    'SpoolError',
+    'SpoolPacketError',
+    'SpoolTooLargeError',
+    'SpoolerNotConfiguredError',
+    'UwsgiError',
+]
+
+
+class UwsgiError(Exception):
+    """Base class of every error raised by uwsgidecorators itself."""
+
+
+class SpoolError(UwsgiError):
+    """A spool job could not be written or read."""
+
+
+class SpoolPacketError(SpoolError, ValueError):
+    """A spool file is not a valid uwsgi packet (bad header, truncated or zero-length key...)."""
+
+
+class SpoolTooLargeError(SpoolError, ValueError):
+    """The vars block (or one key/value) of a job is over uWSGI's 65535-byte limit.
+
+    uWSGI refuses a vars block over 64 KiB and silently truncates a single value over 64 KiB;
+    we refuse both. Big payloads belong in the ``body``, which has no size limit.
+    """
+
+
+class SpoolerNotConfiguredError(SpoolError, RuntimeError):
+    """``uwsgi.spool`` was called in a process that knows no spooler directory."""
