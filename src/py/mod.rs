@@ -42,6 +42,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A filesystem path given as str, bytes or os.PathLike (bytes kept byte for byte).
+struct FsPath(PathBuf);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for FsPath {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        use std::os::unix::ffi::OsStrExt;
+        if let Ok(b) = obj.cast::<PyBytes>() {
+            return Ok(FsPath(PathBuf::from(std::ffi::OsStr::from_bytes(
+                b.as_bytes(),
+            ))));
+        }
+        Ok(FsPath(obj.extract::<PathBuf>()?))
+    }
+}
+
 /// Accept any iterable of `(bytes, bytes)` pairs.
 fn extract_vars(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Var>> {
     let mut vars = Vec::new();
@@ -124,11 +141,12 @@ fn decode_spool<'py>(
 #[pyo3(signature = (directory, vars, body = b"".as_slice(), durable = false))]
 fn spool_write<'py>(
     py: Python<'py>,
-    directory: PathBuf,
+    directory: FsPath,
     vars: &Bound<'py, PyAny>,
     body: &[u8],
     durable: bool,
 ) -> PyResult<Bound<'py, PyBytes>> {
+    let directory = directory.0;
     let vars = extract_vars(vars)?;
     let body = body.to_vec();
     let path = py
@@ -140,7 +158,8 @@ fn spool_write<'py>(
 /// Read one task file as `uwsgi.spooler_get_task` does: `None` if it is missing, locked by a
 /// running spooler or malformed.
 #[pyfunction]
-fn spool_read<'py>(py: Python<'py>, path: PathBuf) -> PyResult<Option<Bound<'py, PyDict>>> {
+fn spool_read<'py>(py: Python<'py>, path: FsPath) -> PyResult<Option<Bound<'py, PyDict>>> {
+    let path = path.0;
     let read = || -> io::Result<Option<(Vec<u8>, spool::Packet)>> {
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -196,7 +215,7 @@ impl PySpooler {
     #[new]
     #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false))]
     fn new(
-        directory: PathBuf,
+        directory: FsPath,
         frequency: f64,
         retry_delay: f64,
         retry_max_delay: f64,
@@ -217,7 +236,7 @@ impl PySpooler {
             max_attempts,
             numeric_names,
         };
-        let sp = spool::Spooler::open(&directory, cfg.clone())?;
+        let sp = spool::Spooler::open(&directory.0, cfg.clone())?;
         Ok(PySpooler {
             waker: sp.waker(),
             inner: Mutex::new(sp),

@@ -1,0 +1,143 @@
+"""The raw `_core` spool API: codec properties, writer, reader and the Spooler queue."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from uwsgidecorators import _core
+from uwsgidecorators.exceptions import SpoolPacketError, SpoolTooLargeError
+
+keys = st.binary(min_size=1, max_size=64)
+values = st.binary(max_size=512)
+var_lists = st.lists(st.tuples(keys, values), max_size=40)
+
+
+@given(var_lists, st.binary(max_size=2048))
+def test_encode_decode_roundtrip(vars_, body):
+    data = _core.encode_spool(vars_, body)
+    assert data[0] == 17 and data[3] == 0
+    assert int.from_bytes(data[1:3], 'little') == len(data) - 4 - len(body)
+    got_vars, got_body = _core.decode_spool(data)
+    assert got_vars == vars_
+    assert got_body == body
+    assert _core.encode_spool(got_vars, got_body) == data
+
+
+@given(st.binary(max_size=300))
+def test_decode_arbitrary_bytes_is_a_dict_or_a_clean_error(data):
+    try:
+        vars_, body = _core.decode_spool(data)
+    except SpoolPacketError as e:
+        assert isinstance(e, ValueError)
+        assert str(e)
+    else:
+        assert isinstance(body, bytes)
+        assert all(isinstance(k, bytes) and k and isinstance(v, bytes) for k, v in vars_)
+
+
+@given(st.integers(min_value=65536, max_value=70000))
+def test_values_over_64k_raise_instead_of_truncating(n):
+    with pytest.raises(SpoolTooLargeError, match='65535'):
+        _core.encode_spool([(b'big', b'y' * n)])
+
+
+def test_vars_block_limit_is_exact():
+    assert len(_core.encode_spool([(b'a', b'x' * 65530)])) == 65539
+    with pytest.raises(SpoolTooLargeError, match='body'):
+        _core.encode_spool([(b'a', b'x' * 65531)])
+
+
+def test_bad_var_types_are_type_errors():
+    with pytest.raises(TypeError, match='bytes'):
+        _core.encode_spool([('a', b'1')])
+    with pytest.raises(TypeError, match='pairs'):
+        _core.encode_spool([(b'a',)])
+
+
+@given(var_lists.filter(lambda v: not any(k in (b'priority', b'at') for k, _ in v)), st.binary(max_size=256))
+def test_written_file_reads_back_as_plugin_dict(tmp_path_factory, vars_, body):
+    d = tmp_path_factory.mktemp('spool')
+    path = _core.spool_write(str(d), vars_, body)
+    assert os.path.dirname(path) == str(d).encode()
+    assert Path(os.fsdecode(path)).read_bytes() == _core.encode_spool(vars_, body)
+    got = _core.spool_read(path)
+    expected = {'spooler_task_name': os.path.basename(path)}
+    expected.update(dict(vars_))
+    if body:
+        expected['body'] = body
+    assert got == expected
+    assert list(got) == list(expected)
+
+
+def test_writer_refuses_non_numeric_priority_and_bad_at(tmp_path):
+    with pytest.raises(ValueError, match='priority'):
+        _core.spool_write(str(tmp_path), [(b'priority', b'high')])
+    with pytest.raises(ValueError, match="'at'"):
+        _core.spool_write(str(tmp_path), [(b'at', b'soon')])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spooler_claims_in_priority_order_and_outcomes(tmp_path):
+    d = str(tmp_path)
+    top = _core.spool_write(d, [(b'n', b'top')])
+    p5 = _core.spool_write(d, [(b'priority', b'5')])
+    p1 = _core.spool_write(d, [(b'priority', b'1')])
+    sp = _core.Spooler(d, frequency=30)
+    seen = []
+    for _ in range(3):
+        task = sp.next_task(5)
+        assert task is not None
+        seen.append(task.path)
+        task.ok()
+    assert seen == [p1, p5, top]
+    assert sp.next_task(0.05) is None
+
+
+def test_task_outcome_is_given_once(tmp_path):
+    _core.spool_write(str(tmp_path), [(b'a', b'1')])
+    task = _core.Spooler(str(tmp_path)).next_task(5)
+    task.retry()
+    with pytest.raises(ValueError, match='already'):
+        task.ok()
+
+
+def test_retry_moves_mtime_forward_and_keeps_file(tmp_path):
+    path = _core.spool_write(str(tmp_path), [(b'a', b'1')])
+    sp = _core.Spooler(str(tmp_path), frequency=30)
+    at = sp.next_task(5).retry()
+    assert os.stat(path).st_mtime == at
+    assert at >= time.time() + 29
+    # Not runnable again before then, by this spooler or another one.
+    assert sp.next_task(0.1) is None
+    assert _core.Spooler(str(tmp_path)).next_task(0.1) is None
+
+
+def test_next_task_wait_is_woken_from_another_thread(tmp_path):
+    sp = _core.Spooler(str(tmp_path))
+    threading.Timer(0.2, sp.wake).start()
+    t0 = time.monotonic()
+    assert sp.next_task(30) is None
+    assert time.monotonic() - t0 < 20
+
+
+def test_task_written_by_another_thread_wakes_the_wait(tmp_path):
+    sp = _core.Spooler(str(tmp_path))
+    threading.Timer(0.2, lambda: _core.spool_write(str(tmp_path), [(b'x', b'y')])).start()
+    task = sp.next_task(30)
+    assert task is not None and task.vars == [(b'x', b'y')]
+
+
+def test_bad_arguments_are_clear_errors(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        _core.Spooler(str(tmp_path / 'missing'))
+    with pytest.raises(ValueError, match='frequency'):
+        _core.Spooler(str(tmp_path), frequency=-1)
+    with pytest.raises(ValueError, match='timeout'):
+        _core.Spooler(str(tmp_path)).next_task(-1)
