@@ -81,7 +81,7 @@ def reader_run(request, golden_dir, manifest, tmp_path_factory):
         spool = base / 'spool'
         spool.mkdir()
         start = time.time()
-        placed = G.place(src_dir, man, spool)
+        placed = G.place(src_dir, man, spool, golden_dir)
         out = base / 'out.jsonl'
         records = _run_ours_over(group, golden_dir / 'consumer_spooler.py', spool, out, placed, start)
         log = '\n'.join(p.log() for p in group.procs if p.name.startswith('ours'))

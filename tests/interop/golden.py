@@ -35,9 +35,10 @@ def _verify_module(golden_dir):
     return mod
 
 
-def place(golden_dir, manifest, dest) -> dict[str, dict]:
-    """Copy every golden file to `dest` under its real name (priority subdir, `at` mtime)."""
-    return _verify_module(golden_dir).rebuild(str(golden_dir), manifest, str(dest))
+def place(src_dir, manifest, dest, golden_dir=None) -> dict[str, dict]:
+    """Copy every file of `src_dir` (a golden-format dir: files/ + manifest) to `dest` under its
+    real name (priority subdir, `at` mtime), with golden/verify_roundtrip.py's own code."""
+    return _verify_module(golden_dir or src_dir).rebuild(str(src_dir), manifest, str(dest))
 
 
 def has_var(job, key: str) -> bool:

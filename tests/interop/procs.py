@@ -94,7 +94,8 @@ class Proc:
 
     def log(self) -> str:
         try:
-            self._log.flush()
+            if not self._log.closed:
+                self._log.flush()
             return self.log_path.read_text(errors='replace')
         except OSError:
             return ''
