@@ -6,6 +6,7 @@
 pub mod cron;
 pub mod spool;
 pub mod sys;
+pub mod timer;
 
 #[cfg(feature = "python")]
 mod py;
