@@ -13,7 +13,7 @@ from uwsgidecorators import spool
 
 @spool
 def hello(arguments):
-    print(f"hello, {arguments.get('name', 'world')}!", flush=True)
+    print(f'hello, {arguments.get("name", "world")}!', flush=True)
 
 
 @spool(pass_arguments=True)

@@ -25,7 +25,7 @@ def send_welcome_email(arguments):
 
     ``arguments`` also holds the spooler's own keys (spooler_task_name, ud_spool_func...).
     """
-    _say(f"welcome email to {arguments['email']} (template {arguments.get('template', 'default')})")
+    _say(f'welcome email to {arguments["email"]} (template {arguments.get("template", "default")})')
 
 
 @spool(pass_arguments=True)
@@ -51,9 +51,9 @@ def sync_with_partner(arguments):
     name = arguments['spooler_task_name']
     _attempts[name] = _attempts.get(name, 0) + 1
     if _attempts[name] < 2:
-        _say(f"partner {arguments['partner']} not reachable yet, retrying later")
+        _say(f'partner {arguments["partner"]} not reachable yet, retrying later')
         return uwsgi.SPOOL_RETRY
-    _say(f"synced with partner {arguments['partner']} after {_attempts[name]} attempts")
+    _say(f'synced with partner {arguments["partner"]} after {_attempts[name]} attempts')
     return uwsgi.SPOOL_OK
 
 

@@ -15,14 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
-from interop.procs import pid_alive, read_jsonl, wait_until
-
 import uwsgi
 import uwsgidecorators
+from interop.procs import pid_alive, read_jsonl, wait_until
 from uwsgidecorators import _config
 
 TASKS = textwrap.dedent(
-    '''
+    """
     import json, os, time
     import uwsgi
     from uwsgidecorators import harakiri, postfork, spool, spoolraw
@@ -83,7 +82,7 @@ TASKS = textwrap.dedent(
     @postfork(2)
     def only_worker_two():
         record(event='postfork2', worker_id=uwsgi.worker_id())
-    '''
+    """
 )
 
 SPAWNED = re.compile(r'spawned the uWSGI spooler on dir (\S+) with pid (\d+)')
@@ -286,10 +285,29 @@ def test_golden_modules_load(procs, golden_dir, tmp_path):
     raw = tmp_path / 'raw.json'
     consumed = tmp_path / 'consumed.jsonl'
     m = procs.master(
-        ['--master', '--spooler-external', a, '--spooler-external', b, '--spooler', tmp_path / 'C',
-         '--spooler-import', golden_dir / 'consumer_spooler.py', '--import', golden_dir / 'producer_app.py',
-         '--env', f'GOLDEN_RAW={raw}', '--env', f'GOLDEN_SPOOL_B={os.path.realpath(b)}',
-         '--env', f'UWSGI_GOLDEN_OUT={consumed}', '--processes', '0', '--spooler-frequency', '1'],
+        [
+            '--master',
+            '--spooler-external',
+            a,
+            '--spooler-external',
+            b,
+            '--spooler',
+            tmp_path / 'C',
+            '--spooler-import',
+            golden_dir / 'consumer_spooler.py',
+            '--import',
+            golden_dir / 'producer_app.py',
+            '--env',
+            f'GOLDEN_RAW={raw}',
+            '--env',
+            f'GOLDEN_SPOOL_B={os.path.realpath(b)}',
+            '--env',
+            f'UWSGI_GOLDEN_OUT={consumed}',
+            '--processes',
+            '0',
+            '--spooler-frequency',
+            '1',
+        ],
     )
     wait_until(lambda: 'GOLDEN PRODUCER DONE' in m.log(), 20, 'the golden producer', [m])
     results = json.loads(raw.read_text())['jobs']

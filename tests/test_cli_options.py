@@ -7,7 +7,6 @@ import os
 import socket
 
 import pytest
-
 from uwsgidecorators.master import settings_from_options
 from uwsgidecorators.options import UsageError, parse_args
 
@@ -29,8 +28,10 @@ def test_seed_command_line_is_accepted_as_is():
         ('import', 'mytasks'),
     ]
     assert opts.notices == [
-        'uwsgidecorators: option --socket is not served (this runtime serves spoolers and workers, '
-        'not requests: keep your web server for that), ignored'
+        (
+            'uwsgidecorators: option --socket is not served (this runtime serves spoolers and workers, '
+            'not requests: keep your web server for that), ignored'
+        )
     ]
     assert opts.strings('spooler') == ['myspool'] and opts.flag('master')
     assert opts.number('processes', 1, integer=True) == 4 and opts.strings('import') == ['mytasks']
@@ -82,7 +83,9 @@ def test_flags_can_be_turned_off():
 
 
 def test_unknown_and_unserved_options_get_one_notice_each():
-    opts = parse_args(['--http', ':8080', '--module', 'app:application', '--bogus', 'x', '--http', ':8081', '--frobnicate'])
+    opts = parse_args(
+        ['--http', ':8080', '--module', 'app:application', '--bogus', 'x', '--http', ':8081', '--frobnicate']
+    )
     notices = '\n'.join(opts.notices)
     assert notices.count('--http is not served') == 1
     assert '--module is not served' in notices
@@ -123,7 +126,7 @@ def test_placeholders_and_magic_variables(tmp_path, monkeypatch):
         'once = 2\n'
     )
     opts = parse_args(['--ini', str(ini)])
-    values = dict((o.name, o.value) for o in opts.items if o.name != 'env')
+    values = {o.name: o.value for o in opts.items if o.name != 'env'}
     d = str(tmp_path) + '/'
     assert values['base'] == d
     assert opts.strings('spooler') == [d + 'spool']  # the [other] section is not read
@@ -169,9 +172,30 @@ def test_settings_create_and_resolve_spool_dirs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     os.symlink(tmp_path, tmp_path / 'link')
     opts = parse_args(
-        ['--spooler', 'link/q1', '--spooler-external', 'ext', '-Q', 'q2', '--processes', '0', '--spooler-processes', '2',
-         '--spooler-harakiri', '7', '--spooler-max-tasks', '3', '--spooler-quiet', '--spooler-durable',
-         '--spooler-max-attempts', '5', '--worker-reload-mercy', '4', '--spooler-python-import', 'x.py']
+        [
+            '--spooler',
+            'link/q1',
+            '--spooler-external',
+            'ext',
+            '-Q',
+            'q2',
+            '--processes',
+            '0',
+            '--spooler-processes',
+            '2',
+            '--spooler-harakiri',
+            '7',
+            '--spooler-max-tasks',
+            '3',
+            '--spooler-quiet',
+            '--spooler-durable',
+            '--spooler-max-attempts',
+            '5',
+            '--worker-reload-mercy',
+            '4',
+            '--spooler-python-import',
+            'x.py',
+        ]
     )
     s = settings_from_options(opts)
     real = os.path.realpath(tmp_path)

@@ -11,18 +11,16 @@ import base64
 import os
 import pickle
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
 import pytest
-
 import uwsgi
 import uwsgidecorators
 from uwsgidecorators import _config, spool, spoolforever, spoolraw
 from uwsgidecorators.exceptions import (
-    SpoolError,
     SpoolerNotConfiguredError,
+    SpoolError,
     SpoolPacketError,
     SpoolTooLargeError,
     UwsgiError,
@@ -115,7 +113,7 @@ def _check_file(job, path: bytes, golden_dir: Path, dirs):
     expected = (golden_dir / job['file']).read_bytes()
     assert path.read_bytes() == expected, job['id']
     assert oct(path.stat().st_mode & 0o777) == job['mode']
-    if b'at' in dict((_b(v['key']), _b(v['value'])) for v in job['vars']):
+    if b'at' in {_b(v['key']) for v in job['vars']}:
         assert int(path.stat().st_mtime) == job['mtime']
 
 
@@ -524,7 +522,11 @@ def _run_real_uwsgi(uwsgi_bin, args, until, timeout=20.0):
     env = {k: v for k, v in os.environ.items() if k not in ('PYTHONPATH', 'PYTHONHOME', 'VIRTUAL_ENV')}
     p = subprocess.Popen(
         [uwsgi_bin, '--plugin', 'python3', '--master', '--die-on-term', '--pythonpath', _our_pythonpath(), *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         end = time.monotonic() + timeout

@@ -113,7 +113,7 @@ def _not_configured() -> Exception:
 
     return SpoolerNotConfiguredError(
         'no spooler is configured in this process: run it under the uwsgidecorators master '
-        "(uwsgidecorators --spooler DIR ...), set UWSGIDECORATORS_SPOOLERS=DIR, or call "
+        '(uwsgidecorators --spooler DIR ...), set UWSGIDECORATORS_SPOOLERS=DIR, or call '
         "uwsgidecorators.configure(spooler='DIR') before enqueueing"
     )
 

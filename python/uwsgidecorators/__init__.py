@@ -24,15 +24,12 @@ import uwsgi
 
 from ._config import configure
 from .exceptions import (
-    SpoolError,
     SpoolerNotConfiguredError,
+    SpoolError,
     SpoolPacketError,
     SpoolTooLargeError,
     UwsgiError,
 )
-
-_Any = _typing.Any
-_Callable = _typing.Callable
 
 # The shim marks itself; the builtin module of a real uWSGI process has no such attribute.
 _REAL_UWSGI: bool = not getattr(uwsgi, '__uwsgidecorators_shim__', False)
@@ -42,36 +39,36 @@ if _REAL_UWSGI and uwsgi.masterpid() == 0:
 
 #: ``ud_spool_func`` name -> function; the key is the bare ``__name__``, so a later function
 #: with the same name replaces an earlier one (as in uWSGI)
-spooler_functions: 'dict[str, _Callable[..., _Any]]' = {}
+spooler_functions: 'dict[str, _typing.Callable[..., _typing.Any]]' = {}
 #: ``@mulefunc`` registry, by bare ``__name__``
-mule_functions: 'dict[str, _Callable[..., _Any]]' = {}
+mule_functions: 'dict[str, _typing.Callable[..., _typing.Any]]' = {}
 #: callables run, in order, after every fork of a worker, spooler or mule
-postfork_chain: 'list[_Callable[[], _Any]]' = []
+postfork_chain: 'list[_typing.Callable[[], _typing.Any]]' = []
 
 
 # --------------------------------------------------------------------------------------------
 # str <-> bytes at the spooler boundary (uWSGI's Python 3 plugin only takes and gives bytes)
 
 
-def _encode1(val: _Any) -> _Any:
+def _encode1(val: _typing.Any) -> _typing.Any:
     """str -> UTF-8 bytes; anything else unchanged."""
     return val.encode('utf-8') if isinstance(val, str) else val
 
 
-def _decode1(val: _Any) -> _Any:
+def _decode1(val: _typing.Any) -> _typing.Any:
     """bytes -> str (UTF-8, strict); anything else unchanged."""
     return val.decode('utf-8') if isinstance(val, bytes) else val
 
 
-def _encode_to_spooler(vars: 'dict[_Any, _Any]') -> 'dict[_Any, _Any]':
+def _encode_to_spooler(vars: 'dict[_typing.Any, _typing.Any]') -> 'dict[_typing.Any, _typing.Any]':
     return {_encode1(key): _encode1(value) for key, value in list(vars.items())}
 
 
-def _decode_from_spooler(vars: 'dict[_Any, _Any]') -> 'dict[_Any, _Any]':
+def _decode_from_spooler(vars: 'dict[_typing.Any, _typing.Any]') -> 'dict[_typing.Any, _typing.Any]':
     return {_decode1(key): _decode1(value) for key, value in list(vars.items())}
 
 
-def _decode_or_keep(val: _Any) -> _Any:
+def _decode_or_keep(val: _typing.Any) -> _typing.Any:
     # Our divergence: uWSGI's module raises UnicodeDecodeError here, and the task is retried for
     # ever without a chance to run. Undecodable bytes are handed over as bytes instead.
     if isinstance(val, bytes):
@@ -98,11 +95,11 @@ def get_free_signal() -> int:
 # spooler
 
 
-def manage_spool_request(vars: 'dict[_Any, bytes]') -> int:
+def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
     """The ``uwsgi.spooler`` callable installed at import: dispatch a job to its function."""
     # Keys first: the plugin gives bytes keys (plus the str keys 'spooler_task_name'/'body').
     # Building a fresh dict in order keeps the "last one wins" outcome of key collisions.
-    job = {_decode_or_keep(key): value for key, value in list(vars.items())}
+    job: 'dict[_typing.Any, _typing.Any]' = {_decode_or_keep(key): value for key, value in list(vars.items())}
     if 'args' in job:
         # pop + re-insert moves both to the end, where uWSGI's module leaves them too
         job['args'] = pickle.loads(job.pop('args'))
@@ -130,7 +127,7 @@ def manage_spool_request(vars: 'dict[_Any, bytes]') -> int:
 class _spoolraw:
     """``@spoolraw``: the function's return value (an int) tells the spooler what to do."""
 
-    def __init__(self, f: '_Callable[..., _Any]', pass_arguments: bool) -> None:
+    def __init__(self, f: '_typing.Callable[..., _typing.Any]', pass_arguments: bool) -> None:
         if _REAL_UWSGI and 'spooler' not in uwsgi.opt:
             raise Exception(f'you have to enable the uWSGI spooler to use @{type(self).__name__} decorator')
         self.f = f
@@ -138,9 +135,9 @@ class _spoolraw:
         # The pre-1.9.13 calling style `function.spool(...)` still works.
         f.spool = self.__call__  # type: ignore[attr-defined]
         self.pass_arguments = pass_arguments
-        self.base_dict: 'dict[str, _Any]' = {'ud_spool_func': f.__name__}
+        self.base_dict: dict[str, _typing.Any] = {'ud_spool_func': f.__name__}
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> bytes:
+    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         arguments = self.base_dict.copy()
         if self.pass_arguments:
             # These keywords steer the spooler, they are not the function's own arguments.
@@ -156,7 +153,7 @@ class _spoolraw:
                 arguments.update(kwargs)
         return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
 
-    def spool(self, *args: _Any, **kwargs: _Any) -> bytes:
+    def spool(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         """Legacy (uWSGI < 1.9.13) spelling of calling the decorated object."""
         return type(self).__call__(self, *args, **kwargs)
 
@@ -164,7 +161,7 @@ class _spoolraw:
 class _spool(_spoolraw):
     """``@spool``: the job is done (file deleted) whatever the function returns."""
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> bytes:
+    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         # Set on every call, before copy(): this is what puts ud_spool_ret second in the file.
         self.base_dict['ud_spool_ret'] = str(uwsgi.SPOOL_OK)
         return _spoolraw.__call__(self, *args, **kwargs)
@@ -173,30 +170,30 @@ class _spool(_spoolraw):
 class _spoolforever(_spoolraw):
     """``@spoolforever``: the job runs again on every spooler pass, for ever."""
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> bytes:
+    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         self.base_dict['ud_spool_ret'] = str(uwsgi.SPOOL_RETRY)
         return _spoolraw.__call__(self, *args, **kwargs)
 
 
 def spool_decorate(
-    f: '_Callable[..., _Any] | None' = None,
+    f: '_typing.Callable[..., _typing.Any] | None' = None,
     pass_arguments: bool = False,
     _class: type = _spoolraw,
-) -> _Any:
+) -> _typing.Any:
     if not f:
         return partial(_class, pass_arguments=pass_arguments)
     return _class(f, pass_arguments)
 
 
-def spoolraw(f: '_Callable[..., _Any] | None' = None, pass_arguments: bool = False) -> _Any:
+def spoolraw(f: '_typing.Callable[..., _typing.Any] | None' = None, pass_arguments: bool = False) -> _typing.Any:
     return spool_decorate(f, pass_arguments)
 
 
-def spool(f: '_Callable[..., _Any] | None' = None, pass_arguments: bool = False) -> _Any:
+def spool(f: '_typing.Callable[..., _typing.Any] | None' = None, pass_arguments: bool = False) -> _typing.Any:
     return spool_decorate(f, pass_arguments, _spool)
 
 
-def spoolforever(f: '_Callable[..., _Any] | None' = None, pass_arguments: bool = False) -> _Any:
+def spoolforever(f: '_typing.Callable[..., _typing.Any] | None' = None, pass_arguments: bool = False) -> _typing.Any:
     return spool_decorate(f, pass_arguments, _spoolforever)
 
 
@@ -220,16 +217,16 @@ class postfork:
     function and returns nothing), exactly as in uWSGI.
     """
 
-    def __init__(self, f: _Any) -> None:
+    def __init__(self, f: _typing.Any) -> None:
         if callable(f):
             self.wid = 0
-            self.f: '_Callable[[], _Any] | None' = f
+            self.f: _typing.Callable[[], _typing.Any] | None = f
         else:
             self.f = None
             self.wid = f
         postfork_chain.append(self)
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         if not self.f:
             self.f = args[0]
             return None
@@ -245,21 +242,21 @@ class postfork:
 class mulefunc:
     """Run the function in a mule: bare ``@mulefunc`` (any mule) or ``@mulefunc(N|b'farm')``."""
 
-    def __init__(self, f: _Any) -> None:
+    def __init__(self, f: _typing.Any) -> None:
         if callable(f):
-            self.fname: 'str | None' = f.__name__
-            self.mule: _Any = 0
+            self.fname: str | None = f.__name__
+            self.mule: _typing.Any = 0
             mule_functions[f.__name__] = f
         else:
             self.mule = f
             self.fname = None
 
-    def real_call(self, *args: _Any, **kwargs: _Any) -> None:
+    def real_call(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
         # Key order is part of the wire format (the pickle bytes).
         message = {'service': 'uwsgi_mulefunc', 'func': self.fname, 'args': args, 'kwargs': kwargs}
         uwsgi.mule_msg(pickle.dumps(message), self.mule)
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         if not self.fname:
             target = args[0]
             self.fname = target.__name__
@@ -268,7 +265,7 @@ class mulefunc:
         return self.real_call(*args, **kwargs)
 
 
-def mule_msg_dispatcher(message: bytes) -> _Any:
+def mule_msg_dispatcher(message: bytes) -> _typing.Any:
     """Installed as ``uwsgi.mule_msg_hook``: run a ``@mulefunc`` call received by a mule."""
     msg = pickle.loads(message)
     if msg['service'] == 'uwsgi_mulefunc':
@@ -277,16 +274,16 @@ def mule_msg_dispatcher(message: bytes) -> _Any:
 
 
 class rpc:
-    def __init__(self, name: _Any) -> None:
+    def __init__(self, name: _typing.Any) -> None:
         self.name = name
 
-    def __call__(self, f: '_Callable[..., _Any]') -> '_Callable[..., _Any]':
+    def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
         uwsgi.register_rpc(self.name, f)
         return f
 
 
 class farm_loop:
-    def __init__(self, f: '_Callable[[bytes], _Any]', farm: _Any) -> None:
+    def __init__(self, f: '_typing.Callable[[bytes], _typing.Any]', farm: _typing.Any) -> None:
         self.f = f
         self.farm = farm
 
@@ -304,10 +301,10 @@ class farm_loop:
 class farm:
     """``@farm(name)``: every mule of the farm loops on its messages. The name becomes None."""
 
-    def __init__(self, name: _Any = None, **kwargs: _Any) -> None:
+    def __init__(self, name: _typing.Any = None, **kwargs: _typing.Any) -> None:
         self.name = name
 
-    def __call__(self, f: '_Callable[[bytes], _Any]') -> None:
+    def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
         postfork_chain.append(farm_loop(f, self.name))
 
 
@@ -318,7 +315,7 @@ def _die_like_uwsgi() -> None:
 
 
 class mule_brain:
-    def __init__(self, f: '_Callable[[], _Any]', num: int) -> None:
+    def __init__(self, f: '_typing.Callable[[], _typing.Any]', num: int) -> None:
         self.f = f
         self.num = num
 
@@ -346,19 +343,19 @@ class mule:
     def __init__(self, num: int) -> None:
         self.num = num
 
-    def __call__(self, f: '_Callable[[], _Any]') -> None:
+    def __call__(self, f: '_typing.Callable[[], _typing.Any]') -> None:
         postfork_chain.append(mule_brain(f, self.num))
 
 
 class muleloop(mule):
     """``@muleloop(N)``: mule N calls f for ever. The decorated name becomes None."""
 
-    def __call__(self, f: '_Callable[[], _Any]') -> None:
+    def __call__(self, f: '_typing.Callable[[], _typing.Any]') -> None:
         postfork_chain.append(mule_brainloop(f, self.num))
 
 
 class mulemsg_loop:
-    def __init__(self, f: '_Callable[[bytes], _Any]', num: int) -> None:
+    def __init__(self, f: '_typing.Callable[[bytes], _typing.Any]', num: int) -> None:
         self.f = f
         self.num = num
 
@@ -376,7 +373,7 @@ class mulemsg:
     def __init__(self, num: int) -> None:
         self.num = num
 
-    def __call__(self, f: '_Callable[[bytes], _Any]') -> None:
+    def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
         postfork_chain.append(mulemsg_loop(f, self.num))
 
 
@@ -385,11 +382,11 @@ class mulemsg:
 
 
 class signal:
-    def __init__(self, num: int, **kwargs: _Any) -> None:
+    def __init__(self, num: int, **kwargs: _typing.Any) -> None:
         self.num = num
         self.target = kwargs.get('target', '')
 
-    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
         return f
 
@@ -399,19 +396,19 @@ class signal:
 
 
 class timer:
-    def __init__(self, secs: int, **kwargs: _Any) -> None:
+    def __init__(self, secs: int, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.secs = secs
         self.target = kwargs.get('target', '')
 
-    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
         uwsgi.add_timer(self.num, self.secs)
         return f
 
 
 class cron:
-    def __init__(self, minute: int, hour: int, day: int, month: int, dayweek: int, **kwargs: _Any) -> None:
+    def __init__(self, minute: int, hour: int, day: int, month: int, dayweek: int, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.minute = minute
         self.hour = hour
@@ -420,31 +417,31 @@ class cron:
         self.dayweek = dayweek
         self.target = kwargs.get('target', '')
 
-    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
         uwsgi.add_cron(self.num, self.minute, self.hour, self.day, self.month, self.dayweek)
         return f
 
 
 class rbtimer:
-    def __init__(self, secs: int, **kwargs: _Any) -> None:
+    def __init__(self, secs: int, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.secs = secs
         self.target = kwargs.get('target', '')
 
-    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
         uwsgi.add_rb_timer(self.num, self.secs)
         return f
 
 
 class filemon:
-    def __init__(self, fsobj: _Any, **kwargs: _Any) -> None:
+    def __init__(self, fsobj: _typing.Any, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.fsobj = fsobj
         self.target = kwargs.get('target', '')
 
-    def __call__(self, f: '_Callable[[int], _Any]') -> '_Callable[[int], _Any]':
+    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
         uwsgi.add_file_monitor(self.num, self.fsobj)
         return f
@@ -456,7 +453,7 @@ class erlang:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def __call__(self, f: '_Callable[..., _Any]') -> '_Callable[..., _Any]':
+    def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
         uwsgi.erlang_register_process(self.name, f)
         return f
 
@@ -468,10 +465,10 @@ class erlang:
 class lock:
     """Run f holding uWSGI lock 0. In a spooler (which may not lock) f is NOT called: None."""
 
-    def __init__(self, f: '_Callable[..., _Any]') -> None:
+    def __init__(self, f: '_typing.Callable[..., _typing.Any]') -> None:
         self.f = f
 
-    def __call__(self, *args: _Any, **kwargs: _Any) -> _Any:
+    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         if uwsgi.i_am_the_spooler():
             return None
         uwsgi.lock()
@@ -484,10 +481,10 @@ class lock:
 class thread:
     """Calling starts f in a daemon thread (positional arguments only) and returns f itself."""
 
-    def __init__(self, f: '_Callable[..., _Any]') -> None:
+    def __init__(self, f: '_typing.Callable[..., _typing.Any]') -> None:
         self.f = f
 
-    def __call__(self, *args: _Any) -> '_Callable[..., _Any]':
+    def __call__(self, *args: _typing.Any) -> '_typing.Callable[..., _typing.Any]':
         worker = Thread(target=self.f, args=args)
         worker.daemon = True
         worker.start()
@@ -504,13 +501,13 @@ class harakiri:
     def __init__(self, seconds: int) -> None:
         self.s = seconds
 
-    def real_call(self, *args: _Any, **kwargs: _Any) -> _Any:
+    def real_call(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         uwsgi.set_user_harakiri(self.s)
         result = self.f(*args, **kwargs)
         uwsgi.set_user_harakiri(0)
         return result
 
-    def __call__(self, f: '_Callable[..., _Any]') -> '_Callable[..., _Any]':
+    def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
         self.f = f
         return self.real_call
 

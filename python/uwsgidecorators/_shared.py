@@ -117,7 +117,9 @@ class SharedTable:
         return out
 
     def pids(self, kind: int) -> list[int]:
-        return [self.get(s, F_PID) for s in range(self.nslots) if self.get(s, F_KIND) == kind and self.get(s, F_PID) > 0]
+        return [
+            self.get(s, F_PID) for s in range(self.nslots) if self.get(s, F_KIND) == kind and self.get(s, F_PID) > 0
+        ]
 
     def spooler_pids_by_dir(self, ndirs: int) -> list[int]:
         """First live spooler pid for each configured dir index (0 when none/external)."""

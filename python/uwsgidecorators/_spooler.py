@@ -104,9 +104,9 @@ def run_spooler(
     Installs SIGTERM/SIGINT handlers unless a ``stop`` flag is passed in (then the caller owns
     the signals).
     """
-    from . import _core  # the extension; imported here so the module imports without it
-
     import uwsgi
+
+    from . import _core  # the extension; imported here so the module imports without it
 
     st = _config.state()
     root = os.path.realpath(os.fsencode(directory))

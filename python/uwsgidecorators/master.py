@@ -89,7 +89,9 @@ def settings_from_options(opts: Options) -> Settings:
             raise UsageError(f'cannot create spooler directory {item.value}: {exc.strerror or exc}') from None
         real = os.path.realpath(raw)
         if os.fsencode(os.pathsep) in real:
-            raise UsageError(f'spooler directory {os.fsdecode(real)!r} contains {os.pathsep!r}, which cannot be exported')
+            raise UsageError(
+                f'spooler directory {os.fsdecode(real)!r} contains {os.pathsep!r}, which cannot be exported'
+            )
         if canon == 'spooler-external':
             s.external.add(len(s.spoolers))
         s.spoolers.append(real)
@@ -236,7 +238,9 @@ class Master:
             try:
                 import django
             except ImportError:
-                log.warning('DJANGO_SETTINGS_MODULE=%s is set but django is not importable: no django.setup()', settings_module)
+                log.warning(
+                    'DJANGO_SETTINGS_MODULE=%s is set but django is not importable: no django.setup()', settings_module
+                )
             else:
                 django.setup()
                 log.info('django.setup() done (settings: %s)', settings_module)
@@ -394,7 +398,9 @@ class Master:
             if recycled:
                 log.info('%s (pid: %d) recycled itself, respawning', spec.label(), pid)
             else:
-                when = f' in {delay:g} s (it died {self.quick_deaths[slot]} time(s) right after starting)' if delay else ''
+                when = (
+                    f' in {delay:g} s (it died {self.quick_deaths[slot]} time(s) right after starting)' if delay else ''
+                )
                 log.warning('DAMN ! %s (pid: %d) %s, respawning%s', spec.label(), pid, how, when)
 
     def _enforce_harakiri(self) -> None:
@@ -418,7 +424,12 @@ class Master:
         assert self.stop_signal is not None
         name = signal.Signals(self.stop_signal).name
         mercy = self.s.reload_mercy
-        log.info('%s received: stopping %d child process(es), waiting up to %g s for running tasks', name, len(self.children), mercy)
+        log.info(
+            '%s received: stopping %d child process(es), waiting up to %g s for running tasks',
+            name,
+            len(self.children),
+            mercy,
+        )
         for pid in list(self.children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -490,7 +501,9 @@ class Master:
                 try:
                     import_target(target)
                 except Exception:
-                    log.error('%s: --spooler-import %s failed:\n%s', spec.label(), target, traceback.format_exc().rstrip())
+                    log.error(
+                        '%s: --spooler-import %s failed:\n%s', spec.label(), target, traceback.format_exc().rstrip()
+                    )
                     return 1
             s = self.s
             return run_spooler(

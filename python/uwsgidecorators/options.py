@@ -342,7 +342,7 @@ def _add(raw: list[Option], name: str, value: str | bool, origin: str, opts: Opt
 # ------------------------------------------------------------------------------------------------
 # ini
 
-_MAGIC_RE = re.compile(r'%(.)', re.S)
+_MAGIC_RE = re.compile(r'%(.)', re.DOTALL)
 
 
 def _magic_table(path: str, asked: str, section: str) -> dict[str, str]:
@@ -385,7 +385,16 @@ def _magic_table(path: str, asked: str, section: str) -> dict[str, str]:
         '%': '%',
     }
     # Without template configs the "first non-template file" variants are the same file.
-    for lower, upper in (('o', 'O'), ('p', 'P'), ('s', 'S'), ('d', 'D'), ('e', 'E'), ('n', 'N'), ('c', 'C'), ('x', 'X')):
+    for lower, upper in (
+        ('o', 'O'),
+        ('p', 'P'),
+        ('s', 'S'),
+        ('d', 'D'),
+        ('e', 'E'),
+        ('n', 'N'),
+        ('c', 'C'),
+        ('x', 'X'),
+    ):
         table[upper] = table[lower]
     return table
 
