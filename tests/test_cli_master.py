@@ -77,7 +77,8 @@ TASKS = textwrap.dedent(
     @postfork
     def who_am_i():
         record(event='postfork', worker_id=uwsgi.worker_id(), spooler=uwsgi.i_am_the_spooler(),
-               masterpid=uwsgi.masterpid(), spoolers=[s.decode() for s in uwsgi.spoolers])
+               masterpid=uwsgi.masterpid(), spoolers=[s.decode() for s in uwsgi.spoolers],
+               spooler_pid=uwsgi.spooler_pid(), spooler_pids=uwsgi.spooler_pids(), numproc=uwsgi.numproc)
 
     @postfork(2)
     def only_worker_two():
@@ -165,6 +166,10 @@ def test_postfork_hooks_and_identity_in_every_child(procs, spool_dir, tasks_py, 
     assert {f['masterpid'] for f in forks} == {m.pid}
     assert all(f['spoolers'] == [str(spool_dir)] for f in forks)
     assert [e['worker_id'] for e in _events(out, 'postfork2')] == [2]
+    spooler = _spooler_pids(m)[0]
+    # workers are forked after the spooler: they see its pid in the master's shared table
+    assert all(f['spooler_pid'] == spooler and f['spooler_pids'] == [spooler] for f in forks if f['worker_id'])
+    assert {f['numproc'] for f in forks} == {2}
     assert 'spawned uWSGI worker 1' in m.log() and 'spawned uWSGI worker 2' in m.log()
     assert m.stop(signal.SIGTERM) == 0
     assert m.leftovers() == []
