@@ -4,6 +4,7 @@
 //! `py/` behind the `python` feature, which maturin enables.
 
 pub mod cron;
+pub mod fsmon;
 pub mod spool;
 pub mod sys;
 pub mod timer;
