@@ -329,3 +329,31 @@ def test_golden_modules_load(procs, golden_dir, tmp_path):
         _config.reset()
     wait_until(lambda: read_jsonl(consumed), 20, 'the golden consumer', [m])
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_django_setup_runs_before_imports(procs, spool_dir, tmp_path, out):
+    pytest.importorskip('django')
+    (tmp_path / 'djsettings.py').write_text(
+        'SECRET_KEY = "test"\nINSTALLED_APPS = ["django.contrib.contenttypes"]\nTASKS_GREETING = "from settings"\n'
+    )
+    (tmp_path / 'djtasks.py').write_text(
+        textwrap.dedent(
+            """
+            import json, os
+            from django.apps import apps
+            from django.conf import settings
+            # importing models needs django.setup() to have run already
+            from django.contrib.contenttypes.models import ContentType
+            with open(os.environ['TASKS_OUT'], 'a') as f:
+                f.write(json.dumps({'event': 'django', 'ready': apps.ready, 'greeting': settings.TASKS_GREETING}) + '\\n')
+            """
+        )
+    )
+    m = procs.master(
+        ['--spooler', spool_dir, '--pythonpath', tmp_path, '--import', 'djtasks', '--processes', '0'],
+        env={'TASKS_OUT': out, 'DJANGO_SETTINGS_MODULE': 'djsettings'},
+    )
+    wait_until(lambda: _events(out, 'django'), 20, 'the django task module', [m])
+    assert _events(out, 'django')[0] == {'event': 'django', 'ready': True, 'greeting': 'from settings'}
+    assert 'django.setup() done' in m.log()
+    assert m.stop(signal.SIGTERM) == 0

@@ -25,6 +25,7 @@ import signal
 import sys
 import time
 import traceback
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 
@@ -339,11 +340,19 @@ class Master:
         table.claim(slot, 0, spec.kind, spec.ident, spec.dir_index)
         sys.stdout.flush()
         sys.stderr.flush()
-        pid = os.fork()
+        # SIGTERM/SIGINT stay blocked across the fork until the child has its own handlers:
+        # otherwise a stop signal landing in between runs the master's handler (inherited) in the
+        # child, is lost, and the child never stops.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        try:
+            pid = os.fork()
+        except BaseException:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            raise
         if pid == 0:
             code = 1
             try:
-                code = self._child_main(slot, spec)
+                code = self._child_main(slot, spec, old_mask)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except BaseException:
@@ -355,6 +364,7 @@ class Master:
                     sys.stderr.flush()
                 finally:
                     os._exit(code)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         table.put(slot, F_PID, pid)
         self.slot_pid[slot] = pid
         self.children[pid] = slot
@@ -460,7 +470,7 @@ class Master:
         return 0
 
     # -- inside a child ---------------------------------------------------------------------
-    def _child_main(self, slot: int, spec: ChildSpec) -> int:
+    def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int]) -> int:
         signal.set_wakeup_fd(-1)
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
@@ -468,6 +478,7 @@ class Master:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
         stop.install()
+        signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
         _set_parent_death_signal(signal.SIGTERM)
         if os.getppid() != self.pid:
             return 0  # the master died between fork and prctl
