@@ -317,7 +317,8 @@ def set_user_harakiri(secs: int) -> None:
         _harakiri_warned = True
         warnings.warn(
             'uwsgi.set_user_harakiri(): unable to set user harakiri without the master process '
-            '(this process was not forked by the uwsgidecorators master); ignored',
+            '(only the spoolers and workers forked by the uwsgidecorators master have a harakiri '
+            'slot the master enforces); ignored',
             RuntimeWarning,
             stacklevel=2,
         )
