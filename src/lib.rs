@@ -5,6 +5,8 @@
 
 pub mod cron;
 pub mod fsmon;
+pub mod master;
+pub mod signal;
 pub mod spool;
 pub mod sys;
 pub mod timer;

@@ -255,3 +255,110 @@ pub fn poll_readable(fds: &[RawFd], timeout: Duration) -> io::Result<Vec<bool>> 
     }
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
+
+/// Nanoseconds on CLOCK_MONOTONIC (the clock `timerfd` deadlines use).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// A CLOCK_MONOTONIC timerfd armed at absolute deadlines: wakes a poll with nanosecond
+/// precision, where a poll timeout only has milliseconds.
+#[derive(Debug)]
+pub struct TimerFd(File);
+
+impl TimerFd {
+    pub fn new() -> io::Result<Self> {
+        // SAFETY: plain syscall; on success we own the returned fd.
+        let fd = cvt(unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_CLOEXEC | libc::TFD_NONBLOCK,
+            )
+        })?;
+        // SAFETY: fd is a fresh descriptor owned by nobody else.
+        Ok(TimerFd(unsafe {
+            <File as std::os::fd::FromRawFd>::from_raw_fd(fd)
+        }))
+    }
+
+    /// Arm for the absolute monotonic time `deadline_ns`, or disarm with `None`.
+    pub fn set(&self, deadline_ns: Option<u64>) -> io::Result<()> {
+        let value = match deadline_ns {
+            // A zero it_value disarms, so a deadline of 0 becomes 1 ns (already past: fires).
+            Some(ns) => libc::timespec {
+                tv_sec: (ns / 1_000_000_000) as libc::time_t,
+                tv_nsec: (ns % 1_000_000_000).max(1) as libc::c_long,
+            },
+            None => libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+        };
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: value,
+        };
+        // SAFETY: valid fd, pointer to a live itimerspec, null old value.
+        cvt(unsafe {
+            libc::timerfd_settime(
+                self.0.as_raw_fd(),
+                libc::TFD_TIMER_ABSTIME,
+                &spec,
+                std::ptr::null_mut(),
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Clear a pending expiration.
+    pub fn drain(&self) {
+        let mut v: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64; EAGAIN (nothing pending) is fine.
+        unsafe { libc::read(self.0.as_raw_fd(), (&raw mut v).cast(), 8) };
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+/// Send one datagram without blocking. `Ok(false)` when the receiver's queue is full.
+pub fn send_nonblocking(fd: RawFd, data: &[u8]) -> io::Result<bool> {
+    loop {
+        // SAFETY: valid buffer of the given length; fd validity is the caller's contract (a bad
+        // fd only yields EBADF).
+        let rc = unsafe {
+            libc::send(
+                fd,
+                data.as_ptr().cast(),
+                data.len(),
+                libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+            )
+        };
+        if rc >= 0 {
+            return Ok(true);
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) | Some(libc::ENOBUFS) => return Ok(false),
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Read and discard whatever is waiting on a non-blocking fd (a wakeup pipe).
+pub fn drain_fd(fd: RawFd) {
+    let mut buf = [0u8; 256];
+    // SAFETY: reads into a live buffer; stops at EAGAIN or EOF.
+    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+}

@@ -1,0 +1,575 @@
+//! The master's event loop: one thread, one `poll` over the control socket, the timer fd, the
+//! file monitor and the Python wake-up fd. No thread is ever started here, so the process that
+//! runs it can fork safely.
+//!
+//! It owns the signal table, the timers (a [`TimerWheel`] on microseconds, armed through a
+//! `timerfd` so a deadline is met to the microsecond, not the poll's millisecond), the cron
+//! entries (on the wall clock, which tests can move) and the file monitors, and it routes every
+//! raised signal to the processes the owner registered (one datagram byte per delivery).
+//!
+//! Control datagrams (from children and attached processes, on a Unix socket):
+//! - `S<num>`: raise signal `num`;
+//! - `R<num><target>`: a worker registered `num` at run time (it may overwrite);
+//! - `T<i64 le>`: set the test clock's offset in seconds (honoured only with the test clock on).
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+
+use crate::cron::{CronSpec, tz};
+use crate::fsmon::{FileMonitor, MonitorError};
+use crate::signal::{self, Delivery, Kind, SignalError, SignalTable, Target, Topology};
+use crate::sys;
+use crate::timer::{TimerKey, TimerWheel};
+
+/// Longest poll without looking at the wall clock (cron must notice clock jumps).
+const WALL_CHECK: Duration = Duration::from_secs(1);
+
+/// Why a scheduling call was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error(transparent)]
+    Signal(#[from] SignalError),
+    #[error(transparent)]
+    Monitor(#[from] MonitorError),
+    #[error("timer period must be a non-negative number of seconds, got {0}")]
+    BadPeriod(f64),
+    #[error("unknown time zone {0:?}")]
+    BadTimeZone(String),
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}
+
+/// Something the owner should log or act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoopEvent {
+    /// A raised signal has no registered target.
+    Unregistered { num: u8, source: &'static str },
+    /// A raised signal's target has no process.
+    Unrouted { num: u8, reason: String },
+    /// A delivery queue was full: the signal was lost there.
+    QueueFull { num: u8, to: String },
+    /// The Python wake-up fd fired (a Unix signal arrived in the owner process).
+    Wakeup,
+    /// A control datagram was not understood.
+    BadControl { len: usize },
+}
+
+#[derive(Debug)]
+struct TimerEntry {
+    signum: u8,
+    period_us: u64,
+    origin_us: u64,
+    /// `None`: for ever.
+    left: Option<u32>,
+    key: Option<TimerKey>,
+}
+
+#[derive(Debug)]
+struct CronEntry {
+    signum: u8,
+    spec: CronSpec,
+    tz: TimeZone,
+    catch_up: bool,
+    next: Option<Timestamp>,
+}
+
+/// The master loop.
+pub struct MasterLoop {
+    base_ns: u64,
+    control: UnixDatagram,
+    control_path: PathBuf,
+    timerfd: sys::TimerFd,
+    wakeup_fd: Option<RawFd>,
+    table: SignalTable,
+    topology: Topology,
+    channels: HashMap<(Kind, u32), RawFd>,
+    queues: HashMap<Kind, RawFd>,
+    farm_queues: HashMap<String, RawFd>,
+    wheel: TimerWheel<usize>,
+    timers: Vec<TimerEntry>,
+    crons: Vec<CronEntry>,
+    fsmon: Option<FileMonitor<u8>>,
+    test_clock: bool,
+    wall_offset: i64,
+    events: Vec<LoopEvent>,
+    /// Signals raised, for tests and metrics.
+    pub raised: u64,
+}
+
+impl MasterLoop {
+    /// Bind the control socket at `control_path` (replacing a stale one).
+    pub fn new(control_path: &Path, wakeup_fd: Option<RawFd>) -> io::Result<Self> {
+        let _ = std::fs::remove_file(control_path);
+        let control = UnixDatagram::bind(control_path)?;
+        control.set_nonblocking(true)?;
+        let base_ns = sys::monotonic_ns();
+        Ok(MasterLoop {
+            base_ns,
+            control,
+            control_path: control_path.to_path_buf(),
+            timerfd: sys::TimerFd::new()?,
+            wakeup_fd,
+            table: SignalTable::default(),
+            topology: Topology::default(),
+            channels: HashMap::new(),
+            queues: HashMap::new(),
+            farm_queues: HashMap::new(),
+            wheel: TimerWheel::new(0),
+            timers: Vec::new(),
+            crons: Vec::new(),
+            fsmon: None,
+            test_clock: false,
+            wall_offset: 0,
+            events: Vec::new(),
+            raised: 0,
+        })
+    }
+
+    pub fn control_path(&self) -> &Path {
+        &self.control_path
+    }
+
+    fn now_us(&self) -> u64 {
+        (sys::monotonic_ns() - self.base_ns) / 1000
+    }
+
+    /// The wall clock, moved by the test offset.
+    pub fn wall_now(&self) -> Timestamp {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = now.as_secs() as i64 + self.wall_offset;
+        Timestamp::new(secs, now.subsec_nanos() as i32).unwrap_or(Timestamp::UNIX_EPOCH)
+    }
+
+    /// Let `T` control datagrams move the wall clock (tests only).
+    pub fn enable_test_clock(&mut self) {
+        self.test_clock = true;
+    }
+
+    /// Move the wall clock by `offset` seconds from the real one and re-plan cron entries.
+    pub fn set_wall_offset(&mut self, offset: i64) {
+        self.wall_offset = offset;
+        let now = self.wall_now();
+        for c in &mut self.crons {
+            c.next = current_or_next(&c.spec, now, &c.tz);
+        }
+    }
+
+    // ----------------------------------------------------------------- signal table & routing
+
+    /// Register `num` for `target` in the master table (a number cannot be registered twice).
+    pub fn register_signal(&mut self, num: u8, target: &str) -> Result<(), MasterError> {
+        let t = Target::parse(target)?;
+        self.table.register(num, t)?;
+        Ok(())
+    }
+
+    pub fn signal_registered(&self, num: u8) -> bool {
+        self.table.is_registered(num)
+    }
+
+    /// Add a process's private channel (the master's end of its socketpair).
+    pub fn add_channel(&mut self, kind: Kind, id: u32, fd: RawFd) {
+        self.channels.insert((kind, id), fd);
+        let ids = self.ids_mut(kind);
+        if !ids.contains(&id) {
+            ids.push(id);
+            ids.sort_unstable();
+        }
+    }
+
+    /// Forget a process (it died); signals for it are reported as unrouted until it is back.
+    pub fn remove_channel(&mut self, kind: Kind, id: u32) {
+        self.channels.remove(&(kind, id));
+        self.ids_mut(kind).retain(|&i| i != id);
+    }
+
+    /// The write end of the shared queue of a kind.
+    pub fn add_queue(&mut self, kind: Kind, fd: RawFd) {
+        self.queues.insert(kind, fd);
+    }
+
+    fn ids_mut(&mut self, kind: Kind) -> &mut Vec<u32> {
+        match kind {
+            Kind::Worker => &mut self.topology.workers,
+            Kind::Spooler => &mut self.topology.spoolers,
+            Kind::Mule => &mut self.topology.mules,
+        }
+    }
+
+    /// Route signal `num` now.
+    pub fn raise_signal(&mut self, num: u8, source: &'static str) {
+        self.raised += 1;
+        let Some(target) = self.table.get(num) else {
+            self.events.push(LoopEvent::Unregistered { num, source });
+            return;
+        };
+        match signal::route(target, &self.topology) {
+            Err(reason) => self.events.push(LoopEvent::Unrouted { num, reason }),
+            Ok(deliveries) => {
+                for d in deliveries {
+                    let (fd, to) = match &d {
+                        Delivery::Queue(k) => {
+                            (self.queues.get(k).copied(), format!("{} queue", k.name()))
+                        }
+                        Delivery::Channel(k, i) => (
+                            self.channels.get(&(*k, *i)).copied(),
+                            format!("{}{i}", k.name()),
+                        ),
+                        Delivery::FarmQueue(f) => {
+                            (self.farm_queues.get(f).copied(), format!("farm {f}"))
+                        }
+                    };
+                    let sent = match fd {
+                        Some(fd) => sys::send_nonblocking(fd, &[num]).unwrap_or(false),
+                        None => false,
+                    };
+                    if !sent {
+                        self.events.push(LoopEvent::QueueFull { num, to });
+                    }
+                }
+            }
+        }
+    }
+
+    // ----------------------------------------------------------------- timers
+
+    /// uWSGI's `add_timer`: raise `num` every `secs` (fractions allowed), first one period from
+    /// now, phase-locked; `secs == 0` is accepted and never fires, as in uWSGI.
+    pub fn add_timer(&mut self, num: u8, secs: f64, iterations: u32) -> Result<(), MasterError> {
+        if !(secs.is_finite() && secs >= 0.0) {
+            return Err(MasterError::BadPeriod(secs));
+        }
+        let period_us = (secs * 1e6).round() as u64;
+        let origin_us = self.now_us();
+        let idx = self.timers.len();
+        self.timers.push(TimerEntry {
+            signum: num,
+            period_us,
+            origin_us,
+            left: (iterations > 0).then_some(iterations),
+            key: None,
+        });
+        if period_us > 0 {
+            let key = self.wheel.insert(origin_us + period_us, idx);
+            self.timers[idx].key = Some(key);
+        }
+        Ok(())
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now_us();
+        for (_, idx) in self.wheel.poll(now) {
+            let t = &mut self.timers[idx];
+            t.key = None;
+            let signum = t.signum;
+            if let Some(left) = t.left.as_mut() {
+                *left -= 1;
+            }
+            let again = t.left != Some(0);
+            // Next tick on the original grid; ticks missed while late are not replayed.
+            let k = (now - t.origin_us) / t.period_us + 1;
+            let next = t.origin_us + k * t.period_us;
+            if again {
+                let key = self.wheel.insert(next, idx);
+                self.timers[idx].key = Some(key);
+            }
+            self.raise_signal(signum, "timer");
+        }
+    }
+
+    // ----------------------------------------------------------------- cron
+
+    /// Add a cron entry in `tz` (None: the system's local zone). `catch_up` runs a minute missed
+    /// while the master was stopped or the machine slept once, late (uWSGI skips it).
+    pub fn add_cron(
+        &mut self,
+        num: u8,
+        spec: CronSpec,
+        tz_name: Option<&str>,
+        catch_up: bool,
+    ) -> Result<(), MasterError> {
+        let zone = match tz_name {
+            None => TimeZone::system(),
+            Some(name) => {
+                TimeZone::get(name).map_err(|_| MasterError::BadTimeZone(name.to_owned()))?
+            }
+        };
+        // From the next minute start: a minute already under way when the entry is added is not
+        // fired late (uWSGI would fire it at once, at whatever second it is).
+        let next = tz::next_fire(&spec, self.wall_now(), &zone);
+        self.crons.push(CronEntry {
+            signum: num,
+            spec,
+            tz: zone,
+            catch_up,
+            next,
+        });
+        Ok(())
+    }
+
+    fn fire_crons(&mut self) {
+        let now = self.wall_now();
+        let mut fired = Vec::new();
+        for c in &mut self.crons {
+            while let Some(at) = c.next.filter(|at| *at <= now) {
+                let on_time = now.duration_since(at).as_secs() < 60;
+                if on_time {
+                    fired.push(c.signum);
+                    // The next matching minute starts at least a minute after `at`, so after now.
+                    c.next = tz::next_fire(&c.spec, at, &c.tz);
+                } else if c.catch_up {
+                    // Missed while stopped or asleep: once, late, then back on schedule.
+                    fired.push(c.signum);
+                    c.next = tz::next_fire(&c.spec, now, &c.tz);
+                } else {
+                    // Missed: skip it, as uWSGI does; the current minute still counts.
+                    c.next = current_or_next(&c.spec, now, &c.tz);
+                }
+            }
+        }
+        for num in fired {
+            self.raise_signal(num, "cron");
+        }
+    }
+
+    /// Next fire time of cron entry `i` (unix seconds), for tests and logs.
+    pub fn cron_next(&self, i: usize) -> Option<i64> {
+        self.crons
+            .get(i)
+            .and_then(|c| c.next)
+            .map(|t| t.as_second())
+    }
+
+    // ----------------------------------------------------------------- file monitors
+
+    /// Raise `num` when `path` (a file or directory) changes.
+    pub fn add_file_monitor(
+        &mut self,
+        num: u8,
+        path: &Path,
+        recursive: bool,
+    ) -> Result<(), MasterError> {
+        if self.fsmon.is_none() {
+            self.fsmon = Some(FileMonitor::new()?);
+        }
+        if let Some(m) = self.fsmon.as_mut() {
+            m.add(path, recursive, num)?;
+        }
+        Ok(())
+    }
+
+    // ----------------------------------------------------------------- the loop
+
+    fn read_control(&mut self) {
+        let mut buf = [0u8; 256];
+        loop {
+            let n = match self.control.recv(&mut buf) {
+                Ok(n) => n,
+                Err(_) => return,
+            };
+            let msg = &buf[..n];
+            match msg.first() {
+                Some(b'S') if n == 2 => self.raise_signal(msg[1], "signal"),
+                Some(b'R') if n >= 2 => {
+                    match std::str::from_utf8(&msg[2..]).ok().map(Target::parse) {
+                        Some(Ok(t)) => self.table.set(msg[1], t),
+                        _ => self.events.push(LoopEvent::BadControl { len: n }),
+                    }
+                }
+                Some(b'T') if n == 9 && self.test_clock => {
+                    let mut b = [0u8; 8];
+                    b.copy_from_slice(&msg[1..9]);
+                    self.set_wall_offset(i64::from_le_bytes(b));
+                }
+                _ => self.events.push(LoopEvent::BadControl { len: n }),
+            }
+        }
+    }
+
+    /// One turn: wait up to `max_wait` for anything (control, timers, cron, files, the wake-up
+    /// fd), handle it, and return what the owner should know.
+    pub fn step(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {
+        let deadline_us = self.wheel.next_deadline();
+        self.timerfd
+            .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
+        let mut wait = max_wait.min(WALL_CHECK);
+        if let Some(next) = self.crons.iter().filter_map(|c| c.next).min() {
+            let until = next.duration_since(self.wall_now());
+            let until = Duration::try_from(until).unwrap_or(Duration::ZERO);
+            wait = wait.min(until + Duration::from_millis(1));
+        }
+        let mut fds = vec![self.control.as_raw_fd(), self.timerfd.fd()];
+        if let Some(m) = &self.fsmon {
+            fds.push(m.fd());
+        }
+        if let Some(w) = self.wakeup_fd {
+            fds.push(w);
+        }
+        let ready = sys::poll_readable(&fds, wait)?;
+        if ready[1] {
+            self.timerfd.drain();
+        }
+        self.fire_timers();
+        self.fire_crons();
+        if ready[0] {
+            self.read_control();
+        }
+        let mut i = 2;
+        if self.fsmon.is_some() {
+            if ready[i] {
+                let nums = self
+                    .fsmon
+                    .as_mut()
+                    .map(FileMonitor::read)
+                    .transpose()?
+                    .unwrap_or_default();
+                for num in nums {
+                    self.raise_signal(num, "file monitor");
+                }
+            }
+            i += 1;
+        }
+        if self.wakeup_fd.is_some() && ready[i] {
+            if let Some(w) = self.wakeup_fd {
+                sys::drain_fd(w);
+            }
+            self.events.push(LoopEvent::Wakeup);
+        }
+        Ok(std::mem::take(&mut self.events))
+    }
+}
+
+impl Drop for MasterLoop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.control_path);
+    }
+}
+
+/// The start of the current minute if it matches, else the next match.
+fn current_or_next(spec: &CronSpec, now: Timestamp, zone: &TimeZone) -> Option<Timestamp> {
+    let minute_start = now.as_second() - now.as_second().rem_euclid(60);
+    let just_before = Timestamp::from_second(minute_start - 1).ok()?;
+    tz::next_fire(spec, just_before, zone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    fn setup() -> (tempfile::TempDir, MasterLoop) {
+        let tmp = tempfile::tempdir().unwrap();
+        let ml = MasterLoop::new(&tmp.path().join("ctl"), None).unwrap();
+        (tmp, ml)
+    }
+
+    fn recv_all(s: &UnixDatagram) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut b = [0u8; 8];
+        while let Ok(n) = s.recv(&mut b) {
+            out.extend_from_slice(&b[..n]);
+        }
+        out
+    }
+
+    #[test]
+    fn routes_raised_signals_to_channels_and_queues() {
+        let (_tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        let (w1_m, w1) = UnixDatagram::pair().unwrap();
+        let (w2_m, w2) = UnixDatagram::pair().unwrap();
+        for s in [&q_worker, &w1, &w2] {
+            s.set_nonblocking(true).unwrap();
+        }
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, w1_m.as_raw_fd());
+        ml.add_channel(Kind::Worker, 2, w2_m.as_raw_fd());
+        ml.register_signal(1, "").unwrap();
+        ml.register_signal(2, "workers").unwrap();
+        ml.register_signal(3, "worker2").unwrap();
+        ml.register_signal(4, "spooler").unwrap();
+        assert!(ml.register_signal(1, "workers").is_err());
+        for n in [1, 2, 3, 4, 9] {
+            ml.raise_signal(n, "test");
+        }
+        assert_eq!(recv_all(&q_worker), vec![1]);
+        assert_eq!(recv_all(&w1), vec![2]);
+        assert_eq!(recv_all(&w2), vec![2, 3]);
+        let events = ml.step(Duration::ZERO).unwrap();
+        assert!(events.contains(&LoopEvent::Unrouted {
+            num: 4,
+            reason: "no spooler is running".into()
+        }));
+        assert!(events.contains(&LoopEvent::Unregistered {
+            num: 9,
+            source: "test"
+        }));
+    }
+
+    #[test]
+    fn control_socket_raises_and_timers_fire_phase_locked() {
+        let (_tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        ml.register_signal(7, "").unwrap();
+        ml.register_signal(8, "").unwrap();
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"S\x07", ml.control_path()).unwrap();
+        ml.step(Duration::from_millis(100)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![7]);
+        ml.add_timer(8, 0.02, 3).unwrap();
+        let start = std::time::Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 3 && start.elapsed() < Duration::from_secs(10) {
+            ml.step(Duration::from_millis(50)).unwrap();
+            got.extend(recv_all(&q_worker));
+        }
+        assert_eq!(got, vec![8, 8, 8]);
+        // Three iterations, then the timer is gone.
+        assert!(ml.wheel.is_empty());
+    }
+
+    #[test]
+    fn cron_fires_when_the_test_clock_moves_to_a_matching_minute() {
+        let (_tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        ml.register_signal(5, "").unwrap();
+        ml.enable_test_clock();
+        ml.add_cron(
+            5,
+            CronSpec::from_uwsgi(40, 2, -1, -1, -1),
+            Some("UTC"),
+            false,
+        )
+        .unwrap();
+        // Move the wall clock to 02:40:10 UTC of the next day.
+        let now = ml.wall_now().as_second();
+        let day = now - now.rem_euclid(86_400) + 86_400;
+        let target = day + 2 * 3600 + 40 * 60 + 10;
+        let client = UnixDatagram::unbound().unwrap();
+        let mut msg = vec![b'T'];
+        msg.extend_from_slice(&(target - now).to_le_bytes());
+        client.send_to(&msg, ml.control_path()).unwrap();
+        ml.step(Duration::from_millis(50)).unwrap();
+        ml.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![5]);
+        // Once per minute only, and the next one is tomorrow.
+        ml.step(Duration::from_millis(20)).unwrap();
+        assert_eq!(recv_all(&q_worker), Vec::<u8>::new());
+        assert_eq!(ml.cron_next(0), Some(day + 86_400 + 2 * 3600 + 40 * 60));
+    }
+}
