@@ -1,5 +1,7 @@
 //! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
 
+mod master;
+
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -16,7 +18,7 @@ pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
 pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
 
 /// Longest stretch a blocking call stays detached before it checks for signals (Ctrl-C).
-const SIGNAL_SLICE: Duration = Duration::from_millis(100);
+pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
 
 fn packet_err(e: PacketError) -> PyErr {
     match e {
@@ -36,14 +38,14 @@ fn write_err(e: WriteError) -> PyErr {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic cannot happen while the lock is held (the core returns errors), but a poisoned
     // mutex must not turn into a second failure.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A filesystem path given as str, bytes or os.PathLike (bytes kept byte for byte).
-struct FsPath(PathBuf);
+pub(crate) struct FsPath(pub(crate) PathBuf);
 
 impl<'a, 'py> FromPyObject<'a, 'py> for FsPath {
     type Error = PyErr;
@@ -207,7 +209,6 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
 struct PySpooler {
     inner: Mutex<spool::Spooler>,
     waker: Arc<EventFd>,
-    cfg: SpoolerConfig,
 }
 
 #[pymethods]
@@ -236,11 +237,10 @@ impl PySpooler {
             max_attempts,
             numeric_names,
         };
-        let sp = spool::Spooler::open(&directory.0, cfg.clone())?;
+        let sp = spool::Spooler::open(&directory.0, cfg)?;
         Ok(PySpooler {
             waker: sp.waker(),
             inner: Mutex::new(sp),
-            cfg,
         })
     }
 
@@ -253,6 +253,28 @@ impl PySpooler {
     /// Tasks waiting (ready now or later) as far as this spooler knows.
     fn pending(&self) -> usize {
         lock(&self.inner).pending()
+    }
+
+    /// The scan period in seconds (`uwsgi.set_spooler_frequency` sets it).
+    #[getter]
+    fn frequency(&self) -> f64 {
+        lock(&self.inner).config().frequency.as_secs_f64()
+    }
+
+    #[setter]
+    fn set_frequency(&self, secs: f64) -> PyResult<()> {
+        let d = Duration::try_from_secs_f64(secs).map_err(|_| {
+            PyValueError::new_err(format!(
+                "frequency must be a non-negative number of seconds, got {secs}"
+            ))
+        })?;
+        lock(&self.inner).set_frequency(d.max(Duration::from_millis(10)));
+        Ok(())
+    }
+
+    /// Also make `next_task` return None when `fd` is readable (a signal channel to read).
+    fn watch_fd(&self, fd: i32) {
+        lock(&self.inner).watch_fd(fd);
     }
 
     /// Make a blocked `next_task` return None soon. Safe from a signal handler or another thread.
@@ -281,13 +303,16 @@ impl PySpooler {
                     .min(SIGNAL_SLICE),
                 None => SIGNAL_SLICE,
             };
-            let next = py.detach(|| lock(&self.inner).next(slice))?;
+            let (next, cfg) = py.detach(|| {
+                let mut sp = lock(&self.inner);
+                sp.next(slice).map(|n| (n, sp.config().clone()))
+            })?;
             match next {
                 Next::Task(task) => {
                     return Ok(Some(PyTask {
                         attempts: task.attempts,
                         inner: Mutex::new(Some(task)),
-                        cfg: self.cfg.clone(),
+                        cfg,
                     }));
                 }
                 Next::Notice(n) => log_notice(py, &n)?,
@@ -421,5 +446,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_class::<PySpooler>()?;
     m.add_class::<PyTask>()?;
+    m.add_class::<master::PyMasterLoop>()?;
+    m.add_class::<master::PyCronSpec>()?;
     Ok(())
 }

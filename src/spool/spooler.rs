@@ -195,6 +195,7 @@ pub struct Spooler {
     next_scan: Instant,
     notices: Vec<Notice>,
     waker: std::sync::Arc<sys::EventFd>,
+    extra_fds: Vec<std::os::fd::RawFd>,
     event_buf: Vec<u8>,
 }
 
@@ -259,6 +260,7 @@ impl Spooler {
             next_scan: Instant::now(),
             notices: Vec::new(),
             waker: std::sync::Arc::new(sys::EventFd::new()?),
+            extra_fds: Vec::new(),
             event_buf: vec![0u8; 64 * 1024],
         };
         let root = sp.root.clone();
@@ -272,6 +274,18 @@ impl Spooler {
 
     pub fn config(&self) -> &SpoolerConfig {
         &self.cfg
+    }
+
+    /// Change the scan period (`uwsgi.set_spooler_frequency`); the next scan is re-planned.
+    pub fn set_frequency(&mut self, frequency: Duration) {
+        self.cfg.frequency = frequency;
+        self.next_scan = self.next_scan.min(Instant::now() + frequency);
+    }
+
+    /// Also wake [`Spooler::next`] (with `Woken`) when `fd` becomes readable: the spooler
+    /// process's signal channels. The caller reads the fd.
+    pub fn watch_fd(&mut self, fd: std::os::fd::RawFd) {
+        self.extra_fds.push(fd);
     }
 
     /// A handle that makes a blocked [`Spooler::next`] return `Woken` (safe from any thread).
@@ -600,8 +614,13 @@ impl Spooler {
                     );
                 wait = wait.min(until);
             }
-            let ready = sys::poll_readable(&[self.inotify.as_raw_fd(), self.waker.fd()], wait)?;
+            let mut fds = vec![self.inotify.as_raw_fd(), self.waker.fd()];
+            fds.extend_from_slice(&self.extra_fds);
+            let ready = sys::poll_readable(&fds, wait)?;
             if ready[1] && self.waker.drain() {
+                return Ok(Next::Woken);
+            }
+            if ready[2..].iter().any(|&r| r) {
                 return Ok(Next::Woken);
             }
         }

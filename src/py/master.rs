@@ -1,0 +1,245 @@
+//! `_core.MasterLoop` and `_core.CronSpec`.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use super::{FsPath, SIGNAL_SLICE, lock};
+use crate::cron::{Civil, CronSpec, tz};
+use crate::fsmon::MonitorError;
+use crate::master::{LoopEvent, MasterError};
+use crate::signal::Kind;
+
+fn master_err(e: MasterError) -> PyErr {
+    match e {
+        MasterError::Monitor(MonitorError::NotFound { .. }) => {
+            PyFileNotFoundError::new_err(e.to_string())
+        }
+        MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source) => {
+            PyErr::from(source)
+        }
+        _ => PyValueError::new_err(e.to_string()),
+    }
+}
+
+fn kind(name: &str) -> PyResult<Kind> {
+    Kind::parse(name).ok_or_else(|| {
+        PyValueError::new_err(format!(
+            "kind must be worker, spooler or mule, got {name:?}"
+        ))
+    })
+}
+
+/// uWSGI parses signal numbers as an unsigned byte without a range check: 300 is 44, -1 is 255.
+fn signum(n: i64) -> u8 {
+    n.rem_euclid(256) as u8
+}
+
+fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTuple>> {
+    match e {
+        LoopEvent::Unregistered { num, source } => {
+            ("unregistered", *num, *source).into_pyobject(py)
+        }
+        LoopEvent::Unrouted { num, reason } => {
+            ("unrouted", *num, reason.as_str()).into_pyobject(py)
+        }
+        LoopEvent::QueueFull { num, to } => ("queue_full", *num, to.as_str()).into_pyobject(py),
+        LoopEvent::Wakeup => ("wakeup", 0u8, "").into_pyobject(py),
+        LoopEvent::BadControl { len } => {
+            ("bad_control", 0u8, format!("{len} bytes")).into_pyobject(py)
+        }
+    }
+}
+
+/// The master's event loop.
+#[pyclass(name = "MasterLoop", module = "uwsgidecorators._core", frozen)]
+pub(super) struct PyMasterLoop {
+    inner: Mutex<crate::master::MasterLoop>,
+}
+
+#[pymethods]
+impl PyMasterLoop {
+    #[new]
+    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false))]
+    fn new(control_path: FsPath, wakeup_fd: Option<i32>, test_clock: bool) -> PyResult<Self> {
+        let mut ml = crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?;
+        if test_clock {
+            ml.enable_test_clock();
+        }
+        Ok(PyMasterLoop {
+            inner: Mutex::new(ml),
+        })
+    }
+
+    fn register_signal(&self, num: i64, target: &str) -> PyResult<()> {
+        lock(&self.inner)
+            .register_signal(signum(num), target)
+            .map_err(master_err)
+    }
+
+    fn signal_registered(&self, num: i64) -> bool {
+        lock(&self.inner).signal_registered(signum(num))
+    }
+
+    fn add_channel(&self, kind_name: &str, id: u32, fd: i32) -> PyResult<()> {
+        lock(&self.inner).add_channel(kind(kind_name)?, id, fd);
+        Ok(())
+    }
+
+    fn remove_channel(&self, kind_name: &str, id: u32) -> PyResult<()> {
+        lock(&self.inner).remove_channel(kind(kind_name)?, id);
+        Ok(())
+    }
+
+    fn add_queue(&self, kind_name: &str, fd: i32) -> PyResult<()> {
+        lock(&self.inner).add_queue(kind(kind_name)?, fd);
+        Ok(())
+    }
+
+    fn raise_signal(&self, num: i64) {
+        lock(&self.inner).raise_signal(signum(num), "signal");
+    }
+
+    #[pyo3(signature = (num, secs, iterations = 0))]
+    fn add_timer(&self, num: i64, secs: f64, iterations: u32) -> PyResult<()> {
+        lock(&self.inner)
+            .add_timer(signum(num), secs, iterations)
+            .map_err(master_err)
+    }
+
+    #[pyo3(signature = (num, spec, tz = None, catch_up = false))]
+    fn add_cron(
+        &self,
+        num: i64,
+        spec: &PyCronSpec,
+        tz: Option<&str>,
+        catch_up: bool,
+    ) -> PyResult<()> {
+        lock(&self.inner)
+            .add_cron(signum(num), spec.spec.clone(), tz, catch_up)
+            .map_err(master_err)
+    }
+
+    #[pyo3(signature = (num, path, recursive = false))]
+    fn add_file_monitor(&self, num: i64, path: FsPath, recursive: bool) -> PyResult<()> {
+        lock(&self.inner)
+            .add_file_monitor(signum(num), &path.0, recursive)
+            .map_err(master_err)
+    }
+
+    /// Move the wall clock used by cron (`offset` seconds from the real one).
+    fn set_clock_offset(&self, offset: i64) {
+        lock(&self.inner).set_wall_offset(offset);
+    }
+
+    /// The wall clock cron sees, in unix seconds.
+    fn wall_time(&self) -> f64 {
+        lock(&self.inner).wall_now().as_duration().as_secs_f64()
+    }
+
+    /// Run the loop for up to `timeout` seconds (or until a Unix signal wakes it) and return
+    /// the events to log, as `(kind, signum, detail)` tuples.
+    #[pyo3(signature = (timeout = 1.0))]
+    fn step<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let total = Duration::try_from_secs_f64(timeout)
+            .map_err(|_| PyValueError::new_err("timeout must be a non-negative number"))?;
+        let deadline = std::time::Instant::now() + total;
+        loop {
+            let slice = deadline
+                .saturating_duration_since(std::time::Instant::now())
+                .min(SIGNAL_SLICE);
+            let events = py.detach(|| lock(&self.inner).step(slice))?;
+            py.check_signals()?;
+            if !events.is_empty() || std::time::Instant::now() >= deadline {
+                return events.iter().map(|e| event_tuple(py, e)).collect();
+            }
+        }
+    }
+}
+
+/// (year, month, day, hour, minute)
+type CivilTuple = (i32, u8, u8, u8, u8);
+
+/// A cron entry: uWSGI's five integers or a crontab string.
+#[pyclass(name = "CronSpec", module = "uwsgidecorators._core", frozen, eq, hash)]
+#[derive(PartialEq, Eq, Hash)]
+pub(super) struct PyCronSpec {
+    spec: CronSpec,
+}
+
+#[pymethods]
+impl PyCronSpec {
+    /// Parse a crontab string (`"*/5 * * * *"`, `"@daily"`).
+    #[new]
+    fn new(text: &str) -> PyResult<Self> {
+        CronSpec::parse(text)
+            .map(|spec| PyCronSpec { spec })
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// uWSGI's `add_cron` integers (-1 any, -N divisible by N).
+    #[staticmethod]
+    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> Self {
+        PyCronSpec {
+            spec: CronSpec::from_uwsgi(minute, hour, day, month, weekday),
+        }
+    }
+
+    /// True if the wall-clock minute matches.
+    fn matches(&self, year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<bool> {
+        Ok(self.spec.matches(&civil(year, month, day, hour, minute)?))
+    }
+
+    /// The first matching wall-clock minute strictly after the given one, as a tuple.
+    fn next_after(
+        &self,
+        year: i32,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+    ) -> PyResult<Option<CivilTuple>> {
+        let c = civil(year, month, day, hour, minute)?;
+        Ok(self
+            .spec
+            .next_after(&c)
+            .map(|n| (n.year, n.month, n.day, n.hour, n.minute)))
+    }
+
+    /// The first instant (unix seconds) strictly after `after` whose wall-clock minute matches
+    /// in time zone `tz` (None: the system's), each wall-clock minute at most once.
+    #[pyo3(signature = (after, tz = None))]
+    fn next_fire(&self, after: f64, tz: Option<&str>) -> PyResult<Option<i64>> {
+        let zone = match tz {
+            None => jiff::tz::TimeZone::system(),
+            Some(name) => jiff::tz::TimeZone::get(name)
+                .map_err(|_| PyValueError::new_err(format!("unknown time zone {name:?}")))?,
+        };
+        let secs = after.floor();
+        let ts = jiff::Timestamp::from_second(secs as i64)
+            .map_err(|_| PyValueError::new_err(format!("time out of range: {after}")))?;
+        // Fractions of a second inside a minute do not change the answer.
+        Ok(tz::next_fire(&self.spec, ts, &zone).map(|t| t.as_second()))
+    }
+
+    fn __repr__(&self) -> String {
+        let s = &self.spec;
+        format!(
+            "CronSpec(minutes={:#x}, hours={:#x}, days={:#x}, months={:#x}, weekdays={:#x}, day_or_weekday={})",
+            s.minutes, s.hours, s.days, s.months, s.weekdays, s.day_or_weekday
+        )
+    }
+}
+
+fn civil(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<Civil> {
+    let dim = crate::cron::civil::days_in_month(year, month.clamp(1, 12));
+    if !(1..=12).contains(&month) || day == 0 || day > dim || hour > 23 || minute > 59 {
+        return Err(PyValueError::new_err(format!(
+            "not a valid wall-clock minute: {year}-{month:02}-{day:02} {hour:02}:{minute:02}"
+        )));
+    }
+    Ok(Civil::new(year, month, day, hour, minute))
+}
