@@ -5,9 +5,10 @@ Inside a real uWSGI process the builtin module is registered before anything is 
 gunicorn worker, a test) this module answers with real uWSGI's names, signatures, types and error
 messages (Python 3 flavour: most strings are ``bytes``).
 
-Only what the spooler side needs is here today. Functions of subsystems that are not built yet
-(signals, timers, locks, mules, RPC) are deliberately absent, so calling them fails loudly with
-``AttributeError`` instead of pretending to work.
+Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
+``signal_registered``, ``add_timer``, ``add_rb_timer``, ``add_cron``, ``add_file_monitor``).
+Functions of subsystems that are not built yet (locks, mules, RPC) are deliberately absent, so
+calling them fails loudly with ``AttributeError`` instead of pretending to work.
 
 Importing this module has no side effects and imports nothing heavy: the package internals are
 loaded on first use, so ``import uwsgi`` alone never imports ``uwsgidecorators`` (whose import
@@ -322,3 +323,81 @@ def set_user_harakiri(secs: int) -> None:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# signals (SPEC 4-7); the per-process table and the way to the master are in _signals
+
+
+def _signals() -> Any:
+    from uwsgidecorators import _signals
+
+    return _signals
+
+
+def register_signal(signum: int, target: str, handler: Callable[[int], Any]) -> None:
+    """Run ``handler(signum)`` where ``target`` says when signal ``signum`` (0..255) is raised.
+
+    Targets as in uWSGI: ``''``/``'worker'`` (one idle worker), ``'workers'``, ``'workerN'``,
+    ``'active-workers'``, ``'spooler'``, ``'spoolers'``, ``'mule'``, ``'mules'``, ``'muleN'``,
+    ``'farm_NAME'``, ``'farmN'``, ``'subscribed'``. An unknown target raises ``ValueError`` here,
+    and so does registering a number twice in the master.
+    """
+    _signals().register_signal(signum, target, handler)
+
+
+def signal_registered(signum: int) -> bool | None:
+    """True if this process has a handler for ``signum``, None (not False) otherwise."""
+    return _signals().signal_registered(signum)  # type: ignore[no-any-return]
+
+
+def signal(signum: int, remote: str | None = None) -> None:
+    """Raise signal ``signum``: the master routes it to the registered target.
+
+    Works in the master, in its children and in any process that has ``UWSGIDECORATORS_CONTROL``
+    in its environment. ``remote="host:port"`` sends it to another uWSGI node instead (its
+    ``signal`` plugin answers; OSError if unreachable, ValueError if refused).
+    """
+    _signals().send_signal(signum, remote)
+
+
+def add_timer(signum: int, seconds: float) -> None:
+    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 never fires), from the master."""
+    _signals().add_timer(signum, seconds)
+
+
+def add_rb_timer(signum: int, seconds: float, iterations: int = 0) -> None:
+    """Like :func:`add_timer`, stopping after ``iterations`` raises (0: never stops)."""
+    _signals().add_timer(signum, seconds, iterations, rb=True)
+
+
+def add_cron(
+    signum: int,
+    minute: int | str,
+    hour: int | None = None,
+    day: int | None = None,
+    month: int | None = None,
+    weekday: int | None = None,
+    *,
+    tz: str | None = None,
+    catch_up: bool = False,
+) -> bool:
+    """Raise ``signum`` at the start of every matching minute. Returns True.
+
+    uWSGI's five integers (``-1`` any, ``-N`` divisible by N, weekday 0/7 = Sunday) or, ours, one
+    crontab string (``"*/5 * * * *"``, ``"@daily"``). ``tz``: an IANA zone name (default: the
+    master's local time). ``catch_up=True``: a minute missed while the master could not run (machine
+    asleep, master stalled) fires once, late; by default it is skipped, as in uWSGI.
+    """
+    return _signals().add_cron(  # type: ignore[no-any-return]
+        signum, minute, hour, day, month, weekday, tz=tz, catch_up=catch_up
+    )
+
+
+def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], *, recursive: bool = False) -> None:
+    """Raise ``signum`` when the file or directory ``path`` changes.
+
+    A missing path raises ``FileMonitorPathError`` (a FileNotFoundError and a ValueError). The
+    watch follows a file replaced by rename; ``recursive=True`` watches a whole directory tree.
+    """
+    _signals().add_file_monitor(signum, path, recursive=recursive)

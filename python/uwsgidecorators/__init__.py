@@ -378,7 +378,13 @@ class mulemsg:
 
 
 # --------------------------------------------------------------------------------------------
-# signal handlers and their sources (need uwsgi.register_signal & co: not in the shim yet)
+# signal handlers and their sources
+#
+# Each decorator registers f for its signal, then adds the source (timer, cron entry, file
+# monitor) with uwsgi.*: inside real uWSGI the builtin functions, elsewhere the shim and our
+# master. Our extra keywords (cron's tz/catch_up, filemon's recursive) and crontab strings are
+# never passed to the builtin module: under real uWSGI a crontab string is translated to its five
+# integers when it can be, and an option real uWSGI cannot honour raises or warns.
 
 
 class signal:
@@ -396,7 +402,10 @@ class signal:
 
 
 class timer:
-    def __init__(self, secs: int, **kwargs: _typing.Any) -> None:
+    """``@timer(secs)``: f(signum) runs every ``secs`` seconds (fractions allowed here; real uWSGI
+    takes whole seconds) where ``target=`` says (default: one idle worker)."""
+
+    def __init__(self, secs: float, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.secs = secs
         self.target = kwargs.get('target', '')
@@ -407,8 +416,66 @@ class timer:
         return f
 
 
+_CRON_MACROS = {
+    '@yearly': '0 0 1 1 *',
+    '@annually': '0 0 1 1 *',
+    '@monthly': '0 0 1 * *',
+    '@weekly': '0 0 * * 0',
+    '@daily': '0 0 * * *',
+    '@midnight': '0 0 * * *',
+    '@hourly': '0 * * * *',
+}
+_CRON_FIELDS = (('minute', 0, 59), ('hour', 0, 23), ('day', 1, 31), ('month', 1, 12), ('weekday', 0, 7))
+
+
+def _crontab_to_uwsgi(text: str) -> 'tuple[int, int, int, int, int]':
+    """The five ``uwsgi.add_cron`` integers that fire exactly when crontab ``text`` does.
+
+    Only what both agree on: ``*``, a number, and ``*/N`` in the minute and hour fields (uWSGI's
+    ``-N`` means "divisible by N", which for days and months is not crontab's ``*/N``).
+    """
+    fields = _CRON_MACROS.get(text.strip().lower(), text).split()
+    if len(fields) != 5:
+        raise ValueError(f'crontab {text!r} must have 5 fields (minute hour day month weekday)')
+    out = []
+    for index, (raw, (name, low, high)) in enumerate(zip(fields, _CRON_FIELDS)):
+        if raw == '*':
+            out.append(-1)
+        elif raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
+            out.append(int(raw))
+        elif index < 2 and raw.startswith('*/') and raw[2:].isascii() and raw[2:].isdigit() and int(raw[2:]) > 0:
+            out.append(-int(raw[2:]))
+        else:
+            raise ValueError(
+                f'crontab {text!r}: {name} field {raw!r} cannot be expressed with real uWSGI\'s add_cron '
+                '(it takes *, a number, or */N in the minute and hour fields)'
+            )
+    return out[0], out[1], out[2], out[3], out[4]
+
+
 class cron:
-    def __init__(self, minute: int, hour: int, day: int, month: int, dayweek: int, **kwargs: _typing.Any) -> None:
+    """``@cron(minute, hour, day, month, dayweek)`` (uWSGI's integers: -1 any, -N divisible by N),
+    or, ours, ``@cron("*/5 * * * *")``. Keywords: ``signum``, ``target``, and ours ``tz`` (an IANA
+    zone name) and ``catch_up`` (run a missed minute once, late)."""
+
+    def __init__(
+        self,
+        minute: '_typing.Union[int, str]',
+        hour: '_typing.Optional[int]' = None,
+        day: '_typing.Optional[int]' = None,
+        month: '_typing.Optional[int]' = None,
+        dayweek: '_typing.Optional[int]' = None,
+        **kwargs: _typing.Any,
+    ) -> None:
+        if not isinstance(minute, str):
+            missing = [n for n, v in (('hour', hour), ('day', day), ('month', month), ('dayweek', dayweek)) if v is None]
+            if missing:
+                raise TypeError(
+                    f'cron() missing {len(missing)} required positional argument(s): {", ".join(missing)} '
+                    '(or give one crontab string)'
+                )
+        elif (hour, day, month, dayweek) != (None, None, None, None):
+            raise TypeError('cron() takes either one crontab string or five integers')
         self.num = kwargs.get('signum', get_free_signal())
         self.minute = minute
         self.hour = hour
@@ -416,15 +483,33 @@ class cron:
         self.month = month
         self.dayweek = dayweek
         self.target = kwargs.get('target', '')
+        self.tz: '_typing.Optional[str]' = kwargs.get('tz')
+        self.catch_up = bool(kwargs.get('catch_up', False))
+        if _REAL_UWSGI:
+            if self.tz is not None:
+                raise ValueError(
+                    f'@cron(tz={self.tz!r}) needs the uwsgidecorators master: real uWSGI runs cron entries '
+                    'in its own local time only'
+                )
+            self._fields = (
+                _crontab_to_uwsgi(minute) if isinstance(minute, str) else (minute, hour, day, month, dayweek)
+            )
 
     def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
-        uwsgi.add_cron(self.num, self.minute, self.hour, self.day, self.month, self.dayweek)
+        if _REAL_UWSGI:
+            if self.catch_up:
+                _warn_real('@cron(catch_up=True)', 'real uWSGI skips a missed minute')
+            uwsgi.add_cron(self.num, *self._fields)
+        else:
+            uwsgi.add_cron(
+                self.num, self.minute, self.hour, self.day, self.month, self.dayweek, tz=self.tz, catch_up=self.catch_up
+            )
         return f
 
 
 class rbtimer:
-    def __init__(self, secs: int, **kwargs: _typing.Any) -> None:
+    def __init__(self, secs: float, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.secs = secs
         self.target = kwargs.get('target', '')
@@ -436,15 +521,30 @@ class rbtimer:
 
 
 class filemon:
+    """``@filemon(path)``: f(signum) runs when the file or directory changes. Ours: ``recursive=True``
+    watches a directory tree; a missing path raises at once."""
+
     def __init__(self, fsobj: _typing.Any, **kwargs: _typing.Any) -> None:
         self.num = kwargs.get('signum', get_free_signal())
         self.fsobj = fsobj
         self.target = kwargs.get('target', '')
+        self.recursive = bool(kwargs.get('recursive', False))
 
     def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
-        uwsgi.add_file_monitor(self.num, self.fsobj)
+        if _REAL_UWSGI:
+            if self.recursive:
+                _warn_real('@filemon(recursive=True)', 'real uWSGI watches the directory itself only')
+            uwsgi.add_file_monitor(self.num, self.fsobj)
+        else:
+            uwsgi.add_file_monitor(self.num, self.fsobj, recursive=self.recursive)
         return f
+
+
+def _warn_real(what: str, why: str) -> None:
+    import warnings
+
+    warnings.warn(f'{what} is ignored inside real uWSGI: {why}', RuntimeWarning, stacklevel=3)
 
 
 class erlang:

@@ -11,6 +11,10 @@ Sources, in order of precedence:
    ``UWSGIDECORATORS_OPT``         JSON object, option name -> string | true | list of strings
    ``UWSGIDECORATORS_MASTER_PID``  pid of the master (``uwsgi.masterpid()``)
    ``UWSGIDECORATORS_DURABLE``     ``1`` to fsync every enqueued job (and its directory)
+   ``UWSGIDECORATORS_CONTROL``     path of the master's control socket (``uwsgi.signal`` sends
+                                   there); any process with it in its environment can raise signals
+   ``UWSGIDECORATORS_TEST_CLOCK``  ``1``: the master lets control datagrams move the wall clock
+                                   that cron sees (tests only)
 """
 
 from __future__ import annotations
@@ -26,10 +30,12 @@ if TYPE_CHECKING:
     from ._shared import SharedTable
 
 __all__ = [
+    'ENV_CONTROL',
     'ENV_DURABLE',
     'ENV_MASTER_PID',
     'ENV_OPT',
     'ENV_SPOOLERS',
+    'ENV_TEST_CLOCK',
     'OptValue',
     'RuntimeState',
     'configure',
@@ -41,6 +47,8 @@ ENV_SPOOLERS = 'UWSGIDECORATORS_SPOOLERS'
 ENV_OPT = 'UWSGIDECORATORS_OPT'
 ENV_MASTER_PID = 'UWSGIDECORATORS_MASTER_PID'
 ENV_DURABLE = 'UWSGIDECORATORS_DURABLE'
+ENV_CONTROL = 'UWSGIDECORATORS_CONTROL'
+ENV_TEST_CLOCK = 'UWSGIDECORATORS_TEST_CLOCK'
 
 #: one option value: a string, ``True`` for a flag, or a list when the option was repeated
 OptValue = Union[str, bool, list[str]]

@@ -24,9 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
+from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
@@ -98,11 +100,14 @@ def run_spooler(
     quiet: bool = False,
     ordered: bool = False,
     stop: StopFlag | None = None,
+    signal_socks: Sequence[socket.socket] = (),
 ) -> int:
     """Consume ``directory`` until a stop is requested or ``max_tasks`` tasks ran; return 0.
 
     Installs SIGTERM/SIGINT handlers unless a ``stop`` flag is passed in (then the caller owns
-    the signals).
+    the signals). ``signal_socks``: this process's private signal channel, then the shared
+    spooler queue (the master forks spoolers with both); their signals run between tasks, under
+    ``harakiri`` as tasks do.
     """
     import uwsgi
 
@@ -127,19 +132,21 @@ def run_spooler(
 
     current_freq = _effective_frequency(frequency)
     sp = open_spooler(current_freq)
+    for sock in signal_socks:
+        sp.watch_fd(sock.fileno())  # next_task() returns None when a signal arrives
     stop.spooler = sp
     done = 0
+    where = f'spooler (pid: {os.getpid()})'
     try:
         while not stop.requested:
+            _run_signals(signal_socks, where, harakiri, stop)
+            if stop.requested:
+                break
             wanted = _effective_frequency(frequency)
             if wanted != current_freq:
-                # The core fixes the frequency at construction; a new queue object picks it up
-                # (uwsgi.set_spooler_frequency changes it for every spooler, as in uWSGI).
-                stop.spooler = None
-                del sp
+                # uwsgi.set_spooler_frequency changes it for every spooler, as in uWSGI.
+                sp.frequency = wanted
                 current_freq = wanted
-                sp = open_spooler(current_freq)
-                stop.spooler = sp
                 log.info('%s frequency set to %g seconds', label, current_freq)
             task = sp.next_task(_POLL)
             if task is None:
@@ -156,6 +163,25 @@ def run_spooler(
     finally:
         stop.spooler = None
     return 0
+
+
+def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, stop: StopFlag) -> None:
+    """Run the signals waiting for this spooler: all of its private channel, one from the shared
+    queue (the other spoolers take the rest)."""
+    if not socks:
+        return
+    from . import _signals
+
+    for index, sock in enumerate(socks):
+        while not stop.requested:
+            try:
+                data = sock.recv(64)
+            except (BlockingIOError, InterruptedError):
+                break
+            for num in data:
+                _signals.run_handler(num, where=where, harakiri=harakiri)
+            if index > 0:
+                break
 
 
 def _run_task(

@@ -18,11 +18,15 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-external DIR       enqueue-only directory (no spooler process); repeatable
   --import MOD|FILE.py         import in the master before forking; repeatable
   --spooler-import MOD|FILE.py import in every spooler process; repeatable
-  --processes N, -p N          worker processes (default 1), they run @postfork hooks
+  --processes N, -p N          worker processes (default 1): they run @postfork hooks and the
+                               handlers of signals, timers, cron entries and file monitors
+  --harakiri S, -t S           SIGKILL a worker whose signal handler runs longer than S seconds
+  --timer "SIG SECS"           raise signal SIG every SECS seconds (fractions allowed)
+  --rbtimer "SIG SECS"         the same (uWSGI's red-black timer)
   --spooler-processes N        processes per spooler directory (default 1)
   --spooler-frequency S        rescan period in seconds (default 30)
   --spooler-max-tasks N        recycle a spooler process after N tasks
-  --spooler-harakiri S         SIGKILL a spooler whose task runs longer than S seconds
+  --spooler-harakiri S         SIGKILL a spooler whose task (or signal handler) runs longer than S s
   --spooler-chdir DIR          run tasks in DIR (default: the directory of the task file)
   --spooler-ordered            also run all-digit file names (uWSGI's ordered mode)
   --spooler-quiet              no per-task log lines
@@ -32,6 +36,8 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
   --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
   --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
+
+Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
 
 Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
 one-line notice.

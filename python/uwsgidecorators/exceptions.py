@@ -11,6 +11,8 @@ The Rust extension (``uwsgidecorators._core``) imports :class:`SpoolPacketError`
 from __future__ import annotations
 
 __all__ = [
+    'FileMonitorPathError',
+    'MasterNotFoundError',
     'SpoolError',
     'SpoolPacketError',
     'SpoolTooLargeError',
@@ -41,3 +43,19 @@ class SpoolTooLargeError(SpoolError, ValueError):
 
 class SpoolerNotConfiguredError(SpoolError, RuntimeError):
     """``uwsgi.spool`` was called in a process that knows no spooler directory."""
+
+
+class MasterNotFoundError(UwsgiError, RuntimeError):
+    """``uwsgi.signal`` was called in a process that cannot reach a uwsgidecorators master.
+
+    The master's children, and any process started with ``UWSGIDECORATORS_CONTROL`` in its
+    environment (the master sets it), send signals to the master's control socket.
+    """
+
+
+class FileMonitorPathError(UwsgiError, FileNotFoundError, ValueError):
+    """``uwsgi.add_file_monitor`` / ``@filemon`` on a path that does not exist.
+
+    uWSGI accepts the call and then never fires; we refuse it. It is a ``FileNotFoundError`` and,
+    for code written against uWSGI's ``ValueError("unable to add file monitor")``, a ``ValueError``.
+    """

@@ -12,6 +12,15 @@ One single-threaded loop, no helper threads (so forking the master is always saf
 * SIGTERM or SIGINT: every child gets SIGTERM and may finish the task it is running, for at most
   ``--reload-mercy`` seconds (default 30); what is left is SIGKILLed; the master exits 0. A second
   SIGTERM/SIGINT skips the wait.
+
+Signals (SPEC 4-7): the master owns a ``_core.MasterLoop``, created before the task modules are
+imported so that ``@timer``/``@cron``/``@filemon``/``@signal`` at import time register there. The
+loop waits for everything at once (the wake-up pipe of Unix signals, the control socket where
+children and attached processes raise signals, timers, cron, file monitors) and routes each raised
+signal as one datagram byte: to a child's private channel (a socketpair per child) or to the shared
+queue of a kind (one socketpair per kind whose read end every child of that kind holds, so exactly
+one idle child takes each byte). Workers wait on their channel and the worker queue and run the
+handler; spoolers do the same between tasks.
 """
 
 from __future__ import annotations
@@ -21,15 +30,19 @@ import importlib.util
 import logging
 import os
 import select
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 import time
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from types import FrameType, ModuleType
+from typing import Any
 
-from . import _config
+from . import _config, _signals
 from ._shared import F_PID, F_TASK_DEADLINE, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
 from ._spooler import StopFlag, run_spooler
 from .options import Options, UsageError
@@ -68,6 +81,12 @@ class Settings:
     max_attempts: int = 0
     reload_mercy: float = 30.0
     opt_json: str = '{}'
+    worker_harakiri: float = 0
+    """--harakiri: SIGKILL a worker whose signal handler runs longer than this"""
+    timers: list[tuple[int, float]] = field(default_factory=list)
+    """``--timer "SIG SECS"``"""
+    rbtimers: list[tuple[int, float]] = field(default_factory=list)
+    """``--rbtimer "SIG SECS"``"""
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -120,7 +139,25 @@ def settings_from_options(opts: Options) -> Settings:
     s.max_attempts = int(opts.number('spooler-max-attempts', 0, integer=True))
     s.reload_mercy = opts.number('reload-mercy', 30.0)
     s.opt_json = opts.opt_json()
+    s.worker_harakiri = opts.number('harakiri', 0)
+    s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
+    s.rbtimers = [_timer_option('rbtimer', v) for v in opts.strings('rbtimer')]
     return s
+
+
+def _timer_option(name: str, value: str) -> tuple[int, float]:
+    """``--timer "SIG SECS"``: raise signal SIG every SECS seconds (its handler is registered by
+    a module, as in uWSGI)."""
+    parts = value.split()
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        num, secs = int(parts[0]), float(parts[1])
+        if num < 0 or num > 255 or not secs >= 0 or secs == float('inf'):
+            raise ValueError
+    except ValueError:
+        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number >= 0), got {value!r}') from None
+    return num, secs
 
 
 def import_target(target: str) -> ModuleType:
@@ -200,6 +237,15 @@ class Master:
         self.table: SharedTable | None = None
         self._wake_r = -1
         self._wake_w = -1
+        self.ml: Any = None
+        """the signal loop (``_core.MasterLoop``); children keep the reference so it is never
+        dropped there (dropping it removes the control socket from the file system)"""
+        self.runtime_dir: str | None = None
+        self.channels: dict[int, socket.socket] = {}
+        """slot -> the master's end of that child's private signal channel"""
+        self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
+        """kind -> (write end kept by the master, read end shared by the children of that kind)"""
+        self.events = _EventLog()
 
     # -- setup ------------------------------------------------------------------------------
     def _prepare_process(self) -> None:
@@ -249,10 +295,58 @@ class Master:
             import_target(target)
             log.info('imported %s', target)
 
-    def _install_signals(self) -> None:
+    def _open_loop(self) -> None:
+        from . import _core
+
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
+        control = os.path.join(self.runtime_dir, 'control')
+        test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
+        self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+        os.environ[_config.ENV_CONTROL] = control
+        for kind in ('worker', 'spooler'):
+            write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            write_end.setblocking(False)
+            read_end.setblocking(False)
+            self.ml.add_queue(kind, write_end.fileno())
+            self.queues[kind] = (write_end, read_end)
+        _signals.attach_master(self.ml)
+        log.info('signal control socket: %s', control)
+        if test_clock:
+            log.warning('*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK)
+
+    def _close_loop(self) -> None:
+        _signals.detach_master()
+        for sock in self.channels.values():
+            sock.close()
+        self.channels.clear()
+        for write_end, read_end in self.queues.values():
+            write_end.close()
+            read_end.close()
+        self.queues.clear()
+        self.ml = None  # the last reference: the loop closes its fds and removes the control socket
+        os.environ.pop(_config.ENV_CONTROL, None)
+        if self.runtime_dir:
+            shutil.rmtree(self.runtime_dir, ignore_errors=True)
+            self.runtime_dir = None
+        for fd in (self._wake_r, self._wake_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._wake_r = self._wake_w = -1
+
+    def _add_option_timers(self) -> None:
+        for num, secs in self.s.timers:
+            self.ml.add_timer(num, secs)
+            log.info('--timer: signal %d every %g s', num, secs)
+        for num, secs in self.s.rbtimers:
+            self.ml.add_timer(num, secs)
+            log.info('--rbtimer: signal %d every %g s', num, secs)
+
+    def _install_signals(self) -> None:
         signal.set_wakeup_fd(self._wake_w)
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
@@ -279,36 +373,36 @@ class Master:
         )
         log.info('*** uwsgidecorators master (pid: %d) starting ***', self.pid)
         log.info('spoolers: %s; workers: %d', dirs or 'none', self.s.workers)
+        self._open_loop()
         try:
-            self._import_modules()
-        except Exception:
-            log.error('import failed, the master stops:\n%s', traceback.format_exc().rstrip())
-            return 1
-        self._install_signals()
-        try:
-            if self.stop_signal is None:
-                for slot in range(len(self.specs)):
-                    self._spawn(slot)
-            while self.stop_signal is None:
-                self._reap(respawn=True)
-                if self.stop_signal is not None:
-                    break
-                now = time.monotonic()
-                for slot, pid in enumerate(self.slot_pid):
-                    if pid == 0 and now >= self.next_spawn[slot]:
+            try:
+                self._import_modules()
+                self._add_option_timers()
+            except Exception:
+                log.error('import failed, the master stops:\n%s', traceback.format_exc().rstrip())
+                return 1
+            self._install_signals()
+            try:
+                if self.stop_signal is None:
+                    for slot in range(len(self.specs)):
                         self._spawn(slot)
-                        if self.stop_signal is not None:
-                            break
-                self._enforce_harakiri()
-                self._sleep(self._timeout())
-            return self._shutdown()
+                while self.stop_signal is None:
+                    self._reap(respawn=True)
+                    if self.stop_signal is not None:
+                        break
+                    now = time.monotonic()
+                    for slot, pid in enumerate(self.slot_pid):
+                        if pid == 0 and now >= self.next_spawn[slot]:
+                            self._spawn(slot)
+                            if self.stop_signal is not None:
+                                break
+                    self._enforce_harakiri()
+                    self._sleep(self._timeout())
+                return self._shutdown()
+            finally:
+                signal.set_wakeup_fd(-1)
         finally:
-            signal.set_wakeup_fd(-1)
-            for fd in (self._wake_r, self._wake_w):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            self._close_loop()
 
     def _timeout(self) -> float:
         now = time.monotonic()
@@ -319,16 +413,15 @@ class Master:
         return timeout
 
     def _sleep(self, timeout: float) -> None:
-        try:
-            ready, _, _ = select.select([self._wake_r], [], [], timeout)
-        except InterruptedError:
-            return
-        if ready:
-            try:
-                while os.read(self._wake_r, 512):
-                    pass
-            except BlockingIOError:
-                pass
+        """Run the signal loop (timers, cron, file monitors, raised signals) for up to ``timeout``
+        seconds; it returns at once when a Unix signal (SIGCHLD, SIGTERM...) arrives."""
+        for kind, num, detail in self.ml.step(timeout):
+            if kind == 'wakeup':
+                continue
+            if kind == 'queue_full' and self.stop_signal is not None:
+                continue  # children are going away: their channels close before they are reaped
+            self.events.log(kind, num, detail)
+        self.events.flush()
 
     # -- children ---------------------------------------------------------------------------
     def _spawn(self, slot: int) -> None:
@@ -338,6 +431,10 @@ class Master:
         # Claimed before the fork: the child may arm a deadline at once, and the master must not
         # then wipe it when it records the pid.
         table.claim(slot, 0, spec.kind, spec.ident, spec.dir_index)
+        # The child's private signal channel: the master writes one byte per signal at its end.
+        chan_master, chan_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        chan_master.setblocking(False)
+        chan_child.setblocking(False)
         sys.stdout.flush()
         sys.stderr.flush()
         # SIGTERM/SIGINT stay blocked across the fork until the child has its own handlers:
@@ -348,11 +445,14 @@ class Master:
             pid = os.fork()
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            chan_master.close()
+            chan_child.close()
             raise
         if pid == 0:
             code = 1
             try:
-                code = self._child_main(slot, spec, old_mask)
+                chan_master.close()
+                code = self._child_main(slot, spec, old_mask, chan_child)
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except BaseException:
@@ -365,6 +465,9 @@ class Master:
                 finally:
                     os._exit(code)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        chan_child.close()
+        self.channels[slot] = chan_master
+        self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
         self.slot_pid[slot] = pid
         self.children[pid] = slot
@@ -390,6 +493,11 @@ class Master:
             assert self.table is not None
             self.table.release(slot)
             self.slot_pid[slot] = 0
+            # Signals for it are reported as unrouted until it is back.
+            self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
+            chan = self.channels.pop(slot, None)
+            if chan is not None:
+                chan.close()
             lived = time.monotonic() - self.spawned_at[slot]
             how = _describe_status(status)
             killed_by_us = pid in self.harakiri_killed
@@ -421,7 +529,12 @@ class Master:
             if self.children.get(pid) != slot:
                 continue
             spec = self.specs[slot]
-            what = 'task (--spooler-harakiri)' if fld == F_TASK_DEADLINE else 'user (uwsgi.set_user_harakiri)'
+            if fld == F_USER_DEADLINE:
+                what = 'user (uwsgi.set_user_harakiri)'
+            elif spec.kind == KIND_SPOOLER:
+                what = 'task or signal handler (--spooler-harakiri)'
+            else:
+                what = 'signal handler (--harakiri)'
             log.error('*** HARAKIRI ON %s (pid: %d): %s deadline passed, SIGKILL ***', spec.label().upper(), pid, what)
             table.put(slot, fld, 0)
             self.harakiri_killed.add(pid)
@@ -470,10 +583,21 @@ class Master:
         return 0
 
     # -- inside a child ---------------------------------------------------------------------
-    def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int]) -> int:
+    def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:
         signal.set_wakeup_fd(-1)
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
+        # The master's signal plumbing is not ours: keep only this child's channel and the read end
+        # of its kind's queue. self.ml stays referenced (never dropped here: see __init__).
+        _signals.detach_master()
+        for other in self.channels.values():
+            other.close()
+        kind_name = _kind_name(spec.kind)
+        queue = self.queues[kind_name][1]
+        for name, (write_end, read_end) in self.queues.items():
+            write_end.close()
+            if name != kind_name:
+                read_end.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
@@ -529,24 +653,100 @@ class Master:
                 quiet=s.quiet,
                 ordered=s.ordered,
                 stop=stop,
+                signal_socks=(chan, queue),
             )
-        return self._worker_idle(stop)
+        return self._worker_loop(spec, stop, chan, queue)
 
-    def _worker_idle(self, stop: StopFlag) -> int:
-        # Workers have nothing to do until the signal framework lands: they ran the post-fork
-        # hooks and now wait for SIGTERM. The wakeup fd closes the check-then-sleep race.
+    def _worker_loop(self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket) -> int:
+        """Run signal handlers until SIGTERM: one byte from the private channel or the shared
+        worker queue is one signal. The wake-up fd closes the check-then-sleep race of SIGTERM."""
         r, w = os.pipe()
+        os.set_blocking(r, False)
         os.set_blocking(w, False)
         signal.set_wakeup_fd(w)
+        where = spec.label()
+        socks = {chan.fileno(): chan, queue.fileno(): queue}
+        poller = select.poll()
+        for fd in (r, *socks):
+            poller.register(fd, select.POLLIN)
         try:
             while not stop.requested:
-                select.select([r], [], [])
-                os.read(r, 512)
+                for fd, mask in poller.poll():
+                    if stop.requested:
+                        break
+                    if fd == r:
+                        _drain(r)
+                        continue
+                    if not mask & select.POLLIN:
+                        poller.unregister(fd)  # error or hang-up without data: stop watching it
+                        continue
+                    try:
+                        data = socks[fd].recv(64)
+                    except (BlockingIOError, InterruptedError):
+                        continue  # another idle worker took this one from the queue
+                    for num in data:
+                        _signals.run_handler(num, where=where, harakiri=self.s.worker_harakiri)
         finally:
             signal.set_wakeup_fd(-1)
             os.close(r)
             os.close(w)
         return 0
+
+
+def _kind_name(kind: int) -> str:
+    return 'spooler' if kind == KIND_SPOOLER else 'worker'
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 512):
+            pass
+    except BlockingIOError:
+        pass
+
+
+class _EventLog:
+    """Log lines for what the signal loop reports. The same line repeated within a window (a
+    fast timer whose target has no process) is logged once, then counted, then summarized."""
+
+    WINDOW = 10.0
+
+    def __init__(self) -> None:
+        self._last: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def log(self, kind: str, num: int, detail: str) -> None:
+        key = (kind, num, detail)
+        now = time.monotonic()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self.WINDOW:
+            self._last[key] = (last[0], last[1] + 1)
+            return
+        self._emit(kind, num, detail, last[1] if last else 0)
+        self._last[key] = (now, 0)
+
+    def flush(self) -> None:
+        now = time.monotonic()
+        for key, (at, count) in list(self._last.items()):
+            if now - at >= self.WINDOW:
+                if count:
+                    self._emit(*key, count)
+                    self._last[key] = (now, 0)
+                else:
+                    del self._last[key]
+
+    @staticmethod
+    def _emit(kind: str, num: int, detail: str, repeated: int) -> None:
+        more = f' (and {repeated} more time(s) in the last {_EventLog.WINDOW:g} s)' if repeated else ''
+        if kind == 'unrouted':
+            log.error('[uwsgi-signal] signal %d not delivered: %s%s', num, detail, more)
+        elif kind == 'unregistered':
+            log.error('[uwsgi-signal] unregistered signal %d (raised by %s)%s', num, detail, more)
+        elif kind == 'queue_full':
+            log.error('[uwsgi-signal] SIGNAL QUEUE IS FULL: signal %d to %s lost%s', num, detail, more)
+        elif kind == 'bad_control':
+            log.warning('[uwsgi-signal] ignored a malformed control datagram (%s)%s', detail, more)
+        else:
+            log.warning('[uwsgi-signal] %s: signal %d %s%s', kind, num, detail, more)
 
 
 def user_deadline_field() -> int:

@@ -71,6 +71,9 @@ _SERVED: dict[str, tuple[str, str]] = {
     'spooler-python-import': (VALUE, 'spooler-import'),
     'spooler-quiet': (FLAG, 'spooler-quiet'),
     'reload-mercy': (VALUE, 'reload-mercy'),
+    'harakiri': (VALUE, 'harakiri'),
+    'timer': (VALUE, 'timer'),
+    'rbtimer': (VALUE, 'rbtimer'),
     'worker-reload-mercy': (VALUE, 'reload-mercy'),
     # ours, not uWSGI's
     'spooler-durable': (FLAG, 'spooler-durable'),
@@ -102,7 +105,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'route': (VALUE, _WEB),
     'buffer-size': (VALUE, _WEB),
     'post-buffering': (VALUE, _WEB),
-    'harakiri': (VALUE, 'request harakiri needs requests; use --spooler-harakiri or uwsgi.set_user_harakiri()'),
     'max-requests': (VALUE, _WEB),
     'module': (VALUE, _APP),
     'wsgi': (VALUE, _APP),

@@ -1,0 +1,469 @@
+"""uWSGI signals in this process: the handler table, and how each call reaches the master.
+
+uWSGI keeps one 256-entry table per process (SPEC 4): the master's, copied into every worker at
+fork, and each worker's own run-time registrations. We keep the same split:
+
+* **master** (``attach_master`` was called with its ``_core.MasterLoop``): ``register_signal``
+  records the handler here *and* the target in the loop, which refuses a second registration of
+  a number, as uWSGI's master does. Timers, cron entries and file monitors go to the loop.
+  ``signal(n)`` routes at once.
+* **worker** (forked by the master, so it inherits the master's table): ``register_signal`` may
+  overwrite; the handler stays in this process and the target is sent to the master (an ``R``
+  control datagram) so that the signal is routed by it from now on.
+* **spooler**: refuses ``register_signal`` (so does uWSGI: only the master and the workers may
+  register); it runs master-registered handlers for ``target='spooler'``/``'spoolers'``.
+* **any other process** (a gunicorn worker, a shell, a test): ``signal(n)`` reaches the master
+  through the control socket named by ``UWSGIDECORATORS_CONTROL``; registrations, timers and
+  cron entries are recorded or checked but have no master to run them, so they warn once and
+  do nothing else (a task module stays importable there).
+
+Control datagrams to the master (``_core.MasterLoop``): ``S<num>`` raise, ``R<num><target>``
+a worker registered ``num``, ``T<i64 le>`` move the test wall clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import operator
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from . import _config
+from .exceptions import FileMonitorPathError, MasterNotFoundError
+
+__all__ = [
+    'add_cron',
+    'add_file_monitor',
+    'add_timer',
+    'attach_master',
+    'check_target',
+    'detach_master',
+    'handler_for',
+    'register_signal',
+    'reset',
+    'run_handler',
+    'send_signal',
+    'set_test_clock_offset',
+    'signal_registered',
+    'signum',
+]
+
+log = logging.getLogger('uwsgidecorators.signal')
+
+Handler = Callable[[int], Any]
+
+_handlers: dict[int, Handler] = {}
+_targets: dict[int, str] = {}
+_loop: Any = None
+_sender: socket.socket | None = None
+_sender_pid = 0
+_sender_lock = threading.Lock()
+_warned: set[str] = set()
+
+#: how long a blocked send to the master's control socket may wait (its queue is full only
+#: while the master is stalled)
+_SEND_TIMEOUT = 5.0
+#: uWSGI's default --socket-timeout, used for remote signals
+_REMOTE_TIMEOUT = 4.0
+
+
+# ---------------------------------------------------------------------------------------------
+# process roles
+
+
+def attach_master(loop: Any) -> None:
+    """This process is the master: registrations and timers go to ``loop``."""
+    global _loop
+    _loop = loop
+
+
+def detach_master() -> None:
+    """In a child right after fork: the master's loop is not ours to use any more.
+
+    The caller keeps its own reference to the loop object alive: dropping the last one would
+    run its destructor, which removes the master's control socket from the file system.
+    """
+    global _loop, _sender, _sender_pid
+    _loop = None
+    _sender = None
+    _sender_pid = 0
+
+
+def reset() -> None:
+    """Forget every handler (tests)."""
+    global _loop
+    _handlers.clear()
+    _targets.clear()
+    _warned.clear()
+    _loop = None
+
+
+def _role() -> str | None:
+    return _config.state().role
+
+
+def _warn_once(key: str, message: str) -> None:
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, RuntimeWarning, stacklevel=4)
+
+
+# ---------------------------------------------------------------------------------------------
+# argument checks (the same answers in every process, master or not)
+
+
+def signum(num: Any) -> int:
+    """uWSGI parses signal numbers with the ``B`` format: any int, taken modulo 256."""
+    if isinstance(num, float):
+        raise TypeError("'float' object cannot be interpreted as an integer")
+    return operator.index(num) % 256
+
+
+_FIXED_TARGETS = frozenset(
+    {'', 'worker', 'worker0', 'workers', 'active-workers', 'subscribed', 'spooler', 'spoolers', 'mule', 'mule0', 'mules'}
+)
+
+
+def _numbered(target: str, prefix: str) -> bool:
+    rest = target[len(prefix) :]
+    return target.startswith(prefix) and rest.isascii() and rest.isdigit() and int(rest) < 2**32
+
+
+def check_target(target: Any) -> str:
+    """A uWSGI signal target string, or TypeError/ValueError (the master's answer, in any process)."""
+    if not isinstance(target, str):
+        raise TypeError(f'signal target must be str, not {type(target).__name__}')
+    if len(target.encode('utf-8', 'surrogateescape')) > 63:
+        raise ValueError(f'unable to register signal: signal target {target!r} is longer than 63 bytes')
+    if target in _FIXED_TARGETS:
+        return target
+    if any(_numbered(target, p) for p in ('worker', 'mule', 'farm')):
+        return target
+    if target.startswith('farm_') and len(target) > 5:
+        return target
+    raise ValueError(
+        f'unable to register signal: unsupported signal target {target!r} (use "", worker, workers, '
+        'active-workers, workerN, spooler, spoolers, mule, mules, muleN, farm_NAME or farmN)'
+    )
+
+
+def _seconds(secs: Any, what: str) -> float:
+    if not isinstance(secs, numbers.Real):
+        raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
+    value = float(secs)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f'unable to add {what}: the period must be a finite number of seconds >= 0, got {secs!r}')
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# the table
+
+
+def signal_registered(num: Any) -> bool | None:
+    """True if this process has a handler for ``num``, None (not False, as in uWSGI) otherwise."""
+    return True if signum(num) in _handlers else None
+
+
+def handler_for(num: int) -> Handler | None:
+    return _handlers.get(num % 256)
+
+
+def register_signal(num: Any, target: Any, handler: Any) -> None:
+    n = signum(num)
+    if not isinstance(target, str):
+        raise TypeError(f'register_signal() argument 2 must be str, not {type(target).__name__}')
+    if not callable(handler):
+        raise TypeError(f'signal handler must be callable, not {type(handler).__name__}')
+    loop = _loop
+    if loop is not None:
+        try:
+            loop.register_signal(n, target)
+        except ValueError as exc:
+            raise ValueError(f'unable to register signal: {exc}') from None
+        _handlers[n] = handler
+        _targets[n] = target
+        log.info(
+            '[uwsgi-signal] signum %d registered (wid: 0 target: %s)', n, target or 'default, any worker'
+        )
+        return
+    check_target(target)
+    role = _role()
+    if role in ('spooler', 'mule'):
+        raise ValueError(
+            f'unable to register signal: only the master and the workers can register signal handlers '
+            f'(this is a {role}); register it in a module the master imports (--import)'
+        )
+    _handlers[n] = handler
+    _targets[n] = target
+    if role == 'worker':
+        # From now on the master routes n to this registration (uWSGI would keep routing by the
+        # master's entry); only this worker has the handler.
+        _send(b'R' + bytes([n]) + target.encode('utf-8', 'surrogateescape'))
+        return
+    _warn_once(
+        'register_signal',
+        'uwsgi.register_signal(): no uwsgidecorators master in this process: handlers are recorded '
+        'here but nothing will raise them (the master that imports this module runs them)',
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# sources: timers, cron, file monitors
+
+
+def _master_loop(fname: str) -> Any:
+    """The loop in the master; an error in its children; None (after one warning) elsewhere."""
+    if _loop is not None:
+        return _loop
+    role = _role()
+    if role is not None and role != 'master':
+        raise ValueError(
+            f'unable to {fname}: only the master adds timers, cron entries and file monitors here; '
+            'call it while the master imports your modules (--import), not in a worker or spooler'
+        )
+    _warn_once(
+        fname,
+        f'uwsgi.{fname}(): no uwsgidecorators master in this process, ignored here (the master that '
+        'imports this module runs it)',
+    )
+    return None
+
+
+def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> None:
+    what = 'rb_timer' if rb else 'timer'
+    n = signum(num)
+    period = _seconds(secs, what)
+    count = operator.index(iterations)
+    if count < 0:
+        raise ValueError(f'unable to add {what}: iterations must be >= 0, got {count}')
+    loop = _master_loop(f'add_{what}')
+    if loop is None:
+        return
+    try:
+        loop.add_timer(n, period, count)
+    except ValueError as exc:
+        raise ValueError(f'unable to add {what}: {exc}') from None
+
+
+def cron_spec(minute: Any, hour: Any, day: Any, month: Any, weekday: Any) -> Any:
+    """A ``_core.CronSpec`` from uWSGI's five integers or from one crontab string."""
+    from . import _core
+
+    if isinstance(minute, str):
+        if (hour, day, month, weekday) != (None, None, None, None):
+            raise TypeError('add_cron() takes either one crontab string or five integers')
+        try:
+            return _core.CronSpec(minute)
+        except ValueError as exc:
+            raise ValueError(f'unable to add cron: {exc}') from None
+    fields = (minute, hour, day, month, weekday)
+    missing = [name for name, v in zip(('hour', 'day', 'month', 'weekday'), fields[1:]) if v is None]
+    if missing:
+        raise TypeError(f'add_cron() missing {len(missing)} required argument(s): {", ".join(missing)}')
+    ints = []
+    for v in fields:
+        if isinstance(v, float):
+            raise TypeError("'float' object cannot be interpreted as an integer")
+        ints.append(operator.index(v))
+    return _core.CronSpec.from_uwsgi(*ints)
+
+
+def add_cron(
+    num: Any,
+    minute: Any,
+    hour: Any = None,
+    day: Any = None,
+    month: Any = None,
+    weekday: Any = None,
+    *,
+    tz: str | None = None,
+    catch_up: bool = False,
+) -> bool:
+    n = signum(num)
+    spec = cron_spec(minute, hour, day, month, weekday)
+    if tz is not None and not isinstance(tz, str):
+        raise TypeError(f'tz must be a time zone name (str), not {type(tz).__name__}')
+    try:
+        spec.next_fire(time.time(), tz)  # checks the zone name in every process
+    except ValueError as exc:
+        raise ValueError(f'unable to add cron: {exc}') from None
+    loop = _master_loop('add_cron')
+    if loop is not None:
+        try:
+            loop.add_cron(n, spec, tz=tz, catch_up=bool(catch_up))
+        except ValueError as exc:
+            raise ValueError(f'unable to add cron: {exc}') from None
+    return True
+
+
+def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
+    n = signum(num)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise TypeError(f'file monitor path must be str, bytes or os.PathLike, not {type(path).__name__}')
+    fspath = os.fspath(path)
+
+    def missing(detail: str = '') -> FileMonitorPathError:
+        shown = os.fsdecode(fspath)
+        return FileMonitorPathError(
+            2,
+            f'unable to add file monitor: {shown!r} does not exist (uWSGI would accept it and never fire)'
+            + (f' [{detail}]' if detail else ''),
+            shown,
+        )
+
+    loop = _loop
+    if loop is None:
+        if _role() in (None, 'master') and not os.path.exists(fspath):
+            raise missing()
+        _master_loop('add_file_monitor')  # raises in a child, warns elsewhere
+        return
+    try:
+        loop.add_file_monitor(n, fspath, bool(recursive))
+    except FileNotFoundError as exc:
+        raise missing(str(exc)) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# raising
+
+
+def send_signal(num: Any, remote: Any = None) -> None:
+    """``uwsgi.signal(num[, remote])``."""
+    n = signum(num)
+    if remote is not None:
+        _remote_signal(n, remote)
+        return
+    loop = _loop
+    if loop is not None:
+        loop.raise_signal(n)
+        return
+    _send(b'S' + bytes([n]))
+
+
+def set_test_clock_offset(seconds: int, control: str | None = None) -> None:
+    """Move the master's cron wall clock to ``now + seconds`` (its test clock must be on:
+    ``UWSGIDECORATORS_TEST_CLOCK=1`` in the master's environment)."""
+    offset = operator.index(seconds)
+    if _loop is not None and control is None:
+        _loop.set_clock_offset(offset)
+        return
+    _send(b'T' + struct.pack('<q', offset), control)
+
+
+def _control_path() -> str:
+    path = os.environ.get(_config.ENV_CONTROL, '')
+    if not path:
+        raise MasterNotFoundError(
+            'unable to send the signal: this process knows no uwsgidecorators master (the master sets '
+            f'{_config.ENV_CONTROL} for its children; give it to other processes in their environment)'
+        )
+    return path
+
+
+def _send(msg: bytes, control: str | None = None) -> None:
+    global _sender, _sender_pid
+    path = control or _control_path()
+    with _sender_lock:
+        if _sender is None or _sender_pid != os.getpid():
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.settimeout(_SEND_TIMEOUT)
+            _sender, _sender_pid = sock, os.getpid()
+        sender = _sender
+    try:
+        sender.sendto(msg, path)
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        raise MasterNotFoundError(
+            f'unable to send the signal: the master is not listening on {path} ({exc.strerror or exc})'
+        ) from None
+    except TimeoutError:
+        raise MasterNotFoundError(
+            f'unable to send the signal: the master did not read its control socket {path} for '
+            f'{_SEND_TIMEOUT:g} s'
+        ) from None
+
+
+def _remote_signal(n: int, remote: Any) -> None:
+    """uWSGI's remote signal: a uwsgi packet (modifier1 110, modifier2 = num) to a node that runs
+    the ``signal`` plugin; it answers modifier2 1 (delivered) or 0 (refused)."""
+    if not isinstance(remote, str):
+        raise TypeError(f'signal() argument 2 must be str, not {type(remote).__name__}')
+    answer = -1
+    try:
+        if ':' in remote and not remote.startswith('/'):
+            host, _, port = remote.rpartition(':')
+            conn = socket.create_connection((host or '127.0.0.1', int(port)), timeout=_REMOTE_TIMEOUT)
+        else:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.settimeout(_REMOTE_TIMEOUT)
+            conn.connect(remote)
+        with conn:
+            conn.sendall(bytes([110, 0, 0, n]))
+            header = b''
+            while len(header) < 4:
+                chunk = conn.recv(4 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+            if len(header) == 4:
+                answer = header[3]
+    except (OSError, ValueError):
+        answer = -1
+    if answer == -1:
+        raise OSError(f'unable to deliver signal {n} to node {remote}')
+    if answer == 0:
+        raise ValueError(f'node {remote} rejected signal {n}')
+
+
+# ---------------------------------------------------------------------------------------------
+# running a handler (workers, spoolers)
+
+
+def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
+    """Run this process's handler for ``num`` as ``handler(num)``; exceptions are logged.
+
+    ``harakiri`` > 0 arms the master's deadline for this process around the call (``--harakiri``
+    in workers, ``--spooler-harakiri`` in spoolers). Returns False when there is no handler.
+    """
+    from ._shared import F_BUSY, F_TASK_DEADLINE
+
+    handler = _handlers.get(num)
+    if handler is None:
+        log.error(
+            '[uwsgi-signal] %s: signal %d has no handler in this process (registered in another '
+            "worker's memory area, or never): nothing runs",
+            where,
+            num,
+        )
+        return False
+    st = _config.state()
+    table, slot = st.table, st.slot
+    if table is not None and slot is not None:
+        table.put(slot, F_BUSY, 1)
+        if harakiri > 0:
+            table.arm(slot, F_TASK_DEADLINE, harakiri)
+    try:
+        handler(num)
+    except Exception:
+        log.error('[uwsgi-signal] %s: handler of signal %d raised:\n%s', where, num, traceback.format_exc().rstrip())
+    finally:
+        if table is not None and slot is not None:
+            table.put(slot, F_TASK_DEADLINE, 0)
+            table.put(slot, F_BUSY, 0)
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+    return True
