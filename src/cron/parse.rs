@@ -135,8 +135,8 @@ fn field_bits(f: &Field, text: &str) -> Result<u64, CronParseError> {
             (a, b)
         } else {
             let a = value(f, range, item)?;
-            // `5/15` means from 5 to the end, every 15 (as in Vixie cron).
-            (a, if step > 1 { f.hi } else { a })
+            // `5/15` (and `5/1`) means from 5 to the end of the range, as cronie reads it.
+            (a, if item.contains('/') { f.hi } else { a })
         };
         let mut v = lo;
         while v <= hi {

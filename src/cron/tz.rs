@@ -25,22 +25,62 @@ pub fn civil_at(at: Timestamp, tz: &TimeZone) -> Civil {
     to_civil(tz.to_datetime(at))
 }
 
-/// The instant at which the wall-clock minute `c` starts in `tz`.
+/// The instant at which the wall-clock minute `c` starts in `tz`; `None` outside jiff's range
+/// (years -9999..=9999).
 pub fn instant_of(c: &Civil, tz: &TimeZone) -> Option<Timestamp> {
-    let dt = jiff::civil::date(c.year as i16, c.month as i8, c.day as i8).at(
-        c.hour as i8,
-        c.minute as i8,
-        0,
-        0,
-    );
+    let year = i16::try_from(c.year).ok()?;
+    let dt = jiff::civil::Date::new(year, c.month as i8, c.day as i8)
+        .ok()?
+        .at(c.hour as i8, c.minute as i8, 0, 0);
     tz.to_ambiguous_timestamp(dt).compatible().ok()
 }
 
-/// The first instant strictly after `after` whose wall-clock minute in `tz` matches `spec`
-/// and that is the first occurrence of that minute.
+/// Longest wall-clock shift a transition can make (Samoa skipped a whole day in 2011), with margin.
+const MAX_SHIFT_SECS: i64 = 26 * 3600;
+
+/// The first instant strictly after `after` whose wall-clock minute in `tz` matches `spec`.
+///
+/// Away from offset transitions wall-clock order is instant order, so the answer is the first
+/// matching minute after `after`'s own. Near a transition (rare: a window of a day around it)
+/// a minute skipped by a gap lands later than its wall-clock neighbours, and one shifted past
+/// `after` may have a wall-clock reading before `after`'s; there every candidate in the window
+/// is mapped and the earliest instant wins.
 pub fn next_fire(spec: &CronSpec, after: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
+    let simple = next_in_wall_order(spec, after, tz);
+    let window_start =
+        Timestamp::from_second(after.as_second().checked_sub(MAX_SHIFT_SECS)?).ok()?;
+    let window_end = simple
+        .unwrap_or(after)
+        .as_second()
+        .saturating_add(MAX_SHIFT_SECS);
+    let near_transition = tz
+        .following(window_start)
+        .next()
+        .is_some_and(|t| t.timestamp().as_second() <= window_end);
+    if !near_transition {
+        return simple;
+    }
+    let mut best = simple;
+    let mut c = civil_at(window_start, tz);
+    let stop = civil_at(Timestamp::from_second(window_end).ok()?, tz);
+    while let Some(next) = spec.next_after(&c) {
+        if next > stop {
+            break;
+        }
+        if let Some(at) = instant_of(&next, tz) {
+            if at > after && best.is_none_or(|b| at < b) {
+                best = Some(at);
+            }
+        }
+        c = next;
+    }
+    best
+}
+
+/// The first matching wall-clock minute after `after`'s that maps past `after`.
+fn next_in_wall_order(spec: &CronSpec, after: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
     let mut c = civil_at(after, tz);
-    // A bounded number of candidates: only DST folds can make one fall at or before `after`.
+    // Bounded: only a fold can map a later wall-clock minute to an instant at or before `after`.
     for _ in 0..10_000 {
         let next = spec.next_after(&c)?;
         let at = instant_of(&next, tz)?;
@@ -73,6 +113,40 @@ mod tests {
         assert_eq!(fire, ts("2026-03-29T01:30:00Z")); // 03:30 CEST
         let again = next_fire(&s, fire, &z).unwrap();
         assert_eq!(again, ts("2026-03-30T00:30:00Z")); // next day 02:30 CEST
+    }
+
+    #[test]
+    fn gap_shorter_than_an_hour_keeps_instant_order() {
+        // Lord Howe springs forward 02:00 -> 02:30 on 2025-10-05: wall 02:00 fires at 02:30 and
+        // wall 02:10 at 02:40; neither is lost.
+        let s = CronSpec::parse("0,10 2 * * *").unwrap();
+        let z = tz("Australia/Lord_Howe");
+        let first = next_fire(&s, ts("2025-10-04T12:00:00Z"), &z).unwrap();
+        assert_eq!(first, ts("2025-10-04T15:30:00Z")); // 02:30 +11
+        assert_eq!(
+            next_fire(&s, first, &z).unwrap(),
+            ts("2025-10-04T15:40:00Z")
+        );
+    }
+
+    #[test]
+    fn minute_shifted_past_after_is_not_missed() {
+        // Berlin 2026-03-29: wall 02:15 does not exist and fires at 03:15 CEST; asked at 03:05.
+        let s = CronSpec::parse("15 2 * * *").unwrap();
+        let z = tz("Europe/Berlin");
+        assert_eq!(
+            next_fire(&s, ts("2026-03-29T01:05:00Z"), &z).unwrap(),
+            ts("2026-03-29T01:15:00Z")
+        );
+    }
+
+    #[test]
+    fn beyond_year_9999_is_none() {
+        let s = CronSpec::parse("0 0 29 2 *").unwrap();
+        assert_eq!(
+            next_fire(&s, ts("9996-03-01T00:00:00Z"), &TimeZone::UTC),
+            None
+        );
     }
 
     #[test]
