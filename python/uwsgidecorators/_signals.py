@@ -145,7 +145,7 @@ def check_target(target: Any) -> str:
     if not isinstance(target, str):
         raise TypeError(f'signal target must be str, not {type(target).__name__}')
     if len(target.encode('utf-8', 'surrogateescape')) > 63:
-        raise ValueError(f'unable to register signal: signal target {target!r} is longer than 63 bytes')
+        raise ValueError(f'unable to register signal: signal target "{target}" is longer than 63 bytes')
     if target in _FIXED_TARGETS:
         return target
     if any(_numbered(target, p) for p in ('worker', 'mule', 'farm')):
@@ -153,7 +153,7 @@ def check_target(target: Any) -> str:
     if target.startswith('farm_') and len(target) > 5:
         return target
     raise ValueError(
-        f'unable to register signal: unsupported signal target {target!r} (use "", worker, workers, '
+        f'unable to register signal: unsupported signal target "{target}" (use \'\', worker, workers, '
         'active-workers, workerN, spooler, spoolers, mule, mules, muleN, farm_NAME or farmN)'
     )
 

@@ -1,0 +1,185 @@
+"""File monitors under our master, as real processes: @filemon / uwsgi.add_file_monitor.
+
+The handler runs after a change; how fast is a benchmark's business (bench/lat_filemon.py), here
+only the behaviour is asserted. Every wait is bounded; every process is stopped by pid at
+teardown (the `procs` fixture).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+import time
+
+from interop.procs import read_jsonl, wait_until
+
+HEADER = textwrap.dedent(
+    """
+    import json, os, time
+    import uwsgi
+    from uwsgidecorators import filemon
+
+    OUT = os.environ['SIG_OUT']
+    WATCHED = os.environ['WATCHED']
+
+    def rec(event, **extra):
+        extra.update(event=event, pid=os.getpid(), worker=uwsgi.worker_id())
+        fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, (json.dumps(extra) + '\\n').encode())
+        finally:
+            os.close(fd)
+    """
+)
+
+
+def _events(out, event):
+    return [r for r in read_jsonl(out) if r['event'] == event]
+
+
+def _start(procs, tmp_path, body, watched, *, workers=1):
+    out = tmp_path / 'out.jsonl'
+    module = tmp_path / 'montasks.py'
+    module.write_text(HEADER + textwrap.dedent(body))
+    m = procs.master(['--import', module, '--processes', str(workers)], env={'SIG_OUT': out, 'WATCHED': watched})
+    return m, out
+
+
+def _ready(m, workers=1):
+    wait_until(lambda: all(f'spawned uWSGI worker {i} ' in m.log() for i in range(1, workers + 1)), 20, 'workers', [m])
+
+
+def _settle(out, event, seconds=0.3):
+    """Wait until no new run came for `seconds` (bursts of events are coalesced, not counted)."""
+    end = time.monotonic() + 10
+    last = -1
+    while time.monotonic() < end:
+        n = len(_events(out, event))
+        if n == last:
+            return n
+        last = n
+        time.sleep(seconds)
+    return last
+
+
+def test_handler_runs_after_a_write_to_a_file(procs, tmp_path):
+    watched = tmp_path / 'config.txt'
+    watched.write_text('v1\n')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED)
+        def changed(num):
+            rec('changed', num=num)
+        """,
+        watched,
+    )
+    _ready(m)
+    time.sleep(0.2)
+    assert _events(out, 'changed') == []  # nothing happened yet
+    with open(watched, 'a') as f:
+        f.write('v2\n')
+    wait_until(lambda: _events(out, 'changed'), 20, 'the handler after a write', [m])
+    before = _settle(out, 'changed')
+    os.chmod(watched, 0o600)  # attribute changes count too (IN_ATTRIB)
+    wait_until(lambda: len(_events(out, 'changed')) > before, 20, 'the handler after chmod', [m])
+    assert {r['worker'] for r in _events(out, 'changed')} == {1}
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_replace_by_rename_keeps_being_watched(procs, tmp_path):
+    watched = tmp_path / 'settings.json'
+    watched.write_text('{}')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED)
+        def changed(num):
+            rec('changed')
+        """,
+        watched,
+    )
+    _ready(m)
+    for round_ in range(3):
+        before = _settle(out, 'changed')
+        tmp = tmp_path / f'settings.json.tmp{round_}'
+        tmp.write_text(f'{{"round": {round_}}}')
+        os.replace(tmp, watched)  # what editors and config managers do
+        wait_until(lambda: len(_events(out, 'changed')) > before, 20, f'the handler after rename {round_}', [m])
+    # and a plain write to the new file still counts
+    before = _settle(out, 'changed')
+    with open(watched, 'a') as f:
+        f.write(' ')
+    wait_until(lambda: len(_events(out, 'changed')) > before, 20, 'the handler after a write to the new file', [m])
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_directory_direct_children_and_recursive_trees(procs, tmp_path):
+    flat = tmp_path / 'flat'
+    (flat / 'sub').mkdir(parents=True)
+    tree = tmp_path / 'tree'
+    (tree / 'a' / 'b').mkdir(parents=True)
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(os.path.join(WATCHED, 'flat'))
+        def flat(num):
+            rec('flat')
+
+        @filemon(os.path.join(WATCHED, 'tree'), recursive=True, target='workers')
+        def tree(num):
+            rec('tree')
+        """,
+        tmp_path,
+        workers=2,
+    )
+    _ready(m, 2)
+    # a direct child of a non-recursive directory
+    (flat / 'new.txt').write_text('x')
+    wait_until(lambda: _events(out, 'flat'), 20, 'the flat directory handler', [m])
+    n_flat = _settle(out, 'flat')
+    # deep in the recursive tree, also in a directory created after registration; in every worker
+    (tree / 'a' / 'b' / 'deep.txt').write_text('x')
+    wait_until(lambda: len(_events(out, 'tree')) >= 2, 20, 'the recursive handler in both workers', [m])
+    n_tree = _settle(out, 'tree')
+    (tree / 'a' / 'later').mkdir()
+    _settle(out, 'tree')
+    n_tree = len(_events(out, 'tree'))
+    (tree / 'a' / 'later' / 'x.txt').write_text('x')
+    wait_until(lambda: len(_events(out, 'tree')) > n_tree, 20, 'a directory created later', [m])
+    # a change inside a subdirectory of the flat (non-recursive) one is not its business
+    (flat / 'sub' / 'inner.txt').write_text('x')
+    time.sleep(0.5)
+    assert len(_events(out, 'flat')) == n_flat
+    assert {r['worker'] for r in _events(out, 'tree')} == {1, 2}
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_missing_path_raises_at_registration(procs, tmp_path):
+    missing = tmp_path / 'not-there.txt'
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        from uwsgidecorators.exceptions import FileMonitorPathError
+        try:
+            uwsgi.add_file_monitor(10, WATCHED)
+        except FileMonitorPathError as exc:
+            rec('refused', why=str(exc), value_error=isinstance(exc, ValueError),
+                not_found=isinstance(exc, FileNotFoundError))
+
+        @filemon(WATCHED)
+        def never(num):
+            pass
+        """,
+        missing,
+    )
+    assert m.wait(20) == 1  # the decorator's error stops the import, so the master
+    refused = _events(out, 'refused')[0]
+    assert refused['value_error'] and refused['not_found']
+    assert 'unable to add file monitor' in refused['why'] and 'not-there.txt' in refused['why']
+    assert 'import failed' in m.log() and 'FileMonitorPathError' in m.log()
