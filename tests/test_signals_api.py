@@ -1,0 +1,318 @@
+"""The signal API in a process without a master (a test, a gunicorn worker, a shell): argument
+checks, the per-process table, the way to a master's control socket, remote signals, and the
+decorators' forms. Processes with a master: test_signals_proc.py and friends."""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+import threading
+import warnings
+
+import pytest
+import uwsgi
+import uwsgidecorators
+from uwsgidecorators import _config, _core, _signals
+from uwsgidecorators.exceptions import FileMonitorPathError, MasterNotFoundError
+
+try:
+    from hypothesis import given
+    from hypothesis import strategies as st
+except ImportError:  # pragma: no cover
+    given = None
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch):
+    monkeypatch.delenv(_config.ENV_CONTROL, raising=False)
+    monkeypatch.delenv(_config.ENV_MASTER_PID, raising=False)
+    _config.reset()
+    _signals.reset()
+    yield
+    _signals.reset()
+    _config.reset()
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        return fn(*args, **kwargs)
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers and targets
+
+
+def test_signal_numbers_are_taken_modulo_256_and_must_be_integers():
+    assert _signals.signum(300) == 44 and _signals.signum(-1) == 255 and _signals.signum(True) == 1
+    for bad in (1.0, '3', None):
+        with pytest.raises(TypeError):
+            _signals.signum(bad)
+    _quiet(uwsgi.register_signal, 300, '', lambda n: None)
+    assert uwsgi.signal_registered(44) is True
+    assert uwsgi.signal_registered(45) is None  # None, not False, as in uWSGI
+
+
+@pytest.mark.parametrize(
+    'target',
+    ['', 'worker', 'worker0', 'worker7', 'workers', 'active-workers', 'subscribed', 'spooler', 'spoolers', 'mule',
+     'mule0', 'mule3', 'mules', 'farm_pool', 'farm2'],
+)
+def test_every_uwsgi_target_is_accepted(target):
+    assert _signals.check_target(target) == target
+
+
+@pytest.mark.parametrize('target', ['nowhere', 'worker-1', 'farm_', 'mule x', 'Workers', 'w' * 64, 'worker99999999999'])
+def test_unknown_targets_are_refused(target):
+    with pytest.raises(ValueError, match='unable to register signal'):
+        _signals.check_target(target)
+
+
+def test_target_must_be_str_and_handler_callable():
+    with pytest.raises(TypeError):
+        uwsgi.register_signal(1, b'workers', lambda n: None)
+    with pytest.raises(TypeError):
+        uwsgi.register_signal(1, '', 'not callable')
+
+
+if given is not None:
+
+    @given(target=st.text(alphabet='workersplumfa_-0123456789 ', max_size=20))
+    def test_python_and_core_agree_on_targets(target, tmp_path_factory):
+        ml = _core.MasterLoop(str(tmp_path_factory.mktemp('ctl') / 'c'))
+        try:
+            ml.register_signal(1, target)
+            core_ok = True
+        except ValueError:
+            core_ok = False
+        try:
+            _signals.check_target(target)
+            ours_ok = True
+        except ValueError:
+            ours_ok = False
+        assert ours_ok == core_ok, target
+
+
+# ---------------------------------------------------------------------------------------------
+# without a master
+
+
+def test_registration_without_a_master_is_local_and_warns_once():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        uwsgi.register_signal(1, '', lambda n: None)
+        uwsgi.register_signal(1, 'workers', lambda n: None)  # local table: may overwrite
+        uwsgi.register_signal(2, '', lambda n: None)
+    assert len([w for w in caught if 'no uwsgidecorators master' in str(w.message)]) == 1
+    assert uwsgidecorators.get_free_signal() == 0
+    _quiet(uwsgi.register_signal, 0, '', lambda n: None)
+    assert uwsgidecorators.get_free_signal() == 3
+
+
+def test_get_free_signal_raises_when_all_256_are_taken():
+    for n in range(256):
+        _quiet(uwsgi.register_signal, n, '', lambda n: None)
+    with pytest.raises(Exception, match='No free uwsgi signal available'):
+        uwsgidecorators.get_free_signal()
+    # and so does @timer even with signum= (the default argument is evaluated first)
+    with pytest.raises(Exception, match='No free uwsgi signal available'):
+        uwsgidecorators.timer(1, signum=5)
+
+
+def test_sources_without_a_master_check_their_arguments_then_warn():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        assert uwsgi.add_timer(1, 0.25) is None
+        assert uwsgi.add_rb_timer(1, 2, 3) is None
+        assert uwsgi.add_cron(1, 40, 2, -1, -1, -1) is True
+        assert uwsgi.add_cron(1, '*/5 * * * *', tz='Europe/Paris', catch_up=True) is True
+    assert {str(w.message).split('(')[0] for w in caught} == {
+        'uwsgi.add_timer',
+        'uwsgi.add_rb_timer',
+        'uwsgi.add_cron',
+    }
+    with pytest.raises(ValueError, match='unable to add timer'):
+        uwsgi.add_timer(1, -1)
+    with pytest.raises(ValueError, match='unable to add timer'):
+        uwsgi.add_timer(1, float('nan'))
+    with pytest.raises(TypeError):
+        uwsgi.add_timer(1, '3')
+    with pytest.raises(ValueError, match='unable to add rb_timer'):
+        uwsgi.add_rb_timer(1, 1, -2)
+    with pytest.raises(ValueError, match='unable to add cron.*hour'):
+        uwsgi.add_cron(1, '0 24 * * *')
+    with pytest.raises(ValueError, match='unknown time zone'):
+        uwsgi.add_cron(1, 0, 0, -1, -1, -1, tz='Nowhere/Special')
+    with pytest.raises(TypeError):
+        uwsgi.add_cron(1, 0, 0, -1, -1)
+    with pytest.raises(TypeError):
+        uwsgi.add_cron(1, '* * * * *', 3)
+    with pytest.raises(TypeError):
+        uwsgi.add_cron(1, 0.5, 0, -1, -1, -1)
+
+
+def test_file_monitor_on_a_missing_path_raises_even_without_a_master(tmp_path):
+    with pytest.raises(FileMonitorPathError) as info:
+        uwsgi.add_file_monitor(1, tmp_path / 'missing')
+    assert isinstance(info.value, FileNotFoundError) and isinstance(info.value, ValueError)
+    assert 'missing' in str(info.value)
+    _quiet(uwsgi.add_file_monitor, 1, tmp_path)  # exists: accepted (and ignored here)
+
+
+def test_children_other_than_workers_may_not_register(monkeypatch):
+    monkeypatch.setattr(_config.state(), 'role', 'spooler')
+    with pytest.raises(ValueError, match='only the master and the workers'):
+        uwsgi.register_signal(1, '', lambda n: None)
+    with pytest.raises(ValueError, match='only the master adds timers'):
+        uwsgi.add_timer(1, 1)
+    assert uwsgi.signal_registered(1) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# raising
+
+
+def test_signal_without_a_master_is_a_clear_error():
+    with pytest.raises(MasterNotFoundError, match='knows no uwsgidecorators master'):
+        uwsgi.signal(1)
+    assert issubclass(MasterNotFoundError, RuntimeError)
+
+
+def test_signal_reaches_a_master_loop_through_its_control_socket(tmp_path, monkeypatch):
+    control = str(tmp_path / 'control')
+    ml = _core.MasterLoop(control)
+    write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    read_end.setblocking(False)
+    ml.add_queue('worker', write_end.fileno())
+    ml.add_channel('worker', 1, write_end.fileno())
+    ml.register_signal(9, '')
+    monkeypatch.setenv(_config.ENV_CONTROL, control)
+    uwsgi.signal(9)
+    uwsgi.signal(10 + 256)
+    events = []
+    for _ in range(20):
+        events += ml.step(0.05)
+        if events:
+            break
+    assert read_end.recv(8) == b'\x09'
+    assert ('unregistered', 10, 'signal') in events
+    # the test clock datagram is ignored unless the master enabled it
+    _signals.set_test_clock_offset(3600)
+    assert ('bad_control', 0, '9 bytes') in ml.step(0.2)
+    del ml
+    with pytest.raises(MasterNotFoundError, match='not listening'):
+        uwsgi.signal(9)
+    write_end.close()
+    read_end.close()
+
+
+def _one_shot_node(answer: int | None):
+    """A TCP peer speaking uWSGI's remote-signal exchange once; returns (address, received)."""
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)
+    got: list[bytes] = []
+
+    def serve():
+        conn, _ = server.accept()
+        with conn:
+            got.append(conn.recv(4))
+            if answer is not None:
+                conn.sendall(bytes([255, 0, 0, answer]))
+        server.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f'127.0.0.1:{server.getsockname()[1]}', got
+
+
+def test_remote_signals_speak_uwsgis_packet():
+    addr, got = _one_shot_node(1)
+    assert uwsgi.signal(17, addr) is None
+    assert got == [bytes([110, 0, 0, 17])]
+    addr, got = _one_shot_node(0)
+    with pytest.raises(ValueError, match=f'node {addr} rejected signal 18'):
+        uwsgi.signal(18, addr)
+    addr, got = _one_shot_node(None)  # closes without answering
+    with pytest.raises(OSError, match='unable to deliver signal 19'):
+        uwsgi.signal(19, addr)
+
+
+# ---------------------------------------------------------------------------------------------
+# decorators
+
+
+def test_decorators_register_and_keep_uwsgis_attributes(tmp_path):
+    def f(num):
+        return num
+
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        t = uwsgidecorators.timer(0.5, target='workers')
+        assert t(f) is f and (t.num, t.secs, t.target) == (0, 0.5, 'workers')
+        c = uwsgidecorators.cron(40, 2, -1, -1, -1, signum=77)
+        assert c(f) is f and (c.num, c.minute, c.hour, c.day, c.month, c.dayweek) == (77, 40, 2, -1, -1, -1)
+        s = uwsgidecorators.cron('*/5 * * * *', tz='UTC', catch_up=True)
+        assert s(f) is f and (s.minute, s.tz, s.catch_up) == ('*/5 * * * *', 'UTC', True)
+        r = uwsgidecorators.rbtimer(2)
+        assert r(f) is f and r.secs == 2
+        m = uwsgidecorators.filemon(tmp_path, recursive=True)
+        assert m(f) is f and m.recursive is True
+        assert uwsgidecorators.signal(99, target='spooler')(f) is f
+    assert all(uwsgi.signal_registered(n) for n in (t.num, 77, s.num, r.num, m.num, 99))
+    with pytest.raises(TypeError, match='missing 3 required'):
+        uwsgidecorators.cron(1, 2)
+    with pytest.raises(TypeError):
+        uwsgidecorators.cron('* * * * *', 2)
+
+
+@pytest.mark.parametrize(
+    ('text', 'ints'),
+    [
+        ('40 2 * * *', (40, 2, -1, -1, -1)),
+        ('*/5 * * * *', (-5, -1, -1, -1, -1)),
+        ('0 */2 * * *', (0, -2, -1, -1, -1)),
+        ('0 9 * * 7', (0, 9, -1, -1, 7)),
+        ('0 0 1 * 5', (0, 0, 1, -1, 5)),
+        ('@daily', (0, 0, -1, -1, -1)),
+        ('@hourly', (0, -1, -1, -1, -1)),
+        ('@weekly', (0, 0, -1, -1, 0)),
+        ('@yearly', (0, 0, 1, 1, -1)),
+    ],
+)
+def test_crontab_strings_translate_for_real_uwsgi(text, ints):
+    assert uwsgidecorators._crontab_to_uwsgi(text) == ints
+    # and the translation fires exactly when the crontab does, over a leap year of minutes' worth
+    ours = _core.CronSpec(text)
+    theirs = _core.CronSpec.from_uwsgi(*ints)
+    for args in [(2024, 2, 29, 0, 0), (2024, 7, 7, 9, 0), (2025, 3, 1, 0, 0), (2025, 12, 31, 23, 55)]:
+        assert ours.next_after(*args) == theirs.next_after(*args)
+
+
+@pytest.mark.parametrize('text', ['*/2 * */3 * *', '0 0 * */2 *', '0 0 * * 1-5', '0 0 1,15 * *', '* * *', '60 * * * *'])
+def test_crontab_strings_real_uwsgi_cannot_express_are_refused(text):
+    with pytest.raises(ValueError):
+        uwsgidecorators._crontab_to_uwsgi(text)
+
+
+def test_master_loop_refuses_what_the_master_refuses(tmp_path):
+    # In the master the loop is attached: a second registration of a number is refused.
+    ml = _core.MasterLoop(str(tmp_path / 'c'))
+    _signals.attach_master(ml)
+    try:
+        uwsgi.register_signal(5, '', lambda n: None)
+        with pytest.raises(ValueError, match='unable to register signal: signal 5 is already registered'):
+            uwsgi.register_signal(5, 'workers', lambda n: None)
+        with pytest.raises(FileMonitorPathError):
+            uwsgi.add_file_monitor(5, tmp_path / 'nope')
+        uwsgi.add_timer(5, 0.5)
+        assert uwsgi.add_cron(5, '@hourly', tz='UTC') is True
+        assert ml.signal_registered(5) is True
+        # a raise in the master is routed at once: no worker, so it is reported as unrouted
+        uwsgi.signal(5)
+        assert ('unrouted', 5, 'no worker is running') in ml.step(0)
+        _signals.set_test_clock_offset(0)  # in the master: straight to the loop
+    finally:
+        _signals.detach_master()
+    assert struct.calcsize('<q') == 8
+    assert os.path.exists(tmp_path / 'c')
