@@ -14,7 +14,7 @@ import pytest
 import uwsgi
 import uwsgidecorators
 from uwsgidecorators import _config, _core, _signals
-from uwsgidecorators.exceptions import FileMonitorPathError, MasterNotFoundError
+from uwsgidecorators.exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 try:
     from hypothesis import given
@@ -105,6 +105,7 @@ def test_registration_without_a_master_is_local_and_warns_once():
         uwsgi.register_signal(1, 'workers', lambda n: None)  # local table: may overwrite
         uwsgi.register_signal(2, '', lambda n: None)
     assert len([w for w in caught if 'no uwsgidecorators master' in str(w.message)]) == 1
+    assert issubclass(caught[0].category, NoMasterWarning) and issubclass(NoMasterWarning, RuntimeWarning)
     assert uwsgidecorators.get_free_signal() == 0
     _quiet(uwsgi.register_signal, 0, '', lambda n: None)
     assert uwsgidecorators.get_free_signal() == 3
@@ -127,11 +128,9 @@ def test_sources_without_a_master_check_their_arguments_then_warn():
         assert uwsgi.add_rb_timer(1, 2, 3) is None
         assert uwsgi.add_cron(1, 40, 2, -1, -1, -1) is True
         assert uwsgi.add_cron(1, '*/5 * * * *', tz='Europe/Paris', catch_up=True) is True
-    assert {str(w.message).split('(')[0] for w in caught} == {
-        'uwsgi.add_timer',
-        'uwsgi.add_rb_timer',
-        'uwsgi.add_cron',
-    }
+    # one warning per process, naming the first call and pointing at the caller
+    assert [str(w.message).split('(')[0] for w in caught] == ['uwsgi.add_timer']
+    assert caught[0].filename == __file__
     with pytest.raises(ValueError, match='unable to add timer'):
         uwsgi.add_timer(1, -1)
     with pytest.raises(ValueError, match='unable to add timer'):

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _config
-from .exceptions import FileMonitorPathError, MasterNotFoundError
+from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [
     'add_cron',
@@ -112,11 +112,19 @@ def _role() -> str | None:
     return _config.state().role
 
 
-def _warn_once(key: str, message: str) -> None:
-    if key in _warned:
+def _warn_no_master(fname: str, stacklevel: int = 4) -> None:
+    """Once per process: what is set up here will not run here."""
+    if _warned:
         return
-    _warned.add(key)
-    warnings.warn(message, RuntimeWarning, stacklevel=4)
+    _warned.add(fname)
+    # stacklevel: this function, ours, the uwsgi shim's, then the caller
+    warnings.warn(
+        f'uwsgi.{fname}(): no uwsgidecorators master in this process: signal handlers, timers, cron '
+        'entries and file monitors set up here are checked, then never run here (the master that '
+        'imports this module runs them). This warning is issued once per process.',
+        NoMasterWarning,
+        stacklevel=stacklevel,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,11 +220,7 @@ def register_signal(num: Any, target: Any, handler: Any) -> None:
         # master's entry); only this worker has the handler.
         _send(b'R' + bytes([n]) + target.encode('utf-8', 'surrogateescape'))
         return
-    _warn_once(
-        'register_signal',
-        'uwsgi.register_signal(): no uwsgidecorators master in this process: handlers are recorded '
-        'here but nothing will raise them (the master that imports this module runs them)',
-    )
+    _warn_no_master('register_signal')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,11 +237,7 @@ def _master_loop(fname: str) -> Any:
             f'unable to {fname}: only the master adds timers, cron entries and file monitors here; '
             'call it while the master imports your modules (--import), not in a worker or spooler'
         )
-    _warn_once(
-        fname,
-        f'uwsgi.{fname}(): no uwsgidecorators master in this process, ignored here (the master that '
-        'imports this module runs it)',
-    )
+    _warn_no_master(fname, stacklevel=5)
     return None
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     'FileMonitorPathError',
     'MasterNotFoundError',
+    'NoMasterWarning',
     'SpoolError',
     'SpoolPacketError',
     'SpoolTooLargeError',
@@ -58,4 +59,14 @@ class FileMonitorPathError(UwsgiError, FileNotFoundError, ValueError):
 
     uWSGI accepts the call and then never fires; we refuse it. It is a ``FileNotFoundError`` and,
     for code written against uWSGI's ``ValueError("unable to add file monitor")``, a ``ValueError``.
+    """
+
+
+class NoMasterWarning(RuntimeWarning):
+    """A signal handler, timer, cron entry or file monitor was set up in a process that has no
+    uwsgidecorators master to run it (a web server importing a task module, a shell, a test).
+
+    Issued once per function and process. Silence it where that is expected::
+
+        warnings.filterwarnings('ignore', category=uwsgidecorators.exceptions.NoMasterWarning)
     """
