@@ -131,7 +131,7 @@ def test_crontab_strings_time_zones_and_targets(procs, tmp_path):
 def test_a_minute_already_under_way_at_registration_does_not_fire(procs, tmp_path):
     # uWSGI would fire at once, at whatever second it is; we wait for the next matching minute.
     now = time.gmtime()
-    m, out, control = _start(
+    m, out, _control = _start(
         procs,
         tmp_path,
         f"""
@@ -157,7 +157,7 @@ def test_a_minute_already_under_way_at_registration_does_not_fire(procs, tmp_pat
 
 
 def test_bad_cron_entries_are_refused_at_import(procs, tmp_path):
-    m, out, control = _start(
+    m, out, _control = _start(
         procs,
         tmp_path,
         """

@@ -108,7 +108,7 @@ def test_replace_by_rename_keeps_being_watched(procs, tmp_path):
         tmp = tmp_path / f'settings.json.tmp{round_}'
         tmp.write_text(f'{{"round": {round_}}}')
         os.replace(tmp, watched)  # what editors and config managers do
-        wait_until(lambda: len(_events(out, 'changed')) > before, 20, f'the handler after rename {round_}', [m])
+        wait_until(lambda n=before: len(_events(out, 'changed')) > n, 20, f'the handler after rename {round_}', [m])
     # and a plain write to the new file still counts
     before = _settle(out, 'changed')
     with open(watched, 'a') as f:

@@ -80,9 +80,11 @@ def test_django_project_from_the_seed_ini(procs, tmp_path):
             'manage.py',
             'shell',
             '-c',
-            'from django.contrib.sessions.backends.db import SessionStore\n'
-            'for i in range(3):\n'
-            '    s = SessionStore(); s["i"] = i; s.create()\n',
+            (
+                'from django.contrib.sessions.backends.db import SessionStore\n'
+                'for i in range(3):\n'
+                '    s = SessionStore(); s["i"] = i; s.create()\n'
+            ),
         ],
         name='sessions',
         cwd=project,

@@ -56,8 +56,23 @@ def test_signal_numbers_are_taken_modulo_256_and_must_be_integers():
 
 @pytest.mark.parametrize(
     'target',
-    ['', 'worker', 'worker0', 'worker7', 'workers', 'active-workers', 'subscribed', 'spooler', 'spoolers', 'mule',
-     'mule0', 'mule3', 'mules', 'farm_pool', 'farm2'],
+    [
+        '',
+        'worker',
+        'worker0',
+        'worker7',
+        'workers',
+        'active-workers',
+        'subscribed',
+        'spooler',
+        'spoolers',
+        'mule',
+        'mule0',
+        'mule3',
+        'mules',
+        'farm_pool',
+        'farm2',
+    ],
 )
 def test_every_uwsgi_target_is_accepted(target):
     assert _signals.check_target(target) == target

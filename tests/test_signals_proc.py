@@ -65,7 +65,9 @@ def _workers_up(m, n):
 def _attached_raise(procs, m, *nums, expect_ok=True):
     """A process the master did not fork raises signals through the control socket."""
     code = 'import sys, uwsgi\nfor n in sys.argv[1:]:\n    uwsgi.signal(int(n))\nprint("raised")\n'
-    p = procs.python(['-c', code, *[str(n) for n in nums]], name='attached', env={'UWSGIDECORATORS_CONTROL': _control(m)})
+    p = procs.python(
+        ['-c', code, *[str(n) for n in nums]], name='attached', env={'UWSGIDECORATORS_CONTROL': _control(m)}
+    )
     assert p.wait(20) == (0 if expect_ok else 1), p.log()
     return p
 
@@ -157,9 +159,11 @@ def test_unregistered_and_unrouted_signals_are_logged(procs, tmp_path):
     _workers_up(m, 1)
     _attached_raise(procs, m, 77, 5, 6, 9)
     wait_until(
-        lambda: 'unregistered signal 77' in m.log()
-        and 'signal 5 not delivered: no mule is running' in m.log()
-        and 'signal 6 not delivered: worker 9 does not exist' in m.log(),
+        lambda: (
+            'unregistered signal 77' in m.log()
+            and 'signal 5 not delivered: no mule is running' in m.log()
+            and 'signal 6 not delivered: worker 9 does not exist' in m.log()
+        ),
         20,
         'the log lines',
         [m],

@@ -160,9 +160,7 @@ def test_spooler_runs_signals_and_tasks(procs, tmp_path):
         workers=1,
         spooler=True,
     )
-    wait_until(
-        lambda: len(_events(out, 'job')) == 10 and len(_events(out, 'beat')) >= 5, 20, 'jobs and beats', [m]
-    )
+    wait_until(lambda: len(_events(out, 'job')) == 10 and len(_events(out, 'beat')) >= 5, 20, 'jobs and beats', [m])
     assert m.stop(signal.SIGTERM) == 0
 
 
@@ -206,8 +204,10 @@ def test_timer_whose_target_has_no_process_is_logged(procs, tmp_path):
         workers=1,
     )
     wait_until(
-        lambda: 'signal 0 not delivered: no spooler is running' in m.log()
-        and 'signal 1 not delivered: no mule is running' in m.log(),
+        lambda: (
+            'signal 0 not delivered: no spooler is running' in m.log()
+            and 'signal 1 not delivered: no mule is running' in m.log()
+        ),
         20,
         'the unrouted signals in the log',
         [m],

@@ -13,9 +13,8 @@ because DJANGO_SETTINGS_MODULE is in its environment (`env = ...` in uwsgi.ini).
 import os
 
 from django.contrib.sessions.models import Session
-from uwsgidecorators import cron, spool
-
 from notes.models import Note
+from uwsgidecorators import cron, spool
 
 
 @cron(40, 2, -1, -1, -1)

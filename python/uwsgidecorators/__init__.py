@@ -447,7 +447,7 @@ def _crontab_to_uwsgi(text: str) -> 'tuple[int, int, int, int, int]':
             out.append(-int(raw[2:]))
         else:
             raise ValueError(
-                f'crontab {text!r}: {name} field {raw!r} cannot be expressed with real uWSGI\'s add_cron '
+                f"crontab {text!r}: {name} field {raw!r} cannot be expressed with real uWSGI's add_cron "
                 '(it takes *, a number, or */N in the minute and hour fields)'
             )
     return out[0], out[1], out[2], out[3], out[4]
@@ -460,15 +460,17 @@ class cron:
 
     def __init__(
         self,
-        minute: '_typing.Union[int, str]',
-        hour: '_typing.Optional[int]' = None,
-        day: '_typing.Optional[int]' = None,
-        month: '_typing.Optional[int]' = None,
-        dayweek: '_typing.Optional[int]' = None,
+        minute: 'int | str',
+        hour: 'int | None' = None,
+        day: 'int | None' = None,
+        month: 'int | None' = None,
+        dayweek: 'int | None' = None,
         **kwargs: _typing.Any,
     ) -> None:
         if not isinstance(minute, str):
-            missing = [n for n, v in (('hour', hour), ('day', day), ('month', month), ('dayweek', dayweek)) if v is None]
+            missing = [
+                n for n, v in (('hour', hour), ('day', day), ('month', month), ('dayweek', dayweek)) if v is None
+            ]
             if missing:
                 raise TypeError(
                     f'cron() missing {len(missing)} required positional argument(s): {", ".join(missing)} '
@@ -483,7 +485,7 @@ class cron:
         self.month = month
         self.dayweek = dayweek
         self.target = kwargs.get('target', '')
-        self.tz: '_typing.Optional[str]' = kwargs.get('tz')
+        self.tz: str | None = kwargs.get('tz')
         self.catch_up = bool(kwargs.get('catch_up', False))
         if _REAL_UWSGI:
             if self.tz is not None:
@@ -491,9 +493,7 @@ class cron:
                     f'@cron(tz={self.tz!r}) needs the uwsgidecorators master: real uWSGI runs cron entries '
                     'in its own local time only'
                 )
-            self._fields = (
-                _crontab_to_uwsgi(minute) if isinstance(minute, str) else (minute, hour, day, month, dayweek)
-            )
+            self._fields = _crontab_to_uwsgi(minute) if isinstance(minute, str) else (minute, hour, day, month, dayweek)
 
     def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _config
+from ._shared import F_BUSY, F_TASK_DEADLINE
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [
@@ -139,7 +140,19 @@ def signum(num: Any) -> int:
 
 
 _FIXED_TARGETS = frozenset(
-    {'', 'worker', 'worker0', 'workers', 'active-workers', 'subscribed', 'spooler', 'spoolers', 'mule', 'mule0', 'mules'}
+    {
+        '',
+        'worker',
+        'worker0',
+        'workers',
+        'active-workers',
+        'subscribed',
+        'spooler',
+        'spoolers',
+        'mule',
+        'mule0',
+        'mules',
+    }
 )
 
 
@@ -202,9 +215,7 @@ def register_signal(num: Any, target: Any, handler: Any) -> None:
             raise ValueError(f'unable to register signal: {exc}') from None
         _handlers[n] = handler
         _targets[n] = target
-        log.info(
-            '[uwsgi-signal] signum %d registered (wid: 0 target: %s)', n, target or 'default, any worker'
-        )
+        log.info('[uwsgi-signal] signum %d registered (wid: 0 target: %s)', n, target or 'default, any worker')
         return
     check_target(target)
     role = _role()
@@ -389,8 +400,7 @@ def _send(msg: bytes, control: str | None = None) -> None:
         ) from None
     except TimeoutError:
         raise MasterNotFoundError(
-            f'unable to send the signal: the master did not read its control socket {path} for '
-            f'{_SEND_TIMEOUT:g} s'
+            f'unable to send the signal: the master did not read its control socket {path} for {_SEND_TIMEOUT:g} s'
         ) from None
 
 
@@ -436,8 +446,6 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     ``harakiri`` > 0 arms the master's deadline for this process around the call (``--harakiri``
     in workers, ``--spooler-harakiri`` in spoolers). Returns False when there is no handler.
     """
-    from ._shared import F_BUSY, F_TASK_DEADLINE
-
     handler = _handlers.get(num)
     if handler is None:
         log.error(

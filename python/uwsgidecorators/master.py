@@ -43,7 +43,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from . import _config, _signals
-from ._shared import F_PID, F_TASK_DEADLINE, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
+from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
 from ._spooler import StopFlag, run_spooler
 from .options import Options, UsageError
 
@@ -315,7 +315,9 @@ class Master:
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
         if test_clock:
-            log.warning('*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK)
+            log.warning(
+                '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
+            )
 
     def _close_loop(self) -> None:
         _signals.detach_master()
