@@ -20,6 +20,7 @@ Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi
             floor (create+write+fsync+close+fsync dir, and the same with a rename).
   drain     20000 no-op tasks, 1 and 2 spooler processes; handler = the shared app_bench.py drain
             handler (one timestamp write per task) in both; throughput = (n-1)/(last-first).
+            Also `first_task_after_launch_s`: launch of the master -> first task (startup + scan).
   queue     drain rate (us/task) with 1000 and with 200000 tasks queued, 1 process.
   latency   enqueue -> handler start, p50/p99: idle spooler (probes 30-70 ms apart), and busy
             spooler (each probe arrives while a LONG task runs; `after_long_us` = how long after
@@ -30,6 +31,7 @@ Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -45,8 +47,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / 'tests'))
-from interop import procs as P  # noqa: E402  (stdlib only)
-from interop import spoolfmt  # noqa: E402
+from interop import procs as P
+from interop import spoolfmt
 
 ANCHORS = {
     'uwsgi_enqueue_calls_per_s': 3180,
@@ -67,8 +69,9 @@ class Ctx:
         self.args = args
         self.ub = Path(args.uwsgi_bench).resolve()
         sys.path.insert(0, str(self.ub))
-        import bench as ubench  # the shared harness (stdlib only)
         import config as uconfig
+
+        import bench as ubench  # the shared harness (stdlib only)
 
         self.ubench, self.uconfig = ubench, uconfig
         self.payload = [(k.encode(), v.encode()) for k, v in uconfig.SPOOL_PAYLOAD.items()]
@@ -94,7 +97,11 @@ def start_ours(ctx: Ctx, g: P.ProcGroup, args: list, env: dict, name='ours') -> 
 
 
 def spooler_children(p: P.Proc, want: int, timeout=30) -> list[int]:
-    return P.wait_until(lambda: (lambda k: k if len(k) >= want else None)(p.children()), timeout, 'spoolers', [p])
+    def enough():
+        kids = p.children()
+        return kids if len(kids) >= want else None
+
+    return P.wait_until(enough, timeout, 'spoolers', [p])
 
 
 def prefill(ctx: Ctx, sp: Path, n: int) -> None:
@@ -104,7 +111,7 @@ def prefill(ctx: Ctx, sp: Path, n: int) -> None:
     t = time.time()
     sec, usec = int(t), int(t % 1 * 1e6)
     for i in range(n):
-        name = 'uwsgi_spoolfile_on_%s_%d_%d_%d_%d_%d' % (host, pid, i + 1, random.randrange(2**31), sec, usec)
+        name = f'uwsgi_spoolfile_on_{host}_{pid}_{i + 1}_{random.randrange(2**31)}_{sec}_{usec}'
         fd = os.open(sp / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         os.write(fd, data)
         os.close(fd)
@@ -112,7 +119,7 @@ def prefill(ctx: Ctx, sp: Path, n: int) -> None:
 
 def pct(xs, p):
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100.0 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100.0 * (len(xs) - 1)))]
 
 
 # ------------------------------------------------------------------ enqueue
@@ -166,7 +173,7 @@ def durable_ours(ctx, d):
 def fs_floor(ctx, d, n, fsync):
     """create+write+close (and with a rename) of files of the spool file's size, in one dir."""
     data = spoolfmt.encode(ctx.payload)
-    name_len = len('uwsgi_spoolfile_on_%s_%d_%d_%d_%d_%d' % (socket.gethostname(), 99999, n, 2**30, 1 << 30, 999999))
+    name_len = len(f'uwsgi_spoolfile_on_{socket.gethostname()}_99999_{n}_{2**30}_{1 << 30}_999999')
     out = {}
     for variant in ('create', 'rename'):
         sp = d / ('floor-' + variant)
@@ -176,7 +183,7 @@ def fs_floor(ctx, d, n, fsync):
         for i in range(n + 1):
             if i == 1:
                 t0 = time.perf_counter()  # first call is the warm-up, as in mule_enqueue.py
-            name = ('f%d' % i).rjust(name_len, 'x')
+            name = f'f{i}'.rjust(name_len, 'x')
             target = os.path.join(sp, name)
             path = os.path.join(sp, '.t' + name) if variant == 'rename' else target
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -190,7 +197,7 @@ def fs_floor(ctx, d, n, fsync):
                 os.fsync(dfd)
         dt = time.perf_counter() - t0
         os.close(dfd)
-        out['%s_per_s' % variant] = n / dt
+        out[f'{variant}_per_s'] = n / dt
         shutil.rmtree(sp)
     return out
 
@@ -222,30 +229,50 @@ def _drain(ctx, d, target, n, procs_n):
     sp.mkdir()
     prefill(ctx, sp, n)
     g = group_for(d)
+    t_launch = time.monotonic()
     try:
         if target == 'uwsgi':
-            spec = {'workers': 1, 'http': ctx.ubench.free_port(), 'spooler': str(sp), 'spooler_processes': procs_n,
-                    'spooler_quiet': True}
+            spec = {
+                'workers': 1,
+                'http': ctx.ubench.free_port(),
+                'spooler': str(sp),
+                'spooler_processes': procs_n,
+                'spooler_quiet': True,
+            }
             argv = ctx.ubench.targets.argv('uwsgi', spec)
             env = P.uwsgi_env({'BENCH_OUT': str(d), 'BENCH_MODE': 'drain', 'BENCH_VARIANT': 'raw'})
             p = g.start(argv, name='uwsgi', env=env, cwd=str(ctx.ub))
         else:
-            args = ['--spooler-processes', procs_n, '--spooler', sp, '--spooler-quiet', '--spooler-import',
-                    ctx.ub / 'app_bench.py']
+            args = [
+                '--spooler-processes',
+                procs_n,
+                '--spooler',
+                sp,
+                '--spooler-quiet',
+                '--spooler-import',
+                ctx.ub / 'app_bench.py',
+            ]
             p = start_ours(ctx, g, args, ours_env(ctx, d, {'BENCH_MODE': 'drain', 'BENCH_VARIANT': 'raw'}))
 
         def done():
             _f, _a, _b, per = _drain_count(d)
             return sum(per) >= n
 
-        P.wait_until(done, max(120, n / 1000), 'drain of %d' % n, [p], interval=0.1)
-        files, first, last, per = _drain_count(d)
+        P.wait_until(done, max(120, n / 1000), f'drain of {n}', [p], interval=0.1)
+        _files, first, last, per = _drain_count(d)
         left = len(spoolfmt.runnable_files(str(sp)))
     finally:
         g.close()
     dt = max(last) - min(first)
-    return {'tasks_per_s': (n - 1) / dt, 'us_per_task': dt / (n - 1) * 1e6, 'drain_s': dt, 'procs_used': len(per),
-            'share_max': max(per) / n, 'files_left': left}
+    return {
+        'tasks_per_s': (n - 1) / dt,
+        'us_per_task': dt / (n - 1) * 1e6,
+        'drain_s': dt,
+        'procs_used': len(per),
+        'share_max': max(per) / n,
+        'files_left': left,
+        'first_task_after_launch_s': min(first) - t_launch,
+    }
 
 
 def drain_p1(ctx, d, target):
@@ -279,8 +306,11 @@ def _latency(ctx, d, target, mode):
             procs = [g.uwsgi(common + ['--mule=%s' % (HERE / 'lat_enqueue.py')], env=env)]
         else:
             m = start_ours(ctx, g, common, ours_env(ctx, d, env_common))
-            w = g.start([ctx.ours_py, str(HERE / 'lat_enqueue.py')], name='lat-enqueue',
-                        env=ours_env(ctx, d, {**env_common, 'UWSGIDECORATORS_SPOOLERS': str(sp)}))
+            w = g.start(
+                [ctx.ours_py, str(HERE / 'lat_enqueue.py')],
+                name='lat-enqueue',
+                env=ours_env(ctx, d, {**env_common, 'UWSGIDECORATORS_SPOOLERS': str(sp)}),
+            )
             procs = [m]
             _ = w
         cap = n * 0.1 + 60 if mode == 'idle' else n * (float(freq) + ctx.args.long + 2) + 60
@@ -310,22 +340,36 @@ def latency_busy(ctx, d, target):
 
 
 # ------------------------------------------------------------------ main
+def _call_with_target(fn, target, ctx, d):
+    return fn(ctx, d, target)
+
+
 def plan(ctx):
     """[(group, measure, target, fn)] in the order one run executes them (targets interleaved)."""
     a = ctx.args
     steps = []
     if 'enqueue' in a.only:
-        steps += [('enqueue', 'enqueue', 'uwsgi', enqueue_uwsgi), ('enqueue', 'enqueue', 'ours', enqueue_ours),
-                  ('enqueue', 'enqueue', 'floor', floor_plain)]
+        steps += [
+            ('enqueue', 'enqueue', 'uwsgi', enqueue_uwsgi),
+            ('enqueue', 'enqueue', 'ours', enqueue_ours),
+            ('enqueue', 'enqueue', 'floor', floor_plain),
+        ]
     if 'durable' in a.only:
-        steps += [('durable', 'enqueue_durable', 'ours', durable_ours), ('durable', 'enqueue_durable', 'floor_fsync',
-                                                                          floor_fsync)]
-    for grp, meas, fn in (('drain', 'drain_p1', drain_p1), ('drain', 'drain_p2', drain_p2),
-                          ('queue', 'queue_1000', queue_small), ('queue', 'queue_big', queue_big),
-                          ('latency', 'latency_idle', latency_idle), ('latency', 'latency_busy', latency_busy)):
+        steps += [
+            ('durable', 'enqueue_durable', 'ours', durable_ours),
+            ('durable', 'enqueue_durable', 'floor_fsync', floor_fsync),
+        ]
+    for grp, meas, fn in (
+        ('drain', 'drain_p1', drain_p1),
+        ('drain', 'drain_p2', drain_p2),
+        ('queue', 'queue_1000', queue_small),
+        ('queue', 'queue_big', queue_big),
+        ('latency', 'latency_idle', latency_idle),
+        ('latency', 'latency_busy', latency_busy),
+    ):
         if grp in a.only:
             for t in ('uwsgi', 'ours'):
-                steps.append((grp, meas, t, (lambda f, t: lambda c, d: f(c, d, t))(fn, t)))
+                steps.append((grp, meas, t, functools.partial(_call_with_target, fn, t)))
     return steps
 
 
@@ -357,15 +401,18 @@ def main():
         for _grp, meas, target, fn in plan(ctx):
             if target not in args.targets.split(','):
                 continue
-            d = Path(tempfile.mkdtemp(prefix='bench-spool-%s-%s-' % (meas, target), dir=os.environ.get('BENCH_TMP')))
+            d = Path(tempfile.mkdtemp(prefix=f'bench-spool-{meas}-{target}-', dir=os.environ.get('BENCH_TMP')))
             d = Path(os.path.realpath(d))
             t0 = time.time()
             try:
                 r = fn(ctx, d)
                 raw.setdefault(meas, {}).setdefault(target, []).append(r)
-                log('# run %d %-15s %-11s %5.1fs %s' % (run, meas, target, time.time() - t0, json.dumps(r, sort_keys=True)))
+                log(
+                    '# run %d %-15s %-11s %5.1fs %s'
+                    % (run, meas, target, time.time() - t0, json.dumps(r, sort_keys=True))
+                )
             except Exception as e:
-                errors.append('%s/%s run %d: %s' % (meas, target, run, str(e)[:2000]))
+                errors.append(f'{meas}/{target} run {run}: {str(e)[:2000]}')
                 log('# ERROR', errors[-1])
             finally:
                 if not args.keep:
@@ -377,8 +424,12 @@ def main():
             for k in runs[0]:
                 vals = [r.get(k) for r in runs if isinstance(r.get(k), (int, float))]
                 if vals:
-                    agg[k] = {'median': statistics.median(vals), 'min': min(vals), 'max': max(vals),
-                              'runs': [round(v, 3) for v in vals]}
+                    agg[k] = {
+                        'median': statistics.median(vals),
+                        'min': min(vals),
+                        'max': max(vals),
+                        'runs': [round(v, 3) for v in vals],
+                    }
             results.setdefault(meas, {})[target] = agg
     ratios = {}
 
@@ -388,28 +439,43 @@ def main():
         except KeyError:
             return None
 
-    for meas, key in (('enqueue', 'calls_per_s'), ('drain_p1', 'tasks_per_s'), ('drain_p2', 'tasks_per_s'),
-                      ('queue_1000', 'us_per_task'), ('queue_big', 'us_per_task'), ('latency_idle', 'p50_us'),
-                      ('latency_idle', 'p99_us'), ('latency_busy', 'p50_us'), ('latency_busy', 'p99_us')):
+    for meas, key in (
+        ('enqueue', 'calls_per_s'),
+        ('drain_p1', 'tasks_per_s'),
+        ('drain_p2', 'tasks_per_s'),
+        ('queue_1000', 'us_per_task'),
+        ('queue_big', 'us_per_task'),
+        ('latency_idle', 'p50_us'),
+        ('latency_idle', 'p99_us'),
+        ('latency_busy', 'p50_us'),
+        ('latency_busy', 'p99_us'),
+    ):
         a, b = med(meas, 'ours', key), med(meas, 'uwsgi', key)
         if a and b:
-            ratios['%s.%s ours/uwsgi' % (meas, key)] = round(a / b, 3)
+            ratios[f'{meas}.{key} ours/uwsgi'] = round(a / b, 3)
     for key in ('create_per_s', 'rename_per_s'):
         a, b = med('enqueue', 'ours', 'calls_per_s'), med('enqueue', 'floor', key)
         if a and b:
-            ratios['enqueue.calls_per_s ours/floor_%s' % key] = round(a / b, 3)
+            ratios[f'enqueue.calls_per_s ours/floor_{key}'] = round(a / b, 3)
         a, b = med('enqueue_durable', 'ours', 'calls_per_s'), med('enqueue_durable', 'floor_fsync', key)
         if a and b:
-            ratios['enqueue_durable.calls_per_s ours/fsync_floor_%s' % key] = round(a / b, 3)
+            ratios[f'enqueue_durable.calls_per_s ours/fsync_floor_{key}'] = round(a / b, 3)
     a, b = med('queue_big', 'ours', 'us_per_task'), med('queue_1000', 'ours', 'us_per_task')
     if a and b:
         ratios['ours queue_big/queue_1000 us_per_task'] = round(a / b, 3)
     a, b = med('queue_big', 'uwsgi', 'us_per_task'), med('queue_1000', 'uwsgi', 'us_per_task')
     if a and b:
         ratios['uwsgi queue_big/queue_1000 us_per_task'] = round(a / b, 3)
-    summary = {'bench': 'spool', 'runs': args.runs, 'seconds': round(time.time() - t_all, 1), 'results': results,
-               'ratios': ratios, 'anchors': ANCHORS, 'errors': errors,
-               'params': {k: v for k, v in vars(args).items() if k != 'only'} | {'only': sorted(args.only)}}
+    summary = {
+        'bench': 'spool',
+        'runs': args.runs,
+        'seconds': round(time.time() - t_all, 1),
+        'results': results,
+        'ratios': ratios,
+        'anchors': ANCHORS,
+        'errors': errors,
+        'params': {k: v for k, v in vars(args).items() if k != 'only'} | {'only': sorted(args.only)},
+    }
     print(json.dumps(summary, sort_keys=True))
 
 

@@ -44,15 +44,15 @@ for i in range(N):
         uwsgi.spool({b'kind': b'probe', b'i': b'%d' % i, b't0': b'%.6f' % now()})
     else:
         uwsgi.spool({b'kind': b'long', b'i': b'%d' % i, b'dur': b'%g' % LONG})
-        if not wait('long.%d' % i, 120):
+        if not wait(f'long.{i}', 120):
             continue
         time.sleep(LONG / 4)
         uwsgi.spool({b'kind': b'probe', b'i': b'%d' % i, b't0': b'%.6f' % now()})
-        wait('done.%d' % i, 120)
+        wait(f'done.{i}', 120)
         time.sleep(0.02)
 tmp = os.path.join(OUT, '.lat.sent')
 with open(tmp, 'w') as f:
-    f.write('%d\n' % N)
+    f.write(f'{N}\n')
 os.rename(tmp, os.path.join(OUT, 'lat.sent'))
 while os.environ.get('LAT_FOREVER') == '1':
     time.sleep(3600)

@@ -28,12 +28,12 @@ def _handler(env):
     if env.get(b'kind') == b'long':
         _touch('long.' + i)
         time.sleep(float(env[b'dur']))
-        _append('long %s %.6f %.6f\n' % (i, t1, time.monotonic()))
+        _append(f'long {i} {t1:.6f} {time.monotonic():.6f}\n')
     else:
-        _append('probe %s %s %.6f\n' % (i, env[b't0'].decode(), t1))
+        _append('probe {} {} {:.6f}\n'.format(i, env[b't0'].decode(), t1))
         _touch('done.' + i)
     return uwsgi.SPOOL_OK
 
 
 uwsgi.spooler = _handler
-_touch('ready.%d' % os.getpid())
+_touch(f'ready.{os.getpid()}')

@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from interop import procs as _procs
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,7 +37,7 @@ def golden_dir() -> Path:
     """The golden vectors made by real uWSGI (../shared/uwsgi-spec/golden, or $UWSGI_GOLDEN_DIR)."""
     d = _golden_dir()
     if not (d / 'manifest.json').is_file():
-        pytest.fail('golden vectors not found at %s (set UWSGI_GOLDEN_DIR)' % d)
+        pytest.fail(f'golden vectors not found at {d} (set UWSGI_GOLDEN_DIR)')
     return d
 
 
@@ -108,5 +107,4 @@ def pytest_report_header(config):
         b = _procs.uwsgi_bin()
     except RuntimeError:
         b = 'NOT INSTALLED'
-    return 'uwsgi: %s; golden: %s; master: %s' % (b, _golden_dir(), ' '.join(_procs.master_argv()))
-
+    return 'uwsgi: {}; golden: {}; master: {}'.format(b, _golden_dir(), ' '.join(_procs.master_argv()))

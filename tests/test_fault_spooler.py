@@ -39,7 +39,7 @@ def test_spooler_killed_mid_task_is_respawned_and_the_task_runs_again(procs, spo
         lambda: [e for e in _events(work_dir) if e[:2] == ('start', 'blocker')], 30, 'the blocking task to start', [m]
     )
     pid1 = first[0][2]
-    assert pid1 in m.children(), 'task ran in pid %d, not a child of the master %d' % (pid1, m.pid)
+    assert pid1 in m.children(), f'task ran in pid {pid1}, not a child of the master {m.pid}'
     # more work queued behind the blocked task
     for i in range(5):
         _core.spool_write(str(spool_dir), [(b'id', b'after-%d' % i)])
@@ -54,9 +54,12 @@ def test_spooler_killed_mid_task_is_respawned_and_the_task_runs_again(procs, spo
     pid2 = second[0][2]
     assert pid2 in m.children()
     (work_dir / 'release.blocker').touch()
-    want_done = {'blocker'} | {'after-%d' % i for i in range(5)}
+    want_done = {'blocker'} | {f'after-{i}' for i in range(5)}
     P.wait_until(
-        lambda: want_done <= {e[1] for e in _events(work_dir) if e[0] == 'done'} and not spoolfmt.runnable_files(str(spool_dir)),
+        lambda: (
+            want_done <= {e[1] for e in _events(work_dir) if e[0] == 'done'}
+            and not spoolfmt.runnable_files(str(spool_dir))
+        ),
         30,
         'every task to finish',
         [m],
@@ -67,7 +70,7 @@ def test_spooler_killed_mid_task_is_respawned_and_the_task_runs_again(procs, spo
     done = Counter(e[1] for e in ev if e[0] == 'done')
     assert done == Counter(want_done), done
     starts = [e[2] for e in ev if e[:2] == ('start', 'blocker')]
-    assert starts == [pid1, pid2], 'blocker started in %s' % starts
+    assert starts == [pid1, pid2], f'blocker started in {starts}'
     assert all(e[2] != pid1 for e in ev if e[0] == 'done'), 'the killed process finished a task?'
     assert spoolfmt.runnable_files(str(spool_dir)) == []
 
@@ -87,7 +90,7 @@ def test_two_spooler_processes_run_each_task_exactly_once(procs, spool_dir, work
     P.wait_until(
         lambda: sum(len(v) for v in ids().values()) >= n and not spoolfmt.runnable_files(str(spool_dir)),
         90,
-        'two spooler processes to drain %d tasks' % n,
+        f'two spooler processes to drain {n} tasks',
         [m],
     )
     kids = set(m.children())
@@ -97,8 +100,8 @@ def test_two_spooler_processes_run_each_task_exactly_once(procs, spool_dir, work
     assert {k: c for k, c in counts.items() if c > 1} == {}
     assert set(counts) == {str(i) for i in range(n)}
     pids = {int(os.path.basename(f).split('.')[2]) for f, v in per.items() if v}
-    assert len(pids) == 2, 'tasks ran in %d process(es): %s' % (len(pids), {f: len(v) for f, v in per.items()})
-    assert pids <= kids, 'tasks ran outside the master (%s not in %s)' % (pids, kids)
+    assert len(pids) == 2, f'tasks ran in {len(pids)} process(es): { {f: len(v) for f, v in per.items()} }'
+    assert pids <= kids, f'tasks ran outside the master ({pids} not in {kids})'
 
 
 def test_task_enqueued_while_no_spooler_runs_is_executed_at_start(procs, spool_dir, work_dir):

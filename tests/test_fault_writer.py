@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from interop import procs as P
 from interop import spoolfmt
 
@@ -33,10 +32,12 @@ def _kill_writers(procs, spool_dir: Path, work_dir: Path, rnd: random.Random) ->
         w = procs.python(
             [HERE / 'flood_writer.py', work_dir, BODY],
             env={'UWSGIDECORATORS_SPOOLERS': spool_dir},
-            name='writer-%d' % k,
+            name=f'writer-{k}',
         )
         before = len(P.read_lines(work_dir / 'written'))
-        P.wait_until(lambda: len(P.read_lines(work_dir / 'written')) > before, 30, 'the writer to enqueue', [w])
+        P.wait_until(
+            lambda before=before: len(P.read_lines(work_dir / 'written')) > before, 30, 'the writer to enqueue', [w]
+        )
         time.sleep(rnd.uniform(0.0, 0.05))
         os.kill(w.pid, signal.SIGKILL)
         w.wait(10)
@@ -53,7 +54,7 @@ def _complete(path: str) -> str | None:
         return str(e)
     d = dict(vars_)
     if len(body) != int(d.get(b'len', b'-1')):
-        return 'body %d bytes, declared %s' % (len(body), d.get(b'len'))
+        return f'body {len(body)} bytes, declared {d.get(b"len")}'
     if not body.endswith(d.get(b'id', b'\0')):
         return 'body tail is not its id'
     return None
@@ -65,10 +66,12 @@ def test_killed_writer_leaves_no_runnable_partial_task(procs, spool_dir, work_di
     written = set(P.read_lines(work_dir / 'written'))
     files = spoolfmt.runnable_files(str(spool_dir))
     partial = {f: why for f in files if (why := _complete(f))}
-    assert not partial, 'partial tasks under a runnable name: %s' % partial
+    assert not partial, f'partial tasks under a runnable name: {partial}'
     others = [n for n in os.listdir(spool_dir) if not n.startswith('uwsgi_spoolfile_on_')]
-    print('%d tasks written, %d runnable files, %d other entries (a killed writer\'s temp files): %s'
-          % (len(written), len(files), len(others), others[:3]))
+    print(
+        "%d tasks written, %d runnable files, %d other entries (a killed writer's temp files): %s"
+        % (len(written), len(files), len(others), others[:3])
+    )
 
     args = ['--spooler', spool_dir, '--spooler-import', HERE / 'check_spooler.py', '--spooler-frequency', '1']
     env = {'CHECK_DIR': work_dir}
@@ -76,7 +79,7 @@ def test_killed_writer_leaves_no_runnable_partial_task(procs, spool_dir, work_di
     P.wait_until(
         lambda: not spoolfmt.runnable_files(str(spool_dir)) and len(P.read_lines(work_dir / 'checked')) >= len(files),
         60,
-        'the %s spooler to drain the directory' % reader,
+        f'the {reader} spooler to drain the directory',
         [r],
     )
     r.stop()
@@ -84,4 +87,4 @@ def test_killed_writer_leaves_no_runnable_partial_task(procs, spool_dir, work_di
     bad = [line for line in checked if line.startswith('BAD')]
     assert not bad, bad
     ran = {line.split()[1] for line in checked}
-    assert written <= ran, 'acknowledged enqueues that never ran: %s' % sorted(written - ran)[:5]
+    assert written <= ran, f'acknowledged enqueues that never ran: {sorted(written - ran)[:5]}'

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from interop import golden as G
 from interop import procs as P
 
@@ -54,7 +53,9 @@ def _items(d):
 
 
 @pytest.mark.parametrize('impl', ['ours', 'uwsgi'])
-def test_decorated_functions_receive_what_the_real_module_passes(impl, procs, golden_dir, manifest, tmp_path, uwsgi_bin):
+def test_decorated_functions_receive_what_the_real_module_passes(
+    impl, procs, golden_dir, manifest, tmp_path, uwsgi_bin
+):
     spool = Path(os.path.realpath(tmp_path)) / 'spool'
     spool.mkdir()
     out = tmp_path / 'calls.jsonl'
@@ -81,12 +82,12 @@ def test_decorated_functions_receive_what_the_real_module_passes(impl, procs, go
         return {key(r['fn'], r) for r in P.read_jsonl(out)}
 
     try:
-        P.wait_until(lambda: set(expected_keys) <= got_keys(), 30, '%d decorated calls' % len(want), [p])
+        P.wait_until(lambda: set(expected_keys) <= got_keys(), 30, f'{len(want)} decorated calls', [p])
     except AssertionError as e:
         missing = [jid for k, jid in expected_keys.items() if k not in got_keys()]
         seen = '\n'.join(str(g)[:400] for g in sorted(got_keys()))
-        want_s = '\n'.join('%s %s' % (jid, str(k)[:400]) for k, jid in expected_keys.items() if k not in got_keys())
-        raise AssertionError('missing calls for %s\nexpected:\n%s\nseen:\n%s' % (missing, want_s, seen)) from e
+        want_s = '\n'.join(f'{jid} {str(k)[:400]}' for k, jid in expected_keys.items() if k not in got_keys())
+        raise AssertionError(f'missing calls for {missing}\nexpected:\n{want_s}\nseen:\n{seen}') from e
     time.sleep(1.5)  # one more scan: @spoolforever (d12) runs again, nothing else may appear
     p.stop()
     extra = got_keys() - set(expected_keys)

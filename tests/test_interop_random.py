@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from interop import golden as G
 from interop import procs as P
 from interop.randbatch import make_batch
@@ -45,7 +44,9 @@ def test_random_tasks_cross_over(writer, procs, golden_dir, tmp_path, uwsgi_bin)
     spool.mkdir()
     env = {'BATCH_OUT': base, 'BATCH_SEED': seed, 'BATCH_N': N}
     if writer == 'uwsgi':
-        w = procs.uwsgi(['--spooler-external', spool, '--import', HERE / 'batch_writer.py'], env=env, name='uwsgi-writer')
+        w = procs.uwsgi(
+            ['--spooler-external', spool, '--import', HERE / 'batch_writer.py'], env=env, name='uwsgi-writer'
+        )
         P.wait_until(lambda: (base / 'written.done').exists(), 60, 'uWSGI to enqueue the batch', [w])
         w.stop()
     else:
@@ -63,7 +64,7 @@ def test_random_tasks_cross_over(writer, procs, golden_dir, tmp_path, uwsgi_bin)
             ['--spooler', spool, '--spooler-import', golden_dir / 'consumer_spooler.py', '--spooler-frequency', '1'],
             env={'UWSGI_GOLDEN_OUT': out, 'UWSGI_GOLDEN_RET': '-2'},
         )
-        P.wait_until(lambda: len(P.read_jsonl(out)) >= N, 60, 'our spooler to run %d tasks' % N, [r])
+        P.wait_until(lambda: len(P.read_jsonl(out)) >= N, 60, f'our spooler to run {N} tasks', [r])
         r.stop()
     else:
         rc, text = G.consume_with_uwsgi(procs, golden_dir, spool, out, timeout=60)
@@ -74,8 +75,8 @@ def test_random_tasks_cross_over(writer, procs, golden_dir, tmp_path, uwsgi_bin)
     for rec in recs:
         seen[rec['task']] = seen.get(rec['task'], 0) + 1
         if rec['task'] not in want:
-            bad.append('unknown task %s' % rec['task'])
+            bad.append('unknown task {}'.format(rec['task']))
         elif _got(rec) != want[rec['task']]:
-            bad.append('%s: dict differs' % rec['task'])
+            bad.append('{}: dict differs'.format(rec['task']))
     assert not bad, bad[:10]
     assert seen == {n: 1 for n in want}

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from interop import golden as G
 from interop import procs as P
 
@@ -50,7 +49,7 @@ def _run_ours_over(group, consumer_py: Path, spool: Path, out: Path, placed: dic
     P.wait_until(
         lambda: must_run <= {r['task'] for r in P.read_jsonl(out)},
         45,
-        'our spooler to run %d golden files' % len(must_run),
+        f'our spooler to run {len(must_run)} golden files',
         [m],
     )
     time.sleep(2.5)  # two more scan periods: nothing may run twice, nothing else may run
@@ -60,7 +59,7 @@ def _run_ours_over(group, consumer_py: Path, spool: Path, out: Path, placed: dic
 
 @pytest.fixture(scope='module', params=['golden', 'fresh'])
 def reader_run(request, golden_dir, manifest, tmp_path_factory):
-    base = Path(os.path.realpath(tmp_path_factory.mktemp('reader-%s' % request.param)))
+    base = Path(os.path.realpath(tmp_path_factory.mktemp(f'reader-{request.param}')))
     group = P.ProcGroup(base / 'logs')
     try:
         if request.param == 'golden':
@@ -75,7 +74,7 @@ def reader_run(request, golden_dir, manifest, tmp_path_factory):
             )
             rc = prod.wait(90)
             prod.stop()
-            assert rc == 0, 'produce_with_uwsgi.sh failed (%s):\n%s' % (rc, prod.tail())
+            assert rc == 0, f'produce_with_uwsgi.sh failed ({rc}):\n{prod.tail()}'
             man = G.load_manifest(src_dir)
             assert len(G.file_jobs(man)) == len(G.file_jobs(manifest))
         spool = base / 'spool'
@@ -116,10 +115,10 @@ def test_every_file_has_the_expected_outcome(reader_run):
     for name, job in sorted(reader_run.placed.items(), key=lambda kv: kv[1]['id']):
         want = G.expected(job, 'ours', reader_run.start)
         got = _actual(reader_run, name, job, by_task)
-        report.append('%-32s expected=%-22s actual=%s' % (job['id'], want, got))
+        report.append(f'{job["id"]:<32} expected={want:<22} actual={got}')
         if want != got:
             bad.append(job['id'])
-    assert not bad, 'outcomes differ for %s:\n%s\n%s' % (bad, '\n'.join(report), reader_run.log[-3000:])
+    assert not bad, 'outcomes differ for {}:\n{}\n{}'.format(bad, '\n'.join(report), reader_run.log[-3000:])
     assert len(reader_run.placed) == 42
 
 
@@ -133,10 +132,12 @@ def test_dicts_are_exactly_uwsgis(reader_run):
         got = [tuple(x) for x in _strip(by_task[name]['items'])]
         want = G.want_items(job)
         if got != want:
-            bad.append('%s:\n  got  %s\n  want %s' % (job['id'], _short(got), _short(want)))
+            bad.append('{}:\n  got  {}\n  want {}'.format(job['id'], _short(got), _short(want)))
         checked += 1
     assert not bad, '\n'.join(bad)
-    assert checked == sum(1 for j in reader_run.placed.values() if G.expected(j, 'ours', reader_run.start) == 'consumed')
+    assert checked == sum(
+        1 for j in reader_run.placed.values() if G.expected(j, 'ours', reader_run.start) == 'consumed'
+    )
 
 
 def test_each_file_runs_exactly_once(reader_run):
@@ -145,7 +146,7 @@ def test_each_file_runs_exactly_once(reader_run):
         counts[r['task']] = counts.get(r['task'], 0) + 1
     assert {t: c for t, c in counts.items() if c != 1} == {}
     unknown = set(counts) - set(reader_run.placed)
-    assert not unknown, 'tasks that were never placed ran: %s' % unknown
+    assert not unknown, f'tasks that were never placed ran: {unknown}'
 
 
 def test_consumed_files_are_deleted_and_the_rest_kept(reader_run):
@@ -156,14 +157,14 @@ def test_consumed_files_are_deleted_and_the_rest_kept(reader_run):
         if G.expected(job, 'ours', reader_run.start) == G.LEFT:
             sub = job['priority_subdir']
             p = reader_run.spool / sub / name if sub else reader_run.spool / name
-            assert p.exists(), '%s vanished' % job['id']
+            assert p.exists(), '{} vanished'.format(job['id'])
 
 
 def test_zero_length_key_is_quarantined_with_a_reason(reader_run):
     """Divergence from uWSGI (which deletes r17 silently): it is moved to <dir>/quarantine/."""
     job = next(j for j in reader_run.placed.values() if j.get('reader_error'))
     q = reader_run.spool / 'quarantine'
-    assert q.is_dir(), 'no quarantine dir; spool holds %s' % sorted(G.all_files(reader_run.spool))
+    assert q.is_dir(), f'no quarantine dir; spool holds {sorted(G.all_files(reader_run.spool))}'
     entries = [p for p in q.iterdir() if not p.name.endswith('.reason')]
     assert len(entries) == 1, entries
     assert entries[0].read_bytes() == (reader_run.src_dir / job['file']).read_bytes()
@@ -180,7 +181,7 @@ def test_task_cwd_is_the_files_directory(reader_run):
             continue
         want = job['priority_subdir'] or reader_run.spool.name
         if r['cwd'] != want:
-            bad.append('%s: cwd %s, want %s' % (job['id'], r['cwd'], want))
+            bad.append('{}: cwd {}, want {}'.format(job['id'], r['cwd'], want))
     assert not bad, bad
 
 

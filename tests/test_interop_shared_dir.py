@@ -24,7 +24,7 @@ PREFILL, LIVE = 2000, 1000
 
 def _ids(work: Path, tag: str = '*') -> dict[str, list[str]]:
     out = {}
-    for f in glob.glob(str(work / ('ids.%s.*' % tag))):
+    for f in glob.glob(str(work / (f'ids.{tag}.*'))):
         out[os.path.basename(f)] = P.read_lines(f)
     return out
 
@@ -34,7 +34,7 @@ def test_ours_and_uwsgi_share_one_dir_each_task_exactly_once(procs, spool_dir, w
 
     all_ids = set()
     for i in range(PREFILL):
-        tid = 'pre-%d' % i
+        tid = f'pre-{i}'
         spoolfmt.write_task(str(spool_dir), [(b'id', tid.encode()), (b'n', b'%d' % i)])
         all_ids.add(tid)
 
@@ -49,7 +49,7 @@ def test_ours_and_uwsgi_share_one_dir_each_task_exactly_once(procs, spool_dir, w
         [u, o],
     )
     for i in range(LIVE):
-        tid = 'live-%d' % i
+        tid = f'live-{i}'
         _core.spool_write(str(spool_dir), [(b'id', tid.encode())])
         all_ids.add(tid)
 
@@ -58,17 +58,17 @@ def test_ours_and_uwsgi_share_one_dir_each_task_exactly_once(procs, spool_dir, w
             str(spool_dir)
         )
 
-    P.wait_until(drained, 120, 'the two spoolers to drain %d tasks' % len(all_ids), [u, o])
+    P.wait_until(drained, 120, f'the two spoolers to drain {len(all_ids)} tasks', [u, o])
     o.stop()
     u.stop()
 
     per_proc = _ids(work_dir)
     counts = Counter(i for ids in per_proc.values() for i in ids)
     dups = {k: v for k, v in counts.items() if v > 1}
-    assert not dups, '%d task(s) ran more than once, e.g. %s' % (len(dups), list(dups.items())[:5])
-    assert set(counts) == all_ids, 'missing %s' % sorted(all_ids - set(counts))[:10]
+    assert not dups, f'{len(dups)} task(s) ran more than once, e.g. {list(dups.items())[:5]}'
+    assert set(counts) == all_ids, f'missing {sorted(all_ids - set(counts))[:10]}'
     by_impl = Counter()
     for name, ids in per_proc.items():
         by_impl[name.split('.')[1]] += len(ids)
-    assert by_impl['ours'] > 0 and by_impl['uwsgi'] > 0, 'only one implementation ran tasks: %s' % dict(by_impl)
+    assert by_impl['ours'] > 0 and by_impl['uwsgi'] > 0, f'only one implementation ran tasks: {dict(by_impl)}'
     assert spoolfmt.runnable_files(str(spool_dir)) == []

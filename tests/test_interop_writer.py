@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from interop import golden as G
 from interop import procs as P
 from interop import spoolfmt
@@ -78,25 +77,26 @@ def _run_producer(mode, golden_dir, base, group):
         p = group.python([golden_dir / 'producer_app.py'], env=env, name='attached-producer')
         rc = p.wait(60)
         p.stop()
-        assert rc == 0, 'producer_app.py in a plain process failed (%s):\n%s' % (rc, p.tail())
+        assert rc == 0, f'producer_app.py in a plain process failed ({rc}):\n{p.tail()}'
         assert 'GOLDEN PRODUCER DONE' in p.log()
     return a, b, raw, p.log()
 
 
 @pytest.fixture(scope='module', params=['master', 'attached'])
 def produced(request, golden_dir, tmp_path_factory):
-    base = Path(os.path.realpath(tmp_path_factory.mktemp('writer-%s' % request.param)))
+    base = Path(os.path.realpath(tmp_path_factory.mktemp(f'writer-{request.param}')))
     group = P.ProcGroup(base / 'logs')
     try:
         a, b, raw, log = _run_producer(request.param, golden_dir, base, group)
         out = base / 'described'
         r = subprocess.run(
             [sys.executable, str(golden_dir / 'build_manifest.py'), str(raw), str(a), str(b), str(out)],
+            check=False,
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert r.returncode == 0, 'build_manifest.py failed on our files:\n%s%s' % (r.stdout, r.stderr)
+        assert r.returncode == 0, f'build_manifest.py failed on our files:\n{r.stdout}{r.stderr}'
         yield Produced(request.param, base, a, b, G.load_manifest(out), json.loads(raw.read_text()), log)
     finally:
         group.close()
@@ -114,10 +114,10 @@ def test_every_call_returns_or_raises_like_uwsgi(produced, manifest):
         o = ours[jid]
         if jid in REFUSED:
             if o['ok'] or not o['exception'].startswith(('ValueError:', 'SpoolTooLargeError:')):
-                bad.append('%s: expected a ValueError (a documented refusal), got %s' % (jid, o))
+                bad.append(f'{jid}: expected a ValueError (a documented refusal), got {o}')
             continue
         if g['ok'] != o['ok']:
-            bad.append('%s: uWSGI ok=%s, ours ok=%s (%s)' % (jid, g['ok'], o['ok'], o.get('exception')))
+            bad.append('{}: uWSGI ok={}, ours ok={} ({})'.format(jid, g['ok'], o['ok'], o.get('exception')))
         elif not g['ok']:
             want = g['exception']
             got = o['exception']
@@ -126,7 +126,7 @@ def test_every_call_returns_or_raises_like_uwsgi(produced, manifest):
             else:
                 got_ok = got == want or got.startswith(want + ': ')
             if not got_ok:
-                bad.append('%s: uWSGI raised %r, ours %r' % (jid, want, got))
+                bad.append(f'{jid}: uWSGI raised {want!r}, ours {got!r}')
     assert not bad, '\n'.join(bad) + '\n' + produced.log[-2000:]
 
 
@@ -155,7 +155,7 @@ def test_files_are_byte_identical_to_uwsgis(produced, manifest, golden_dir):
             continue
         o = ours[job['id']]
         if not o.get('file'):
-            bad.append('%s: no file written' % job['id'])
+            bad.append('{}: no file written'.format(job['id']))
             continue
         got = (out / o['file']).read_bytes()
         want = _normalized_golden_bytes(golden_dir, job, produced.b)
@@ -183,16 +183,16 @@ def test_placement_mode_mtime_and_name_are_uwsgis(produced, manifest):
             if key in ('size', 'header') and G.has_var(job, 'spooler'):
                 continue  # the routing value (our B's realpath) has another length
             if o.get(key) != job[key]:
-                bad.append('%s: %s ours %r, uWSGI %r' % (job['id'], key, o.get(key), job[key]))
+                bad.append('{}: {} ours {!r}, uWSGI {!r}'.format(job['id'], key, o.get(key), job[key]))
         if G.has_var(job, 'at') and o['mtime'] != job['mtime']:
-            bad.append('%s: at mtime ours %s, uWSGI %s' % (job['id'], o['mtime'], job['mtime']))
+            bad.append('{}: at mtime ours {}, uWSGI {}'.format(job['id'], o['mtime'], job['mtime']))
         f = o.get('real_name_fields') or {}
         if f.get('host') != host or f.get('pid') != str(pid):
-            bad.append('%s: name %s (want host %s pid %s)' % (job['id'], o.get('real_name'), host, pid))
+            bad.append('{}: name {} (want host {} pid {})'.format(job['id'], o.get('real_name'), host, pid))
         counters.append(int(f.get('counter', 0)))
         if not o['returned'].endswith('/' + o['real_name']):
-            bad.append('%s: returned %r is not the file' % (job['id'], o['returned']))
-    assert counters == sorted(counters) and len(set(counters)) == len(counters), 'counter not increasing: %s' % counters
+            bad.append('{}: returned {!r} is not the file'.format(job['id'], o['returned']))
+    assert counters == sorted(counters) and len(set(counters)) == len(counters), f'counter not increasing: {counters}'
     assert not bad, '\n'.join(bad)
 
 
@@ -228,7 +228,7 @@ def test_real_uwsgi_executes_our_files_with_the_manifest_dicts(produced, manifes
     assert len(expect) >= 30, sorted(j['id'] for j in expect.values())
     out = tmp_path / 'uwsgi.jsonl'
     rc, text = G.consume_with_uwsgi(procs, golden_dir, spool, out, timeout=30)
-    assert rc == 0, 'real uWSGI did not drain our files (status %s):\n%s' % (rc, text[-3000:])
+    assert rc == 0, f'real uWSGI did not drain our files (status {rc}):\n{text[-3000:]}'
     records = P.read_jsonl(out)
     seen = {}
     bad = []
@@ -236,14 +236,14 @@ def test_real_uwsgi_executes_our_files_with_the_manifest_dicts(produced, manifes
         seen[r['task']] = seen.get(r['task'], 0) + 1
         job = expect.get(r['task'])
         if job is None:
-            bad.append('unexpected task %s' % r['task'])
+            bad.append('unexpected task {}'.format(r['task']))
             continue
         got = [(i['key']['type'], i['key']['b64'], i['value']['type'], i['value'].get('b64')) for i in r['items']]
         want = G.want_items(job, task_name=r['task'])
         if job['spooler_dir'] == 'B' or G.has_var(job, 'spooler'):
             want = _with_our_b(want, produced.b)
         if got != want:
-            bad.append('%s: dict differs\n  got  %s\n  want %s' % (job['id'], got[:6], want[:6]))
+            bad.append('{}: dict differs\n  got  {}\n  want {}'.format(job['id'], got[:6], want[:6]))
     assert not bad, '\n'.join(bad)
     assert seen == {n: 1 for n in expect}, 'not every file ran exactly once: %s' % (set(expect) ^ set(seen))
 

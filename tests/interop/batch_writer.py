@@ -7,7 +7,7 @@ import sys
 import uwsgi
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from interop.randbatch import make_batch  # noqa: E402
+from interop.randbatch import make_batch
 
 _out = os.environ['BATCH_OUT']
 _paths = []

@@ -19,13 +19,13 @@ def _log(line):
 
 def _task(env):
     tid = env[b'id'].decode()
-    _log('start %s %d\n' % (tid, os.getpid()))
+    _log(f'start {tid} {os.getpid()}\n')
     if env.get(b'block') == b'1':
         marker = os.path.join(_DIR, 'release.' + tid)
         end = time.monotonic() + 60
         while not os.path.exists(marker) and time.monotonic() < end:
             time.sleep(0.01)
-    _log('done %s %d\n' % (tid, os.getpid()))
+    _log(f'done {tid} {os.getpid()}\n')
     return uwsgi.SPOOL_OK
 
 

@@ -71,7 +71,9 @@ def want_items(job, task_name: str | None = None) -> list[tuple]:
 
         b64 = base64.b64encode(task_name.encode()).decode('ascii')
         items = [
-            (kt, kb, vt, b64) if (kt, kb) == ('str', base64.b64encode(b'spooler_task_name').decode()) else (kt, kb, vt, vb)
+            (kt, kb, vt, b64)
+            if (kt, kb) == ('str', base64.b64encode(b'spooler_task_name').decode())
+            else (kt, kb, vt, vb)
             for kt, kb, vt, vb in items
         ]
     return items
@@ -86,8 +88,9 @@ def all_files(directory) -> dict[str, str]:
     return out
 
 
-def consume_with_uwsgi(group: P.ProcGroup, golden_dir, spool, out, *, timeout: float = 30,
-                       env: dict | None = None) -> tuple[int | None, str]:
+def consume_with_uwsgi(
+    group: P.ProcGroup, golden_dir, spool, out, *, timeout: float = 30, env: dict | None = None
+) -> tuple[int | None, str]:
     """golden/consume_with_uwsgi.sh (the real uWSGI spooler) over `spool`, as a tracked process
     group; returns (exit status, its output). Status 0 = drained, 2 = files left at timeout."""
     p = group.start(

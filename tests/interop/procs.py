@@ -30,7 +30,7 @@ def children_map() -> dict[int, list[int]]:
         if not d.isdigit():
             continue
         try:
-            with open('/proc/%s/stat' % d) as f:
+            with open(f'/proc/{d}/stat') as f:
                 st = f.read()
             ppid = int(st[st.rindex(')') + 2 :].split()[1])
         except (OSError, ValueError, IndexError):
@@ -51,7 +51,7 @@ def descendants(pid: int) -> list[int]:
 def pid_alive(pid: int) -> bool:
     """True while pid exists and is not a zombie."""
     try:
-        with open('/proc/%d/stat' % pid) as f:
+        with open(f'/proc/{pid}/stat') as f:
             st = f.read()
         return st[st.rindex(')') + 2] != 'Z'
     except (OSError, ValueError, IndexError):
@@ -60,7 +60,7 @@ def pid_alive(pid: int) -> bool:
 
 def cmdline(pid: int) -> str:
     try:
-        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+        with open(f'/proc/{pid}/cmdline', 'rb') as f:
             return f.read().replace(b'\0', b' ').decode(errors='replace').strip()
     except OSError:
         return ''
@@ -70,7 +70,7 @@ class Proc:
     def __init__(self, argv: list[str], *, name: str, log_dir: Path, env: dict | None = None, cwd=None):
         self.argv = [str(a) for a in argv]
         self.name = name
-        self.log_path = Path(log_dir) / ('%s.log' % name)
+        self.log_path = Path(log_dir) / (f'{name}.log')
         self._log = open(self.log_path, 'wb')
         self.seen: set[int] = set()
         self.p = subprocess.Popen(
@@ -165,7 +165,7 @@ class ProcGroup:
         n, i = name, 1
         while any(p.name == n for p in self.procs):
             i += 1
-            n = '%s-%d' % (name, i)
+            n = f'{name}-{i}'
         p = Proc(argv, name=n, log_dir=self.log_dir, env=env, cwd=cwd)
         self.procs.append(p)
         return p
@@ -187,12 +187,12 @@ class ProcGroup:
             try:
                 p.stop()
             except Exception as e:  # keep stopping the others
-                errors.append('%s: %r' % (p.name, e))
+                errors.append(f'{p.name}: {e!r}')
         if errors:
             raise RuntimeError('; '.join(errors))
 
     def logs(self) -> str:
-        return '\n'.join('----- %s (pid %d)\n%s' % (p.name, p.pid, p.tail()) for p in self.procs)
+        return '\n'.join(f'----- {p.name} (pid {p.pid})\n{p.tail()}' for p in self.procs)
 
 
 def uwsgi_bin() -> str:
@@ -245,12 +245,10 @@ def wait_until(
             if turn % 25 == 1:
                 p.children()  # remember every pid the process tree ever had, for the final cleanup
             if not p.alive():
-                raise AssertionError(
-                    '%s exited (status %s) while waiting for %s\n%s' % (p.name, p.p.returncode, what, p.tail())
-                )
+                raise AssertionError(f'{p.name} exited (status {p.p.returncode}) while waiting for {what}\n{p.tail()}')
         if time.monotonic() > end:
-            logs = '\n'.join('----- %s\n%s' % (p.name, p.tail()) for p in procs)
-            raise AssertionError('timeout (%.0fs) waiting for %s\n%s' % (timeout, what, logs))
+            logs = '\n'.join(f'----- {p.name}\n{p.tail()}' for p in procs)
+            raise AssertionError(f'timeout ({timeout:.0f}s) waiting for {what}\n{logs}')
         time.sleep(interval)
 
 

@@ -15,7 +15,7 @@ _fd = None
 def _record(env):
     global _fd
     if _fd is None:
-        _fd = os.open(os.path.join(_DIR, 'ids.%s.%d' % (_TAG, os.getpid())), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        _fd = os.open(os.path.join(_DIR, f'ids.{_TAG}.{os.getpid()}'), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.write(_fd, env[b'id'] + b'\n')
     if _SLEEP:
         time.sleep(_SLEEP)
@@ -23,4 +23,4 @@ def _record(env):
 
 
 uwsgi.spooler = _record
-open(os.path.join(_DIR, 'ready.%s.%d' % (_TAG, os.getpid())), 'w').close()
+open(os.path.join(_DIR, f'ready.{_TAG}.{os.getpid()}'), 'w').close()

@@ -34,27 +34,27 @@ def encode(vars: Iterable[tuple[bytes, bytes]], body: bytes = b'') -> bytes:
 def decode(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """uWSGI's reader rules (uwsgi_hooked_parse); raises ValueError on any violation."""
     if len(data) < 4:
-        raise ValueError('short header (%d bytes)' % len(data))
+        raise ValueError(f'short header ({len(data)} bytes)')
     _m1, size, _m2 = struct.unpack('<BHB', data[:4])
     if len(data) < 4 + size:
-        raise ValueError('vars block truncated: %d of %d bytes' % (len(data) - 4, size))
+        raise ValueError(f'vars block truncated: {len(data) - 4} of {size} bytes')
     block, body = data[4 : 4 + size], data[4 + size :]
     out, i = [], 0
     while i < size:
         if size - i < 3:
-            raise ValueError('dangling %d bytes at offset %d' % (size - i, i))
+            raise ValueError(f'dangling {size - i} bytes at offset {i}')
         (kl,) = struct.unpack_from('<H', block, i)
         i += 2
         if kl == 0:
-            raise ValueError('zero-length key at offset %d' % (i - 2))
+            raise ValueError(f'zero-length key at offset {i - 2}')
         if i + kl + 2 > size:
-            raise ValueError('key runs past the block at offset %d' % i)
+            raise ValueError(f'key runs past the block at offset {i}')
         k = block[i : i + kl]
         i += kl
         (vl,) = struct.unpack_from('<H', block, i)
         i += 2
         if i + vl > size:
-            raise ValueError('value runs past the block at offset %d' % i)
+            raise ValueError(f'value runs past the block at offset {i}')
         out.append((bytes(k), bytes(block[i : i + vl])))
         i += vl
     return out, bytes(body)
@@ -66,14 +66,7 @@ def task_name() -> str:
     _counter += 1
     now = time.time()
     sec, usec = int(now), int((now % 1) * 1e6)
-    return 'uwsgi_spoolfile_on_%s_%d_%d_%d_%d_%d' % (
-        socket.gethostname(),
-        os.getpid(),
-        _counter,
-        random.randrange(2**31),
-        sec,
-        usec,
-    )
+    return f'uwsgi_spoolfile_on_{socket.gethostname()}_{os.getpid()}_{_counter}_{random.randrange(2**31)}_{sec}_{usec}'
 
 
 def write_task(directory: str, vars: Iterable[tuple[bytes, bytes]], body: bytes = b'') -> str:
