@@ -8,6 +8,7 @@ pub mod fsmon;
 pub mod master;
 pub mod signal;
 pub mod spool;
+pub mod supervisor;
 pub mod sys;
 pub mod timer;
 

@@ -1,6 +1,7 @@
 //! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
 
 mod master;
+mod supervisor;
 
 use std::io;
 use std::path::PathBuf;
@@ -448,5 +449,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTask>()?;
     m.add_class::<master::PyMasterLoop>()?;
     m.add_class::<master::PyCronSpec>()?;
+    m.add_class::<supervisor::PySupervisor>()?;
     Ok(())
 }
