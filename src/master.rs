@@ -10,7 +10,12 @@
 //! Control datagrams (from children and attached processes, on a Unix socket):
 //! - `S<num>`: raise signal `num`;
 //! - `R<num><target>`: a worker registered `num` at run time (it may overwrite);
-//! - `T<i64 le>`: set the test clock's offset in seconds (honoured only with the test clock on).
+//! - `T<i64 le>`: set the test clock's offset in seconds (honoured only with the test clock on);
+//! - `t<num><f64 le secs><u32 le iterations>`: a worker added a timer at run time;
+//! - `c<num><catch_up u8><tz len u8><tz><U + 5 x i64 le | S + crontab text>`: a cron entry;
+//! - `f<num><recursive u8><path>`: a file monitor.
+//!
+//! A datagram that cannot be applied is reported as [`LoopEvent::BadControl`] with the reason.
 
 use std::collections::HashMap;
 use std::io;
@@ -57,8 +62,8 @@ pub enum LoopEvent {
     QueueFull { num: u8, to: String },
     /// The Python wake-up fd fired (a Unix signal arrived in the owner process).
     Wakeup,
-    /// A control datagram was not understood.
-    BadControl { len: usize },
+    /// A control datagram was not understood or refused.
+    BadControl { reason: String },
 }
 
 #[derive(Debug)]
@@ -101,6 +106,8 @@ pub struct MasterLoop {
     events: Vec<LoopEvent>,
     /// Signals raised, for tests and metrics.
     pub raised: u64,
+    /// The process that bound the control socket: only it removes the socket file.
+    owner_pid: u32,
 }
 
 impl MasterLoop {
@@ -129,6 +136,7 @@ impl MasterLoop {
             wall_offset: 0,
             events: Vec::new(),
             raised: 0,
+            owner_pid: std::process::id(),
         })
     }
 
@@ -155,11 +163,17 @@ impl MasterLoop {
     }
 
     /// Move the wall clock by `offset` seconds from the real one and re-plan cron entries.
+    ///
+    /// Forward, entries keep their plan, so the next turn treats the jump like a sleep (missed
+    /// minutes skipped, or run once late with `catch_up`); backward, they are planned afresh.
     pub fn set_wall_offset(&mut self, offset: i64) {
+        let backward = offset < self.wall_offset;
         self.wall_offset = offset;
-        let now = self.wall_now();
-        for c in &mut self.crons {
-            c.next = current_or_next(&c.spec, now, &c.tz);
+        if backward {
+            let now = self.wall_now();
+            for c in &mut self.crons {
+                c.next = current_or_next(&c.spec, now, &c.tz);
+            }
         }
     }
 
@@ -370,29 +384,75 @@ impl MasterLoop {
     // ----------------------------------------------------------------- the loop
 
     fn read_control(&mut self) {
-        let mut buf = [0u8; 256];
+        let mut buf = [0u8; 4096];
         loop {
             let n = match self.control.recv(&mut buf) {
                 Ok(n) => n,
                 Err(_) => return,
             };
-            let msg = &buf[..n];
-            match msg.first() {
-                Some(b'S') if n == 2 => self.raise_signal(msg[1], "signal"),
-                Some(b'R') if n >= 2 => {
-                    match std::str::from_utf8(&msg[2..]).ok().map(Target::parse) {
-                        Some(Ok(t)) => self.table.set(msg[1], t),
-                        _ => self.events.push(LoopEvent::BadControl { len: n }),
-                    }
-                }
-                Some(b'T') if n == 9 && self.test_clock => {
-                    let mut b = [0u8; 8];
-                    b.copy_from_slice(&msg[1..9]);
-                    self.set_wall_offset(i64::from_le_bytes(b));
-                }
-                _ => self.events.push(LoopEvent::BadControl { len: n }),
+            if let Err(reason) = self.control_message(&buf[..n]) {
+                self.events.push(LoopEvent::BadControl { reason });
             }
         }
+    }
+
+    /// Apply one control datagram (see the module docs for the formats).
+    fn control_message(&mut self, msg: &[u8]) -> Result<(), String> {
+        let (&tag, rest) = msg.split_first().ok_or("empty control datagram")?;
+        let (&num, args) = rest.split_first().unwrap_or((&0, &[]));
+        let text = |b: &[u8]| {
+            std::str::from_utf8(b)
+                .map(str::to_owned)
+                .map_err(|_| "not UTF-8".to_owned())
+        };
+        match tag {
+            b'S' if rest.len() == 1 => self.raise_signal(num, "signal"),
+            b'R' if !rest.is_empty() => {
+                let t = Target::parse(&text(args)?).map_err(|e| e.to_string())?;
+                self.table.set(num, t);
+            }
+            b'T' if msg.len() == 9 && self.test_clock => {
+                let b: [u8; 8] = msg[1..9].try_into().map_err(|_| "bad clock datagram")?;
+                self.set_wall_offset(i64::from_le_bytes(b));
+            }
+            b't' if args.len() == 12 => {
+                let secs = f64::from_le_bytes(args[..8].try_into().map_err(|_| "bad timer")?);
+                let iterations =
+                    u32::from_le_bytes(args[8..12].try_into().map_err(|_| "bad timer")?);
+                self.add_timer(num, secs, iterations)
+                    .map_err(|e| e.to_string())?;
+            }
+            b'c' if args.len() >= 3 => {
+                let catch_up = args[0] != 0;
+                let tz_len = usize::from(args[1]);
+                let tz_end = 2 + tz_len;
+                if args.len() < tz_end + 1 {
+                    return Err("truncated cron datagram".into());
+                }
+                let tz_name = (tz_len > 0).then(|| text(&args[2..tz_end])).transpose()?;
+                let spec = match (args[tz_end], &args[tz_end + 1..]) {
+                    (b'U', f) if f.len() == 40 => {
+                        let v: Vec<i64> = f
+                            .chunks_exact(8)
+                            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+                            .collect();
+                        CronSpec::from_uwsgi(v[0], v[1], v[2], v[3], v[4])
+                    }
+                    (b'S', t) => CronSpec::parse(&text(t)?).map_err(|e| e.to_string())?,
+                    _ => return Err("bad cron datagram".into()),
+                };
+                self.add_cron(num, spec, tz_name.as_deref(), catch_up)
+                    .map_err(|e| e.to_string())?;
+            }
+            b'f' if args.len() >= 2 => {
+                use std::os::unix::ffi::OsStrExt;
+                let path = Path::new(std::ffi::OsStr::from_bytes(&args[1..]));
+                self.add_file_monitor(num, path, args[0] != 0)
+                    .map_err(|e| e.to_string())?;
+            }
+            _ => return Err(format!("unknown control datagram ({} bytes)", msg.len())),
+        }
+        Ok(())
     }
 
     /// One turn: wait up to `max_wait` for anything (control, timers, cron, files, the wake-up
@@ -408,12 +468,15 @@ impl MasterLoop {
             wait = wait.min(until + Duration::from_millis(1));
         }
         let mut fds = vec![self.control.as_raw_fd(), self.timerfd.fd()];
-        if let Some(m) = &self.fsmon {
+        // Positions are fixed before handling anything: a control datagram may add the monitor.
+        let fsmon_at = self.fsmon.as_ref().map(|m| {
             fds.push(m.fd());
-        }
-        if let Some(w) = self.wakeup_fd {
+            fds.len() - 1
+        });
+        let wakeup_at = self.wakeup_fd.map(|w| {
             fds.push(w);
-        }
+            fds.len() - 1
+        });
         let ready = sys::poll_readable(&fds, wait)?;
         if ready[1] {
             self.timerfd.drain();
@@ -423,26 +486,20 @@ impl MasterLoop {
         if ready[0] {
             self.read_control();
         }
-        let mut i = 2;
-        if self.fsmon.is_some() {
-            if ready[i] {
-                let nums = self
-                    .fsmon
-                    .as_mut()
-                    .map(FileMonitor::read)
-                    .transpose()?
-                    .unwrap_or_default();
-                for num in nums {
-                    self.raise_signal(num, "file monitor");
-                }
+        if fsmon_at.is_some_and(|i| ready[i]) {
+            let nums = match self.fsmon.as_mut() {
+                Some(m) => m.read()?,
+                None => Vec::new(),
+            };
+            for num in nums {
+                self.raise_signal(num, "file monitor");
             }
-            i += 1;
         }
-        if self.wakeup_fd.is_some() && ready[i] {
-            if let Some(w) = self.wakeup_fd {
+        if let (Some(i), Some(w)) = (wakeup_at, self.wakeup_fd) {
+            if ready[i] {
                 sys::drain_fd(w);
+                self.events.push(LoopEvent::Wakeup);
             }
-            self.events.push(LoopEvent::Wakeup);
         }
         Ok(std::mem::take(&mut self.events))
     }
@@ -450,7 +507,10 @@ impl MasterLoop {
 
 impl Drop for MasterLoop {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.control_path);
+        // A forked child closing its inherited copy must not remove the master's socket.
+        if std::process::id() == self.owner_pid {
+            let _ = std::fs::remove_file(&self.control_path);
+        }
     }
 }
 
@@ -571,5 +631,73 @@ mod tests {
         ml.step(Duration::from_millis(20)).unwrap();
         assert_eq!(recv_all(&q_worker), Vec::<u8>::new());
         assert_eq!(ml.cron_next(0), Some(day + 86_400 + 2 * 3600 + 40 * 60));
+    }
+
+    #[test]
+    fn catch_up_runs_a_missed_minute_once_after_a_forward_jump() {
+        let (_tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        ml.register_signal(2, "").unwrap();
+        ml.register_signal(3, "").unwrap();
+        ml.add_cron(2, CronSpec::parse("30 4 * * *").unwrap(), Some("UTC"), true)
+            .unwrap();
+        ml.add_cron(
+            3,
+            CronSpec::parse("30 4 * * *").unwrap(),
+            Some("UTC"),
+            false,
+        )
+        .unwrap();
+        let now = ml.wall_now().as_second();
+        let day = now - now.rem_euclid(86_400) + 86_400;
+        ml.set_wall_offset(day + 4 * 3600 + 30 * 60 + 5 - now);
+        ml.step(Duration::from_millis(10)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![2, 3]);
+        // A day and two minutes later: the catch-up entry runs once, late; the other skips.
+        ml.set_wall_offset(day + 86_400 + 4 * 3600 + 32 * 60 - now);
+        ml.step(Duration::from_millis(10)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![2]);
+        ml.step(Duration::from_millis(10)).unwrap();
+        assert_eq!(recv_all(&q_worker), Vec::<u8>::new());
+    }
+
+    #[test]
+    fn workers_add_timers_crons_and_monitors_through_control_datagrams() {
+        let (tmp, mut ml) = setup();
+        let client = UnixDatagram::unbound().unwrap();
+        let mut t = vec![b't', 9];
+        t.extend_from_slice(&0.5f64.to_le_bytes());
+        t.extend_from_slice(&2u32.to_le_bytes());
+        client.send_to(&t, ml.control_path()).unwrap();
+        let mut c = vec![b'c', 10, 1, 3];
+        c.extend_from_slice(b"UTC");
+        c.push(b'U');
+        for v in [0i64, 2, -1, -1, -1] {
+            c.extend_from_slice(&v.to_le_bytes());
+        }
+        client.send_to(&c, ml.control_path()).unwrap();
+        let mut f = vec![b'f', 11, 0];
+        f.extend_from_slice(tmp.path().to_str().unwrap().as_bytes());
+        client.send_to(&f, ml.control_path()).unwrap();
+        client
+            .send_to(b"f\x0c\x00/does/not/exist", ml.control_path())
+            .unwrap();
+        client.send_to(b"cX", ml.control_path()).unwrap();
+        let events = ml.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(ml.timers.len(), 1);
+        assert_eq!(ml.crons.len(), 1);
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
+        let bad: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                LoopEvent::BadControl { reason } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bad.len(), 2, "{bad:?}");
+        assert!(bad[0].contains("does not exist"), "{bad:?}");
     }
 }

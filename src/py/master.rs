@@ -48,16 +48,25 @@ fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTup
         }
         LoopEvent::QueueFull { num, to } => ("queue_full", *num, to.as_str()).into_pyobject(py),
         LoopEvent::Wakeup => ("wakeup", 0u8, "").into_pyobject(py),
-        LoopEvent::BadControl { len } => {
-            ("bad_control", 0u8, format!("{len} bytes")).into_pyobject(py)
-        }
+        LoopEvent::BadControl { reason } => ("bad_control", 0u8, reason.as_str()).into_pyobject(py),
     }
 }
 
 /// The master's event loop.
 #[pyclass(name = "MasterLoop", module = "uwsgidecorators._core", frozen)]
 pub(super) struct PyMasterLoop {
-    inner: Mutex<crate::master::MasterLoop>,
+    /// `None` once closed (in a forked child).
+    inner: Mutex<Option<crate::master::MasterLoop>>,
+}
+
+impl PyMasterLoop {
+    fn with<R>(&self, f: impl FnOnce(&mut crate::master::MasterLoop) -> R) -> PyResult<R> {
+        let mut guard = lock(&self.inner);
+        let ml = guard
+            .as_mut()
+            .ok_or_else(|| PyValueError::new_err("this MasterLoop is closed"))?;
+        Ok(f(ml))
+    }
 }
 
 #[pymethods]
@@ -70,43 +79,46 @@ impl PyMasterLoop {
             ml.enable_test_clock();
         }
         Ok(PyMasterLoop {
-            inner: Mutex::new(ml),
+            inner: Mutex::new(Some(ml)),
         })
     }
 
     fn register_signal(&self, num: i64, target: &str) -> PyResult<()> {
-        lock(&self.inner)
-            .register_signal(signum(num), target)
+        self.with(|ml| ml.register_signal(signum(num), target))?
             .map_err(master_err)
     }
 
-    fn signal_registered(&self, num: i64) -> bool {
-        lock(&self.inner).signal_registered(signum(num))
+    fn signal_registered(&self, num: i64) -> PyResult<bool> {
+        self.with(|ml| ml.signal_registered(signum(num)))
     }
 
     fn add_channel(&self, kind_name: &str, id: u32, fd: i32) -> PyResult<()> {
-        lock(&self.inner).add_channel(kind(kind_name)?, id, fd);
-        Ok(())
+        let k = kind(kind_name)?;
+        self.with(|ml| ml.add_channel(k, id, fd))
     }
 
     fn remove_channel(&self, kind_name: &str, id: u32) -> PyResult<()> {
-        lock(&self.inner).remove_channel(kind(kind_name)?, id);
-        Ok(())
+        let k = kind(kind_name)?;
+        self.with(|ml| ml.remove_channel(k, id))
     }
 
     fn add_queue(&self, kind_name: &str, fd: i32) -> PyResult<()> {
-        lock(&self.inner).add_queue(kind(kind_name)?, fd);
-        Ok(())
+        let k = kind(kind_name)?;
+        self.with(|ml| ml.add_queue(k, fd))
     }
 
-    fn raise_signal(&self, num: i64) {
-        lock(&self.inner).raise_signal(signum(num), "signal");
+    fn raise_signal(&self, num: i64) -> PyResult<()> {
+        self.with(|ml| ml.raise_signal(signum(num), "signal"))
+    }
+
+    /// In a forked child: close the inherited descriptors, leaving the master's socket file.
+    fn close_in_child(&self) {
+        lock(&self.inner).take();
     }
 
     #[pyo3(signature = (num, secs, iterations = 0))]
     fn add_timer(&self, num: i64, secs: f64, iterations: u32) -> PyResult<()> {
-        lock(&self.inner)
-            .add_timer(signum(num), secs, iterations)
+        self.with(|ml| ml.add_timer(signum(num), secs, iterations))?
             .map_err(master_err)
     }
 
@@ -118,26 +130,24 @@ impl PyMasterLoop {
         tz: Option<&str>,
         catch_up: bool,
     ) -> PyResult<()> {
-        lock(&self.inner)
-            .add_cron(signum(num), spec.spec.clone(), tz, catch_up)
+        self.with(|ml| ml.add_cron(signum(num), spec.spec.clone(), tz, catch_up))?
             .map_err(master_err)
     }
 
     #[pyo3(signature = (num, path, recursive = false))]
     fn add_file_monitor(&self, num: i64, path: FsPath, recursive: bool) -> PyResult<()> {
-        lock(&self.inner)
-            .add_file_monitor(signum(num), &path.0, recursive)
+        self.with(|ml| ml.add_file_monitor(signum(num), &path.0, recursive))?
             .map_err(master_err)
     }
 
     /// Move the wall clock used by cron (`offset` seconds from the real one).
-    fn set_clock_offset(&self, offset: i64) {
-        lock(&self.inner).set_wall_offset(offset);
+    fn set_clock_offset(&self, offset: i64) -> PyResult<()> {
+        self.with(|ml| ml.set_wall_offset(offset))
     }
 
     /// The wall clock cron sees, in unix seconds.
-    fn wall_time(&self) -> f64 {
-        lock(&self.inner).wall_now().as_duration().as_secs_f64()
+    fn wall_time(&self) -> PyResult<f64> {
+        self.with(|ml| ml.wall_now().as_duration().as_secs_f64())
     }
 
     /// Run the loop for up to `timeout` seconds (or until a Unix signal wakes it) and return
@@ -151,7 +161,7 @@ impl PyMasterLoop {
             let slice = deadline
                 .saturating_duration_since(std::time::Instant::now())
                 .min(SIGNAL_SLICE);
-            let events = py.detach(|| lock(&self.inner).step(slice))?;
+            let events = py.detach(|| self.with(|ml| ml.step(slice)))??;
             py.check_signals()?;
             if !events.is_empty() || std::time::Instant::now() >= deadline {
                 return events.iter().map(|e| event_tuple(py, e)).collect();
