@@ -57,6 +57,7 @@ import math
 import os
 import random
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -684,6 +685,10 @@ def main():
     ap.add_argument('--quick', action='store_true', help='smoke run: 1 run, 5 s timers, 300 signals, 40 events')
     ap.add_argument('--keep', action='store_true', help='keep the run directories')
     args = ap.parse_args()
+    # stop cleanly (every started process by pid, in the finally blocks) on SIGTERM, and on SIGINT
+    # even when started in the background of a non-interactive shell (which ignores SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.quick:
         args.runs, args.duration, args.sig_n, args.fm_n = 1, 5.0, 300, 40
     parts = args.parts.split(',')
