@@ -311,7 +311,6 @@ impl PySpooler {
             match next {
                 Next::Task(task) => {
                     return Ok(Some(PyTask {
-                        attempts: task.attempts,
                         inner: Mutex::new(Some(task)),
                         cfg,
                     }));
@@ -333,7 +332,6 @@ impl PySpooler {
 #[pyclass(name = "Task", module = "uwsgidecorators._core", frozen)]
 struct PyTask {
     inner: Mutex<Option<spool::Task>>,
-    attempts: u32,
     cfg: SpoolerConfig,
 }
 
@@ -369,8 +367,8 @@ impl PyTask {
 
     /// Failures recorded before this run.
     #[getter]
-    fn attempts(&self) -> u32 {
-        self.attempts
+    fn attempts(&self) -> PyResult<u32> {
+        self.with(spool::Task::attempts)
     }
 
     /// The vars in file order.

@@ -43,6 +43,10 @@ pub const DEAD_DIR: &str = "dead";
 /// A file shorter than a header is left alone this long: a uWSGI writer may be between its
 /// `open` and its lock.
 const SHORT_FILE_GRACE: Duration = Duration::from_secs(60);
+/// How often a busy spooler looks at inotify between tasks.
+const EVENT_READ_PERIOD: Duration = Duration::from_millis(2);
+/// Directory entries a periodic rescan lists between two tasks.
+const RESCAN_SLICE: usize = 512;
 /// Temporary files of writers that died are removed after this long.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(600);
 
@@ -112,15 +116,35 @@ pub enum FailOutcome {
 pub struct Task {
     file: File,
     path: PathBuf,
+    /// Relative to the spool directory, as the spooler's bookkeeping knows it.
+    rel: PathBuf,
     /// The spool directory (for `dead/`).
     root: PathBuf,
     pub vars: Vec<Var>,
     pub body: Vec<u8>,
-    /// Failures recorded so far.
-    pub attempts: u32,
+    held: Held,
+}
+
+/// The tasks a spooler has handed out and not yet finished: events about them (other processes
+/// opening them, or our own later close) must not make the spooler try to claim them again.
+type Held = std::sync::Arc<std::sync::Mutex<HashSet<PathBuf>>>;
+
+fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+    h.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        held_lock(&self.held).remove(&self.rel);
+    }
 }
 
 impl Task {
+    /// Failures recorded on the file so far (read from the file when asked).
+    pub fn attempts(&self) -> u32 {
+        sys::read_attempts(&self.file)
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -147,7 +171,7 @@ impl Task {
 
     /// The task raised: count the failure on the file, then delay it or move it to `dead/`.
     pub fn failed(self, cfg: &SpoolerConfig) -> io::Result<FailOutcome> {
-        let attempts = self.attempts.saturating_add(1);
+        let attempts = self.attempts().saturating_add(1);
         // Without xattr support the count lives only in memory; the delay still grows within
         // this process, and the file is never lost.
         let _ = sys::write_attempts(&self.file, attempts);
@@ -192,6 +216,17 @@ pub struct Spooler {
     delayed: BinaryHeap<Reverse<(i64, u64, PathBuf)>>,
     /// Relative paths currently in `ready` or `delayed`, so events and scans do not duplicate.
     known: HashSet<PathBuf>,
+    /// Claimed by this spooler and not finished.
+    held: Held,
+    /// Files whose last claim failed on a lock held elsewhere: probe them read-only first, so
+    /// our failed attempts do not emit write-close events that other spoolers react to.
+    contended: HashSet<PathBuf>,
+    /// An incremental rescan in progress: directories still to list (bucket, iterator).
+    scan: Vec<(u64, fs::ReadDir)>,
+    first_scan_done: bool,
+    last_events: Instant,
+    /// Claim attempts made (metrics; tests check that a held file is not retried in a loop).
+    pub claim_attempts: u64,
     next_scan: Instant,
     notices: Vec<Notice>,
     waker: std::sync::Arc<sys::EventFd>,
@@ -257,6 +292,12 @@ impl Spooler {
             ready: BTreeMap::new(),
             delayed: BinaryHeap::new(),
             known: HashSet::new(),
+            held: Held::default(),
+            contended: HashSet::new(),
+            scan: Vec::new(),
+            first_scan_done: false,
+            last_events: Instant::now(),
+            claim_attempts: 0,
             next_scan: Instant::now(),
             notices: Vec::new(),
             waker: std::sync::Arc::new(sys::EventFd::new()?),
@@ -324,7 +365,7 @@ impl Spooler {
             return;
         }
         let rel = self.rel_of(bucket, name);
-        if self.known.contains(&rel) {
+        if self.known.contains(&rel) || held_lock(&self.held).contains(&rel) {
             return;
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
@@ -340,31 +381,55 @@ impl Spooler {
     }
 
     fn scan_dir(&mut self, dir: &Path, bucket: u64, now: SystemTime) -> io::Result<()> {
-        for entry in fs::read_dir(dir)? {
-            let Ok(entry) = entry else { continue };
-            let fname = entry.file_name();
-            let name = fname.as_bytes();
-            if bucket == TOP_BUCKET {
-                if let Some(p) = priority_of(name) {
-                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                        let sub = dir.join(&fname);
-                        // Watch first, then list: a file arriving in between is seen twice at
-                        // worst, never missed.
-                        if !self.watches.values().any(|&b| b == p) {
-                            let _ = self.watch(&sub, p);
+        self.scan.push((bucket, fs::read_dir(dir)?));
+        while !self.scan_step(usize::MAX, now) {}
+        Ok(())
+    }
+
+    /// List up to `budget` entries of the scan in progress; true when the scan is finished.
+    fn scan_step(&mut self, budget: usize, now: SystemTime) -> bool {
+        let mut left = budget;
+        while let Some((bucket, mut rd)) = self.scan.pop() {
+            let mut done = true;
+            for entry in rd.by_ref() {
+                let Ok(entry) = entry else { continue };
+                let fname = entry.file_name();
+                let name = fname.as_bytes();
+                if bucket == TOP_BUCKET {
+                    if let Some(p) = priority_of(name) {
+                        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                            let sub = entry.path();
+                            // Watch first, then list: a file arriving in between is seen
+                            // twice at worst, never missed.
+                            if !self.watches.values().any(|&b| b == p) {
+                                let _ = self.watch(&sub, p);
+                            }
+                            if let Ok(sub_rd) = fs::read_dir(&sub) {
+                                self.scan.push((bucket, rd));
+                                self.scan.push((p, sub_rd));
+                                done = false;
+                                break;
+                            }
+                            continue;
                         }
-                        let _ = self.scan_dir(&sub, p, now);
-                        continue;
                     }
                 }
+                if name.starts_with(name::TEMP_PREFIX.as_bytes()) {
+                    self.remove_stale_temp(&entry.path(), now);
+                } else {
+                    self.offer(bucket, name);
+                }
+                left -= 1;
+                if left == 0 {
+                    self.scan.push((bucket, rd));
+                    return false;
+                }
             }
-            if name.starts_with(name::TEMP_PREFIX.as_bytes()) {
-                self.remove_stale_temp(&entry.path(), now);
+            if !done {
                 continue;
             }
-            self.offer(bucket, name);
         }
-        Ok(())
+        true
     }
 
     fn remove_stale_temp(&mut self, path: &Path, now: SystemTime) {
@@ -384,8 +449,19 @@ impl Spooler {
 
     /// List the whole directory again (start, periodic fallback, inotify overflow).
     pub fn full_scan(&mut self) -> io::Result<()> {
+        self.scan.clear();
         let root = self.root.clone();
         self.scan_dir(&root, TOP_BUCKET, SystemTime::now())?;
+        self.next_scan = Instant::now() + self.cfg.frequency;
+        Ok(())
+    }
+
+    /// Start a rescan that [`Spooler::next`] carries out a slice at a time between tasks, so a
+    /// directory of 200000 files never stalls the queue.
+    fn start_rescan(&mut self) -> io::Result<()> {
+        if self.scan.is_empty() {
+            self.scan.push((TOP_BUCKET, fs::read_dir(&self.root)?));
+        }
         self.next_scan = Instant::now() + self.cfg.frequency;
         Ok(())
     }
@@ -476,8 +552,11 @@ impl Spooler {
         }
     }
 
-    fn try_claim(&self, rel: &Path) -> io::Result<Claim> {
+    fn try_claim(&mut self, rel: &Path) -> io::Result<Claim> {
+        self.claim_attempts += 1;
         let path = self.root.join(rel);
+        // lstat first: a future or half-written file is left alone without opening it for
+        // writing (a write-close would wake every other spooler for nothing).
         let meta = match fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Skip),
@@ -493,6 +572,18 @@ impl Spooler {
             // A uWSGI writer between its open and its first write: leave it alone (taking the
             // lock now would only make it wait); its close brings the file back.
             return Ok(Claim::Skip);
+        }
+        if self.contended.contains(rel) {
+            match File::open(&path) {
+                Ok(probe) if sys::is_locked(&probe)? => return Ok(Claim::Skip),
+                Ok(_) => {
+                    self.contended.remove(rel);
+                }
+                Err(_) => {
+                    self.contended.remove(rel);
+                    return Ok(Claim::Skip);
+                }
+            }
         }
         let file = match OpenOptions::new()
             .read(true)
@@ -512,6 +603,7 @@ impl Spooler {
             Err(e) => return Err(e),
         };
         if !sys::try_lock_exclusive(&file)? {
+            self.contended.insert(rel.to_path_buf());
             return Ok(Claim::Skip);
         }
         // The previous holder may have finished and unlinked it while we waited to open it.
@@ -522,8 +614,14 @@ impl Spooler {
         if meta.mtime() > unix_now() {
             return Ok(Claim::Later(meta.mtime()));
         }
-        let mut data = Vec::with_capacity(meta.len() as usize);
-        (&file).read_to_end(&mut data)?;
+        // Under our lock the content is final (writers hold the lock while they write).
+        let mut data = vec![0u8; meta.len() as usize];
+        if let Err(e) = (&file).read_exact(&mut data) {
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                return Ok(Claim::Skip);
+            }
+            return Err(e);
+        }
         let decoded = match packet::decode(&data) {
             Ok(p) => p,
             Err(PacketError::ShortHeader { .. }) => {
@@ -536,14 +634,15 @@ impl Spooler {
             }
             Err(e) => return Ok(Claim::Quarantine(e)),
         };
-        let attempts = sys::read_attempts(&file);
+        held_lock(&self.held).insert(rel.to_path_buf());
         Ok(Claim::Got(Task {
             file,
             path,
+            rel: rel.to_path_buf(),
             root: self.root.clone(),
             vars: decoded.vars,
             body: decoded.body,
-            attempts,
+            held: self.held.clone(),
         }))
     }
 
@@ -566,9 +665,23 @@ impl Spooler {
             if let Some(n) = self.notices.pop() {
                 return Ok(Next::Notice(n));
             }
-            self.read_events()?;
-            if Instant::now() >= self.next_scan {
+            // Reading inotify costs a syscall: between tasks of a busy queue do it every 2 ms,
+            // enough for a new task's (or priority's) turn to come right after the current one.
+            let now = Instant::now();
+            if self.ready.is_empty() || now >= self.last_events + EVENT_READ_PERIOD {
+                self.read_events()?;
+                self.last_events = now;
+            }
+            if self.first_scan_done {
+                if now >= self.next_scan {
+                    self.start_rescan()?;
+                }
+                if !self.scan.is_empty() {
+                    self.scan_step(RESCAN_SLICE, SystemTime::now());
+                }
+            } else {
                 self.full_scan()?;
+                self.first_scan_done = true;
             }
             self.promote_due();
             while let Some((key, ())) = self.ready.pop_first() {
@@ -601,6 +714,9 @@ impl Spooler {
             let now = Instant::now();
             if now >= deadline {
                 return Ok(Next::Idle);
+            }
+            if !self.scan.is_empty() {
+                continue; // a rescan is under way: keep listing rather than sleep
             }
             let mut wait = (deadline - now).min(self.next_scan.saturating_duration_since(now));
             if let Some(Reverse((at, _, _))) = self.delayed.peek() {
@@ -727,6 +843,28 @@ mod tests {
     }
 
     #[test]
+    fn a_file_held_elsewhere_is_not_retried_in_a_loop() {
+        let tmp = tempfile::tempdir().unwrap();
+        spool_write(tmp.path(), &[v("n", "1")], b"", false).unwrap();
+        let mut a = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut b = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let held = next_task(&mut a).unwrap();
+        for _ in 0..20 {
+            assert!(matches!(
+                b.next(Duration::from_millis(10)).unwrap(),
+                Next::Idle
+            ));
+            assert!(matches!(
+                a.next(Duration::from_millis(1)).unwrap(),
+                Next::Idle
+            ));
+        }
+        assert!(b.claim_attempts <= 3, "{} attempts", b.claim_attempts);
+        assert!(a.claim_attempts <= 2, "{} attempts", a.claim_attempts);
+        held.ok().unwrap();
+    }
+
+    #[test]
     fn failure_delays_and_dead_letters() {
         let tmp = tempfile::tempdir().unwrap();
         spool_write(tmp.path(), &[v("n", "1")], b"", false).unwrap();
@@ -751,7 +889,7 @@ mod tests {
         drop(f);
         let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
         let t = next_task(&mut sp).unwrap();
-        assert_eq!(t.attempts, 1, "attempts are kept on the file");
+        assert_eq!(t.attempts(), 1, "attempts are kept on the file");
         match t.failed(&cfg).unwrap() {
             FailOutcome::Dead { to, attempts } => {
                 assert_eq!(attempts, 2);

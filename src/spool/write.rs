@@ -4,8 +4,10 @@
 //! only once complete, so the final name always holds a whole file, whatever the writer's fate:
 //! a writer killed half-way leaves nothing at all. Where the filesystem has no `O_TMPFILE` the
 //! file is written under a temporary name that no reader considers (readers look only at
-//! `uwsgi_spoolfile_on_*`) and renamed. Either way the bytes are written under an exclusive
-//! `fcntl` lock, as uWSGI's writers do. `at` is applied (as the mtime) before the name appears,
+//! `uwsgi_spoolfile_on_*`) and renamed; that file is filled under an exclusive `fcntl` lock, as
+//! uWSGI's writers do. (An unnamed file needs no lock: nobody can open it, and when its name
+//! appears it is complete. Holding one past the link would only make readers skip it, and its
+//! close reports no name they could come back for.) `at` is applied (as the mtime) before the name appears,
 //! so a reader never sees a future task without its date. In durable mode the file and then the
 //! directory are fsynced before `spool_write` returns.
 
@@ -125,7 +127,8 @@ fn write_renamed(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result
             .mode(0o600)
             .custom_flags(libc::O_CLOEXEC)
             .open(&temp)?;
-        let written = fill(&file, bytes, at, durable);
+        // A named temporary file is visible: hold the lock readers honour while filling it.
+        let written = sys::lock_exclusive(&file).and_then(|()| fill(&file, bytes, at, durable));
         drop(file);
         let renamed = written.and_then(|()| sys::rename_noreplace(&temp, &fin));
         match renamed {
@@ -147,7 +150,6 @@ fn write_renamed(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result
 }
 
 fn fill(mut file: &File, bytes: &[u8], at: i64, durable: bool) -> io::Result<()> {
-    sys::lock_exclusive(file)?;
     file.write_all(bytes)?;
     if at > 0 {
         sys::set_times(file, at)?;
