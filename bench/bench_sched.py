@@ -23,7 +23,8 @@ cron     next-fire computations per second, from Python, on the peers' CRON_SPEC
          under 1 ms for the fast ones). Order of targets rotates per spec and run.
          First 300 fires of every spec are checked equal to croniter-rs's.
 timer    one master, 2 workers. Ours: @timer(1) -> worker1 and @timer(0.1) -> worker2;
-         uWSGI: @timer(1) -> worker1 (integer seconds only). Handler appends
+         uWSGI: @timer(1) -> worker1 (integer seconds only). Floor: a forked plain Python
+         process sleeping to absolute deadlines of both grids (the machine's wake-up noise). Handler appends
          time.monotonic() per tick; --duration s (default 30). Per period: ticks, interval
          mean/stdev, lateness p50/p99/max = tick - ideal grid time, the grid being
          origin + k*period with the origin at the earliest (tick - k*period), so lateness >= 0;
@@ -443,16 +444,48 @@ def tick_stats(ts, period, reg, duration):
     return r
 
 
+def timer_floor(d, periods, duration):
+    """The floor, in a forked child: a plain Python process that sleeps to absolute deadlines
+    (time.sleep of the remaining time) on each period's grid and records time.monotonic()."""
+    fds = {p: os.open(d / ('ticks.' + p), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644) for p in periods}
+    t0 = now()
+    (d / 'reg').write_text(f'{t0:.6f}\n')
+    nxt = {p: t0 + float(p) for p in periods}
+    while True:
+        p = min(nxt, key=nxt.get)
+        if nxt[p] > t0 + duration + 1.0:
+            return
+        left = nxt[p] - now()
+        if left > 0:
+            time.sleep(left)
+        os.write(fds[p], f'{now():.6f}\n'.encode())
+        nxt[p] += float(p)
+
+
 def run_timer(ctx, target):
     d = ctx.run_dir('timer-' + target)
     g = P.ProcGroup(d / 'logs')
     timers = '1:worker1' if target == 'uwsgi' else '1:worker1,0.1:worker2'
+    pid = None
     try:
-        m = start_target(ctx, g, target, d, {'SCHED_MODE': 'timer', 'SCHED_TIMERS': timers})
-        P.wait_until(lambda: (d / 'reg').exists(), 60, 'app import', [m])
-        time.sleep(ctx.args.duration + 1.2)
-        P.wait_until(m.alive, 1, 'alive', [m])
+        if target == 'floor':
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    timer_floor(d, ['1', '0.1'], ctx.args.duration)
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+            pid = None
+        else:
+            m = start_target(ctx, g, target, d, {'SCHED_MODE': 'timer', 'SCHED_TIMERS': timers})
+            P.wait_until(lambda: (d / 'reg').exists(), 60, 'app import', [m])
+            time.sleep(ctx.args.duration + 1.2)
+            P.wait_until(m.alive, 1, 'alive', [m])
     finally:
+        if pid:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
         g.close()
     reg = float((d / 'reg').read_text().split()[0])
     out = {}
@@ -646,6 +679,11 @@ def finish_ratios(res):
         tm['timer_1s_lateness_p99_not_worse_than_uwsgi'] = None if a is None or b is None else a <= b
         c = med(res, 'timer', 'ours.timer0.1', 'lateness_p99_ms')
         tm['timer_0.1s_lateness_p99_under_1ms'] = None if c is None else c < 1.0
+        for p in ('1', '0.1'):
+            rt['timer'][f'lateness_p99_ours_over_floor_{p}s'] = ratio(
+                med(res, 'timer', 'ours.timer' + p, 'lateness_p99_ms'),
+                med(res, 'timer', 'floor.timer' + p, 'lateness_p99_ms'),
+            )
     if 'signal' in res['results']:
         rt['signal'] = {
             k + '_ours_over_uwsgi': ratio(med(res, 'signal', 'ours.signal', k), med(res, 'signal', 'uwsgi.signal', k))
@@ -713,7 +751,7 @@ def main():
     ctx = Ctx(args, res)
     try:
         if 'timer' in parts:
-            part_processes(ctx, 'timer', run_timer, targets)
+            part_processes(ctx, 'timer', run_timer, ['floor'] + targets)
         if 'signal' in parts:
             part_processes(ctx, 'signal', run_signal, targets)
         if 'filemon' in parts:
