@@ -125,17 +125,29 @@ pub struct Task {
     held: Held,
 }
 
-/// The tasks a spooler has handed out and not yet finished: events about them (other processes
-/// opening them, or our own later close) must not make the spooler try to claim them again.
-type Held = std::sync::Arc<std::sync::Mutex<HashSet<PathBuf>>>;
+/// What a spooler's tasks tell it back, shared between the spooler and the tasks it handed out.
+#[derive(Debug, Default)]
+struct Book {
+    /// Handed out and not finished: events about them (other processes opening them, or our
+    /// own close) must not make the spooler try to claim them again.
+    held: HashSet<PathBuf>,
+    /// Deleted by us, their close event not seen yet: the event is ours, skip the lookup.
+    finished: HashSet<PathBuf>,
+    finished_order: std::collections::VecDeque<PathBuf>,
+}
 
-fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, HashSet<PathBuf>> {
+/// Bound on `Book::finished` (an event lost to an inotify overflow would leave its entry).
+const FINISHED_MEMORY: usize = 4096;
+
+type Held = std::sync::Arc<std::sync::Mutex<Book>>;
+
+fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, Book> {
     h.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        held_lock(&self.held).remove(&self.rel);
+        held_lock(&self.held).held.remove(&self.rel);
     }
 }
 
@@ -158,7 +170,18 @@ impl Task {
     pub fn ok(self) -> io::Result<()> {
         match fs::remove_file(&self.path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            _ => {
+                let mut book = held_lock(&self.held);
+                if book.finished.insert(self.rel.clone()) {
+                    book.finished_order.push_back(self.rel.clone());
+                    if book.finished_order.len() > FINISHED_MEMORY {
+                        if let Some(old) = book.finished_order.pop_front() {
+                            book.finished.remove(&old);
+                        }
+                    }
+                }
+                Ok(())
+            }
         }
     }
 
@@ -365,8 +388,14 @@ impl Spooler {
             return;
         }
         let rel = self.rel_of(bucket, name);
-        if self.known.contains(&rel) || held_lock(&self.held).contains(&rel) {
+        if self.known.contains(&rel) {
             return;
+        }
+        {
+            let mut book = held_lock(&self.held);
+            if book.held.contains(&rel) || book.finished.remove(&rel) {
+                return;
+            }
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
         self.known.insert(rel.clone());
@@ -634,7 +663,7 @@ impl Spooler {
             }
             Err(e) => return Ok(Claim::Quarantine(e)),
         };
-        held_lock(&self.held).insert(rel.to_path_buf());
+        held_lock(&self.held).held.insert(rel.to_path_buf());
         Ok(Claim::Got(Task {
             file,
             path,
