@@ -42,6 +42,8 @@ log = logging.getLogger('uwsgidecorators.spooler')
 # How long one next_task() call may block. A stop request also wakes it at once (wake()), this
 # bound only matters if a wake-up is lost, and lets a set_spooler_frequency() change be seen.
 _POLL = 1.0
+# How often a busy spooler runs pending signals and re-reads the frequency between tasks.
+_HOUSEKEEPING = 0.005
 
 
 class StopFlag:
@@ -137,18 +139,26 @@ def run_spooler(
     stop.spooler = sp
     done = 0
     where = f'spooler (pid: {os.getpid()})'
+    # Between tasks of a busy queue, signals and a changed frequency are looked at every
+    # _HOUSEKEEPING seconds rather than after every task: each look costs system calls.
+    next_housekeeping = 0.0
+    woken = True
     try:
         while not stop.requested:
-            _run_signals(signal_socks, where, harakiri, stop)
-            if stop.requested:
-                break
-            wanted = _effective_frequency(frequency)
-            if wanted != current_freq:
-                # uwsgi.set_spooler_frequency changes it for every spooler, as in uWSGI.
-                sp.frequency = wanted
-                current_freq = wanted
-                log.info('%s frequency set to %g seconds', label, current_freq)
+            now = time.monotonic()
+            if woken or now >= next_housekeeping:
+                next_housekeeping = now + _HOUSEKEEPING
+                _run_signals(signal_socks, where, harakiri, stop)
+                if stop.requested:
+                    break
+                wanted = _effective_frequency(frequency)
+                if wanted != current_freq:
+                    # uwsgi.set_spooler_frequency changes it for every spooler, as in uWSGI.
+                    sp.frequency = wanted
+                    current_freq = wanted
+                    log.info('%s frequency set to %g seconds', label, current_freq)
             task = sp.next_task(_POLL)
+            woken = task is None
             if task is None:
                 continue
             if stop.requested:
@@ -194,14 +204,13 @@ def _run_task(
     chdir: str | None,
     quiet: bool,
 ) -> int:
-    name = os.fsdecode(task.name)
     table, slot = st.table, st.slot
     try:
         # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
         # jobs) unless --spooler-chdir says otherwise.
         os.chdir(chdir if chdir else os.path.dirname(task.path))
     except OSError as exc:
-        log.error('%s cannot chdir for task %s: %s', label, name, exc)
+        log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
     if table is not None and slot is not None:
         table.put(slot, F_BUSY, 1)
         if harakiri > 0:
@@ -221,12 +230,14 @@ def _run_task(
             task.failed()
             raise
         except Exception:
+            name = os.fsdecode(task.name)  # read before the outcome: the task is gone after it
             attempts, _retry_at, dead = task.failed()
             log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, traceback.format_exc().rstrip())
             if dead is not None:
                 log.error('%s task %s moved to %s after %d failed attempts', label, name, os.fsdecode(dead), attempts)
             return -1
         code = _result_code(result)
+        name = '' if quiet else os.fsdecode(task.name)
         if code == -2:
             task.ok()
             if not quiet:
