@@ -416,41 +416,18 @@ class timer:
         return f
 
 
-_CRON_MACROS = {
-    '@yearly': '0 0 1 1 *',
-    '@annually': '0 0 1 1 *',
-    '@monthly': '0 0 1 * *',
-    '@weekly': '0 0 * * 0',
-    '@daily': '0 0 * * *',
-    '@midnight': '0 0 * * *',
-    '@hourly': '0 * * * *',
-}
-_CRON_FIELDS = (('minute', 0, 59), ('hour', 0, 23), ('day', 1, 31), ('month', 1, 12), ('weekday', 0, 7))
-
-
 def _crontab_to_uwsgi(text: str) -> 'tuple[int, int, int, int, int]':
-    """The five ``uwsgi.add_cron`` integers that fire exactly when crontab ``text`` does.
+    """The five ``uwsgi.add_cron`` integers that fire exactly when crontab ``text`` does (for
+    real uWSGI, which only takes integers); ValueError when its syntax cannot say it."""
+    from . import _core
 
-    Only what both agree on: ``*``, a number, and ``*/N`` in the minute and hour fields (uWSGI's
-    ``-N`` means "divisible by N", which for days and months is not crontab's ``*/N``).
-    """
-    fields = _CRON_MACROS.get(text.strip().lower(), text).split()
-    if len(fields) != 5:
-        raise ValueError(f'crontab {text!r} must have 5 fields (minute hour day month weekday)')
-    out = []
-    for index, (raw, (name, low, high)) in enumerate(zip(fields, _CRON_FIELDS)):
-        if raw == '*':
-            out.append(-1)
-        elif raw.isascii() and raw.isdigit() and low <= int(raw) <= high:
-            out.append(int(raw))
-        elif index < 2 and raw.startswith('*/') and raw[2:].isascii() and raw[2:].isdigit() and int(raw[2:]) > 0:
-            out.append(-int(raw[2:]))
-        else:
-            raise ValueError(
-                f"crontab {text!r}: {name} field {raw!r} cannot be expressed with real uWSGI's add_cron "
-                '(it takes *, a number, or */N in the minute and hour fields)'
-            )
-    return out[0], out[1], out[2], out[3], out[4]
+    ints = _core.CronSpec(text).to_uwsgi()
+    if ints is None:
+        raise ValueError(
+            f"crontab {text!r} cannot be expressed with real uWSGI's add_cron (each field must be any, "
+            'one value, or every value divisible by N; day and weekday are ORed only when both are values)'
+        )
+    return ints
 
 
 class cron:

@@ -78,6 +78,33 @@ impl CronSpec {
         parse::parse(text)
     }
 
+    /// The five `uwsgi.add_cron` integers that fire exactly when this spec does, if uWSGI's
+    /// syntax can say it (each field any, one value, or "divisible by N"; day and weekday ORed
+    /// only when both are single values).
+    pub fn to_uwsgi(&self) -> Option<[i64; 5]> {
+        fn field(bits: u64, lo: u32, hi: u32) -> Option<i64> {
+            let full = divisible_bits(lo, hi, 1);
+            if bits == full {
+                return Some(-1);
+            }
+            if bits.count_ones() == 1 {
+                return Some(i64::from(bits.trailing_zeros()));
+            }
+            (2..=hi)
+                .find(|&n| divisible_bits(lo, hi, n) == bits)
+                .map(|n| -i64::from(n))
+        }
+        let out = [
+            field(self.minutes, 0, 59)?,
+            field(u64::from(self.hours), 0, 23)?,
+            field(u64::from(self.days), 1, 31)?,
+            field(u64::from(self.months), 1, 12)?,
+            field(u64::from(self.weekdays), 0, 6)?,
+        ];
+        // Re-derive and compare: this also checks the day/weekday join.
+        (CronSpec::from_uwsgi(out[0], out[1], out[2], out[3], out[4]) == *self).then_some(out)
+    }
+
     fn day_matches(&self, c: &Civil) -> bool {
         let d = self.days & (1 << c.day) != 0;
         let w = self.weekdays & (1 << c.weekday()) != 0;
@@ -218,6 +245,42 @@ mod tests {
         assert_eq!(feb30.next_after(&c), None);
         let leap = CronSpec::from_uwsgi(0, 0, 29, 2, -1);
         assert_eq!(leap.next_after(&c), Some(Civil::new(2028, 2, 29, 0, 0)));
+    }
+
+    #[test]
+    fn to_uwsgi_when_expressible() {
+        assert_eq!(
+            CronSpec::parse("*/5 * * * *").unwrap().to_uwsgi(),
+            Some([-5, -1, -1, -1, -1])
+        );
+        assert_eq!(
+            CronSpec::parse("40 2 * * *").unwrap().to_uwsgi(),
+            Some([40, 2, -1, -1, -1])
+        );
+        assert_eq!(
+            CronSpec::parse("0 0 1 * 5").unwrap().to_uwsgi(),
+            Some([0, 0, 1, -1, 5])
+        );
+        assert_eq!(
+            CronSpec::parse("0 0 * * 7").unwrap().to_uwsgi(),
+            Some([0, 0, -1, -1, 0])
+        );
+        assert_eq!(
+            CronSpec::parse("0 */2 * * *").unwrap().to_uwsgi(),
+            Some([0, -2, -1, -1, -1])
+        );
+        // crontab's */5 days are 1, 6, 11...; uWSGI's -5 is 5, 10, 15...
+        assert_eq!(CronSpec::parse("0 0 */5 * *").unwrap().to_uwsgi(), None);
+        assert_eq!(CronSpec::parse("0 9-17 * * *").unwrap().to_uwsgi(), None);
+        assert_eq!(CronSpec::parse("0 0 1 * 1-5").unwrap().to_uwsgi(), None);
+        for ints in [
+            [-7, -1, -1, -1, -1],
+            [0, 0, -10, -1, -1],
+            [30, 3, -1, -2, 1],
+        ] {
+            let s = CronSpec::from_uwsgi(ints[0], ints[1], ints[2], ints[3], ints[4]);
+            assert_eq!(s.to_uwsgi(), Some(ints));
+        }
     }
 
     #[test]

@@ -198,6 +198,11 @@ impl PyCronSpec {
         }
     }
 
+    /// The five `uwsgi.add_cron` integers with the same meaning, or None if uWSGI cannot say it.
+    fn to_uwsgi(&self) -> Option<(i64, i64, i64, i64, i64)> {
+        self.spec.to_uwsgi().map(|v| (v[0], v[1], v[2], v[3], v[4]))
+    }
+
     /// True if the wall-clock minute matches.
     fn matches(&self, year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<bool> {
         Ok(self.spec.matches(&civil(year, month, day, hour, minute)?))
