@@ -105,6 +105,26 @@ impl CronSpec {
         (CronSpec::from_uwsgi(out[0], out[1], out[2], out[3], out[4]) == *self).then_some(out)
     }
 
+    /// The days (bits 1..=dim) of a month that match the day-of-month/weekday rule.
+    fn day_mask(&self, year: i32, month: u8, dim: u8) -> u32 {
+        let first = u32::from(Civil::new(year, month, 1, 0, 0).weekday());
+        let w = u32::from(self.weekdays);
+        // Rotate so bit i means "weekday of day i+1", then repeat it every 7 days from day 1.
+        let week = (w >> first | w << (7 - first)) & 0x7f;
+        let mut weekday_days = 0u32;
+        let mut k = 1;
+        while k <= 31 {
+            weekday_days |= week << k;
+            k += 7;
+        }
+        let days = if self.day_or_weekday {
+            self.days | weekday_days
+        } else {
+            self.days & weekday_days
+        };
+        days & (((1u64 << (dim + 1)) - 2) as u32)
+    }
+
     fn day_matches(&self, c: &Civil) -> bool {
         let d = self.days & (1 << c.day) != 0;
         let w = self.weekdays & (1 << c.weekday()) != 0;
@@ -135,7 +155,7 @@ impl CronSpec {
             return None;
         }
         let mut c = after.plus_minute();
-        let limit = after.year + 401;
+        let limit = after.year.saturating_add(401);
         while c.year <= limit {
             if self.months & (1 << c.month) == 0 {
                 match next_bit(u64::from(self.months), c.month as u32 + 1, 12) {
@@ -147,7 +167,13 @@ impl CronSpec {
                 continue;
             }
             if !self.day_matches(&c) {
-                c = c.next_day();
+                // Jump straight to the next matching day of this month, or the next month.
+                let dim = civil::days_in_month(c.year, c.month);
+                let mask = self.day_mask(c.year, c.month, dim);
+                c = match next_bit(u64::from(mask), u32::from(c.day) + 1, u32::from(dim)) {
+                    Some(d) => Civil::new(c.year, c.month, d as u8, 0, 0),
+                    None => Civil::new(c.year, c.month, dim, 0, 0).next_day(),
+                };
                 continue;
             }
             if self.hours & (1 << c.hour) == 0 {

@@ -47,19 +47,25 @@ const MAX_SHIFT_SECS: i64 = 26 * 3600;
 /// is mapped and the earliest instant wins.
 pub fn next_fire(spec: &CronSpec, after: Timestamp, tz: &TimeZone) -> Option<Timestamp> {
     let simple = next_in_wall_order(spec, after, tz);
+    // Only a transition within a day of `after` or of the answer can reorder candidates.
+    let near = |t: Timestamp| -> Option<bool> {
+        let from = Timestamp::from_second(t.as_second().checked_sub(MAX_SHIFT_SECS)?).ok()?;
+        Some(tz.following(from).next().is_some_and(|tr| {
+            tr.timestamp().as_second() <= t.as_second().saturating_add(MAX_SHIFT_SECS)
+        }))
+    };
+    let near_transition = near(after)? || simple.map_or(Some(false), near)?;
+    if !near_transition {
+        return simple;
+    }
     let window_start =
         Timestamp::from_second(after.as_second().checked_sub(MAX_SHIFT_SECS)?).ok()?;
+    // Candidates whose wall-clock reading is past the answer's by more than any shift cannot
+    // land before it; without an answer, a day past `after` bounds the search.
     let window_end = simple
         .unwrap_or(after)
         .as_second()
         .saturating_add(MAX_SHIFT_SECS);
-    let near_transition = tz
-        .following(window_start)
-        .next()
-        .is_some_and(|t| t.timestamp().as_second() <= window_end);
-    if !near_transition {
-        return simple;
-    }
     let mut best = simple;
     let mut c = civil_at(window_start, tz);
     let stop = civil_at(Timestamp::from_second(window_end).ok()?, tz);

@@ -233,6 +233,11 @@ impl PyCronSpec {
             Some(name) => jiff::tz::TimeZone::get(name)
                 .map_err(|_| PyValueError::new_err(format!("unknown time zone {name:?}")))?,
         };
+        if !after.is_finite() {
+            return Err(PyValueError::new_err(format!(
+                "after must be a finite unix time, got {after}"
+            )));
+        }
         let secs = after.floor();
         let ts = jiff::Timestamp::from_second(secs as i64)
             .map_err(|_| PyValueError::new_err(format!("time out of range: {after}")))?;
@@ -251,7 +256,13 @@ impl PyCronSpec {
 
 fn civil(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<Civil> {
     let dim = crate::cron::civil::days_in_month(year, month.clamp(1, 12));
-    if !(1..=12).contains(&month) || day == 0 || day > dim || hour > 23 || minute > 59 {
+    if !(-9999..=9999).contains(&year)
+        || !(1..=12).contains(&month)
+        || day == 0
+        || day > dim
+        || hour > 23
+        || minute > 59
+    {
         return Err(PyValueError::new_err(format!(
             "not a valid wall-clock minute: {year}-{month:02}-{day:02} {hour:02}:{minute:02}"
         )));
