@@ -216,9 +216,25 @@ def test_shutdown_kills_what_outlives_reload_mercy(procs, spool_dir, tasks_py, o
     m.children()
     os.kill(m.pid, signal.SIGINT)
     assert m.wait(15) == 0, m.tail()
-    assert 'still running, SIGKILL' in m.log()
+    assert 'mercy over: SIGKILL to 1 child process(es)' in m.log()
+    assert 'killed by signal 9' in m.log()
     assert m.leftovers() == []
     assert len(_pending(spool_dir)) == 1  # killed mid-task: kept for the next run
+
+
+def test_a_second_stop_signal_skips_the_mercy(procs, spool_dir, tasks_py, out, enqueue):
+    m = _start(procs, spool_dir, tasks_py, out, '--reload-mercy', '60')
+    enqueue.slow(60, 'stuck')
+    wait_until(lambda: _events(out, 'start', tag='stuck'), 20, 'the task to start', [m])
+    m.children()
+    os.kill(m.pid, signal.SIGINT)
+    wait_until(lambda: 'SIGINT received: stopping 1 child process(es)' in m.log(), 10, 'the first SIGINT', [m])
+    t0 = time.monotonic()
+    os.kill(m.pid, signal.SIGINT)  # Ctrl-C twice
+    assert m.wait(15) == 0, m.tail()
+    assert time.monotonic() - t0 < 10
+    assert 'SIGINT received again' in m.log() and 'mercy over: SIGKILL to 1 child process(es)' in m.log()
+    assert m.leftovers() == []
 
 
 def test_spooler_harakiri(procs, spool_dir, tasks_py, out, enqueue):

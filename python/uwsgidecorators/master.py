@@ -3,12 +3,17 @@ keep them alive, enforce harakiri, and stop them cleanly.
 
 One single-threaded loop, no helper threads (so forking the master is always safe):
 
+* the decisions (spawn, respawn and its back-off, whom to kill at harakiri and at shutdown, when
+  to exit) are made by ``_core.Supervisor``, a pure state machine; this module only feeds it what
+  happened (a fork, a reaped child, an expired deadline, a stop request, time passing, all on
+  ``time.monotonic()``) and carries out what it answers (fork, SIGTERM, SIGKILL, log, exit);
 * children are forked with ``os.fork`` (Python's at-fork hooks run, ``random`` is reseeded);
 * every child owns one slot of the shared table (``_shared.SharedTable``), created before the
   first fork; children publish harakiri deadlines there, the master compares them with its clock
-  every loop turn and SIGKILLs a child whose deadline passed (uWSGI's master does the same);
+  every loop turn and reports an expired one to the supervisor (uWSGI's master does the same);
 * SIGCHLD/SIGTERM/SIGINT wake the loop through ``signal.set_wakeup_fd``; dead children are reaped
-  and respawned, with a growing delay when one keeps dying right after it starts;
+  and reported; the supervisor respawns them, with a growing delay when one keeps dying right
+  after it starts;
 * SIGTERM or SIGINT: every child gets SIGTERM and may finish the task it is running, for at most
   ``--reload-mercy`` seconds (default 30); what is left is SIGKILLed; the master exits 0. A second
   SIGTERM/SIGINT skips the wait.
@@ -51,9 +56,13 @@ __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_op
 
 log = logging.getLogger('uwsgidecorators.master')
 
+# The supervisor's settings (``_core.Supervisor``).
 _QUICK_DEATH = 1.0  # a child that dies sooner than this after its start is "crash looping"
-_MAX_BACKOFF = 30.0
+_FIRST_BACKOFF = 0.25  # the delay before respawning it, doubled at each quick death...
+_MAX_BACKOFF = 30.0  # ... up to this
 _TICK = 0.5  # harakiri resolution; uWSGI checks once a second
+_REAP_GRACE = 10.0  # how long to wait for SIGKILLed children at shutdown before exiting anyway
+_LEVELS = {'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
 
 
 @dataclass
@@ -200,19 +209,10 @@ def _set_parent_death_signal(sig: int) -> None:
         pass
 
 
-def _describe_status(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(sig).name
-        except ValueError:
-            name = str(sig)
-        return f'killed by signal {sig} ({name})'
-    return f'exited with status {os.waitstatus_to_exitcode(status)}'
-
-
 class Master:
     def __init__(self, settings: Settings) -> None:
+        from . import _core
+
         self.s = settings
         self.specs: list[ChildSpec] = []
         number = 0
@@ -224,22 +224,31 @@ class Master:
                 self.specs.append(ChildSpec(KIND_SPOOLER, number, index))
         for wid in range(1, settings.workers + 1):
             self.specs.append(ChildSpec(KIND_WORKER, wid))
-        n = len(self.specs)
-        self.slot_pid = [0] * n
+        self.sup: Any = _core.Supervisor(
+            # a spooler that exits 0 recycled itself (--spooler-max-tasks): respawned at once
+            [(spec.label(), spec.kind == KIND_SPOOLER) for spec in self.specs],
+            quick_death=_QUICK_DEATH,
+            first_backoff=_FIRST_BACKOFF,
+            max_backoff=_MAX_BACKOFF,
+            mercy=settings.reload_mercy,
+        )
+        """every decision about the children (``_core.Supervisor``); this class carries them out"""
         self.children: dict[int, int] = {}
-        self.spawned_at = [0.0] * n
-        self.next_spawn = [0.0] * n
-        self.quick_deaths = [0] * n
-        self.harakiri_killed: set[int] = set()
-        self.stop_signal: int | None = None
-        self.forced = False
+        """pid -> slot of every forked child not reaped yet (what to release when it is reaped)"""
+        self.stop_requests: list[int] = []
+        """SIGTERM/SIGINT received and not yet reported to the supervisor (the handler only
+        appends here: it may run between any two bytecodes of the loop)"""
+        self.stopping = False
+        self.killed_at: float | None = None
+        """when the first SIGKILL of the shutdown was sent (see ``_REAP_GRACE``)"""
+        self.exit_code: int | None = None
         self.pid = os.getpid()
         self.table: SharedTable | None = None
         self._wake_r = -1
         self._wake_w = -1
         self.ml: Any = None
-        """the signal loop (``_core.MasterLoop``); children keep the reference so it is never
-        dropped there (dropping it removes the control socket from the file system)"""
+        """the signal loop (``_core.MasterLoop``); a child closes its copy with ``close_in_child``
+        (which leaves the master's control socket file in place)"""
         self.runtime_dir: str | None = None
         self.channels: dict[int, socket.socket] = {}
         """slot -> the master's end of that child's private signal channel"""
@@ -356,10 +365,7 @@ class Master:
         signal.signal(signal.SIGHUP, self._on_hup)
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
-        if self.stop_signal is None:
-            self.stop_signal = signum
-        else:
-            self.forced = True
+        self.stop_requests.append(signum)  # reported by the loop (the wake-up fd woke it)
 
     def _on_child(self, signum: int, frame: FrameType | None) -> None:
         pass  # the wakeup fd already woke the loop; reaping happens there
@@ -385,33 +391,91 @@ class Master:
                 return 1
             self._install_signals()
             try:
-                if self.stop_signal is None:
-                    for slot in range(len(self.specs)):
-                        self._spawn(slot)
-                while self.stop_signal is None:
-                    self._reap(respawn=True)
-                    if self.stop_signal is not None:
-                        break
-                    now = time.monotonic()
-                    for slot, pid in enumerate(self.slot_pid):
-                        if pid == 0 and now >= self.next_spawn[slot]:
-                            self._spawn(slot)
-                            if self.stop_signal is not None:
-                                break
-                    self._enforce_harakiri()
-                    self._sleep(self._timeout())
-                return self._shutdown()
+                code = self._supervise()
             finally:
                 signal.set_wakeup_fd(-1)
+            log.info('goodbye to uwsgidecorators (pid: %d)', self.pid)
+            return code
         finally:
             self._close_loop()
 
+    def _supervise(self) -> int:
+        """Feed the supervisor until it says exit. Each turn: reap, stop requests, harakiri,
+        time; then wait in the signal loop until something happens or the supervisor's next
+        deadline (a respawn, the end of mercy)."""
+        self._report_stops()  # a stop before the start: nothing is spawned
+        self._apply(self.sup.start(time.monotonic()))
+        while self.exit_code is None:
+            self._reap()
+            self._report_stops()
+            self._check_harakiri()
+            self._apply(self.sup.tick(time.monotonic()))
+            if self.exit_code is None:
+                self._reap_grace()
+            if self.exit_code is None:
+                self._sleep(self._timeout())
+        return self.exit_code
+
+    def _apply(self, actions: Iterable[tuple[Any, ...]], *, prefix: str = '') -> None:
+        """Carry out the supervisor's answer: ``('spawn', slot)``, ``('term', pid)``,
+        ``('kill', pid)``, ``('log', level, message)``, ``('exit', code)``. ``prefix`` goes
+        before the first log line."""
+        for action in actions:
+            what = action[0]
+            if what == 'spawn':
+                self._spawn(action[1])
+            elif what == 'term':
+                self._signal_child(action[1], signal.SIGTERM)
+            elif what == 'kill':
+                if self.stopping and self.killed_at is None:
+                    self.killed_at = time.monotonic()
+                self._signal_child(action[1], signal.SIGKILL)
+            elif what == 'log':
+                log.log(_LEVELS.get(action[1], logging.WARNING), '%s%s', prefix, action[2])
+                prefix = ''
+            elif what == 'exit':
+                self.exit_code = int(action[1])
+            else:
+                log.error('unknown supervisor action %r, ignored', action)
+
+    def _signal_child(self, pid: int, sig: int) -> None:
+        if pid not in self.children:
+            return  # already reaped: the pid may belong to another process by now
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def _report_stops(self) -> None:
+        while self.stop_requests:
+            name = signal.Signals(self.stop_requests.pop(0)).name
+            prefix = f'{name} received: '
+            if self.stopping:
+                log.warning('%s received again: no more mercy, SIGKILL to what is left', name)
+                prefix = ''
+            self.stopping = True
+            self._apply(self.sup.stop(time.monotonic()), prefix=prefix)
+
+    def _reap_grace(self) -> None:
+        # Not decided by the supervisor (it waits for every exit): a child SIGKILLed at shutdown
+        # that still is not reaped after _REAP_GRACE (stuck in the kernel) must not hold the
+        # master for ever.
+        if self.killed_at is None or not self.children:
+            return
+        if time.monotonic() - self.killed_at >= _REAP_GRACE:
+            log.error(
+                '%d child process(es) still not dead %g s after SIGKILL (pids: %s): exiting anyway',
+                len(self.children),
+                _REAP_GRACE,
+                ', '.join(map(str, sorted(self.children))),
+            )
+            self.exit_code = 0
+
     def _timeout(self) -> float:
-        now = time.monotonic()
         timeout = _TICK
-        for slot, pid in enumerate(self.slot_pid):
-            if pid == 0:
-                timeout = min(timeout, max(0.0, self.next_spawn[slot] - now))
+        deadline = self.sup.next_deadline()
+        if deadline is not None:
+            timeout = min(timeout, max(0.0, deadline - time.monotonic()))
         return timeout
 
     def _sleep(self, timeout: float) -> None:
@@ -420,7 +484,7 @@ class Master:
         for kind, num, detail in self.ml.step(timeout):
             if kind == 'wakeup':
                 continue
-            if kind == 'queue_full' and self.stop_signal is not None:
+            if kind == 'queue_full' and self.stopping:
                 continue  # children are going away: their channels close before they are reaped
             self.events.log(kind, num, detail)
         self.events.flush()
@@ -471,16 +535,15 @@ class Master:
         self.channels[slot] = chan_master
         self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
-        self.slot_pid[slot] = pid
         self.children[pid] = slot
-        self.spawned_at[slot] = time.monotonic()
         if spec.kind == KIND_SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
         else:
             log.info('spawned uWSGI worker %d (pid: %d)', spec.ident, pid)
+        self._apply(self.sup.spawned(slot, pid, time.monotonic()))
 
-    def _reap(self, *, respawn: bool) -> None:
+    def _reap(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -490,99 +553,37 @@ class Master:
                 return
             slot = self.children.pop(pid, None)
             if slot is None:
-                continue  # a grandchild adopted through a subreaper, or already handled
+                continue  # a grandchild adopted through a subreaper: not the supervisor's
             spec = self.specs[slot]
             assert self.table is not None
             self.table.release(slot)
-            self.slot_pid[slot] = 0
             # Signals for it are reported as unrouted until it is back.
             self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
-            lived = time.monotonic() - self.spawned_at[slot]
-            how = _describe_status(status)
-            killed_by_us = pid in self.harakiri_killed
-            self.harakiri_killed.discard(pid)
-            if not respawn:
-                log.info('%s (pid: %d) %s', spec.label(), pid, how)
-                continue
-            recycled = spec.kind == KIND_SPOOLER and os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
-            if recycled or killed_by_us or lived >= _QUICK_DEATH:
-                self.quick_deaths[slot] = 0
-                delay = 0.0
-            else:
-                self.quick_deaths[slot] += 1
-                delay = min(0.25 * 2 ** (self.quick_deaths[slot] - 1), _MAX_BACKOFF)
-            self.next_spawn[slot] = time.monotonic() + delay
-            if recycled:
-                log.info('%s (pid: %d) recycled itself, respawning', spec.label(), pid)
-            else:
-                when = (
-                    f' in {delay:g} s (it died {self.quick_deaths[slot]} time(s) right after starting)' if delay else ''
-                )
-                log.warning('DAMN ! %s (pid: %d) %s, respawning%s', spec.label(), pid, how, when)
+            self._apply(self.sup.exited(pid, status, time.monotonic()))
 
-    def _enforce_harakiri(self) -> None:
+    def _check_harakiri(self) -> None:
         table = self.table
         if table is None:
             return
         for slot, pid, fld in table.expired():
             if self.children.get(pid) != slot:
                 continue
-            spec = self.specs[slot]
-            if fld == F_USER_DEADLINE:
-                what = 'user (uwsgi.set_user_harakiri)'
-            elif spec.kind == KIND_SPOOLER:
-                what = 'task or signal handler (--spooler-harakiri)'
-            else:
-                what = 'signal handler (--harakiri)'
-            log.error('*** HARAKIRI ON %s (pid: %d): %s deadline passed, SIGKILL ***', spec.label().upper(), pid, what)
-            table.put(slot, fld, 0)
-            self.harakiri_killed.add(pid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-    def _shutdown(self) -> int:
-        assert self.stop_signal is not None
-        name = signal.Signals(self.stop_signal).name
-        mercy = self.s.reload_mercy
-        log.info(
-            '%s received: stopping %d child process(es), waiting up to %g s for running tasks',
-            name,
-            len(self.children),
-            mercy,
-        )
-        for pid in list(self.children):
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        deadline = time.monotonic() + mercy
-        while self.children and not self.forced:
-            self._reap(respawn=False)
-            if not self.children:
-                break
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            self._enforce_harakiri()
-            self._sleep(min(0.1, remaining))
-        for pid, slot in list(self.children.items()):
-            log.warning('%s (pid: %d) still running, SIGKILL', self.specs[slot].label(), pid)
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        end = time.monotonic() + 10.0
-        while self.children and time.monotonic() < end:
-            self._reap(respawn=False)
-            if self.children:
-                time.sleep(0.02)
-        log.info('goodbye to uwsgidecorators (pid: %d)', self.pid)
-        return 0
+            table.put(slot, fld, 0)  # reported once
+            actions = self.sup.harakiri(slot, pid, time.monotonic())
+            self._apply(actions)
+            if any(a[0] == 'kill' for a in actions):
+                # Which deadline it was: the supervisor's line does not say.
+                spec = self.specs[slot]
+                if fld == F_USER_DEADLINE:
+                    what = 'user (uwsgi.set_user_harakiri)'
+                elif spec.kind == KIND_SPOOLER:
+                    what = 'task or signal handler (--spooler-harakiri)'
+                else:
+                    what = 'signal handler (--harakiri)'
+                log.error('HARAKIRI: %s (pid: %d) ran past its %s deadline', spec.label(), pid, what)
 
     # -- inside a child ---------------------------------------------------------------------
     def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:
@@ -590,8 +591,11 @@ class Master:
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
         # The master's signal plumbing is not ours: keep only this child's channel and the read end
-        # of its kind's queue. self.ml stays referenced (never dropped here: see __init__).
+        # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         _signals.detach_master()
+        if self.ml is not None:
+            self.ml.close_in_child()
+            self.ml = None
         for other in self.channels.values():
             other.close()
         kind_name = _kind_name(spec.kind)
@@ -746,7 +750,9 @@ class _EventLog:
         elif kind == 'queue_full':
             log.error('[uwsgi-signal] SIGNAL QUEUE IS FULL: signal %d to %s lost%s', num, detail, more)
         elif kind == 'bad_control':
-            log.warning('[uwsgi-signal] ignored a malformed control datagram (%s)%s', detail, more)
+            # a malformed datagram, or a timer, cron entry or file monitor a child added that the
+            # master refuses (the child checked what it could before sending it)
+            log.error('[uwsgi-signal] control datagram refused: %s%s', detail, more)
         else:
             log.warning('[uwsgi-signal] %s: signal %d %s%s', kind, num, detail, more)
 
