@@ -183,3 +183,66 @@ def test_missing_path_raises_at_registration(procs, tmp_path):
     assert refused['value_error'] and refused['not_found']
     assert 'unable to add file monitor' in refused['why'] and 'not-there.txt' in refused['why']
     assert 'import failed' in m.log() and 'FileMonitorPathError' in m.log()
+
+
+def test_a_worker_adds_file_monitors_at_run_time(procs, tmp_path):
+    # uwsgi.add_file_monitor in a worker: the path is checked there (a missing one raises at
+    # once), made absolute (the master runs elsewhere) and sent to the master.
+    (tmp_path / 'conf' / 'deep').mkdir(parents=True)
+    (tmp_path / 'conf' / 'app.ini').write_text('[app]\n')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        from uwsgidecorators import postfork, signal
+        from uwsgidecorators.exceptions import FileMonitorPathError
+
+        @signal(80)
+        def ini_changed(num):
+            rec('app.ini', num=num)
+
+        @signal(81, target='workers')
+        def tree_changed(num):
+            rec('tree', num=num)
+
+        @postfork
+        def watch():
+            if uwsgi.worker_id() != 1:
+                return
+            os.chdir(WATCHED)
+            try:
+                uwsgi.add_file_monitor(82, 'missing.ini')
+            except FileMonitorPathError as exc:
+                rec('refused', why=str(exc))
+            uwsgi.add_file_monitor(80, os.path.join('conf', 'app.ini'))  # relative to this worker
+            uwsgi.add_file_monitor(81, b'conf', recursive=True)
+            rec('added')
+        """,
+        tmp_path,
+        workers=2,
+    )
+    _ready(m, 2)
+    wait_until(lambda: _events(out, 'added'), 20, 'worker 1 to add its monitors', [m])
+    assert 'missing.ini' in _events(out, 'refused')[0]['why']
+
+    def poke(path):
+        # The master adds the monitor at its next turn after the datagram: change the file
+        # until the handler runs rather than guess when that was.
+        def changed_and_seen():
+            with open(path, 'a') as f:
+                f.write('x = 1\n')
+            return _events(out, path.name)
+
+        return changed_and_seen
+
+    wait_until(poke(tmp_path / 'conf' / 'app.ini'), 20, 'the file monitor added by worker 1', [m], interval=0.1)
+    (tmp_path / 'conf' / 'deep' / 'tree').write_text('')
+    wait_until(
+        lambda: poke(tmp_path / 'conf' / 'deep' / 'tree')() and {r['worker'] for r in _events(out, 'tree')} == {1, 2},
+        20,
+        'the recursive monitor, in both workers',
+        [m],
+        interval=0.1,
+    )
+    assert 'control datagram refused' not in m.log()
+    assert m.stop(signal.SIGTERM) == 0

@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import threading
+import time
 import warnings
 
 import pytest
@@ -178,9 +179,114 @@ def test_children_other_than_workers_may_not_register(monkeypatch):
     monkeypatch.setattr(_config.state(), 'role', 'spooler')
     with pytest.raises(ValueError, match='only the master and the workers'):
         uwsgi.register_signal(1, '', lambda n: None)
-    with pytest.raises(ValueError, match='only the master adds timers'):
-        uwsgi.add_timer(1, 1)
     assert uwsgi.signal_registered(1) is None
+    # a timer goes to the master (as in uWSGI, any process of the instance may add one): here
+    # there is none to send it to
+    with pytest.raises(MasterNotFoundError):
+        uwsgi.add_timer(1, 1)
+
+
+def _loop_with_worker_queue(tmp_path, *nums):
+    ml = _core.MasterLoop(str(tmp_path / 'control'), test_clock=True)
+    write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    read_end.setblocking(False)
+    ml.add_queue('worker', write_end.fileno())
+    ml.add_channel('worker', 1, write_end.fileno())
+    for n in nums:
+        ml.register_signal(n, '')
+    return ml, write_end, read_end
+
+
+def _run_loop(ml, read_end, until, seconds=5.0):
+    """Step the loop until `until(received bytes)`; returns (received, events)."""
+    got, events = [], []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not until(got):
+        events += ml.step(0.05)
+        try:
+            while True:
+                got += read_end.recv(64)
+        except BlockingIOError:
+            pass
+    return got, events
+
+
+@pytest.mark.parametrize('role', ['worker', 'spooler'])
+def test_children_send_timers_crons_and_monitors_to_the_master(tmp_path, monkeypatch, role):
+    ml, write_end, read_end = _loop_with_worker_queue(tmp_path, 20, 21, 22, 23, 24)
+    monkeypatch.setattr(_config.state(), 'role', role)
+    monkeypatch.setenv(_config.ENV_CONTROL, str(tmp_path / 'control'))
+    watched = tmp_path / 'watched'
+    watched.mkdir()
+    monkeypatch.chdir(tmp_path)
+    try:
+        uwsgi.add_timer(20, 0.05)
+        uwsgi.add_rb_timer(21, 0.01, 2)
+        assert uwsgi.add_cron(22, 30, 4, -1, -1, -1, tz='UTC') is True  # uWSGI's integers
+        assert uwsgi.add_cron(23, '31 4 * * *', tz='UTC', catch_up=True) is True  # a crontab string
+        uwsgi.add_file_monitor(24, 'watched')  # relative to this process's directory
+        got, events = _run_loop(ml, read_end, lambda got: got.count(20) >= 3)
+        assert got.count(20) >= 3 and got.count(21) == 2, got
+        assert not [e for e in events if e[0] == 'bad_control'], events
+        (watched / 'new').write_text('x')
+        got, events = _run_loop(ml, read_end, lambda got: 24 in got)
+        assert 24 in got and not [e for e in events if e[0] == 'bad_control'], events
+        now = int(time.time())
+        day = now - now % 86_400 + 86_400
+        ml.set_clock_offset(day + 4 * 3600 + 30 * 60 + 1 - now)  # 04:30 UTC tomorrow
+        got, _ = _run_loop(ml, read_end, lambda got: 22 in got)
+        assert 22 in got and 23 not in got
+        ml.set_clock_offset(day + 4 * 3600 + 31 * 60 + 1 - now)  # 04:31
+        got, _ = _run_loop(ml, read_end, lambda got: 23 in got)
+        assert 23 in got
+    finally:
+        del ml
+        write_end.close()
+        read_end.close()
+
+
+def test_children_check_before_sending(tmp_path, monkeypatch):
+    # The caller gets uWSGI-like errors at once; nothing reaches the master.
+    ml, write_end, read_end = _loop_with_worker_queue(tmp_path)
+    monkeypatch.setattr(_config.state(), 'role', 'worker')
+    monkeypatch.setenv(_config.ENV_CONTROL, str(tmp_path / 'control'))
+    try:
+        with pytest.raises(ValueError, match='unable to add timer'):
+            uwsgi.add_timer(1, -1)
+        with pytest.raises(ValueError, match='unable to add rb_timer'):
+            uwsgi.add_rb_timer(1, 1, -1)
+        with pytest.raises(ValueError, match='unable to add cron'):
+            uwsgi.add_cron(1, '61 * * * *')
+        with pytest.raises(ValueError, match='Mars/Olympus_Mons'):
+            uwsgi.add_cron(1, 0, 0, -1, -1, -1, tz='Mars/Olympus_Mons')
+        with pytest.raises(FileMonitorPathError):
+            uwsgi.add_file_monitor(1, tmp_path / 'missing')
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(ValueError, match='too long'):
+            # exists, but made absolute it does not fit in a datagram
+            uwsgi.add_file_monitor(1, '.' + '/.' * 2040)
+        assert ml.step(0.1) == []
+    finally:
+        del ml
+        write_end.close()
+        read_end.close()
+
+
+def test_the_master_reports_why_it_refused_a_datagram(tmp_path, monkeypatch):
+    ml, write_end, read_end = _loop_with_worker_queue(tmp_path)
+    monkeypatch.setattr(_config.state(), 'role', 'worker')
+    monkeypatch.setenv(_config.ENV_CONTROL, str(tmp_path / 'control'))
+    gone = tmp_path / 'gone'
+    gone.mkdir()
+    try:
+        uwsgi.add_file_monitor(1, gone)  # exists when checked here...
+        gone.rmdir()  # ...not when the master adds it
+        events = ml.step(0.2)
+        assert [e for e in events if e[0] == 'bad_control' and 'gone' in e[2]], events
+    finally:
+        del ml
+        write_end.close()
+        read_end.close()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -291,10 +291,8 @@ def test_spooler_may_not_register_but_raises_and_runs_signals(procs, tmp_path):
                 uwsgi.register_signal(60, 'spooler', lambda n: None)
             except ValueError as exc:
                 rec('refused', why=str(exc))
-            try:
-                uwsgi.add_timer(60, 1)
-            except ValueError as exc:
-                rec('refused_timer', why=str(exc))
+            uwsgi.add_rb_timer(63, 0.1, 3)  # as in uWSGI, a spooler may add timers
+            rec('timer_added')
             """
         )
     )
@@ -310,15 +308,20 @@ def test_spooler_may_not_register_but_raises_and_runs_signals(procs, tmp_path):
         @signal(62, target='worker1')
         def back_in_worker(num):
             rec('back', num=num)
+
+        @signal(63, target='spooler')
+        def spooler_timer(num):
+            rec('spooler_timer', num=num)
         """,
         '--spooler-import',
         imported,
         workers=1,
         spooler=True,
     )
-    wait_until(lambda: _events(out, 'refused') and _events(out, 'refused_timer'), 20, 'the refusals', [m])
+    wait_until(lambda: _events(out, 'refused') and _events(out, 'timer_added'), 20, 'the refusal', [m])
     assert 'only the master and the workers can register' in _events(out, 'refused')[0]['why']
-    assert 'only the master adds timers' in _events(out, 'refused_timer')[0]['why']
+    wait_until(lambda: len(_events(out, 'spooler_timer')) == 3, 20, "the spooler's timer", [m])
+    assert all(r['spooler'] for r in _events(out, 'spooler_timer'))
     _workers_up(m, 1)
     _attached_raise(procs, m, 61)
     wait_until(lambda: _events(out, 'back'), 20, 'spooler -> worker', [m])
@@ -344,3 +347,23 @@ def test_children_get_the_control_socket_and_it_is_removed_at_exit(procs, tmp_pa
     assert os.path.exists(control)
     assert m.stop(signal.SIGTERM) == 0
     assert not os.path.exists(control) and not os.path.exists(os.path.dirname(control))
+
+
+def test_the_master_logs_a_control_datagram_it_refuses(procs, tmp_path):
+    # A child checks what it can before sending; what the master still refuses (a path gone in
+    # between, a datagram from an older client) is in its log, with the reason.
+    m, _out = _start(procs, tmp_path, '', workers=1)
+    control = _control(m)
+    _workers_up(m, 1)
+    code = (
+        'import sys\n'
+        'from uwsgidecorators import _signals\n'
+        '_signals._send(b"f\\x05\\x00/does/not/exist", sys.argv[1])\n'
+        '_signals._send(b"t\\x05", sys.argv[1])\n'
+    )
+    p = procs.python(['-c', code, control], name='sender')
+    assert p.wait(20) == 0, p.log()
+    wait_until(lambda: m.log().count('control datagram refused') >= 2, 20, 'the refusals in the log', [m])
+    refused = [line for line in m.log().splitlines() if 'control datagram refused' in line]
+    assert '/does/not/exist' in refused[0] and 'unknown control datagram' in refused[1], refused
+    assert m.stop(signal.SIGTERM) == 0

@@ -243,3 +243,49 @@ def test_zero_period_never_fires_and_negative_is_refused(procs, tmp_path):
     assert _events(out, 'never') == []
     assert 'unable to add timer' in _events(out, 'refused')[0]['why']
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_a_worker_adds_timers_at_run_time(procs, tmp_path):
+    # uwsgi.add_timer / add_rb_timer in a worker: checked there, then sent to the master, which
+    # runs them as its own.
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @signal(50)
+        def from_worker(num):
+            rec('tick', num=num)
+
+        @signal(51, target='workers')
+        def rb_from_worker(num):
+            rec('rb', num=num)
+
+        @postfork
+        def add_them():
+            if uwsgi.worker_id() != 1:
+                return
+            refused = []
+            for call in (lambda: uwsgi.add_timer(52, -1), lambda: uwsgi.add_rb_timer(52, 1, -1)):
+                try:
+                    call()
+                except ValueError as exc:
+                    refused.append(str(exc))
+            uwsgi.add_timer(50, 0.2)
+            uwsgi.add_rb_timer(51, 0.1, 3)
+            rec('added', refused=refused)
+        """,
+        workers=2,
+    )
+    wait_until(
+        lambda: len(_events(out, 'tick')) >= 5 and len(_events(out, 'rb')) >= 6, 20, 'the timers of worker 1', [m]
+    )
+    added = _events(out, 'added')
+    assert len(added) == 1 and added[0]['worker'] == 1
+    assert [w.split(':')[0] for w in added[0]['refused']] == ['unable to add timer', 'unable to add rb_timer']
+    assert all(t['t'] > added[0]['t'] for t in _events(out, 'tick'))
+    assert {t['num'] for t in _events(out, 'tick')} == {50}
+    time.sleep(0.5)  # five more periods of the rb-timer: nothing else may come
+    rb = _events(out, 'rb')
+    assert len(rb) == 6 and sorted(r['worker'] for r in rb) == [1, 1, 1, 2, 2, 2], rb
+    assert 'control datagram refused' not in m.log()
+    assert m.stop(signal.SIGTERM) == 0

@@ -9,16 +9,23 @@ fork, and each worker's own run-time registrations. We keep the same split:
   ``signal(n)`` routes at once.
 * **worker** (forked by the master, so it inherits the master's table): ``register_signal`` may
   overwrite; the handler stays in this process and the target is sent to the master (an ``R``
-  control datagram) so that the signal is routed by it from now on.
+  control datagram) so that the signal is routed by it from now on. Timers, cron entries and
+  file monitors are checked here (the caller gets the error at once), then sent to the master
+  (``t``, ``c``, ``f`` datagrams); what the master still refuses is in its log.
 * **spooler**: refuses ``register_signal`` (so does uWSGI: only the master and the workers may
-  register); it runs master-registered handlers for ``target='spooler'``/``'spoolers'``.
+  register); it runs master-registered handlers for ``target='spooler'``/``'spoolers'``, and adds
+  timers, cron entries and file monitors as a worker does (uWSGI's shared tables let any process
+  of the instance add them).
 * **any other process** (a gunicorn worker, a shell, a test): ``signal(n)`` reaches the master
   through the control socket named by ``UWSGIDECORATORS_CONTROL``; registrations, timers and
   cron entries are recorded or checked but have no master to run them, so they warn once and
   do nothing else (a task module stays importable there).
 
-Control datagrams to the master (``_core.MasterLoop``): ``S<num>`` raise, ``R<num><target>``
-a worker registered ``num``, ``T<i64 le>`` move the test wall clock.
+Control datagrams to the master (``_core.MasterLoop``, little-endian): ``S<num>`` raise,
+``R<num><target>`` a worker registered ``num``, ``T<i64>`` move the test wall clock,
+``t<num><f64 secs><u32 iterations>`` a timer, ``c<num><catch_up u8><tz len u8><tz>`` followed by
+``U<5 x i64>`` (uWSGI's integers) or ``S<crontab text>`` a cron entry, ``f<num><recursive u8><path>``
+a file monitor.
 """
 
 from __future__ import annotations
@@ -76,6 +83,10 @@ _warned: set[str] = set()
 _SEND_TIMEOUT = 5.0
 #: uWSGI's default --socket-timeout, used for remote signals
 _REMOTE_TIMEOUT = 4.0
+#: the largest control datagram the master reads whole (its receive buffer)
+_CONTROL_MAX = 4096
+#: ``_master_loop``'s answer in a child of the master: send a control datagram
+_TO_MASTER = object()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -89,11 +100,9 @@ def attach_master(loop: Any) -> None:
 
 
 def detach_master() -> None:
-    """In a child right after fork: the master's loop is not ours to use any more.
-
-    The caller keeps its own reference to the loop object alive: dropping the last one would
-    run its destructor, which removes the master's control socket from the file system.
-    """
+    """In a child right after fork: the master's loop is not ours to use any more (the master
+    closes the child's copy with ``MasterLoop.close_in_child``); timers, cron entries and file
+    monitors go to the master as control datagrams from now on."""
     global _loop, _sender, _sender_pid
     _loop = None
     _sender = None
@@ -239,17 +248,21 @@ def register_signal(num: Any, target: Any, handler: Any) -> None:
 
 
 def _master_loop(fname: str) -> Any:
-    """The loop in the master; an error in its children; None (after one warning) elsewhere."""
+    """Where a timer, cron entry or file monitor goes: the loop in the master, ``_TO_MASTER`` in
+    its children (a control datagram), None (after one warning) in any other process."""
     if _loop is not None:
         return _loop
     role = _role()
     if role is not None and role != 'master':
-        raise ValueError(
-            f'unable to {fname}: only the master adds timers, cron entries and file monitors here; '
-            'call it while the master imports your modules (--import), not in a worker or spooler'
-        )
+        return _TO_MASTER
     _warn_no_master(fname, stacklevel=5)
     return None
+
+
+def _send_to_master(what: str, msg: bytes) -> None:
+    if len(msg) > _CONTROL_MAX:
+        raise ValueError(f'unable to add {what}: too long to send to the master ({len(msg)} bytes)')
+    _send(msg)
 
 
 def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> None:
@@ -257,10 +270,13 @@ def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> 
     n = signum(num)
     period = _seconds(secs, what)
     count = operator.index(iterations)
-    if count < 0:
-        raise ValueError(f'unable to add {what}: iterations must be >= 0, got {count}')
+    if not 0 <= count < 2**32:
+        raise ValueError(f'unable to add {what}: iterations must be >= 0 and < 2**32, got {count}')
     loop = _master_loop(f'add_{what}')
     if loop is None:
+        return
+    if loop is _TO_MASTER:
+        _send_to_master(what, b't' + bytes([n]) + struct.pack('<dI', period, count))
         return
     try:
         loop.add_timer(n, period, count)
@@ -270,13 +286,19 @@ def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> 
 
 def cron_spec(minute: Any, hour: Any, day: Any, month: Any, weekday: Any) -> Any:
     """A ``_core.CronSpec`` from uWSGI's five integers or from one crontab string."""
+    return _cron_spec_and_wire(minute, hour, day, month, weekday)[0]
+
+
+def _cron_spec_and_wire(minute: Any, hour: Any, day: Any, month: Any, weekday: Any) -> tuple[Any, bytes]:
+    """The ``_core.CronSpec`` and its form in a ``c`` control datagram (``U`` + the five
+    integers, or ``S`` + the crontab text)."""
     from . import _core
 
     if isinstance(minute, str):
         if (hour, day, month, weekday) != (None, None, None, None):
             raise TypeError('add_cron() takes either one crontab string or five integers')
         try:
-            return _core.CronSpec(minute)
+            return _core.CronSpec(minute), b'S' + minute.encode('utf-8')
         except ValueError as exc:
             raise ValueError(f'unable to add cron: {exc}') from None
     fields = (minute, hour, day, month, weekday)
@@ -288,7 +310,8 @@ def cron_spec(minute: Any, hour: Any, day: Any, month: Any, weekday: Any) -> Any
         if isinstance(v, float):
             raise TypeError("'float' object cannot be interpreted as an integer")
         ints.append(operator.index(v))
-    return _core.CronSpec.from_uwsgi(*ints)
+    spec = _core.CronSpec.from_uwsgi(*ints)  # OverflowError past 64 bits, as the master would
+    return spec, b'U' + struct.pack('<5q', *ints)
 
 
 def add_cron(
@@ -303,15 +326,21 @@ def add_cron(
     catch_up: bool = False,
 ) -> bool:
     n = signum(num)
-    spec = cron_spec(minute, hour, day, month, weekday)
+    spec, wire = _cron_spec_and_wire(minute, hour, day, month, weekday)
     if tz is not None and not isinstance(tz, str):
         raise TypeError(f'tz must be a time zone name (str), not {type(tz).__name__}')
     try:
-        spec.next_fire(time.time(), tz)  # checks the zone name in every process
+        # Checks the zone name in every process, with the time zone database the master uses.
+        spec.next_fire(time.time(), tz)
     except ValueError as exc:
         raise ValueError(f'unable to add cron: {exc}') from None
     loop = _master_loop('add_cron')
-    if loop is not None:
+    if loop is _TO_MASTER:
+        tzb = (tz or '').encode('utf-8')
+        if len(tzb) > 255:
+            raise ValueError(f'unable to add cron: time zone name longer than 255 bytes: {tz!r}')
+        _send_to_master('cron', b'c' + bytes([n, 1 if catch_up else 0, len(tzb)]) + tzb + wire)
+    elif loop is not None:
         try:
             loop.add_cron(n, spec, tz=tz, catch_up=bool(catch_up))
         except ValueError as exc:
@@ -336,9 +365,14 @@ def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
 
     loop = _loop
     if loop is None:
-        if _role() in (None, 'master') and not os.path.exists(fspath):
+        if not os.path.exists(fspath):
             raise missing()
-        _master_loop('add_file_monitor')  # raises in a child, warns elsewhere
+        if _master_loop('add_file_monitor') is _TO_MASTER:
+            # Absolute: the master's working directory is not necessarily this process's.
+            raw = os.fsencode(fspath)
+            if not os.path.isabs(raw):
+                raw = os.path.join(os.fsencode(os.getcwd()), raw)
+            _send_to_master('file monitor', b'f' + bytes([n, 1 if recursive else 0]) + raw)
         return
     try:
         loop.add_file_monitor(n, fspath, bool(recursive))
