@@ -46,13 +46,21 @@ pub enum Event {
         pid: u32,
         status: ExitStatus,
     },
-    /// A child's harakiri deadline passed.
+    /// A child's harakiri deadline passed; `what` names the deadline, for the log.
     HarakiriExpired {
         slot: usize,
         pid: u32,
+        what: String,
     },
-    /// SIGTERM/SIGINT reached the master.
-    Stop,
+    /// The owner could not fork slot `slot` (it is retried after the back-off).
+    SpawnFailed {
+        slot: usize,
+        error: String,
+    },
+    /// SIGTERM/SIGINT reached the master; `why` names it, for the log.
+    Stop {
+        why: String,
+    },
     /// Time passed.
     Tick,
 }
@@ -84,6 +92,9 @@ pub struct SupervisorConfig {
     pub max_backoff: f64,
     /// How long a stop waits for running tasks before SIGKILL.
     pub mercy: f64,
+    /// How long, after SIGKILL at the end of a stop, to wait for children the kernel has not
+    /// reaped yet (stuck in uninterruptible sleep) before exiting anyway.
+    pub kill_grace: f64,
 }
 
 impl Default for SupervisorConfig {
@@ -93,6 +104,7 @@ impl Default for SupervisorConfig {
             first_backoff: 0.25,
             max_backoff: 8.0,
             mercy: 30.0,
+            kill_grace: 10.0,
         }
     }
 }
@@ -123,7 +135,7 @@ struct Slot {
 enum Phase {
     Idle,
     Running,
-    Stopping { until: f64 },
+    Stopping { until: f64, killed: bool },
     Done,
 }
 
@@ -190,7 +202,7 @@ impl Supervisor {
                     _ => None,
                 })
                 .reduce(f64::min),
-            Phase::Stopping { until } => Some(until),
+            Phase::Stopping { until, .. } => Some(until),
             Phase::Idle | Phase::Done => None,
         }
     }
@@ -225,7 +237,26 @@ impl Supervisor {
                 }
             }
             Event::Exited { pid, status } => self.exited(pid, status, now, &mut out),
-            Event::HarakiriExpired { slot, pid } => {
+            Event::SpawnFailed { slot, error } => {
+                let running = self.phase == Phase::Running;
+                let (first, max) = (self.cfg.first_backoff, self.cfg.max_backoff);
+                if let Some(s) = self.slots.get_mut(slot) {
+                    if s.state == SlotState::Spawning {
+                        s.quick_deaths += 1;
+                        let exp = (s.quick_deaths - 1).min(30) as i32;
+                        let delay = (first * 2f64.powi(exp)).min(max);
+                        s.state = SlotState::Down {
+                            at: if running { now + delay } else { f64::INFINITY },
+                        };
+                        Self::log(
+                            &mut out,
+                            Level::Error,
+                            format!("cannot spawn {}: {error}; retrying in {delay} s", s.label),
+                        );
+                    }
+                }
+            }
+            Event::HarakiriExpired { slot, pid, what } => {
                 if let Some(s) = self.slots.get_mut(slot) {
                     if let SlotState::Up {
                         pid: p,
@@ -240,7 +271,7 @@ impl Supervisor {
                                 &mut out,
                                 Level::Error,
                                 format!(
-                                    "*** HARAKIRI ON {} (pid: {pid}): deadline passed, SIGKILL ***",
+                                    "*** HARAKIRI ON {} (pid: {pid}): {what} deadline passed, SIGKILL ***",
                                     s.label.to_uppercase()
                                 ),
                             );
@@ -248,16 +279,19 @@ impl Supervisor {
                     }
                 }
             }
-            Event::Stop => match self.phase {
+            Event::Stop { why } => match self.phase {
                 Phase::Idle | Phase::Running => {
                     let until = now + self.cfg.mercy;
-                    self.phase = Phase::Stopping { until };
+                    self.phase = Phase::Stopping {
+                        until,
+                        killed: false,
+                    };
                     let pids: Vec<u32> = self.alive().collect();
                     Self::log(
                         &mut out,
                         Level::Info,
                         format!(
-                            "stopping {} child process(es), waiting up to {} s for running tasks",
+                            "{why} received: stopping {} child process(es), waiting up to {} s for running tasks",
                             pids.len(),
                             self.cfg.mercy
                         ),
@@ -269,9 +303,19 @@ impl Supervisor {
                         }
                     }
                 }
-                Phase::Stopping { .. } => {
+                Phase::Stopping { killed, .. } => {
                     // A second request: no more mercy.
-                    self.phase = Phase::Stopping { until: now };
+                    if !killed {
+                        Self::log(
+                            &mut out,
+                            Level::Warning,
+                            format!("{why} received again: no more mercy, SIGKILL to what is left"),
+                        );
+                        self.phase = Phase::Stopping {
+                            until: now,
+                            killed: false,
+                        };
+                    }
                 }
                 Phase::Done => {}
             },
@@ -346,12 +390,24 @@ impl Supervisor {
                     }
                 }
             }
-            Phase::Stopping { until } => {
+            Phase::Stopping { until, killed } => {
                 let pids: Vec<u32> = self.alive().collect();
                 if pids.is_empty() && !self.slots.iter().any(|s| s.state == SlotState::Spawning) {
                     self.phase = Phase::Done;
                     out.push(Action::Exit { code: 0 });
-                } else if now >= until {
+                } else if killed && now >= until {
+                    Self::log(
+                        out,
+                        Level::Error,
+                        format!(
+                            "{} child process(es) still not dead {} s after SIGKILL (pids: {pids:?}): exiting anyway",
+                            pids.len(),
+                            self.cfg.kill_grace
+                        ),
+                    );
+                    self.phase = Phase::Done;
+                    out.push(Action::Exit { code: 0 });
+                } else if !killed && now >= until {
                     out.extend(pids.iter().map(|&pid| Action::Kill { pid }));
                     if !pids.is_empty() {
                         Self::log(
@@ -360,9 +416,10 @@ impl Supervisor {
                             format!("mercy over: SIGKILL to {} child process(es)", pids.len()),
                         );
                     }
-                    // Killed children still have to be reaped: wait for their exits.
+                    // Killed children still have to be reaped: wait for their exits, a while.
                     self.phase = Phase::Stopping {
-                        until: f64::INFINITY,
+                        until: now + self.cfg.kill_grace,
+                        killed: true,
                     };
                 }
             }
@@ -494,9 +551,23 @@ mod tests {
     #[test]
     fn harakiri_kills_once_and_respawns_at_once() {
         let mut s = started();
-        let a = s.handle(Event::HarakiriExpired { slot: 0, pid: 100 }, 0.2);
+        let a = s.handle(
+            Event::HarakiriExpired {
+                slot: 0,
+                pid: 100,
+                what: "task".into(),
+            },
+            0.2,
+        );
         assert!(a.contains(&Action::Kill { pid: 100 }));
-        let a = s.handle(Event::HarakiriExpired { slot: 0, pid: 100 }, 0.3);
+        let a = s.handle(
+            Event::HarakiriExpired {
+                slot: 0,
+                pid: 100,
+                what: "task".into(),
+            },
+            0.3,
+        );
         assert!(!a.contains(&Action::Kill { pid: 100 }));
         let a = s.handle(
             Event::Exited {
@@ -511,7 +582,12 @@ mod tests {
     #[test]
     fn stop_terms_waits_then_kills_and_exits() {
         let mut s = started();
-        let a = s.handle(Event::Stop, 5.0);
+        let a = s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            5.0,
+        );
         assert!(a.contains(&Action::Term { pid: 100 }) && a.contains(&Action::Term { pid: 101 }));
         // Nothing is respawned while stopping.
         let a = s.handle(
@@ -540,7 +616,12 @@ mod tests {
     #[test]
     fn stop_exits_as_soon_as_children_are_gone() {
         let mut s = started();
-        s.handle(Event::Stop, 1.0);
+        s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            1.0,
+        );
         s.handle(
             Event::Exited {
                 pid: 100,
@@ -561,8 +642,18 @@ mod tests {
     #[test]
     fn second_stop_kills_at_once() {
         let mut s = started();
-        s.handle(Event::Stop, 1.0);
-        let a = s.handle(Event::Stop, 1.5);
+        s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            1.0,
+        );
+        let a = s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            1.5,
+        );
         assert!(a.contains(&Action::Kill { pid: 100 }) && a.contains(&Action::Kill { pid: 101 }));
     }
 
@@ -570,9 +661,70 @@ mod tests {
     fn child_spawned_during_stop_is_stopped() {
         let mut s = sup();
         s.handle(Event::Start, 0.0);
-        s.handle(Event::Stop, 0.0);
+        s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            0.0,
+        );
         let a = s.handle(Event::Spawned { slot: 0, pid: 7 }, 0.01);
         assert!(a.contains(&Action::Term { pid: 7 }));
+    }
+
+    #[test]
+    fn children_that_never_die_do_not_hold_the_master_for_ever() {
+        let mut s = started();
+        s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            0.0,
+        );
+        let a = s.handle(Event::Tick, 30.0);
+        assert!(a.contains(&Action::Kill { pid: 100 }));
+        assert!(!s.finished());
+        assert_eq!(s.next_deadline(), Some(40.0));
+        let a = s.handle(Event::Tick, 40.0);
+        assert_eq!(a.last(), Some(&Action::Exit { code: 0 }));
+    }
+
+    #[test]
+    fn failed_spawn_is_retried_after_a_back_off() {
+        let mut s = sup();
+        s.handle(Event::Start, 0.0);
+        let a = s.handle(
+            Event::SpawnFailed {
+                slot: 1,
+                error: "EAGAIN".into(),
+            },
+            0.0,
+        );
+        assert!(spawns(&a).is_empty());
+        assert_eq!(s.next_deadline(), Some(0.25));
+        assert_eq!(spawns(&s.handle(Event::Tick, 0.25)), vec![1]);
+        // While stopping, a failed spawn does not block the exit.
+        s.handle(Event::Spawned { slot: 0, pid: 5 }, 0.3);
+        s.handle(
+            Event::Stop {
+                why: "SIGINT".into(),
+            },
+            0.3,
+        );
+        s.handle(
+            Event::SpawnFailed {
+                slot: 1,
+                error: "EAGAIN".into(),
+            },
+            0.3,
+        );
+        let a = s.handle(
+            Event::Exited {
+                pid: 5,
+                status: ExitStatus::Code(0),
+            },
+            0.4,
+        );
+        assert_eq!(a.last(), Some(&Action::Exit { code: 0 }));
     }
 
     #[test]

@@ -231,6 +231,7 @@ class Master:
             first_backoff=_FIRST_BACKOFF,
             max_backoff=_MAX_BACKOFF,
             mercy=settings.reload_mercy,
+            kill_grace=_REAP_GRACE,
         )
         """every decision about the children (``_core.Supervisor``); this class carries them out"""
         self.children: dict[int, int] = {}
@@ -239,8 +240,6 @@ class Master:
         """SIGTERM/SIGINT received and not yet reported to the supervisor (the handler only
         appends here: it may run between any two bytecodes of the loop)"""
         self.stopping = False
-        self.killed_at: float | None = None
-        """when the first SIGKILL of the shutdown was sent (see ``_REAP_GRACE``)"""
         self.exit_code: int | None = None
         self.pid = os.getpid()
         self.table: SharedTable | None = None
@@ -411,15 +410,12 @@ class Master:
             self._check_harakiri()
             self._apply(self.sup.tick(time.monotonic()))
             if self.exit_code is None:
-                self._reap_grace()
-            if self.exit_code is None:
                 self._sleep(self._timeout())
         return self.exit_code
 
-    def _apply(self, actions: Iterable[tuple[Any, ...]], *, prefix: str = '') -> None:
+    def _apply(self, actions: Iterable[tuple[Any, ...]]) -> None:
         """Carry out the supervisor's answer: ``('spawn', slot)``, ``('term', pid)``,
-        ``('kill', pid)``, ``('log', level, message)``, ``('exit', code)``. ``prefix`` goes
-        before the first log line."""
+        ``('kill', pid)``, ``('log', level, message)``, ``('exit', code)``."""
         for action in actions:
             what = action[0]
             if what == 'spawn':
@@ -427,12 +423,9 @@ class Master:
             elif what == 'term':
                 self._signal_child(action[1], signal.SIGTERM)
             elif what == 'kill':
-                if self.stopping and self.killed_at is None:
-                    self.killed_at = time.monotonic()
                 self._signal_child(action[1], signal.SIGKILL)
             elif what == 'log':
-                log.log(_LEVELS.get(action[1], logging.WARNING), '%s%s', prefix, action[2])
-                prefix = ''
+                log.log(_LEVELS.get(action[1], logging.WARNING), '%s', action[2])
             elif what == 'exit':
                 self.exit_code = int(action[1])
             else:
@@ -449,27 +442,8 @@ class Master:
     def _report_stops(self) -> None:
         while self.stop_requests:
             name = signal.Signals(self.stop_requests.pop(0)).name
-            prefix = f'{name} received: '
-            if self.stopping:
-                log.warning('%s received again: no more mercy, SIGKILL to what is left', name)
-                prefix = ''
             self.stopping = True
-            self._apply(self.sup.stop(time.monotonic()), prefix=prefix)
-
-    def _reap_grace(self) -> None:
-        # Not decided by the supervisor (it waits for every exit): a child SIGKILLed at shutdown
-        # that still is not reaped after _REAP_GRACE (stuck in the kernel) must not hold the
-        # master for ever.
-        if self.killed_at is None or not self.children:
-            return
-        if time.monotonic() - self.killed_at >= _REAP_GRACE:
-            log.error(
-                '%d child process(es) still not dead %g s after SIGKILL (pids: %s): exiting anyway',
-                len(self.children),
-                _REAP_GRACE,
-                ', '.join(map(str, sorted(self.children))),
-            )
-            self.exit_code = 0
+            self._apply(self.sup.stop(time.monotonic(), name))
 
     def _timeout(self) -> float:
         timeout = _TICK
@@ -509,6 +483,14 @@ class Master:
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
         try:
             pid = os.fork()
+        except OSError as exc:
+            # Out of processes or memory: the supervisor retries after its back-off.
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            chan_master.close()
+            chan_child.close()
+            table.release(slot)
+            self._apply(self.sup.spawn_failed(slot, str(exc), time.monotonic()))
+            return
         except BaseException:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             chan_master.close()
@@ -572,18 +554,14 @@ class Master:
             if self.children.get(pid) != slot:
                 continue
             table.put(slot, fld, 0)  # reported once
-            actions = self.sup.harakiri(slot, pid, time.monotonic())
-            self._apply(actions)
-            if any(a[0] == 'kill' for a in actions):
-                # Which deadline it was: the supervisor's line does not say.
-                spec = self.specs[slot]
-                if fld == F_USER_DEADLINE:
-                    what = 'user (uwsgi.set_user_harakiri)'
-                elif spec.kind == KIND_SPOOLER:
-                    what = 'task or signal handler (--spooler-harakiri)'
-                else:
-                    what = 'signal handler (--harakiri)'
-                log.error('HARAKIRI: %s (pid: %d) ran past its %s deadline', spec.label(), pid, what)
+            spec = self.specs[slot]
+            if fld == F_USER_DEADLINE:
+                what = 'user (uwsgi.set_user_harakiri)'
+            elif spec.kind == KIND_SPOOLER:
+                what = 'task or signal handler (--spooler-harakiri)'
+            else:
+                what = 'signal handler (--harakiri)'
+            self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what))
 
     # -- inside a child ---------------------------------------------------------------------
     def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:

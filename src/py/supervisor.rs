@@ -41,19 +41,21 @@ impl PySupervisor {
 impl PySupervisor {
     /// `slots`: one `(label, recycles)` per child the master keeps alive.
     #[new]
-    #[pyo3(signature = (slots, *, quick_death = 1.0, first_backoff = 0.25, max_backoff = 8.0, mercy = 30.0))]
+    #[pyo3(signature = (slots, *, quick_death = 1.0, first_backoff = 0.25, max_backoff = 8.0, mercy = 30.0, kill_grace = 10.0))]
     fn new(
         slots: Vec<(String, bool)>,
         quick_death: f64,
         first_backoff: f64,
         max_backoff: f64,
         mercy: f64,
+        kill_grace: f64,
     ) -> Self {
         let cfg = SupervisorConfig {
             quick_death,
             first_backoff,
             max_backoff,
             mercy,
+            kill_grace,
         };
         PySupervisor {
             inner: Mutex::new(Supervisor::new(cfg, slots)),
@@ -90,18 +92,60 @@ impl PySupervisor {
         self.run(py, Event::Exited { pid, status }, now)
     }
 
+    /// `what` names the deadline that passed, for the log line.
+    #[pyo3(signature = (slot, pid, now, what = "harakiri"))]
     fn harakiri<'py>(
         &self,
         py: Python<'py>,
         slot: usize,
         pid: u32,
         now: f64,
+        what: &str,
     ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.run(py, Event::HarakiriExpired { slot, pid }, now)
+        self.run(
+            py,
+            Event::HarakiriExpired {
+                slot,
+                pid,
+                what: what.to_owned(),
+            },
+            now,
+        )
     }
 
-    fn stop<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.run(py, Event::Stop, now)
+    /// The fork of `slot` failed with `error`: it is retried after the back-off.
+    fn spawn_failed<'py>(
+        &self,
+        py: Python<'py>,
+        slot: usize,
+        error: &str,
+        now: f64,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.run(
+            py,
+            Event::SpawnFailed {
+                slot,
+                error: error.to_owned(),
+            },
+            now,
+        )
+    }
+
+    /// `why` names the request (e.g. "SIGTERM"), for the log line.
+    #[pyo3(signature = (now, why = "stop"))]
+    fn stop<'py>(
+        &self,
+        py: Python<'py>,
+        now: f64,
+        why: &str,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.run(
+            py,
+            Event::Stop {
+                why: why.to_owned(),
+            },
+            now,
+        )
     }
 
     fn tick<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
