@@ -329,10 +329,17 @@ def set_user_harakiri(secs: int) -> None:
 # signals (SPEC 4-7); the per-process table and the way to the master are in _signals
 
 
-def _signals() -> Any:
-    from uwsgidecorators import _signals
+_signals_module: Any = None
 
-    return _signals
+
+def _signals() -> Any:
+    # Imported on first use (importing this shim must not import the package), then kept.
+    global _signals_module
+    if _signals_module is None:
+        from uwsgidecorators import _signals
+
+        _signals_module = _signals
+    return _signals_module
 
 
 def register_signal(signum: int, target: str, handler: Callable[[int], Any]) -> None:

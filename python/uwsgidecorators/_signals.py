@@ -417,22 +417,43 @@ def _control_path() -> str:
     return path
 
 
+def _new_sender() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    # A kernel send timeout on a blocking socket: one sendto per signal. (Python's settimeout
+    # would poll before every send.)
+    secs = int(_SEND_TIMEOUT)
+    sock.setsockopt(
+        socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', secs, int((_SEND_TIMEOUT - secs) * 1e6))
+    )
+    return sock
+
+
+def _forget_sender() -> None:
+    global _sender, _sender_pid
+    _sender, _sender_pid = None, 0
+
+
+# A forked child must not share its parent's socket (and must not pay a getpid per signal to
+# find out).
+os.register_at_fork(after_in_child=_forget_sender)
+
+
 def _send(msg: bytes, control: str | None = None) -> None:
     global _sender, _sender_pid
     path = control or _control_path()
-    with _sender_lock:
-        if _sender is None or _sender_pid != os.getpid():
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-            sock.settimeout(_SEND_TIMEOUT)
-            _sender, _sender_pid = sock, os.getpid()
-        sender = _sender
+    sender = _sender
+    if sender is None:
+        with _sender_lock:
+            if _sender is None:
+                _sender, _sender_pid = _new_sender(), os.getpid()
+            sender = _sender
     try:
         sender.sendto(msg, path)
     except (FileNotFoundError, ConnectionRefusedError) as exc:
         raise MasterNotFoundError(
             f'unable to send the signal: the master is not listening on {path} ({exc.strerror or exc})'
         ) from None
-    except TimeoutError:
+    except (BlockingIOError, TimeoutError):
         raise MasterNotFoundError(
             f'unable to send the signal: the master did not read its control socket {path} for {_SEND_TIMEOUT:g} s'
         ) from None
