@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from uwsgidecorators import _core
 from uwsgidecorators.exceptions import SpoolPacketError, SpoolTooLargeError
 

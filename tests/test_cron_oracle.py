@@ -31,9 +31,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import example, given, note, settings
 from hypothesis import strategies as st
-
 from uwsgidecorators import _core
-
 
 ONE_DAY = dt.timedelta(days=1)
 ONE_MIN = dt.timedelta(minutes=1)

@@ -69,8 +69,8 @@ def test_killed_writer_leaves_no_runnable_partial_task(procs, spool_dir, work_di
     assert not partial, f'partial tasks under a runnable name: {partial}'
     others = [n for n in os.listdir(spool_dir) if not n.startswith('uwsgi_spoolfile_on_')]
     print(
-        "%d tasks written, %d runnable files, %d other entries (a killed writer's temp files): %s"
-        % (len(written), len(files), len(others), others[:3])
+        f'{len(written)} tasks written, {len(files)} runnable files, {len(others)} other entries '
+        f"(a killed writer's temp files): {others[:3]}"
     )
 
     args = ['--spooler', spool_dir, '--spooler-import', HERE / 'check_spooler.py', '--spooler-frequency', '1']

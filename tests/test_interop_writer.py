@@ -162,8 +162,8 @@ def test_files_are_byte_identical_to_uwsgis(produced, manifest, golden_dir):
         if got != want:
             i = next((i for i, (x, y) in enumerate(zip(got, want)) if x != y), min(len(got), len(want)))
             bad.append(
-                '%s: differs at byte %d (ours %d bytes, uWSGI %d): ours %r / uWSGI %r'
-                % (job['id'], i, len(got), len(want), got[max(0, i - 8) : i + 16], want[max(0, i - 8) : i + 16])
+                f'{job["id"]}: differs at byte {i} (ours {len(got)} bytes, uWSGI {len(want)}): '
+                f'ours {got[max(0, i - 8) : i + 16]!r} / uWSGI {want[max(0, i - 8) : i + 16]!r}'
             )
         checked += 1
     assert not bad, '\n'.join(bad)

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 import uwsgi
 from uwsgidecorators import _config, configure
 from uwsgidecorators._spooler import StopFlag, _result_code, run_spooler

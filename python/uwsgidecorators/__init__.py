@@ -22,14 +22,13 @@ from threading import Thread
 
 import uwsgi
 
-from ._config import configure
-from .exceptions import (
-    SpoolerNotConfiguredError,
-    SpoolError,
-    SpoolPacketError,
-    SpoolTooLargeError,
-    UwsgiError,
-)
+# Public re-exports (the real module has no __all__, so `import *` takes every public name).
+from ._config import configure as configure
+from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
+from .exceptions import SpoolError as SpoolError
+from .exceptions import SpoolPacketError as SpoolPacketError
+from .exceptions import SpoolTooLargeError as SpoolTooLargeError
+from .exceptions import UwsgiError as UwsgiError
 
 # The shim marks itself; the builtin module of a real uWSGI process has no such attribute.
 _REAL_UWSGI: bool = not getattr(uwsgi, '__uwsgidecorators_shim__', False)
@@ -99,7 +98,7 @@ def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
     """The ``uwsgi.spooler`` callable installed at import: dispatch a job to its function."""
     # Keys first: the plugin gives bytes keys (plus the str keys 'spooler_task_name'/'body').
     # Building a fresh dict in order keeps the "last one wins" outcome of key collisions.
-    job: 'dict[_typing.Any, _typing.Any]' = {_decode_or_keep(key): value for key, value in list(vars.items())}
+    job: dict[_typing.Any, _typing.Any] = {_decode_or_keep(key): value for key, value in list(vars.items())}
     if 'args' in job:
         # pop + re-insert moves both to the end, where uWSGI's module leaves them too
         job['args'] = pickle.loads(job.pop('args'))

@@ -51,7 +51,7 @@ ENV_CONTROL = 'UWSGIDECORATORS_CONTROL'
 ENV_TEST_CLOCK = 'UWSGIDECORATORS_TEST_CLOCK'
 
 #: one option value: a string, ``True`` for a flag, or a list when the option was repeated
-OptValue = Union[str, bool, list[str]]
+OptValue = str | bool | list[str]
 PathArg = Union[str, bytes, 'os.PathLike[str]', 'os.PathLike[bytes]']
 
 Role = str  # 'master' | 'spooler' | 'worker'

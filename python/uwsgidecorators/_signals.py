@@ -422,9 +422,7 @@ def _new_sender() -> socket.socket:
     # A kernel send timeout on a blocking socket: one sendto per signal. (Python's settimeout
     # would poll before every send.)
     secs = int(_SEND_TIMEOUT)
-    sock.setsockopt(
-        socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', secs, int((_SEND_TIMEOUT - secs) * 1e6))
-    )
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', secs, int((_SEND_TIMEOUT - secs) * 1e6)))
     return sock
 
 
