@@ -7,50 +7,24 @@ Every wait is bounded; every process is stopped by pid at teardown (the `procs` 
 
 from __future__ import annotations
 
-import re
 import signal
-import textwrap
 import time
 
-from interop.procs import read_jsonl, wait_until
+from interop import sigapp
+from interop.procs import wait_until
 from uwsgidecorators import _signals
 
-HEADER = textwrap.dedent(
-    """
-    import json, os, time
-    import uwsgi
-    from uwsgidecorators import cron, signal
-
-    OUT = os.environ['SIG_OUT']
-
-    def rec(event, **extra):
-        extra.update(event=event, pid=os.getpid(), worker=uwsgi.worker_id())
-        fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (json.dumps(extra) + '\\n').encode())
-        finally:
-            os.close(fd)
-    """
-)
-
-CONTROL = re.compile(r'signal control socket: (\S+)')
 DAY = 86_400
-
-
-def _events(out, event):
-    return [r for r in read_jsonl(out) if r['event'] == event]
+_events = sigapp.events
 
 
 def _start(procs, tmp_path, body, *, workers=2, test_clock=True):
-    out = tmp_path / 'out.jsonl'
-    module = tmp_path / 'crontasks.py'
-    module.write_text(HEADER + textwrap.dedent(body))
-    env = {'SIG_OUT': out, 'TZ': 'UTC'}
+    env = {'TZ': 'UTC'}
     if test_clock:
         env['UWSGIDECORATORS_TEST_CLOCK'] = '1'
-    m = procs.master(['--import', module, '--processes', str(workers)], env=env)
-    control = wait_until(lambda: CONTROL.search(m.log()), 20, 'the control socket', [m]).group(1)
-    wait_until(lambda: all(f'spawned uWSGI worker {i} ' in m.log() for i in range(1, workers + 1)), 20, 'workers', [m])
+    m, out = sigapp.start(procs, tmp_path, body, workers=workers, env=env, name='crontasks')
+    control = sigapp.control(m)
+    sigapp.workers_up(m, workers)
     return m, out, control
 
 

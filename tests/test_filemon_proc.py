@@ -9,45 +9,20 @@ from __future__ import annotations
 
 import os
 import signal
-import textwrap
 import time
 
-from interop.procs import read_jsonl, wait_until
+from interop import sigapp
+from interop.procs import wait_until
 
-HEADER = textwrap.dedent(
-    """
-    import json, os, time
-    import uwsgi
-    from uwsgidecorators import filemon
-
-    OUT = os.environ['SIG_OUT']
-    WATCHED = os.environ['WATCHED']
-
-    def rec(event, **extra):
-        extra.update(event=event, pid=os.getpid(), worker=uwsgi.worker_id())
-        fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (json.dumps(extra) + '\\n').encode())
-        finally:
-            os.close(fd)
-    """
-)
-
-
-def _events(out, event):
-    return [r for r in read_jsonl(out) if r['event'] == event]
+_events = sigapp.events
 
 
 def _start(procs, tmp_path, body, watched, *, workers=1):
-    out = tmp_path / 'out.jsonl'
-    module = tmp_path / 'montasks.py'
-    module.write_text(HEADER + textwrap.dedent(body))
-    m = procs.master(['--import', module, '--processes', str(workers)], env={'SIG_OUT': out, 'WATCHED': watched})
-    return m, out
+    return sigapp.start(procs, tmp_path, body, workers=workers, env={'WATCHED': watched}, name='montasks')
 
 
 def _ready(m, workers=1):
-    wait_until(lambda: all(f'spawned uWSGI worker {i} ' in m.log() for i in range(1, workers + 1)), 20, 'workers', [m])
+    sigapp.workers_up(m, workers)
 
 
 def _settle(out, event, seconds=0.3):

@@ -8,58 +8,16 @@ Every wait is bounded; every process is stopped by pid at teardown (the `procs` 
 from __future__ import annotations
 
 import os
-import re
 import signal
-import textwrap
 import time
 
+from interop import sigapp
 from interop.procs import pid_alive, read_jsonl, wait_until
 
-HEADER = textwrap.dedent(
-    """
-    import json, os, time
-    import uwsgi
-    from uwsgidecorators import postfork, signal, spool, timer
-
-    OUT = os.environ['SIG_OUT']
-    MARK = OUT + '.mark'
-
-    def rec(event, **extra):
-        extra.update(event=event, pid=os.getpid(), worker=uwsgi.worker_id(),
-                     spooler=bool(uwsgi.i_am_the_spooler()))
-        fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (json.dumps(extra) + '\\n').encode())
-        finally:
-            os.close(fd)
-    """
-)
-
-CONTROL = re.compile(r'signal control socket: (\S+)')
-
-
-def _events(out, event):
-    return [r for r in read_jsonl(out) if r['event'] == event]
-
-
-def _start(procs, tmp_path, body, *args, workers=2, spooler=False):
-    out = tmp_path / 'out.jsonl'
-    module = tmp_path / 'sigtasks.py'
-    module.write_text(HEADER + textwrap.dedent(body))
-    argv = ['--import', module, '--processes', str(workers), *args]
-    if spooler:
-        argv += ['--spooler', tmp_path / 'spool', '--spooler-frequency', '1']
-    m = procs.master(argv, env={'SIG_OUT': out})
-    return m, out
-
-
-def _control(m) -> str:
-    found = wait_until(lambda: CONTROL.search(m.log()), 20, 'the control socket in the log', [m])
-    return found.group(1)
-
-
-def _workers_up(m, n):
-    wait_until(lambda: all(f'spawned uWSGI worker {i} ' in m.log() for i in range(1, n + 1)), 20, 'workers', [m])
+_events = sigapp.events
+_start = sigapp.start
+_control = sigapp.control
+_workers_up = sigapp.workers_up
 
 
 def _attached_raise(procs, m, *nums, expect_ok=True):
@@ -282,19 +240,17 @@ def test_harakiri_kills_a_stuck_signal_handler(procs, tmp_path):
 
 
 def test_spooler_may_not_register_but_raises_and_runs_signals(procs, tmp_path):
-    imported = tmp_path / 'inspooler.py'
-    imported.write_text(
-        HEADER
-        + textwrap.dedent(
-            """
+    imported = sigapp.write_module(
+        tmp_path,
+        """
             try:
                 uwsgi.register_signal(60, 'spooler', lambda n: None)
             except ValueError as exc:
                 rec('refused', why=str(exc))
             uwsgi.add_rb_timer(63, 0.1, 3)  # as in uWSGI, a spooler may add timers
             rec('timer_added')
-            """
-        )
+            """,
+        'inspooler',
     )
     m, out = _start(
         procs,

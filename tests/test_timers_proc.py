@@ -7,48 +7,13 @@ Every wait is bounded; every process is stopped by pid at teardown (the `procs` 
 from __future__ import annotations
 
 import signal
-import textwrap
 import time
 
-from interop.procs import read_jsonl, wait_until
+from interop import sigapp
+from interop.procs import wait_until
 
-HEADER = textwrap.dedent(
-    """
-    import json, os, time
-    import uwsgi
-    from uwsgidecorators import cron, filemon, postfork, rbtimer, signal, spool, timer
-
-    OUT = os.environ['SIG_OUT']
-
-    def rec(event, **extra):
-        extra.update(event=event, pid=os.getpid(), worker=uwsgi.worker_id(),
-                     spooler=bool(uwsgi.i_am_the_spooler()), t=time.monotonic())
-        fd = os.open(OUT, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, (json.dumps(extra) + '\\n').encode())
-        finally:
-            os.close(fd)
-    """
-)
-
-
-def _module(tmp_path, body: str):
-    path = tmp_path / 'sigtasks.py'
-    path.write_text(HEADER + textwrap.dedent(body))
-    return path
-
-
-def _events(out, event):
-    return [r for r in read_jsonl(out) if r['event'] == event]
-
-
-def _start(procs, tmp_path, body, *args, workers=2, spooler=False):
-    out = tmp_path / 'out.jsonl'
-    argv = ['--import', _module(tmp_path, body), '--processes', str(workers), *args]
-    if spooler:
-        argv += ['--spooler', tmp_path / 'spool', '--spooler-frequency', '1']
-    m = procs.master(argv, env={'SIG_OUT': out})
-    return m, out
+_events = sigapp.events
+_start = sigapp.start
 
 
 def test_fractional_timer_fires_repeatedly_one_worker_per_tick(procs, tmp_path):
