@@ -43,7 +43,7 @@ pub enum MasterError {
     Signal(#[from] SignalError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
-    #[error("timer period must be a non-negative number of seconds, got {0}")]
+    #[error("timer period must be a number of seconds from 0 to 1e9, got {0}")]
     BadPeriod(f64),
     #[error("unknown time zone {0:?}")]
     BadTimeZone(String),
@@ -259,7 +259,8 @@ impl MasterLoop {
     /// uWSGI's `add_timer`: raise `num` every `secs` (fractions allowed), first one period from
     /// now, phase-locked; `secs == 0` is accepted and never fires, as in uWSGI.
     pub fn add_timer(&mut self, num: u8, secs: f64, iterations: u32) -> Result<(), MasterError> {
-        if !(secs.is_finite() && secs >= 0.0) {
+        // Up to about 31 years: enough for any timer, and microsecond arithmetic never overflows.
+        if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) {
             return Err(MasterError::BadPeriod(secs));
         }
         let period_us = (secs * 1e6).round() as u64;
@@ -688,6 +689,8 @@ mod tests {
         client.send_to(b"cX", ml.control_path()).unwrap();
         let events = ml.step(Duration::from_millis(50)).unwrap();
         assert_eq!(ml.timers.len(), 1);
+        assert!(ml.add_timer(1, 1e300, 0).is_err());
+        assert!(ml.add_timer(1, f64::NAN, 0).is_err());
         assert_eq!(ml.crons.len(), 1);
         assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
         let bad: Vec<_> = events

@@ -192,8 +192,8 @@ def _seconds(secs: Any, what: str) -> float:
     if not isinstance(secs, numbers.Real):
         raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
     value = float(secs)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f'unable to add {what}: the period must be a finite number of seconds >= 0, got {secs!r}')
+    if not math.isfinite(value) or not 0 <= value <= 1e9:
+        raise ValueError(f'unable to add {what}: the period must be a number of seconds from 0 to 1e9, got {secs!r}')
     return value
 
 
