@@ -9,7 +9,7 @@ Layout (all native int64, 8-byte aligned so a single store is never torn on the 
 run on):
 
     header: magic, version, nslots, spooler_frequency_ms (0 = use --spooler-frequency)
-    slot i: pid, kind, ident, task_deadline_ms, user_deadline_ms, dir_index, busy, spare
+    slot i: pid, kind, ident, task_deadline_ms, user_deadline_ms, dir_index, spare, spare
 
 Deadlines are absolute ``time.monotonic()`` milliseconds: CLOCK_MONOTONIC is one clock for the
 whole machine on Linux, so the master can compare a child's value with its own clock, and a wall
@@ -35,7 +35,6 @@ F_IDENT = 2
 F_TASK_DEADLINE = 3  # armed by the runtime itself (--spooler-harakiri around a task)
 F_USER_DEADLINE = 4  # armed by uwsgi.set_user_harakiri(); independent, as in uWSGI
 F_DIR_INDEX = 5
-F_BUSY = 6
 
 _MAGIC = 0x5544_5253_4842_4C31  # arbitrary tag, catches a mapping that is not ours
 _VERSION = 1
@@ -86,7 +85,6 @@ class SharedTable:
         """Record a freshly forked child; stale deadlines of a dead predecessor are cleared."""
         self.put(slot, F_TASK_DEADLINE, 0)
         self.put(slot, F_USER_DEADLINE, 0)
-        self.put(slot, F_BUSY, 0)
         self.put(slot, F_KIND, kind)
         self.put(slot, F_IDENT, ident)
         self.put(slot, F_DIR_INDEX, dir_index)
@@ -96,7 +94,6 @@ class SharedTable:
         self.put(slot, F_PID, 0)
         self.put(slot, F_TASK_DEADLINE, 0)
         self.put(slot, F_USER_DEADLINE, 0)
-        self.put(slot, F_BUSY, 0)
 
     def arm(self, slot: int, field: int, seconds: float) -> None:
         """Set a deadline ``seconds`` from now; 0 (or less) clears it."""

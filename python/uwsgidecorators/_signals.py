@@ -46,7 +46,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _config
-from ._shared import F_BUSY, F_TASK_DEADLINE
+from ._shared import F_TASK_DEADLINE
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [
@@ -510,18 +510,15 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
         return False
     st = _config.state()
     table, slot = st.table, st.slot
-    if table is not None and slot is not None:
-        table.put(slot, F_BUSY, 1)
-        if harakiri > 0:
-            table.arm(slot, F_TASK_DEADLINE, harakiri)
+    if table is not None and slot is not None and harakiri > 0:
+        table.arm(slot, F_TASK_DEADLINE, harakiri)
     try:
         handler(num)
     except Exception:
         log.error('[uwsgi-signal] %s: handler of signal %d raised:\n%s', where, num, traceback.format_exc().rstrip())
     finally:
-        if table is not None and slot is not None:
+        if table is not None and slot is not None and harakiri > 0:
             table.put(slot, F_TASK_DEADLINE, 0)
-            table.put(slot, F_BUSY, 0)
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 from . import _config
-from ._shared import F_BUSY, F_TASK_DEADLINE
+from ._shared import F_TASK_DEADLINE
 
 __all__ = ['StopFlag', 'run_spooler']
 
@@ -211,10 +211,8 @@ def _run_task(
         os.chdir(chdir if chdir else os.path.dirname(task.path))
     except OSError as exc:
         log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
-    if table is not None and slot is not None:
-        table.put(slot, F_BUSY, 1)
-        if harakiri > 0:
-            table.arm(slot, F_TASK_DEADLINE, harakiri)
+    if table is not None and slot is not None and harakiri > 0:
+        table.arm(slot, F_TASK_DEADLINE, harakiri)
     started = time.monotonic()
     try:
         func = getattr(uwsgi, 'spooler', None)
@@ -251,8 +249,7 @@ def _run_task(
                 log.info('%s task %s will run again (returned %r)', label, name, result)
         return code
     finally:
-        if table is not None and slot is not None:
+        if table is not None and slot is not None and harakiri > 0:
             table.put(slot, F_TASK_DEADLINE, 0)
-            table.put(slot, F_BUSY, 0)
         sys.stdout.flush()
         sys.stderr.flush()
