@@ -356,9 +356,27 @@ pub fn send_nonblocking(fd: RawFd, data: &[u8]) -> io::Result<bool> {
     }
 }
 
-/// Read and discard whatever is waiting on a non-blocking fd (a wakeup pipe).
+/// Read and discard what is waiting on a wake-up pipe the caller saw readable: one read, so a
+/// pipe left blocking cannot hang it (anything beyond 4 KiB wakes the next poll again).
 pub fn drain_fd(fd: RawFd) {
-    let mut buf = [0u8; 256];
-    // SAFETY: reads into a live buffer; stops at EAGAIN or EOF.
-    while unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) } > 0 {}
+    let mut buf = [0u8; 4096];
+    // SAFETY: reads into a live buffer of the given length.
+    unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+}
+
+/// Receive one datagram without blocking into `buf`; `Ok(None)` when none is waiting.
+pub fn recv_nonblocking(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: writes at most buf.len() bytes into a live buffer.
+        let rc = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT) };
+        if rc >= 0 {
+            return Ok(Some(rc as usize));
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAGAIN) => return Ok(None),
+            _ => return Err(err),
+        }
+    }
 }

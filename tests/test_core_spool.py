@@ -140,3 +140,29 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         _core.Spooler(str(tmp_path), frequency=-1)
     with pytest.raises(ValueError, match='timeout'):
         _core.Spooler(str(tmp_path)).next_task(-1)
+
+
+def test_recv_signals_reads_private_channel_whole_and_shared_queue_one_at_a_time():
+    import socket
+
+    priv_m, priv_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    queue_m, queue_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    r, w = os.pipe()
+    try:
+        priv_m.send(b'\x01')
+        priv_m.send(b'\x02')
+        queue_m.send(b'\x03')
+        queue_m.send(b'\x04')
+        got = _core.recv_signals(priv_w.fileno(), queue_w.fileno(), r, 5)
+        assert sorted(got) == [1, 2, 3]  # one datagram of the shared queue: the rest is others'
+        assert _core.recv_signals(priv_w.fileno(), queue_w.fileno(), r, 5) == b'\x04'
+        assert _core.recv_signals(priv_w.fileno(), queue_w.fileno(), r, 0.05) == b''
+        os.write(w, b'x')  # the wake-up fd: an empty answer at once
+        t0 = time.monotonic()
+        assert _core.recv_signals(priv_w.fileno(), queue_w.fileno(), r, 30) == b''
+        assert time.monotonic() - t0 < 20
+    finally:
+        for s in (priv_m, priv_w, queue_m, queue_w):
+            s.close()
+        os.close(r)
+        os.close(w)

@@ -34,7 +34,6 @@ import importlib
 import importlib.util
 import logging
 import os
-import select
 import shutil
 import signal
 import socket
@@ -649,27 +648,16 @@ class Master:
         os.set_blocking(w, False)
         signal.set_wakeup_fd(w)
         where = spec.label()
-        socks = {chan.fileno(): chan, queue.fileno(): queue}
-        poller = select.poll()
-        for fd in (r, *socks):
-            poller.register(fd, select.POLLIN)
+        harakiri = self.s.worker_harakiri
+        from . import _core
+
         try:
             while not stop.requested:
-                for fd, mask in poller.poll():
+                # The wait (GIL released) and the reads are the core's: one call per wake-up.
+                for num in _core.recv_signals(chan.fileno(), queue.fileno(), r):
                     if stop.requested:
                         break
-                    if fd == r:
-                        _drain(r)
-                        continue
-                    if not mask & select.POLLIN:
-                        poller.unregister(fd)  # error or hang-up without data: stop watching it
-                        continue
-                    try:
-                        data = socks[fd].recv(64)
-                    except (BlockingIOError, InterruptedError):
-                        continue  # another idle worker took this one from the queue
-                    for num in data:
-                        _signals.run_handler(num, where=where, harakiri=self.s.worker_harakiri)
+                    _signals.run_handler(num, where=where, harakiri=harakiri)
         finally:
             signal.set_wakeup_fd(-1)
             os.close(r)
@@ -679,14 +667,6 @@ class Master:
 
 def _kind_name(kind: int) -> str:
     return 'spooler' if kind == KIND_SPOOLER else 'worker'
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 512):
-            pass
-    except BlockingIOError:
-        pass
 
 
 class _EventLog:

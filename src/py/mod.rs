@@ -429,6 +429,73 @@ impl PyTask {
     }
 }
 
+/// Wait for signals on a process's channels: `private` (every byte waiting is taken) and
+/// `shared` (one datagram: the other processes of the kind take the rest), or until `wake_fd`
+/// is readable (drained; returns an empty list so the caller can look at its stop flag). The
+/// GIL is released while waiting and Ctrl-C is checked every 100 ms. `timeout` None: no limit.
+#[pyfunction]
+#[pyo3(signature = (private, shared, wake_fd, timeout = None))]
+fn recv_signals(
+    py: Python<'_>,
+    private: i32,
+    shared: i32,
+    wake_fd: i32,
+    timeout: Option<f64>,
+) -> PyResult<Vec<u8>> {
+    let deadline = match timeout {
+        Some(t) => Some(
+            Instant::now()
+                + Duration::try_from_secs_f64(t).map_err(|_| {
+                    PyValueError::new_err("timeout must be a non-negative number or None")
+                })?,
+        ),
+        None => None,
+    };
+    loop {
+        let slice = deadline.map_or(SIGNAL_SLICE, |d| {
+            d.saturating_duration_since(Instant::now())
+                .min(SIGNAL_SLICE)
+        });
+        let got = py.detach(|| -> io::Result<Option<Vec<u8>>> {
+            let fds: Vec<i32> = [private, shared, wake_fd]
+                .into_iter()
+                .filter(|&fd| fd >= 0)
+                .collect();
+            let ready = crate::sys::poll_readable(&fds, slice)?;
+            let mut nums = Vec::new();
+            let mut buf = [0u8; 256];
+            let mut woken = false;
+            for (&fd, &r) in fds.iter().zip(&ready) {
+                if !r {
+                    continue;
+                }
+                if fd == wake_fd {
+                    crate::sys::drain_fd(fd);
+                    woken = true;
+                } else if fd == private {
+                    while let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
+                        if n == 0 {
+                            break;
+                        }
+                        nums.extend_from_slice(&buf[..n]);
+                    }
+                } else if let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
+                    nums.extend_from_slice(&buf[..n]);
+                }
+            }
+            // Ready without data (a peer hung up) also returns, so the caller looks at its flags.
+            Ok((woken || !nums.is_empty() || ready.iter().any(|&r| r)).then_some(nums))
+        })?;
+        if let Some(nums) = got {
+            return Ok(nums);
+        }
+        py.check_signals()?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(Vec::new());
+        }
+    }
+}
+
 /// The machine's hostname as uWSGI reports it.
 #[pyfunction]
 fn hostname() -> &'static str {
@@ -443,6 +510,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spool_write, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
+    m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_class::<PySpooler>()?;
     m.add_class::<PyTask>()?;
     m.add_class::<master::PyMasterLoop>()?;
