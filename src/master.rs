@@ -91,6 +91,8 @@ pub struct MasterLoop {
     control: UnixDatagram,
     control_path: PathBuf,
     timerfd: sys::TimerFd,
+    /// The deadline the timerfd is armed for (microsecond tick), to skip re-arming it each turn.
+    armed: Option<Option<u64>>,
     wakeup_fd: Option<RawFd>,
     table: SignalTable,
     topology: Topology,
@@ -122,6 +124,7 @@ impl MasterLoop {
             control,
             control_path: control_path.to_path_buf(),
             timerfd: sys::TimerFd::new()?,
+            armed: None,
             wakeup_fd,
             table: SignalTable::default(),
             topology: Topology::default(),
@@ -460,8 +463,11 @@ impl MasterLoop {
     /// fd), handle it, and return what the owner should know.
     pub fn step(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {
         let deadline_us = self.wheel.next_deadline();
-        self.timerfd
-            .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
+        if self.armed != Some(deadline_us) {
+            self.timerfd
+                .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
+            self.armed = Some(deadline_us);
+        }
         let mut wait = max_wait.min(WALL_CHECK);
         if let Some(next) = self.crons.iter().filter_map(|c| c.next).min() {
             let until = next.duration_since(self.wall_now());
@@ -481,6 +487,7 @@ impl MasterLoop {
         let ready = sys::poll_readable(&fds, wait)?;
         if ready[1] {
             self.timerfd.drain();
+            self.armed = None; // expired: arm again whatever comes next
         }
         self.fire_timers();
         self.fire_crons();

@@ -411,8 +411,11 @@ class timer:
 
     def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
         uwsgi.register_signal(self.num, self.target, f)
-        uwsgi.add_timer(self.num, self.secs)
+        self._add()
         return f
+
+    def _add(self) -> None:
+        uwsgi.add_timer(self.num, self.secs)
 
 
 def _crontab_to_uwsgi(text: str) -> 'tuple[int, int, int, int, int]':
@@ -484,16 +487,11 @@ class cron:
         return f
 
 
-class rbtimer:
-    def __init__(self, secs: float, **kwargs: _typing.Any) -> None:
-        self.num = kwargs.get('signum', get_free_signal())
-        self.secs = secs
-        self.target = kwargs.get('target', '')
+class rbtimer(timer):
+    """``@rbtimer(secs)``: as ``@timer``, through ``uwsgi.add_rb_timer``."""
 
-    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
-        uwsgi.register_signal(self.num, self.target, f)
+    def _add(self) -> None:
         uwsgi.add_rb_timer(self.num, self.secs)
-        return f
 
 
 class filemon:

@@ -148,44 +148,17 @@ def signum(num: Any) -> int:
     return operator.index(num) % 256
 
 
-_FIXED_TARGETS = frozenset(
-    {
-        '',
-        'worker',
-        'worker0',
-        'workers',
-        'active-workers',
-        'subscribed',
-        'spooler',
-        'spoolers',
-        'mule',
-        'mule0',
-        'mules',
-    }
-)
-
-
-def _numbered(target: str, prefix: str) -> bool:
-    rest = target[len(prefix) :]
-    return target.startswith(prefix) and rest.isascii() and rest.isdigit() and int(rest) < 2**32
-
-
 def check_target(target: Any) -> str:
-    """A uWSGI signal target string, or TypeError/ValueError (the master's answer, in any process)."""
+    """A uWSGI signal target string, or TypeError/ValueError (the master's answer, in any process:
+    the core's parser decides)."""
     if not isinstance(target, str):
         raise TypeError(f'signal target must be str, not {type(target).__name__}')
     if len(target.encode('utf-8', 'surrogateescape')) > 63:
         raise ValueError(f'unable to register signal: signal target "{target}" is longer than 63 bytes')
-    if target in _FIXED_TARGETS:
-        return target
-    if any(_numbered(target, p) for p in ('worker', 'mule', 'farm')):
-        return target
-    if target.startswith('farm_') and len(target) > 5:
-        return target
-    raise ValueError(
-        f'unable to register signal: unsupported signal target "{target}" (use \'\', worker, workers, '
-        'active-workers, workerN, spooler, spoolers, mule, mules, muleN, farm_NAME or farmN)'
-    )
+    from . import _core
+
+    _core.check_signal_target(target)
+    return target
 
 
 def _seconds(secs: Any, what: str) -> float:

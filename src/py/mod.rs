@@ -171,7 +171,8 @@ fn spool_read<'py>(py: Python<'py>, path: FsPath) -> PyResult<Option<Bound<'py, 
         if crate::sys::is_locked(&file)? {
             return Ok(None);
         }
-        let data = std::fs::read(&path)?;
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut &file, &mut data)?;
         let name = path
             .file_name()
             .map(|n| {
@@ -496,6 +497,15 @@ fn recv_signals(
     }
 }
 
+/// Check a uWSGI signal target string as the master will (ValueError naming what is wrong), so a
+/// process without the master refuses exactly what the master would.
+#[pyfunction]
+fn check_signal_target(target: &str) -> PyResult<()> {
+    crate::signal::Target::parse(target)
+        .map(|_| ())
+        .map_err(|e| PyValueError::new_err(format!("unable to register signal: {e}")))
+}
+
 /// The machine's hostname as uWSGI reports it.
 #[pyfunction]
 fn hostname() -> &'static str {
@@ -511,6 +521,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
+    m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;
     m.add_class::<PySpooler>()?;
     m.add_class::<PyTask>()?;
     m.add_class::<master::PyMasterLoop>()?;
