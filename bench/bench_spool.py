@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Spooler benchmark: the real uWSGI and ours, INTERLEAVED in one run, on the same workloads.
 
-    python3 bench/bench_spool.py [--runs 3] [--only enqueue,durable,drain,queue,latency]
+    python3 bench/bench_spool.py [--runs 3] [--only enqueue,durable,drain,rest,queue,latency]
                                  [--ours-python PATH] [--uwsgi-bench DIR]
 
 Run by hand (not in CI). The driver uses the standard library only; "ours" runs in
@@ -21,6 +21,9 @@ Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi
   drain     20000 no-op tasks, 1 and 2 spooler processes; handler = the shared app_bench.py drain
             handler (one timestamp write per task) in both; throughput = (n-1)/(last-first).
             Also `first_task_after_launch_s`: launch of the master -> first task (startup + scan).
+  rest      the same drains after `sync`: the files are committed to disk, as the files of a
+            queue that waited a few seconds are (the drain above deletes files created in the
+            still-open journal transaction, which costs the kernel far less).
   queue     drain rate (us/task) with 1000 and with 200000 tasks queued, 1 process.
   latency   enqueue -> handler start, p50/p99: idle spooler (probes 30-70 ms apart), and busy
             spooler (each probe arrives while a LONG task runs; `after_long_us` = how long after
@@ -224,10 +227,12 @@ def _drain_count(d: Path):
     return files, first, last, per
 
 
-def _drain(ctx, d, target, n, procs_n):
+def _drain(ctx, d, target, n, procs_n, at_rest=False):
     sp = d / 'spool'
     sp.mkdir()
     prefill(ctx, sp, n)
+    if at_rest:
+        os.sync()  # the queue as it is after a few seconds of waiting: committed to disk
     g = group_for(d)
     t_launch = time.monotonic()
     try:
@@ -281,6 +286,14 @@ def drain_p1(ctx, d, target):
 
 def drain_p2(ctx, d, target):
     return _drain(ctx, d, target, ctx.args.drain_n, 2)
+
+
+def drain_rest_p1(ctx, d, target):
+    return _drain(ctx, d, target, ctx.args.drain_n, 1, at_rest=True)
+
+
+def drain_rest_p2(ctx, d, target):
+    return _drain(ctx, d, target, ctx.args.drain_n, 2, at_rest=True)
 
 
 def queue_small(ctx, d, target):
@@ -362,6 +375,8 @@ def plan(ctx):
     for grp, meas, fn in (
         ('drain', 'drain_p1', drain_p1),
         ('drain', 'drain_p2', drain_p2),
+        ('rest', 'drain_rest_p1', drain_rest_p1),
+        ('rest', 'drain_rest_p2', drain_rest_p2),
         ('queue', 'queue_1000', queue_small),
         ('queue', 'queue_big', queue_big),
         ('latency', 'latency_idle', latency_idle),
@@ -376,7 +391,7 @@ def plan(ctx):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     ap.add_argument('--runs', type=int, default=3)
-    ap.add_argument('--only', default='enqueue,durable,drain,queue,latency')
+    ap.add_argument('--only', default='enqueue,durable,drain,rest,queue,latency')
     venv_py = REPO / '.ci' / 'venv' / 'bin' / 'python'
     ap.add_argument('--ours-python', default=str(venv_py) if venv_py.exists() else sys.executable)
     ap.add_argument('--uwsgi-bench', default=str(REPO.parent / 'shared' / 'bench' / 'uwsgi'))
@@ -443,6 +458,8 @@ def main():
         ('enqueue', 'calls_per_s'),
         ('drain_p1', 'tasks_per_s'),
         ('drain_p2', 'tasks_per_s'),
+        ('drain_rest_p1', 'tasks_per_s'),
+        ('drain_rest_p2', 'tasks_per_s'),
         ('queue_1000', 'us_per_task'),
         ('queue_big', 'us_per_task'),
         ('latency_idle', 'p50_us'),

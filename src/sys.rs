@@ -5,7 +5,7 @@
 use std::ffi::CString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
@@ -152,6 +152,98 @@ pub fn link_fd(file: &File, to: &Path) -> io::Result<()> {
             libc::AT_SYMLINK_FOLLOW,
         )
     })?;
+    Ok(())
+}
+
+/// A directory handle for the `*_at` calls below: relative lookups skip walking the directory's
+/// own path on every call.
+pub fn open_dir_path(dir: &Path) -> io::Result<OwnedFd> {
+    let c = cpath(dir)?;
+    // SAFETY: NUL-terminated path; the returned fd is owned by the OwnedFd.
+    let fd = cvt(unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: fd was just opened and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// What the spooler needs from an `lstat`.
+#[derive(Debug, Clone, Copy)]
+pub struct StatAt {
+    pub is_file: bool,
+    pub len: u64,
+    pub mtime: i64,
+    pub ctime: i64,
+}
+
+/// `lstat` of `rel` under `dir`.
+pub fn lstat_at(dir: &OwnedFd, rel: &Path) -> io::Result<StatAt> {
+    let c = cpath(rel)?;
+    // SAFETY: stat is a plain C struct filled by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid dir fd, NUL-terminated path, writable stat buffer.
+    cvt(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(StatAt {
+        is_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+        len: st.st_size as u64,
+        mtime: st.st_mtime,
+        ctime: st.st_ctime,
+    })
+}
+
+/// Open `rel` under `dir` read-write without following a symlink or blocking (a FIFO dropped in
+/// the directory must not hang the spooler). Tries `O_NOATIME` first: a spooler reads every
+/// file once, and updating its access time would cost an inode write per task; the kernel
+/// refuses it (EPERM) for files of another owner, then `noatime` is cleared.
+pub fn open_rw_at(dir: &OwnedFd, rel: &Path, noatime: &mut bool) -> io::Result<File> {
+    let c = cpath(rel)?;
+    let base = libc::O_RDWR | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    loop {
+        let flags = if *noatime {
+            base | libc::O_NOATIME
+        } else {
+            base
+        };
+        // SAFETY: valid dir fd, NUL-terminated path; the fd is owned by the File.
+        let rc = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) };
+        if rc >= 0 {
+            // SAFETY: fd was just opened and is owned by nobody else.
+            return Ok(unsafe { File::from_raw_fd(rc) });
+        }
+        let err = io::Error::last_os_error();
+        if *noatime && err.raw_os_error() == Some(libc::EPERM) {
+            *noatime = false;
+            continue;
+        }
+        return Err(err);
+    }
+}
+
+/// Open `rel` under `dir` read-only (a probe that emits no write-close event).
+pub fn open_ro_at(dir: &OwnedFd, rel: &Path) -> io::Result<File> {
+    let c = cpath(rel)?;
+    let flags = libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+    // SAFETY: valid dir fd, NUL-terminated path; the fd is owned by the File.
+    let fd = cvt(unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags) })?;
+    // SAFETY: fd was just opened and is owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
+/// Remove the file `rel` under `dir`.
+pub fn unlink_at(dir: &OwnedFd, rel: &Path) -> io::Result<()> {
+    let c = cpath(rel)?;
+    // SAFETY: valid dir fd, NUL-terminated path.
+    cvt(unsafe { libc::unlinkat(dir.as_raw_fd(), c.as_ptr(), 0) })?;
     Ok(())
 }
 

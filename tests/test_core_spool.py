@@ -99,6 +99,24 @@ def test_spooler_claims_in_priority_order_and_outcomes(tmp_path):
     assert sp.next_task(0.05) is None
 
 
+def test_ok_deletes_the_file_once_flushed_and_it_is_not_run_again(tmp_path):
+    paths = [_core.spool_write(str(tmp_path), [(b'n', str(i).encode())]) for i in range(20)]
+    sp = _core.Spooler(str(tmp_path), frequency=30)
+    for _ in paths:
+        sp.next_task(5).ok()
+    # Deletion runs on the reaper threads; until then the files stay locked and skipped.
+    assert sp.next_task(0.05) is None
+    sp.flush()
+    assert not any(os.path.exists(p) for p in paths)
+
+
+def test_share_must_name_one_of_count(tmp_path):
+    with pytest.raises(ValueError, match='share'):
+        _core.Spooler(str(tmp_path), share=(2, 2))
+    with pytest.raises(ValueError, match='share'):
+        _core.Spooler(str(tmp_path), share=(0, 0))
+
+
 def test_task_outcome_is_given_once(tmp_path):
     _core.spool_write(str(tmp_path), [(b'a', b'1')])
     task = _core.Spooler(str(tmp_path)).next_task(5)

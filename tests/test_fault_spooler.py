@@ -127,3 +127,45 @@ def test_task_enqueued_while_no_spooler_runs_is_executed_at_start(procs, spool_d
     P.wait_until(lambda: not os.path.exists(path), 10, 'the done task to be deleted', [m])
     m.stop()
     assert spoolfmt.runnable_files(str(spool_dir)) == []
+
+
+def test_spooler_killed_repeatedly_while_deleting_finished_tasks_loses_nothing(procs, spool_dir, work_dir):
+    """Finished tasks are deleted by reaper threads after the handler returned: a kill -9 before
+    that may run some of them again (as a kill between a handler's return and the unlink always
+    could), but never loses one, and the files end up deleted."""
+    n = 4000
+    for i in range(n):
+        spoolfmt.write_task(str(spool_dir), [(b'id', b'%d' % i)])
+    m = procs.master(
+        ['--spooler', spool_dir, '--spooler-import', REC, '--spooler-quiet'],
+        env={'REC_DIR': work_dir, 'REC_TAG': 'ours'},
+    )
+
+    def ran() -> list[str]:
+        return [i for f in glob.glob(str(work_dir / 'ids.*')) for i in P.read_lines(f)]
+
+    kills = 0
+    for step in range(1, 5):
+        # kill -9 the spooler in the middle of the drain, each time a bit further in
+        P.wait_until(lambda s=step: len(ran()) >= s * n // 6, 60, f'{step * n // 6} tasks to run', [m])
+        kids = m.children()
+        if not kids or not spoolfmt.runnable_files(str(spool_dir)):
+            break
+        for pid in kids:
+            os.kill(pid, signal.SIGKILL)
+        kills += 1
+        P.wait_until(lambda old=set(kids): set(m.children()) - old, 30, 'a respawned spooler', [m])
+    P.wait_until(
+        lambda: set(ran()) >= {str(i) for i in range(n)} and not spoolfmt.runnable_files(str(spool_dir)),
+        90,
+        'every task to run',
+        [m],
+    )
+    m.stop()
+    counts = Counter(ran())
+    assert set(counts) == {str(i) for i in range(n)}, 'a task was lost'
+    assert kills >= 1, 'the drain ended before any kill: the test proved nothing'
+    again = sum(c - 1 for c in counts.values())
+    # Only tasks in flight at a kill run again: the one running and those awaiting deletion.
+    assert again <= kills * 100, f'{again} tasks ran twice after {kills} kills'
+    assert spoolfmt.runnable_files(str(spool_dir)) == []

@@ -101,6 +101,7 @@ def run_spooler(
     chdir: str | None = None,
     quiet: bool = False,
     ordered: bool = False,
+    share: tuple[int, int] = (0, 1),
     stop: StopFlag | None = None,
     signal_socks: Sequence[socket.socket] = (),
 ) -> int:
@@ -109,7 +110,8 @@ def run_spooler(
     Installs SIGTERM/SIGINT handlers unless a ``stop`` flag is passed in (then the caller owns
     the signals). ``signal_socks``: this process's private signal channel, then the shared
     spooler queue (the master forks spoolers with both); their signals run between tasks, under
-    ``harakiri`` as tasks do.
+    ``harakiri`` as tasks do. ``share``: (index, count) of this process among the directory's
+    spooler processes; each starts on its own share of a burst so they do not collide.
     """
     import uwsgi
 
@@ -130,6 +132,7 @@ def run_spooler(
             retry_max_delay=retry_max_delay,
             max_attempts=max_attempts,
             numeric_names=ordered,
+            share=share,
         )
 
     current_freq = _effective_frequency(frequency)
@@ -143,11 +146,13 @@ def run_spooler(
     # _HOUSEKEEPING seconds rather than after every task: each look costs system calls.
     next_housekeeping = 0.0
     woken = True
+    cwd = _Cwd()
     try:
         while not stop.requested:
             now = time.monotonic()
             if woken or now >= next_housekeeping:
                 next_housekeeping = now + _HOUSEKEEPING
+                cwd.current = None  # a task may have moved away: chdir again (uWSGI: per scan)
                 _run_signals(signal_socks, where, harakiri, stop)
                 if stop.requested:
                     break
@@ -164,7 +169,7 @@ def run_spooler(
             if stop.requested:
                 task.release()  # claimed during shutdown: leave it for the next spooler
                 break
-            code = _run_task(task, uwsgi, st, label, harakiri=harakiri, chdir=chdir, quiet=quiet)
+            code = _run_task(task, uwsgi, st, label, cwd, harakiri=harakiri, chdir=chdir, quiet=quiet)
             if code != 0:
                 done += 1  # uWSGI counts every task a plugin took (result != 0)
             if max_tasks and done >= max_tasks:
@@ -172,6 +177,7 @@ def run_spooler(
                 break
     finally:
         stop.spooler = None
+        sp.flush()  # finished tasks are deleted before the process leaves
     return 0
 
 
@@ -194,23 +200,37 @@ def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, st
                 break
 
 
+class _Cwd:
+    """The directory this spooler last moved to, so a busy queue skips a chdir per task."""
+
+    __slots__ = ('current',)
+
+    def __init__(self) -> None:
+        self.current: bytes | str | None = None
+
+
 def _run_task(
     task: Any,
     uwsgi: Any,
     st: _config.RuntimeState,
     label: str,
+    cwd: _Cwd,
     *,
     harakiri: float,
     chdir: str | None,
     quiet: bool,
 ) -> int:
     table, slot = st.table, st.slot
-    try:
-        # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
-        # jobs) unless --spooler-chdir says otherwise.
-        os.chdir(chdir if chdir else os.path.dirname(task.path))
-    except OSError as exc:
-        log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
+    # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
+    # jobs) unless --spooler-chdir says otherwise.
+    where = chdir if chdir else os.path.dirname(task.path)
+    if where != cwd.current:
+        try:
+            os.chdir(where)
+            cwd.current = where
+        except OSError as exc:
+            cwd.current = None
+            log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
     if table is not None and slot is not None and harakiri > 0:
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     started = time.monotonic()

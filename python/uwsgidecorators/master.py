@@ -191,6 +191,7 @@ class ChildSpec:
     kind: int  # KIND_SPOOLER | KIND_WORKER
     ident: int  # spooler number (1..) or worker id (1..N)
     dir_index: int = -1
+    share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
 
     def label(self) -> str:
         return f'spooler {self.ident}' if self.kind == KIND_SPOOLER else f'worker {self.ident}'
@@ -218,9 +219,9 @@ class Master:
         for index, _directory in enumerate(settings.spoolers):
             if index in settings.external:
                 continue
-            for _ in range(settings.spooler_processes):
+            for share in range(settings.spooler_processes):
                 number += 1
-                self.specs.append(ChildSpec(KIND_SPOOLER, number, index))
+                self.specs.append(ChildSpec(KIND_SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
             self.specs.append(ChildSpec(KIND_WORKER, wid))
         self.sup: Any = _core.Supervisor(
@@ -635,6 +636,7 @@ class Master:
                 chdir=s.spooler_chdir,
                 quiet=s.quiet,
                 ordered=s.ordered,
+                share=spec.share,
                 stop=stop,
                 signal_socks=(chan, queue),
             )

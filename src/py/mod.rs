@@ -198,6 +198,10 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
         Notice::RemovedTemp { path } => {
             format!("removed stale temporary file {}", path.display())
         }
+        Notice::DeleteFailed { path, reason } => format!(
+            "cannot delete finished task {} (it will run again): {reason}",
+            path.display()
+        ),
     };
     let logger = py
         .import("logging")?
@@ -216,7 +220,7 @@ struct PySpooler {
 #[pymethods]
 impl PySpooler {
     #[new]
-    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false))]
+    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1)))]
     fn new(
         directory: FsPath,
         frequency: f64,
@@ -224,6 +228,7 @@ impl PySpooler {
         retry_max_delay: f64,
         max_attempts: u32,
         numeric_names: bool,
+        share: (u32, u32),
     ) -> PyResult<Self> {
         let secs = |name: &str, v: f64| {
             Duration::try_from_secs_f64(v).map_err(|_| {
@@ -232,12 +237,18 @@ impl PySpooler {
                 ))
             })
         };
+        if share.1 == 0 || share.0 >= share.1 {
+            return Err(PyValueError::new_err(format!(
+                "share must be (index, count) with 0 <= index < count, got {share:?}"
+            )));
+        }
         let cfg = SpoolerConfig {
             frequency: secs("frequency", frequency)?.max(Duration::from_millis(10)),
             retry_delay: secs("retry_delay", retry_delay)?,
             retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
             max_attempts,
             numeric_names,
+            share,
         };
         let sp = spool::Spooler::open(&directory.0, cfg)?;
         Ok(PySpooler {
@@ -277,6 +288,11 @@ impl PySpooler {
     /// Also make `next_task` return None when `fd` is readable (a signal channel to read).
     fn watch_fd(&self, fd: i32) {
         lock(&self.inner).watch_fd(fd);
+    }
+
+    /// Wait until every task finished with `ok` is deleted (deletion runs on reaper threads).
+    fn flush(&self, py: Python<'_>) {
+        py.detach(|| lock(&self.inner).flush());
     }
 
     /// Make a blocked `next_task` return None soon. Safe from a signal handler or another thread.

@@ -4,9 +4,11 @@
 //! - [`name`]: uWSGI's file naming.
 //! - [`write`]: enqueue (atomic, optionally durable).
 //! - [`spooler`]: discovery, ordering, claiming and outcomes for one spooler process.
+//! - [`reaper`]: the threads that delete finished tasks off the spooler's path.
 
 pub mod name;
 pub mod packet;
+pub mod reaper;
 pub mod spooler;
 pub mod write;
 

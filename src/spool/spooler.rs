@@ -16,24 +16,33 @@
 //! `retry`/`failed` move the mtime forward (so every spooler, uWSGI's included, waits); a crash
 //! drops the lock and leaves the file to run again.
 //!
+//! Deleting a finished task is the costliest step of a queue at rest: the last close of an
+//! unlinked file frees its inode and blocks, and on a filesystem mounted with `discard` it waits
+//! for the device. `ok` therefore hands the still-locked file to reaper threads, which unlink it
+//! and then close it, while the spooler claims the next task. The task stays held (locked, and
+//! skipped by this spooler) until its file is gone; a crash before that runs it again, as a crash
+//! between a handler's return and the unlink always could.
+//!
 //! Malformed files are moved to `quarantine/` with a `.reason` file beside them; tasks that fail
 //! `max_attempts` times are moved to `dead/`. Neither name is numeric nor task-shaped, so no
 //! spooler, ours or uWSGI's, looks inside.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use inotify::{EventMask, Inotify, WatchDescriptor, WatchMask};
 
 use super::name;
 use super::packet::{self, PacketError, Var};
+use super::reaper;
 use crate::sys;
 
 /// Folder (inside the spool directory) for files that cannot be parsed.
@@ -63,6 +72,10 @@ pub struct SpoolerConfig {
     pub max_attempts: u32,
     /// Also treat all-digit file names at the top level as tasks (uWSGI's `spooler-ordered`).
     pub numeric_names: bool,
+    /// This process's share among the spooler processes of the directory: (index, count).
+    /// Within one second of enqueue time it takes the files of its share first, so parallel
+    /// spoolers do not queue behind each other's locks. (0, 1) shares nothing.
+    pub share: (u32, u32),
 }
 
 impl Default for SpoolerConfig {
@@ -73,6 +86,7 @@ impl Default for SpoolerConfig {
             retry_max_delay: Duration::from_secs(3600),
             max_attempts: 0,
             numeric_names: false,
+            share: (0, 1),
         }
     }
 }
@@ -88,6 +102,8 @@ pub enum Notice {
     },
     /// A writer's leftover temporary file was removed.
     RemovedTemp { path: PathBuf },
+    /// A finished task's file could not be deleted (it will run again).
+    DeleteFailed { path: PathBuf, reason: String },
 }
 
 /// What a call to [`Spooler::next`] produced.
@@ -114,7 +130,8 @@ pub enum FailOutcome {
 /// task is dropped (which releases it unchanged).
 #[derive(Debug)]
 pub struct Task {
-    file: File,
+    /// None once handed to the reaper.
+    file: Option<File>,
     path: PathBuf,
     /// Relative to the spool directory, as the spooler's bookkeeping knows it.
     rel: PathBuf,
@@ -123,38 +140,119 @@ pub struct Task {
     pub vars: Vec<Var>,
     pub body: Vec<u8>,
     held: Held,
+    /// Deletes the file after `ok`; None deletes it in `ok` itself.
+    reaper: Option<Reaper>,
+    /// The spool directory's handle (`rel` is relative to it).
+    dir: Arc<OwnedFd>,
 }
 
-/// What a spooler's tasks tell it back, shared between the spooler and the tasks it handed out.
+/// What a spooler's tasks tell it back, shared between the spooler, the tasks it handed out and
+/// its reaper threads.
 #[derive(Debug, Default)]
 struct Book {
-    /// Handed out and not finished: events about them (other processes opening them, or our
-    /// own close) must not make the spooler try to claim them again.
+    /// Handed out and not finished (or finished and not yet deleted): events about them (other
+    /// processes opening them, or our own close) must not make the spooler try to claim them
+    /// again.
     held: HashSet<PathBuf>,
     /// Deleted by us, their close event not seen yet: the event is ours, skip the lookup.
     finished: HashSet<PathBuf>,
     finished_order: std::collections::VecDeque<PathBuf>,
+    /// Deletions that failed, for the spooler to report.
+    notices: Vec<Notice>,
+}
+
+impl Book {
+    fn remember_finished(&mut self, rel: &Path) {
+        if self.finished.insert(rel.to_path_buf()) {
+            self.finished_order.push_back(rel.to_path_buf());
+            if self.finished_order.len() > FINISHED_MEMORY {
+                if let Some(old) = self.finished_order.pop_front() {
+                    self.finished.remove(&old);
+                }
+            }
+        }
+    }
 }
 
 /// Bound on `Book::finished` (an event lost to an inotify overflow would leave its entry).
 const FINISHED_MEMORY: usize = 4096;
+/// Threads deleting finished tasks. Closing a deleted file mostly waits (for the journal, or the
+/// device's discard), so several threads overlap those waits even on one core.
+const REAPER_THREADS: usize = 8;
+/// Finished tasks that may wait for deletion; `ok` blocks beyond this, which also bounds how
+/// many finished tasks a crash can make run again.
+const REAPER_BACKLOG: usize = 64;
 
-type Held = std::sync::Arc<std::sync::Mutex<Book>>;
+type Held = Arc<std::sync::Mutex<Book>>;
 
-fn held_lock(h: &Held) -> std::sync::MutexGuard<'_, Book> {
+fn held_lock(h: &std::sync::Mutex<Book>) -> std::sync::MutexGuard<'_, Book> {
     h.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A finished task on its way out: its file is still open (so still locked) until deleted.
+struct Finished {
+    file: File,
+    path: PathBuf,
+    rel: PathBuf,
+    dir: Arc<OwnedFd>,
+}
+
+/// Unlink, then close: the lock goes with the last descriptor, after the name is gone.
+fn reap(book: &std::sync::Mutex<Book>, done: Finished) -> io::Result<()> {
+    let res = match sys::unlink_at(&done.dir, &done.rel) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    };
+    {
+        let mut book = held_lock(book);
+        if res.is_ok() {
+            book.remember_finished(&done.rel);
+        }
+        book.held.remove(&done.rel);
+    }
+    drop(done.file);
+    res
+}
+
+type Reaper = Arc<reaper::Reaper<Finished>>;
+
+fn start_reaper(held: &Held) -> io::Result<Reaper> {
+    let book = held.clone();
+    let r = reaper::Reaper::start(
+        "spool-reaper",
+        REAPER_THREADS,
+        REAPER_BACKLOG,
+        move |done: Finished| {
+            let path = done.path.clone();
+            if let Err(e) = reap(&book, done) {
+                held_lock(&book).notices.push(Notice::DeleteFailed {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
+        },
+    )?;
+    Ok(Arc::new(r))
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        held_lock(&self.held).held.remove(&self.rel);
+        if self.file.is_some() {
+            held_lock(&self.held).held.remove(&self.rel);
+        }
     }
 }
 
 impl Task {
+    fn file(&self) -> &File {
+        self.file
+            .as_ref()
+            .expect("a task's file is present until an outcome")
+    }
+
     /// Failures recorded on the file so far (read from the file when asked).
     pub fn attempts(&self) -> u32 {
-        sys::read_attempts(&self.file)
+        sys::read_attempts(self.file())
     }
 
     pub fn path(&self) -> &Path {
@@ -166,29 +264,33 @@ impl Task {
         self.path.file_name().map_or(b"", |n| n.as_bytes())
     }
 
-    /// Success: remove the file (before the lock is dropped, so nobody runs it again).
-    pub fn ok(self) -> io::Result<()> {
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => {
-                let mut book = held_lock(&self.held);
-                if book.finished.insert(self.rel.clone()) {
-                    book.finished_order.push_back(self.rel.clone());
-                    if book.finished_order.len() > FINISHED_MEMORY {
-                        if let Some(old) = book.finished_order.pop_front() {
-                            book.finished.remove(&old);
-                        }
-                    }
-                }
+    /// Success: remove the file (before the lock is dropped, so nobody runs it again). With a
+    /// reaper (tasks from a [`Spooler`]) this returns once the reaper has the file, which it
+    /// deletes shortly; [`Spooler::flush`] waits for that.
+    pub fn ok(mut self) -> io::Result<()> {
+        let file = self
+            .file
+            .take()
+            .expect("a task's file is present until an outcome");
+        let done = Finished {
+            file,
+            path: std::mem::take(&mut self.path),
+            rel: std::mem::take(&mut self.rel),
+            dir: self.dir.clone(),
+        };
+        match self.reaper.take() {
+            Some(r) => {
+                r.push(done);
                 Ok(())
             }
+            None => reap(&self.held, done),
         }
     }
 
     /// Keep the file; it runs again after `delay` (uWSGI re-runs it at the next scan).
     pub fn retry(self, delay: Duration) -> io::Result<i64> {
         let at = unix_now() + delay.as_secs().max(1) as i64;
-        sys::set_times(&self.file, at)?;
+        sys::set_times(self.file(), at)?;
         Ok(at)
     }
 
@@ -197,7 +299,7 @@ impl Task {
         let attempts = self.attempts().saturating_add(1);
         // Without xattr support the count lives only in memory; the delay still grows within
         // this process, and the file is never lost.
-        let _ = sys::write_attempts(&self.file, attempts);
+        let _ = sys::write_attempts(self.file(), attempts);
         if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
             let dir = self.root.join(DEAD_DIR);
             let to = move_aside(&self.path, &dir)?;
@@ -209,7 +311,7 @@ impl Task {
             .saturating_mul(1u32 << exp)
             .min(cfg.retry_max_delay);
         let at = unix_now() + delay.as_secs().max(1) as i64;
-        sys::set_times(&self.file, at)?;
+        sys::set_times(self.file(), at)?;
         Ok(FailOutcome::RetryAt { at, attempts })
     }
 
@@ -221,8 +323,23 @@ impl Task {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     bucket: u64,
+    /// Enqueue second from the name (None for names not of uWSGI's shape: first).
+    sec: Option<u64>,
+    /// Not in this process's share (see [`SpoolerConfig::share`]).
+    foreign: bool,
     fields: Option<name::NameFields>,
     rel: PathBuf,
+}
+
+/// A stable spread of file names over the spooler processes: FNV-1a, then a final mix (FNV's
+/// low bits alone follow the parity of the bytes, and uWSGI names repeat digits).
+fn name_hash(name: &[u8]) -> u64 {
+    let mut h = name.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^ (h >> 33)
 }
 
 /// Bucket of top-level tasks: after every priority directory.
@@ -241,6 +358,11 @@ pub struct Spooler {
     known: HashSet<PathBuf>,
     /// Claimed by this spooler and not finished.
     held: Held,
+    reaper: Reaper,
+    /// The spool directory's handle, for lookups relative to it.
+    dir: Arc<OwnedFd>,
+    /// Open task files with O_NOATIME until the kernel refuses it once.
+    noatime: bool,
     /// Files whose last claim failed on a lock held elsewhere: probe them read-only first, so
     /// our failed attempts do not emit write-close events that other spoolers react to.
     contended: HashSet<PathBuf>,
@@ -307,6 +429,9 @@ impl Spooler {
             ));
         }
         let inotify = Inotify::init()?;
+        let held = Held::default();
+        let reaper = start_reaper(&held)?;
+        let dir = Arc::new(sys::open_dir_path(&root)?);
         let mut sp = Spooler {
             root,
             cfg,
@@ -315,7 +440,10 @@ impl Spooler {
             ready: BTreeMap::new(),
             delayed: BinaryHeap::new(),
             known: HashSet::new(),
-            held: Held::default(),
+            held,
+            reaper,
+            dir,
+            noatime: true,
             contended: HashSet::new(),
             scan: Vec::new(),
             first_scan_done: false,
@@ -357,6 +485,11 @@ impl Spooler {
         self.waker.clone()
     }
 
+    /// Wait until every task finished with `ok` is deleted.
+    pub fn flush(&self) {
+        self.reaper.flush();
+    }
+
     /// Tasks known to be waiting (ready now or later); for tests and metrics.
     pub fn pending(&self) -> usize {
         self.known.len()
@@ -371,6 +504,20 @@ impl Spooler {
         let wd = self.inotify.watches().add(dir, mask)?;
         self.watches.insert(wd, bucket);
         Ok(())
+    }
+
+    fn key(&self, bucket: u64, fields: Option<name::NameFields>, rel: PathBuf) -> Key {
+        let (index, count) = self.cfg.share;
+        let foreign = count > 1
+            && name_hash(rel.file_name().map_or(b"", |n| n.as_bytes())) % u64::from(count)
+                != u64::from(index);
+        Key {
+            bucket,
+            sec: fields.as_ref().map(|f| f.sec),
+            foreign,
+            fields,
+            rel,
+        }
     }
 
     fn rel_of(&self, bucket: u64, name: &[u8]) -> PathBuf {
@@ -399,14 +546,7 @@ impl Spooler {
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
         self.known.insert(rel.clone());
-        self.ready.insert(
-            Key {
-                bucket,
-                fields,
-                rel,
-            },
-            (),
-        );
+        self.ready.insert(self.key(bucket, fields, rel), ());
     }
 
     fn scan_dir(&mut self, dir: &Path, bucket: u64, now: SystemTime) -> io::Result<()> {
@@ -570,40 +710,32 @@ impl Spooler {
                 .file_name()
                 .and_then(|n| n.to_str())
                 .and_then(name::parse);
-            self.ready.insert(
-                Key {
-                    bucket,
-                    fields,
-                    rel,
-                },
-                (),
-            );
+            self.ready.insert(self.key(bucket, fields, rel), ());
         }
     }
 
     fn try_claim(&mut self, rel: &Path) -> io::Result<Claim> {
         self.claim_attempts += 1;
-        let path = self.root.join(rel);
         // lstat first: a future or half-written file is left alone without opening it for
         // writing (a write-close would wake every other spooler for nothing).
-        let meta = match fs::symlink_metadata(&path) {
+        let meta = match sys::lstat_at(&self.dir, rel) {
             Ok(m) => m,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Skip),
             Err(e) => return Err(e),
         };
-        if !meta.file_type().is_file() {
+        if !meta.is_file {
             return Ok(Claim::Skip);
         }
-        if meta.mtime() > unix_now() {
-            return Ok(Claim::Later(meta.mtime()));
+        if meta.mtime > unix_now() {
+            return Ok(Claim::Later(meta.mtime));
         }
-        if meta.len() < packet::HEADER_LEN as u64 && !is_old(meta.ctime()) {
+        if meta.len < packet::HEADER_LEN as u64 && !is_old(meta.ctime) {
             // A uWSGI writer between its open and its first write: leave it alone (taking the
             // lock now would only make it wait); its close brings the file back.
             return Ok(Claim::Skip);
         }
         if self.contended.contains(rel) {
-            match File::open(&path) {
+            match sys::open_ro_at(&self.dir, rel) {
                 Ok(probe) if sys::is_locked(&probe)? => return Ok(Claim::Skip),
                 Ok(_) => {
                     self.contended.remove(rel);
@@ -614,18 +746,13 @@ impl Spooler {
                 }
             }
         }
-        let file = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&path)
-        {
+        let file = match sys::open_rw_at(&self.dir, rel, &mut self.noatime) {
             Ok(f) => f,
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) =>
+                ) || e.raw_os_error() == Some(libc::ELOOP) =>
             {
                 return Ok(Claim::Skip);
             }
@@ -665,13 +792,15 @@ impl Spooler {
         };
         held_lock(&self.held).held.insert(rel.to_path_buf());
         Ok(Claim::Got(Task {
-            file,
-            path,
+            file: Some(file),
+            path: self.root.join(rel),
             rel: rel.to_path_buf(),
             root: self.root.clone(),
             vars: decoded.vars,
             body: decoded.body,
             held: self.held.clone(),
+            reaper: Some(self.reaper.clone()),
+            dir: self.dir.clone(),
         }))
     }
 
@@ -692,6 +821,9 @@ impl Spooler {
         let deadline = Instant::now() + max_wait;
         loop {
             if let Some(n) = self.notices.pop() {
+                return Ok(Next::Notice(n));
+            }
+            if let Some(n) = held_lock(&self.held).notices.pop() {
                 return Ok(Next::Notice(n));
             }
             // Reading inotify costs a syscall: between tasks of a busy queue do it every 2 ms,
@@ -759,6 +891,7 @@ impl Spooler {
                     );
                 wait = wait.min(until);
             }
+            self.reaper.kick(); // about to sleep: finished tasks short of a batch go now
             let mut fds = vec![self.inotify.as_raw_fd(), self.waker.fd()];
             fds.extend_from_slice(&self.extra_fds);
             let ready = sys::poll_readable(&fds, wait)?;
@@ -856,6 +989,38 @@ mod tests {
         let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
         assert!(next_task(&mut sp).is_none());
         assert_eq!(sp.pending(), 1);
+    }
+
+    #[test]
+    fn spoolers_with_shares_start_on_different_files_and_each_ends_with_all() {
+        let tmp = tempfile::tempdir().unwrap();
+        // One enqueue second for all (as a burst of writes has), so only the shares order them.
+        for i in 0..40 {
+            let name = format!("uwsgi_spoolfile_on_h_1_{i}_7_1700000000_{i}");
+            let data = packet::encode(&[v("n", &i.to_string())], b"").unwrap();
+            fs::write(tmp.path().join(name), data).unwrap();
+        }
+        let cfg = |index| SpoolerConfig {
+            share: (index, 2),
+            ..SpoolerConfig::default()
+        };
+        let mut a = Spooler::open(tmp.path(), cfg(0)).unwrap();
+        let mut b = Spooler::open(tmp.path(), cfg(1)).unwrap();
+        let (ta, tb) = (next_task(&mut a).unwrap(), next_task(&mut b).unwrap());
+        // Each starts in its own share: no lock collision.
+        let share = |t: &Task| name_hash(t.name()) % 2;
+        assert_eq!((share(&ta), share(&tb)), (0, 1));
+        assert_eq!(b.claim_attempts, 1, "b's first claim hit no lock of a's");
+        ta.ok().unwrap();
+        tb.ok().unwrap();
+        // One spooler alone still runs everything, the other share included.
+        drop(b);
+        let mut n = 2;
+        while let Some(t) = next_task(&mut a) {
+            t.ok().unwrap();
+            n += 1;
+        }
+        assert_eq!(n, 40);
     }
 
     #[test]

@@ -1,0 +1,303 @@
+//! A small pool of threads that finishes jobs handed over by one producer (the spooler deleting
+//! finished tasks), with a bounded backlog.
+//!
+//! Waking a thread costs a system call on each side, so the producer wakes one only for a batch:
+//! when `BATCH` jobs wait per awake worker. Quick jobs are then done a batch per wake-up by one
+//! thread; jobs that wait on the device (the last close of a deleted file on a `discard` mount)
+//! pile up and more threads join to overlap the waits. Jobs short of a batch are picked up by a
+//! lingering worker: the first push after a quiet spell wakes one, and after its work it waits at
+//! most `LINGER` for more before it takes what is there, for as long as pushes keep coming. A job
+//! therefore never waits long, even behind a producer that is busy for minutes.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+/// Jobs waiting per awake worker at which the producer wakes another.
+const BATCH: usize = 8;
+/// How long the last awake worker waits for a batch before it takes what is there.
+const LINGER: std::time::Duration = std::time::Duration::from_millis(2);
+
+struct Queue<T> {
+    jobs: VecDeque<T>,
+    /// Queued plus running.
+    unfinished: usize,
+    /// Workers not waiting for work.
+    awake: usize,
+    /// A push happened since the lingering worker last looked.
+    pushed: bool,
+    /// A worker is in its timed wait.
+    lingering: bool,
+    /// Threads waiting on `progress` (notifying costs a system call even with nobody waiting).
+    watchers: usize,
+    closed: bool,
+}
+
+struct Shared<T> {
+    queue: Mutex<Queue<T>>,
+    /// Workers wait here for jobs.
+    work: Condvar,
+    /// The producer waits here for room in the backlog, and `flush` for the end of the work.
+    progress: Condvar,
+    backlog: usize,
+}
+
+impl<T> Shared<T> {
+    fn lock(&self) -> MutexGuard<'_, Queue<T>> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wait for a job to start or finish.
+    fn watch<'a>(&self, mut q: MutexGuard<'a, Queue<T>>) -> MutexGuard<'a, Queue<T>> {
+        q.watchers += 1;
+        let mut q = self
+            .progress
+            .wait(q)
+            .unwrap_or_else(PoisonError::into_inner);
+        q.watchers -= 1;
+        q
+    }
+}
+
+/// The pool. Dropping it finishes every queued job, then joins the threads.
+pub struct Reaper<T: Send + 'static> {
+    shared: Arc<Shared<T>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl<T: Send + 'static> std::fmt::Debug for Reaper<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reaper")
+            .field("threads", &self.threads.len())
+            .field("unfinished", &self.unfinished())
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Reaper<T> {
+    /// Start `threads` workers running `job` on each item; `push` blocks while `backlog` items
+    /// wait.
+    pub fn start<F>(name: &str, threads: usize, backlog: usize, job: F) -> std::io::Result<Self>
+    where
+        F: Fn(T) + Send + Sync + 'static,
+    {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue {
+                jobs: VecDeque::new(),
+                unfinished: 0,
+                awake: threads,
+                pushed: false,
+                lingering: false,
+                watchers: 0,
+                closed: false,
+            }),
+            work: Condvar::new(),
+            progress: Condvar::new(),
+            backlog: backlog.max(1),
+        });
+        let job = Arc::new(job);
+        let mut handles = Vec::with_capacity(threads);
+        for i in 0..threads.max(1) {
+            let (mine, job) = (shared.clone(), job.clone());
+            let spawned = std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || worker(&mine, &*job));
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) if handles.is_empty() => return Err(e),
+                Err(_) => {
+                    // Fewer threads than asked still do the work.
+                    shared.lock().awake -= threads - i;
+                    break;
+                }
+            }
+        }
+        Ok(Reaper {
+            shared,
+            threads: handles,
+        })
+    }
+
+    /// Hand over a job; blocks while the backlog is full.
+    pub fn push(&self, item: T) {
+        let mut q = self.shared.lock();
+        while q.jobs.len() >= self.shared.backlog {
+            self.shared.work.notify_one();
+            q = self.shared.watch(q);
+        }
+        q.jobs.push_back(item);
+        q.unfinished += 1;
+        q.pushed = true;
+        if q.jobs.len() >= (q.awake + 1) * BATCH || (q.awake == 0 && !q.lingering) {
+            self.shared.work.notify_one();
+        }
+    }
+
+    /// Make sure the waiting jobs get done even if no further push comes.
+    pub fn kick(&self) {
+        let q = self.shared.lock();
+        if !q.jobs.is_empty() && q.awake == 0 {
+            self.shared.work.notify_one();
+        }
+    }
+
+    /// Jobs queued or running.
+    pub fn unfinished(&self) -> usize {
+        self.shared.lock().unfinished
+    }
+
+    /// Wait until every job handed over so far is finished.
+    pub fn flush(&self) {
+        let mut q = self.shared.lock();
+        while q.unfinished > 0 {
+            if q.awake == 0 {
+                self.shared.work.notify_one();
+            }
+            q = self.shared.watch(q);
+        }
+    }
+}
+
+fn worker<T>(shared: &Shared<T>, job: &(dyn Fn(T) + Send + Sync)) {
+    let mut q = shared.lock();
+    loop {
+        if let Some(item) = q.jobs.pop_front() {
+            let watched = q.watchers > 0;
+            drop(q);
+            if watched {
+                shared.progress.notify_all();
+            }
+            // A panicking job must not strand `flush`; our jobs do not panic, this is a backstop.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(item)));
+            q = shared.lock();
+            q.unfinished -= 1;
+            if q.unfinished == 0 && q.watchers > 0 {
+                shared.progress.notify_all();
+            }
+            continue;
+        }
+        if q.closed {
+            return;
+        }
+        q.awake -= 1;
+        if q.awake == 0 && !q.lingering && q.pushed {
+            // The producer is busy: come back for a partial batch rather than strand it.
+            q.pushed = false;
+            q.lingering = true;
+            q = shared
+                .work
+                .wait_timeout(q, LINGER)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            q.lingering = false;
+        } else {
+            q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
+        }
+        q.awake += 1;
+    }
+}
+
+impl<T: Send + 'static> Drop for Reaper<T> {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.work.notify_all();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    #[test]
+    fn every_job_runs_once_and_flush_waits_for_them() {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let r = Reaper::start("t", 3, 4, move |n: usize| {
+            if n % 7 == 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            d.fetch_add(n, Ordering::SeqCst);
+        })
+        .unwrap();
+        for n in 1..=500 {
+            r.push(n);
+        }
+        r.flush();
+        assert_eq!(r.unfinished(), 0);
+        assert_eq!(done.load(Ordering::SeqCst), 500 * 501 / 2);
+    }
+
+    #[test]
+    fn a_partial_batch_is_done_without_further_pushes() {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let r = Reaper::start("t", 2, 64, move |_: ()| {
+            d.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        std::thread::sleep(Duration::from_millis(20)); // let both workers fall asleep
+        r.push(());
+        r.push(());
+        // No kick, no flush: a lingering worker must pick them up on its own.
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while done.load(Ordering::SeqCst) < 2 && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(done.load(Ordering::SeqCst), 2);
+        assert_eq!(r.unfinished(), 0);
+    }
+
+    #[test]
+    fn drop_finishes_the_backlog() {
+        let done = Arc::new(AtomicUsize::new(0));
+        let d = done.clone();
+        let r = Reaper::start("t", 2, 1000, move |_: ()| {
+            std::thread::sleep(Duration::from_micros(200));
+            d.fetch_add(1, Ordering::SeqCst);
+        })
+        .unwrap();
+        for _ in 0..100 {
+            r.push(());
+        }
+        drop(r);
+        assert_eq!(done.load(Ordering::SeqCst), 100);
+    }
+
+    #[test]
+    fn push_blocks_while_the_backlog_is_full() {
+        let gate = Arc::new((Mutex::new(false), Condvar::new()));
+        let g = gate.clone();
+        let r = Arc::new(
+            Reaper::start("t", 1, 2, move |_: ()| {
+                let (m, c) = &*g;
+                let mut open = m.lock().unwrap();
+                while !*open {
+                    open = c.wait(open).unwrap();
+                }
+            })
+            .unwrap(),
+        );
+        // One running (blocked on the gate) plus two queued fill it.
+        for _ in 0..3 {
+            r.push(());
+        }
+        let pushed = Arc::new(AtomicUsize::new(0));
+        let (r2, p2) = (r.clone(), pushed.clone());
+        let t = std::thread::spawn(move || {
+            r2.push(());
+            p2.store(1, Ordering::SeqCst);
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(pushed.load(Ordering::SeqCst), 0, "push must wait for room");
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        t.join().unwrap();
+        r.flush();
+        assert_eq!(r.unfinished(), 0);
+    }
+}
