@@ -16,6 +16,9 @@ Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi
             mule_enqueue.py). Ours: the same mule_enqueue.py, unmodified, in a plain process with
             our `uwsgi` shim. Floor: create+write+close (and +rename) of same-size files in one
             dir, from Python, in the same run.
+            enqueue_paired: ours and that floor alternating in blocks of 500 calls inside one
+            process (bench/enq_paired.py), so disk stalls hit both alike; `ratio_median` is the
+            median of the 40 per-pair ratios.
   durable   ours with UWSGIDECORATORS_DURABLE=1 (fsync file + dir per enqueue) beside the fsync
             floor (create+write+fsync+close+fsync dir, and the same with a rename).
   drain     20000 no-op tasks, 1 and 2 spooler processes; handler = the shared app_bench.py drain
@@ -42,6 +45,7 @@ import shutil
 import signal
 import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -205,6 +209,17 @@ def fs_floor(ctx, d, n, fsync):
     return out
 
 
+def enqueue_paired(ctx, d):
+    """ours and the create floor alternating in blocks inside one process (bench/enq_paired.py)."""
+    env = ours_env(ctx, d, {'ENQ_DIR': str(d / 'paired')})
+    out = subprocess.run(
+        [ctx.ours_py, str(HERE / 'enq_paired.py')], env=env, capture_output=True, text=True, timeout=600
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f'enq_paired.py failed: {out.stderr[-2000:]}')
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def floor_plain(ctx, d):
     return fs_floor(ctx, d, ctx.args.enq_n, False)
 
@@ -366,6 +381,7 @@ def plan(ctx):
             ('enqueue', 'enqueue', 'uwsgi', enqueue_uwsgi),
             ('enqueue', 'enqueue', 'ours', enqueue_ours),
             ('enqueue', 'enqueue', 'floor', floor_plain),
+            ('enqueue', 'enqueue_paired', 'ours', enqueue_paired),
         ]
     if 'durable' in a.only:
         steps += [

@@ -136,12 +136,43 @@ pub fn open_unnamed(dir: &Path, mode: libc::mode_t) -> io::Result<Option<File>> 
 }
 
 /// Give an unnamed file (from [`open_unnamed`]) its name; fails with `AlreadyExists` rather than
-/// replacing a file. Goes through `/proc/self/fd`, which needs no privilege (unlike
-/// `AT_EMPTY_PATH`).
+/// replacing a file. `AT_EMPTY_PATH` names the descriptor itself but needs CAP_DAC_READ_SEARCH;
+/// without it (ENOENT) the link goes through `/proc/self/fd`, which needs no privilege but costs
+/// a path walk through procfs, and the process stops trying the first way.
 pub fn link_fd(file: &File, to: &Path) -> io::Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static EMPTY_PATH_OK: AtomicBool = AtomicBool::new(true);
+    let dst = cpath(to)?;
+    if EMPTY_PATH_OK.load(Ordering::Relaxed) {
+        // SAFETY: valid fd, empty NUL-terminated source, NUL-terminated destination.
+        let rc = unsafe {
+            libc::linkat(
+                file.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                dst.as_ptr(),
+                libc::AT_EMPTY_PATH,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let err = io::Error::last_os_error();
+        if !matches!(err.raw_os_error(), Some(libc::ENOENT) | Some(libc::EPERM)) {
+            return Err(err);
+        }
+        let via_proc = link_fd_proc(file, &dst);
+        if via_proc.is_ok() {
+            EMPTY_PATH_OK.store(false, Ordering::Relaxed);
+        }
+        return via_proc;
+    }
+    link_fd_proc(file, &dst)
+}
+
+fn link_fd_proc(file: &File, dst: &CString) -> io::Result<()> {
     let src = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "bad fd path"))?;
-    let dst = cpath(to)?;
     // SAFETY: two valid NUL-terminated paths.
     cvt(unsafe {
         libc::linkat(

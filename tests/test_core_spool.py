@@ -184,3 +184,32 @@ def test_recv_signals_reads_private_channel_whole_and_shared_queue_one_at_a_time
             s.close()
         os.close(r)
         os.close(w)
+
+
+def test_spool_job_fast_path_writes_what_spool_write_writes(tmp_path):
+    d = str(tmp_path)
+    job = {b'a': b'1', b'body': b'\x00raw', b'priority': b'3', b'b': b''}
+    path = _core.spool_job(job, [d.encode()])
+    assert b'body' not in job, "uWSGI takes a bytes body out of the caller's dict"
+    assert os.path.dirname(path) == os.path.join(d, '3').encode()
+    data = open(path, 'rb').read()
+    assert data == _core.encode_spool([(b'a', b'1'), (b'priority', b'3'), (b'b', b'')], b'\x00raw')
+
+
+@pytest.mark.parametrize(
+    'job',
+    [
+        {'a': b'1'},  # str key: uWSGI's error comes from the shim
+        {b'a': '1'},  # str value
+        {b'a': bytearray(b'1')},  # converted by the shim
+        {b'priority': b'high'},  # refused by the shim with its reason
+        {b'spooler': b'/nowhere'},  # unknown spooler
+        {b'a': b'x' * 70000},  # over 64 KiB
+        {b'body': 'text', b'a': b'1'},  # a non-bytes body is an ordinary var, converted by the shim
+    ],
+)
+def test_spool_job_leaves_anything_unusual_to_the_shim(tmp_path, job):
+    before = dict(job)
+    assert _core.spool_job(job, [str(tmp_path).encode()]) is None
+    assert job == before, 'the dict is untouched when the shim takes over'
+    assert os.listdir(tmp_path) == []

@@ -164,6 +164,14 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
         raise _not_configured()
     if args:
         job = args[0]
+        if type(job) is dict:
+            # The common case (all bytes, nothing to refuse) is checked and written in the core;
+            # anything else comes back as None and goes through the checks below.
+            fast: bytes | None = (_CORE or _core_module()).spool_job(job, st.spoolers, st.durable)
+            if fast is not None:
+                if _log.isEnabledFor(logging.INFO):
+                    _log.info('[spooler] written %d bytes to file %s', os.path.getsize(fast), os.fsdecode(fast))
+                return fast
         if not isinstance(job, dict):
             raise ValueError('The argument of spooler callable must be a dictionary')
     elif kwargs:
@@ -224,7 +232,11 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
 send_to_spooler = spool
 
 
+_CORE: Any = None
+
+
 def _core_module() -> Any:
+    global _CORE
     try:
         from uwsgidecorators import _core
     except ImportError as exc:  # a source checkout without `maturin develop`
@@ -232,6 +244,7 @@ def _core_module() -> Any:
             'uwsgidecorators._core (the Rust extension) is not built: run `maturin develop` in the '
             f'uwsgidecorators-rs checkout or install the wheel ({exc})'
         ) from exc
+    _CORE = _core
     return _core
 
 

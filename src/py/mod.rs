@@ -158,6 +158,73 @@ fn spool_write<'py>(
     Ok(path_bytes(py, &path))
 }
 
+/// `uwsgi.spool(job)` for the common case: every key and value exactly `bytes`, a known
+/// `spooler`, a numeric `priority`, vars within 64 KiB. Returns the new file's path, or None when
+/// the job needs the shim's full treatment (conversions of other value types, and the errors
+/// uWSGI raises), which then handles it from the start: the caller's dict loses a bytes `body`
+/// only when the job is written here.
+#[pyfunction]
+#[pyo3(signature = (job, spoolers, durable = false))]
+fn spool_job<'py>(
+    py: Python<'py>,
+    job: &Bound<'py, PyAny>,
+    spoolers: &Bound<'py, PyList>,
+    durable: bool,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let Ok(dict) = job.cast_exact::<PyDict>() else {
+        return Ok(None);
+    };
+    let mut vars: Vec<spool::Var> = Vec::with_capacity(dict.len());
+    let mut body: Option<Vec<u8>> = None;
+    let mut directory: Option<Vec<u8>> = None;
+    let mut size = 0usize;
+    for (key, value) in dict.iter() {
+        let (Ok(key), Ok(value)) = (key.cast_exact::<PyBytes>(), value.cast_exact::<PyBytes>())
+        else {
+            return Ok(None);
+        };
+        let (key, value) = (key.as_bytes(), value.as_bytes());
+        if key == b"body" {
+            body = Some(value.to_vec());
+            continue;
+        }
+        size += 4 + key.len() + value.len();
+        if key == b"spooler" && !value.is_empty() {
+            let known = spoolers
+                .iter()
+                .any(|d| d.cast::<PyBytes>().is_ok_and(|d| d.as_bytes() == value));
+            if !known {
+                return Ok(None);
+            }
+            directory = Some(value.to_vec());
+        } else if key == b"priority" && !value.is_empty() && !value.iter().all(u8::is_ascii_digit) {
+            return Ok(None);
+        }
+        vars.push((key.to_vec(), value.to_vec()));
+    }
+    if size > spool::packet::MAX_VARS_SIZE {
+        return Ok(None);
+    }
+    let directory = match directory {
+        Some(d) => d,
+        None => match spoolers.get_item(0) {
+            Ok(d) => d.cast_into::<PyBytes>()?.as_bytes().to_vec(),
+            Err(_) => return Ok(None),
+        },
+    };
+    if body.is_some() {
+        // uWSGI takes the body out of the caller's dict.
+        dict.del_item(PyBytes::new(py, b"body"))?;
+    }
+    let body = body.unwrap_or_default();
+    let directory =
+        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(directory));
+    let path = py
+        .detach(|| spool::spool_write(&directory, &vars, &body, durable))
+        .map_err(write_err)?;
+    Ok(Some(path_bytes(py, &path)))
+}
+
 /// Read one task file as `uwsgi.spooler_get_task` does: `None` if it is missing, locked by a
 /// running spooler or malformed.
 #[pyfunction]
@@ -534,6 +601,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_spool, m)?)?;
     m.add_function(wrap_pyfunction!(decode_spool, m)?)?;
     m.add_function(wrap_pyfunction!(spool_write, m)?)?;
+    m.add_function(wrap_pyfunction!(spool_job, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
