@@ -154,7 +154,8 @@ struct Book {
     /// processes opening them, or our own close) must not make the spooler try to claim them
     /// again.
     held: HashSet<PathBuf>,
-    /// Deleted by us, their close event not seen yet: the event is ours, skip the lookup.
+    /// Closed by us (deleted, or left after a look), their close event not seen yet: the event
+    /// is ours, skip it.
     finished: HashSet<PathBuf>,
     finished_order: std::collections::VecDeque<PathBuf>,
     /// Deletions that failed, for the spooler to report.
@@ -356,6 +357,8 @@ pub struct Spooler {
     delayed: BinaryHeap<Reverse<(i64, u64, PathBuf)>>,
     /// Relative paths currently in `ready` or `delayed`, so events and scans do not duplicate.
     known: HashSet<PathBuf>,
+    /// Ready entries that an event announced: looked at (lstat) before they are opened.
+    announced: HashSet<PathBuf>,
     /// Claimed by this spooler and not finished.
     held: Held,
     reaper: Reaper,
@@ -440,6 +443,7 @@ impl Spooler {
             ready: BTreeMap::new(),
             delayed: BinaryHeap::new(),
             known: HashSet::new(),
+            announced: HashSet::new(),
             held,
             reaper,
             dir,
@@ -529,8 +533,8 @@ impl Spooler {
         }
     }
 
-    /// Note a candidate file (from a scan or an event).
-    fn offer(&mut self, bucket: u64, name: &[u8]) {
+    /// Note a candidate file (from a scan, or from an event: `announced`).
+    fn offer(&mut self, bucket: u64, name: &[u8], announced: bool) {
         if !name::is_task_name(name, bucket == TOP_BUCKET && self.cfg.numeric_names) {
             return;
         }
@@ -546,6 +550,9 @@ impl Spooler {
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
         self.known.insert(rel.clone());
+        if announced {
+            self.announced.insert(rel.clone());
+        }
         self.ready.insert(self.key(bucket, fields, rel), ());
     }
 
@@ -586,7 +593,7 @@ impl Spooler {
                 if name.starts_with(name::TEMP_PREFIX.as_bytes()) {
                     self.remove_stale_temp(&entry.path(), now);
                 } else {
-                    self.offer(bucket, name);
+                    self.offer(bucket, name, false);
                 }
                 left -= 1;
                 if left == 0 {
@@ -682,7 +689,7 @@ impl Spooler {
                 }
             }
             for (bucket, n) in offered {
-                self.offer(bucket, &n);
+                self.offer(bucket, &n, true);
             }
             for (dir, p) in new_dirs {
                 if !self.watches.values().any(|&b| b == p) {
@@ -716,25 +723,9 @@ impl Spooler {
 
     fn try_claim(&mut self, rel: &Path) -> io::Result<Claim> {
         self.claim_attempts += 1;
-        // lstat first: a future or half-written file is left alone without opening it for
-        // writing (a write-close would wake every other spooler for nothing).
-        let meta = match sys::lstat_at(&self.dir, rel) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Skip),
-            Err(e) => return Err(e),
-        };
-        if !meta.is_file {
-            return Ok(Claim::Skip);
-        }
-        if meta.mtime > unix_now() {
-            return Ok(Claim::Later(meta.mtime));
-        }
-        if meta.len < packet::HEADER_LEN as u64 && !is_old(meta.ctime) {
-            // A uWSGI writer between its open and its first write: leave it alone (taking the
-            // lock now would only make it wait); its close brings the file back.
-            return Ok(Claim::Skip);
-        }
         if self.contended.contains(rel) {
+            // Held elsewhere at our last try: probe read-only, so that our failed attempts emit
+            // no write-close events that other spoolers would react to.
             match sys::open_ro_at(&self.dir, rel) {
                 Ok(probe) if sys::is_locked(&probe)? => return Ok(Claim::Skip),
                 Ok(_) => {
@@ -746,15 +737,41 @@ impl Spooler {
                 }
             }
         }
+        if self.announced.remove(rel) {
+            // An event named it: it may be a uWSGI writer's file between its create and its
+            // write, or a file another spooler just left. Look before opening it for writing,
+            // whose close would announce it to the other spoolers again (a ping-pong while a
+            // writer is stalled).
+            let meta = match sys::lstat_at(&self.dir, rel) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Skip),
+                Err(e) => return Err(e),
+            };
+            if !meta.is_file {
+                return Ok(Claim::Skip);
+            }
+            if meta.mtime > unix_now() {
+                return Ok(Claim::Later(meta.mtime));
+            }
+            if meta.len < packet::HEADER_LEN as u64 && !is_old(meta.ctime) {
+                return Ok(Claim::Skip); // the writer's close brings it back
+            }
+        }
+        // Found by a scan (or looked at above): open and lock first, check after, one lookup
+        // per claim. A scan can still meet a file being written; our close of it is skipped by
+        // `own_close`, and the other spoolers look before they open what that close announces.
         let file = match sys::open_rw_at(&self.dir, rel, &mut self.noatime) {
             Ok(f) => f,
             Err(e)
                 if matches!(
                     e.kind(),
                     io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) || e.raw_os_error() == Some(libc::ELOOP) =>
+                ) || matches!(
+                    e.raw_os_error(),
+                    Some(libc::ELOOP) | Some(libc::EISDIR) | Some(libc::ENXIO)
+                ) =>
             {
-                return Ok(Claim::Skip);
+                return Ok(Claim::Skip); // gone, not ours to read, or not a regular file
             }
             Err(e) => return Err(e),
         };
@@ -762,13 +779,22 @@ impl Spooler {
             self.contended.insert(rel.to_path_buf());
             return Ok(Claim::Skip);
         }
-        // The previous holder may have finished and unlinked it while we waited to open it.
         let meta = file.metadata()?;
+        if !meta.file_type().is_file() {
+            return Ok(Claim::Skip);
+        }
+        // The previous holder may have finished and unlinked it while we waited to open it.
         if meta.nlink() == 0 {
             return Ok(Claim::Skip);
         }
         if meta.mtime() > unix_now() {
             return Ok(Claim::Later(meta.mtime()));
+        }
+        if meta.len() < packet::HEADER_LEN as u64 && !is_old(meta.ctime()) {
+            // A uWSGI writer between its open and its first write (it waits for our lock): its
+            // close brings the file back; ours must not.
+            self.own_close(rel);
+            return Ok(Claim::Skip);
         }
         // Under our lock the content is final (writers hold the lock while they write).
         let mut data = vec![0u8; meta.len() as usize];
@@ -782,6 +808,7 @@ impl Spooler {
             Ok(p) => p,
             Err(PacketError::ShortHeader { .. }) => {
                 if !is_old(meta.ctime()) {
+                    self.own_close(rel);
                     return Ok(Claim::Skip);
                 }
                 return Ok(Claim::Quarantine(PacketError::ShortHeader {
@@ -802,6 +829,11 @@ impl Spooler {
             reaper: Some(self.reaper.clone()),
             dir: self.dir.clone(),
         }))
+    }
+
+    /// We opened `rel` for writing and leave it: skip the write-close event our close makes.
+    fn own_close(&self, rel: &Path) {
+        held_lock(&self.held).remember_finished(rel);
     }
 
     fn quarantine(&mut self, rel: &Path, err: &PacketError) -> io::Result<Notice> {
@@ -1034,6 +1066,50 @@ mod tests {
         t.release();
         // Releasing (closing) the file tells every watcher about it again.
         assert!(next_task(&mut b).is_some());
+    }
+
+    /// uWSGI's writer: create the final name, (lock,) write, close; stopped after the create.
+    /// The spoolers find it by an event (created while they run) or by their first scan.
+    fn stalled_uwsgi_writer(created_before_spoolers: bool) {
+        use std::io::Write;
+        let tmp = tempfile::tempdir().unwrap();
+        let name = "uwsgi_spoolfile_on_h_1_1_7_1700000000_1";
+        let create = || File::create(tmp.path().join(name)).unwrap();
+        let early = created_before_spoolers.then(create);
+        let mut a = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut b = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut w = early.unwrap_or_else(create);
+        for _ in 0..20 {
+            assert!(matches!(
+                a.next(Duration::from_millis(5)).unwrap(),
+                Next::Idle
+            ));
+            assert!(matches!(
+                b.next(Duration::from_millis(5)).unwrap(),
+                Next::Idle
+            ));
+        }
+        // Looks at the incomplete file must not wake us or the other spooler again and again.
+        assert!(a.claim_attempts <= 3, "{} attempts", a.claim_attempts);
+        assert!(b.claim_attempts <= 3, "{} attempts", b.claim_attempts);
+        w.write_all(&packet::encode(&[v("n", "1")], b"").unwrap())
+            .unwrap();
+        drop(w); // the writer's close announces the complete file
+        let t = next_task(&mut a)
+            .or_else(|| next_task(&mut b))
+            .expect("runs once complete");
+        assert_eq!(t.vars, vec![v("n", "1")]);
+        t.ok().unwrap();
+    }
+
+    #[test]
+    fn a_file_being_written_uwsgi_style_is_not_retried_in_a_loop_seen_by_event() {
+        stalled_uwsgi_writer(false);
+    }
+
+    #[test]
+    fn a_file_being_written_uwsgi_style_is_not_retried_in_a_loop_seen_by_scan() {
+        stalled_uwsgi_writer(true);
     }
 
     #[test]
