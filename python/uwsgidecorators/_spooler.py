@@ -146,7 +146,7 @@ def run_spooler(
     # _HOUSEKEEPING seconds rather than after every task: each look costs system calls.
     next_housekeeping = 0.0
     woken = True
-    cwd = _Cwd()
+    cwd = _Cwd(sp.directory)
     try:
         while not stop.requested:
             now = time.monotonic()
@@ -203,10 +203,11 @@ def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, st
 class _Cwd:
     """The directory this spooler last moved to, so a busy queue skips a chdir per task."""
 
-    __slots__ = ('current',)
+    __slots__ = ('current', 'root')
 
-    def __init__(self) -> None:
+    def __init__(self, root: bytes) -> None:
         self.current: bytes | str | None = None
+        self.root = root  # the spool directory, as the core resolved it
 
 
 def _run_task(
@@ -223,7 +224,7 @@ def _run_task(
     table, slot = st.table, st.slot
     # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
     # jobs) unless --spooler-chdir says otherwise.
-    where = chdir if chdir else os.path.dirname(task.path)
+    where = chdir if chdir else (os.path.dirname(task.path) if task.in_subdir else cwd.root)
     if where != cwd.current:
         try:
             os.chdir(where)
@@ -233,7 +234,7 @@ def _run_task(
             log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
     if table is not None and slot is not None and harakiri > 0:
         table.arm(slot, F_TASK_DEADLINE, harakiri)
-    started = time.monotonic()
+    started = 0.0 if quiet else time.monotonic()
     try:
         func = getattr(uwsgi, 'spooler', None)
         if func is None:
@@ -254,7 +255,8 @@ def _run_task(
             if dead is not None:
                 log.error('%s task %s moved to %s after %d failed attempts', label, name, os.fsdecode(dead), attempts)
             return -1
-        code = _result_code(result)
+        # SPOOL_OK, the usual answer, without the general mapping
+        code = -2 if result.__class__ is int and result == -2 else _result_code(result)
         name = '' if quiet else os.fsdecode(task.name)
         if code == -2:
             task.ok()

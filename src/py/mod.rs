@@ -449,6 +449,12 @@ impl PyTask {
         self.with(|t| path_bytes(py, t.path()))
     }
 
+    /// True for a task of a priority subdirectory (its file is not directly in the spool dir).
+    #[getter]
+    fn in_subdir(&self) -> PyResult<bool> {
+        self.with(spool::Task::in_subdir)
+    }
+
     /// Failures recorded before this run.
     #[getter]
     fn attempts(&self) -> PyResult<u32> {

@@ -158,8 +158,6 @@ struct Book {
     /// is ours, skip it.
     finished: HashSet<PathBuf>,
     finished_order: std::collections::VecDeque<PathBuf>,
-    /// Deletions that failed, for the spooler to report.
-    notices: Vec<Notice>,
 }
 
 impl Book {
@@ -217,8 +215,42 @@ fn reap(book: &std::sync::Mutex<Book>, done: Finished) -> io::Result<()> {
 
 type Reaper = Arc<reaper::Reaper<Finished>>;
 
-fn start_reaper(held: &Held) -> io::Result<Reaper> {
+/// Deletions that failed, for the spooler to report; the flag saves it a lock per task.
+#[derive(Default)]
+struct DeleteFailures {
+    any: std::sync::atomic::AtomicBool,
+    notices: std::sync::Mutex<Vec<Notice>>,
+}
+
+impl DeleteFailures {
+    fn push(&self, n: Notice) {
+        let mut v = self
+            .notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        v.push(n);
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+    }
+
+    fn pop(&self) -> Option<Notice> {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let mut v = self
+            .notices
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = v.pop();
+        if v.is_empty() {
+            self.any.store(false, std::sync::atomic::Ordering::Release);
+        }
+        n
+    }
+}
+
+fn start_reaper(held: &Held, failures: &Arc<DeleteFailures>) -> io::Result<Reaper> {
     let book = held.clone();
+    let failures = failures.clone();
     let r = reaper::Reaper::start(
         "spool-reaper",
         REAPER_THREADS,
@@ -226,7 +258,7 @@ fn start_reaper(held: &Held) -> io::Result<Reaper> {
         move |done: Finished| {
             let path = done.path.clone();
             if let Err(e) = reap(&book, done) {
-                held_lock(&book).notices.push(Notice::DeleteFailed {
+                failures.push(Notice::DeleteFailed {
                     path,
                     reason: e.to_string(),
                 });
@@ -258,6 +290,11 @@ impl Task {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// True when the file is in a priority subdirectory.
+    pub fn in_subdir(&self) -> bool {
+        self.rel.parent().is_some_and(|p| !p.as_os_str().is_empty())
     }
 
     /// The file's basename (what uWSGI passes as `spooler_task_name`).
@@ -362,6 +399,7 @@ pub struct Spooler {
     /// Claimed by this spooler and not finished.
     held: Held,
     reaper: Reaper,
+    delete_failures: Arc<DeleteFailures>,
     /// The spool directory's handle, for lookups relative to it.
     dir: Arc<OwnedFd>,
     /// Open task files with O_NOATIME until the kernel refuses it once.
@@ -433,7 +471,8 @@ impl Spooler {
         }
         let inotify = Inotify::init()?;
         let held = Held::default();
-        let reaper = start_reaper(&held)?;
+        let delete_failures = Arc::new(DeleteFailures::default());
+        let reaper = start_reaper(&held, &delete_failures)?;
         let dir = Arc::new(sys::open_dir_path(&root)?);
         let mut sp = Spooler {
             root,
@@ -446,6 +485,7 @@ impl Spooler {
             announced: HashSet::new(),
             held,
             reaper,
+            delete_failures,
             dir,
             noatime: true,
             contended: HashSet::new(),
@@ -533,8 +573,9 @@ impl Spooler {
         }
     }
 
-    /// Note a candidate file (from a scan, or from an event: `announced`).
-    fn offer(&mut self, bucket: u64, name: &[u8], announced: bool) {
+    /// Note a candidate file (from a scan, or from an event: `announced`); `book` is this
+    /// spooler's, locked once by the caller for a batch of offers.
+    fn offer(&mut self, book: &mut Book, bucket: u64, name: &[u8], announced: bool) {
         if !name::is_task_name(name, bucket == TOP_BUCKET && self.cfg.numeric_names) {
             return;
         }
@@ -542,11 +583,8 @@ impl Spooler {
         if self.known.contains(&rel) {
             return;
         }
-        {
-            let mut book = held_lock(&self.held);
-            if book.held.contains(&rel) || book.finished.remove(&rel) {
-                return;
-            }
+        if book.held.contains(&rel) || book.finished.remove(&rel) {
+            return;
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
         self.known.insert(rel.clone());
@@ -564,6 +602,8 @@ impl Spooler {
 
     /// List up to `budget` entries of the scan in progress; true when the scan is finished.
     fn scan_step(&mut self, budget: usize, now: SystemTime) -> bool {
+        let held = self.held.clone();
+        let mut book = held_lock(&held);
         let mut left = budget;
         while let Some((bucket, mut rd)) = self.scan.pop() {
             let mut done = true;
@@ -593,7 +633,7 @@ impl Spooler {
                 if name.starts_with(name::TEMP_PREFIX.as_bytes()) {
                     self.remove_stale_temp(&entry.path(), now);
                 } else {
-                    self.offer(bucket, name, false);
+                    self.offer(&mut book, bucket, name, false);
                 }
                 left -= 1;
                 if left == 0 {
@@ -688,8 +728,12 @@ impl Spooler {
                     offered.push((bucket, n.to_vec()));
                 }
             }
-            for (bucket, n) in offered {
-                self.offer(bucket, &n, true);
+            if !offered.is_empty() {
+                let held = self.held.clone();
+                let mut book = held_lock(&held);
+                for (bucket, n) in offered {
+                    self.offer(&mut book, bucket, &n, true);
+                }
             }
             for (dir, p) in new_dirs {
                 if !self.watches.values().any(|&b| b == p) {
@@ -855,7 +899,7 @@ impl Spooler {
             if let Some(n) = self.notices.pop() {
                 return Ok(Next::Notice(n));
             }
-            if let Some(n) = held_lock(&self.held).notices.pop() {
+            if let Some(n) = self.delete_failures.pop() {
                 return Ok(Next::Notice(n));
             }
             // Reading inotify costs a syscall: between tasks of a busy queue do it every 2 ms,
