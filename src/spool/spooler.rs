@@ -394,7 +394,8 @@ pub struct Spooler {
     delayed: BinaryHeap<Reverse<(i64, u64, PathBuf)>>,
     /// Relative paths currently in `ready` or `delayed`, so events and scans do not duplicate.
     known: HashSet<PathBuf>,
-    /// Ready entries that an event announced: looked at (lstat) before they are opened.
+    /// Ready entries announced by a write-close (a writer finishing, or another spooler leaving
+    /// the file): looked at (lstat) before they are opened.
     announced: HashSet<PathBuf>,
     /// Claimed by this spooler and not finished.
     held: Held,
@@ -573,7 +574,7 @@ impl Spooler {
         }
     }
 
-    /// Note a candidate file (from a scan, or from an event: `announced`); `book` is this
+    /// Note a candidate file (`announced`: by a write-close event, see `announced`); `book` is this
     /// spooler's, locked once by the caller for a batch of offers.
     fn offer(&mut self, book: &mut Book, bucket: u64, name: &[u8], announced: bool) {
         if !name::is_task_name(name, bucket == TOP_BUCKET && self.cfg.numeric_names) {
@@ -696,7 +697,7 @@ impl Spooler {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                 Err(e) => return Err(e),
             };
-            let mut offered: Vec<(u64, Vec<u8>)> = Vec::new();
+            let mut offered: Vec<(u64, Vec<u8>, bool)> = Vec::new();
             let mut new_dirs: Vec<(PathBuf, u64)> = Vec::new();
             let mut overflow = false;
             for ev in events {
@@ -721,18 +722,20 @@ impl Spooler {
                     }
                     continue;
                 }
-                if ev
-                    .mask
-                    .intersects(EventMask::CREATE | EventMask::CLOSE_WRITE | EventMask::MOVED_TO)
-                {
-                    offered.push((bucket, n.to_vec()));
+                if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                    // A new name: our writers' complete file, or a uWSGI writer's empty one,
+                    // which an open finds short and leaves (see `try_claim`).
+                    offered.push((bucket, n.to_vec(), false));
+                } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
+                    // A writer finished, or another spooler left the file: look before opening.
+                    offered.push((bucket, n.to_vec(), true));
                 }
             }
             if !offered.is_empty() {
                 let held = self.held.clone();
                 let mut book = held_lock(&held);
-                for (bucket, n) in offered {
-                    self.offer(&mut book, bucket, &n, true);
+                for (bucket, n, look) in offered {
+                    self.offer(&mut book, bucket, &n, look);
                 }
             }
             for (dir, p) in new_dirs {
@@ -782,10 +785,9 @@ impl Spooler {
             }
         }
         if self.announced.remove(rel) {
-            // An event named it: it may be a uWSGI writer's file between its create and its
-            // write, or a file another spooler just left. Look before opening it for writing,
-            // whose close would announce it to the other spoolers again (a ping-pong while a
-            // writer is stalled).
+            // A write-close named it: maybe another spooler's look at a uWSGI writer's file
+            // between its create and its write. Look before opening it for writing, whose close
+            // would announce it to the other spoolers again (a ping-pong while a writer stalls).
             let meta = match sys::lstat_at(&self.dir, rel) {
                 Ok(m) => m,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Claim::Skip),
@@ -801,9 +803,10 @@ impl Spooler {
                 return Ok(Claim::Skip); // the writer's close brings it back
             }
         }
-        // Found by a scan (or looked at above): open and lock first, check after, one lookup
-        // per claim. A scan can still meet a file being written; our close of it is skipped by
-        // `own_close`, and the other spoolers look before they open what that close announces.
+        // Found by a scan or a create event (or looked at above): open and lock first, check
+        // after, one lookup per claim. The file may still be being written; our close of it is
+        // skipped by `own_close`, and the other spoolers look before they open what that close
+        // announces.
         let file = match sys::open_rw_at(&self.dir, rel, &mut self.noatime) {
             Ok(f) => f,
             Err(e)
