@@ -28,6 +28,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::cron::{CronSpec, tz};
+use crate::direct::DirectRoutes;
 use crate::fsmon::{FileMonitor, MonitorError};
 use crate::signal::{self, Delivery, Kind, SignalError, SignalTable, Target, Topology};
 use crate::sys;
@@ -95,6 +96,8 @@ pub struct MasterLoop {
     armed: Option<Option<u64>>,
     wakeup_fd: Option<RawFd>,
     table: SignalTable,
+    /// The table's single-worker targets, shared with the children (see [`crate::direct`]).
+    routes: DirectRoutes,
     topology: Topology,
     channels: HashMap<(Kind, u32), RawFd>,
     queues: HashMap<Kind, RawFd>,
@@ -127,6 +130,7 @@ impl MasterLoop {
             armed: None,
             wakeup_fd,
             table: SignalTable::default(),
+            routes: DirectRoutes::new()?,
             topology: Topology::default(),
             channels: HashMap::new(),
             queues: HashMap::new(),
@@ -185,8 +189,15 @@ impl MasterLoop {
     /// Register `num` for `target` in the master table (a number cannot be registered twice).
     pub fn register_signal(&mut self, num: u8, target: &str) -> Result<(), MasterError> {
         let t = Target::parse(target)?;
+        let byte_source = t.clone();
         self.table.register(num, t)?;
+        self.routes.set(num, &byte_source);
         Ok(())
+    }
+
+    /// The shared direct-delivery table (a handle on the same mapping), for the children.
+    pub fn direct_routes(&self) -> DirectRoutes {
+        self.routes.clone()
     }
 
     pub fn signal_registered(&self, num: u8) -> bool {
@@ -413,6 +424,8 @@ impl MasterLoop {
             b'S' if rest.len() == 1 => self.raise_signal(num, "signal"),
             b'R' if !rest.is_empty() => {
                 let t = Target::parse(&text(args)?).map_err(|e| e.to_string())?;
+                // In the master's order, so the shared copy ends as the table does.
+                self.routes.set(num, &t);
                 self.table.set(num, t);
             }
             b'T' if msg.len() == 9 && self.test_clock => {
@@ -581,6 +594,26 @@ mod tests {
             num: 9,
             source: "test"
         }));
+    }
+
+    #[test]
+    fn the_direct_table_follows_the_master_table() {
+        let (_tmp, mut ml) = setup();
+        let routes = ml.direct_routes();
+        ml.register_signal(1, "worker2").unwrap();
+        ml.register_signal(2, "workers").unwrap();
+        assert_eq!(routes.worker(1), Some(2));
+        assert_eq!(routes.worker(2), None);
+        // A refused second registration leaves it alone.
+        assert!(ml.register_signal(1, "worker3").is_err());
+        assert_eq!(routes.worker(1), Some(2));
+        // A worker's run-time registration (R datagram) moves it, either way.
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"R\x01worker", ml.control_path()).unwrap();
+        client.send_to(b"R\x02worker1", ml.control_path()).unwrap();
+        ml.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(routes.worker(1), None);
+        assert_eq!(routes.worker(2), Some(1));
     }
 
     #[test]
