@@ -294,8 +294,9 @@ impl MasterLoop {
         Ok(())
     }
 
-    fn fire_timers(&mut self) {
+    fn fire_timers(&mut self) -> io::Result<()> {
         let now = self.now_us();
+        let mut due = Vec::new();
         for (_, idx) in self.wheel.poll(now) {
             let t = &mut self.timers[idx];
             t.key = None;
@@ -311,8 +312,29 @@ impl MasterLoop {
                 let key = self.wheel.insert(next, idx);
                 self.timers[idx].key = Some(key);
             }
+            due.push(signum);
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        // Re-armed before the signals go out: a woken worker often runs on this CPU only once
+        // this loop sleeps, so work left after the sends delays its handler.
+        self.arm_timerfd()?;
+        for signum in due {
             self.raise_signal(signum, "timer");
         }
+        Ok(())
+    }
+
+    /// Arm the timerfd for the wheel's next deadline, unless it already is.
+    fn arm_timerfd(&mut self) -> io::Result<()> {
+        let deadline_us = self.wheel.next_deadline();
+        if self.armed != Some(deadline_us) {
+            self.timerfd
+                .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
+            self.armed = Some(deadline_us);
+        }
+        Ok(())
     }
 
     // ----------------------------------------------------------------- cron
@@ -475,12 +497,7 @@ impl MasterLoop {
     /// One turn: wait up to `max_wait` for anything (control, timers, cron, files, the wake-up
     /// fd), handle it, and return what the owner should know.
     pub fn step(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {
-        let deadline_us = self.wheel.next_deadline();
-        if self.armed != Some(deadline_us) {
-            self.timerfd
-                .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
-            self.armed = Some(deadline_us);
-        }
+        self.arm_timerfd()?;
         let mut wait = max_wait.min(WALL_CHECK);
         if let Some(next) = self.crons.iter().filter_map(|c| c.next).min() {
             let until = next.duration_since(self.wall_now());
@@ -502,7 +519,7 @@ impl MasterLoop {
             self.timerfd.drain();
             self.armed = None; // expired: arm again whatever comes next
         }
-        self.fire_timers();
+        self.fire_timers()?;
         self.fire_crons();
         if ready[0] {
             self.read_control();
@@ -523,6 +540,19 @@ impl MasterLoop {
             }
         }
         Ok(std::mem::take(&mut self.events))
+    }
+
+    /// Turns of [`step`](Self::step) until there is something to report or `max_wait` has
+    /// passed: the caller is not woken for turns that only routed signals.
+    pub fn run(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {
+        let deadline = std::time::Instant::now() + max_wait;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let events = self.step(left)?;
+            if !events.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(events);
+            }
+        }
     }
 }
 
@@ -594,6 +624,32 @@ mod tests {
             num: 9,
             source: "test"
         }));
+    }
+
+    #[test]
+    fn run_routes_quietly_and_returns_with_the_first_event() {
+        let (_tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        ml.register_signal(7, "").unwrap();
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"S\x07", ml.control_path()).unwrap();
+        // Routing alone reports nothing: run keeps waiting until its time is up.
+        assert_eq!(ml.run(Duration::from_millis(50)).unwrap(), vec![]);
+        assert_eq!(recv_all(&q_worker), vec![7]);
+        client.send_to(b"S\x08", ml.control_path()).unwrap();
+        let start = std::time::Instant::now();
+        let events = ml.run(Duration::from_secs(30)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert_eq!(
+            events,
+            vec![LoopEvent::Unregistered {
+                num: 8,
+                source: "signal"
+            }]
+        );
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl PyMasterLoop {
             let slice = deadline
                 .saturating_duration_since(std::time::Instant::now())
                 .min(SIGNAL_SLICE);
-            let events = py.detach(|| self.with(|ml| ml.step(slice)))??;
+            let events = py.detach(|| self.with(|ml| ml.run(slice)))??;
             py.check_signals()?;
             if !events.is_empty() || std::time::Instant::now() >= deadline {
                 return events.iter().map(|e| event_tuple(py, e)).collect();
