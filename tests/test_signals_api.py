@@ -368,6 +368,53 @@ def test_a_signal_aimed_at_one_worker_goes_straight_to_it_and_anything_else_to_t
         sock.close()
 
 
+def test_a_burst_beyond_the_direct_sockets_queue_goes_through_the_master_and_none_is_lost(tmp_path, monkeypatch):
+    control = str(tmp_path / 'control')
+    ml = _core.MasterLoop(control)
+    chan_m, chan_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    chan_w.setblocking(False)
+    ml.add_queue('worker', chan_m.fileno())
+    ml.add_channel('worker', 2, chan_m.fileno())
+    ml.register_signal(40, 'worker2')
+    direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    direct.setblocking(False)
+    direct.bind(_core.direct_socket_path(control, 2))
+    monkeypatch.setenv(_config.ENV_CONTROL, control)
+    monkeypatch.setattr(_signals, '_direct', ml.direct_sender())
+    stop = threading.Event()
+
+    def master() -> None:
+        while not stop.is_set():
+            ml.step(0.02)
+
+    runner = threading.Thread(target=master)
+    runner.start()
+    # more than a datagram socket queues from unconnected senders
+    with open('/proc/sys/net/unix/max_dgram_qlen') as f:
+        n = int(f.read()) + 50
+    got = {direct: b'', chan_w: b''}
+    try:
+        for _ in range(n):
+            uwsgi.signal(40)
+        deadline = time.monotonic() + 20
+        while sum(map(len, got.values())) < n and time.monotonic() < deadline:
+            for sock in got:
+                try:
+                    while True:
+                        got[sock] += sock.recv(8)
+                except BlockingIOError:
+                    pass
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        runner.join()
+    assert got[direct] + got[chan_w] == b'\x28' * n
+    assert got[direct] and got[chan_w]  # the first ones straight to the worker, the rest through the master
+    direct.close()
+    for sock in (chan_m, chan_w):
+        sock.close()
+
+
 def _one_shot_node(answer: int | None):
     """A TCP peer speaking uWSGI's remote-signal exchange once; returns (address, received)."""
     server = socket.socket()
