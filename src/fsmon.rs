@@ -157,18 +157,20 @@ impl<T: Clone> FileMonitor<T> {
         }
     }
 
-    /// Read what is pending (never blocks) and return the tokens of the monitors it touched,
-    /// each once, in registration order.
+    /// Read what is pending (one read, never blocks) and return the tokens of the monitors it
+    /// touched, each once, in registration order.
     pub fn read(&mut self) -> io::Result<Vec<T>> {
         let mut touched: HashSet<usize> = HashSet::new();
         let mut rewatch: Vec<usize> = Vec::new();
         let mut new_dirs: Vec<(usize, PathBuf)> = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
-        let result = loop {
+        // One read per wake-up (uWSGI's too): a second one would only say EAGAIN, on the event's
+        // path. Whatever did not fit in the buffer wakes the next poll at once.
+        let result: io::Result<()> = 'read: {
             let evs = match self.inotify.read_events(&mut buf) {
                 Ok(evs) => evs,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Ok(()),
-                Err(e) => break Err(e),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break 'read Ok(()),
+                Err(e) => break 'read Err(e),
             };
             for ev in evs {
                 if ev.mask.contains(EventMask::Q_OVERFLOW) {
@@ -216,6 +218,7 @@ impl<T: Clone> FileMonitor<T> {
                     self.dirs.remove(&ev.wd);
                 }
             }
+            Ok(())
         };
         self.buf = buf;
         result?;

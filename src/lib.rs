@@ -4,6 +4,7 @@
 //! `py/` behind the `python` feature, which maturin enables.
 
 pub mod cron;
+pub mod direct;
 pub mod fsmon;
 pub mod master;
 pub mod signal;

@@ -28,6 +28,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::cron::{CronSpec, tz};
+use crate::direct::DirectRoutes;
 use crate::fsmon::{FileMonitor, MonitorError};
 use crate::signal::{self, Delivery, Kind, SignalError, SignalTable, Target, Topology};
 use crate::sys;
@@ -95,6 +96,8 @@ pub struct MasterLoop {
     armed: Option<Option<u64>>,
     wakeup_fd: Option<RawFd>,
     table: SignalTable,
+    /// The table's single-worker targets, shared with the children (see [`crate::direct`]).
+    routes: DirectRoutes,
     topology: Topology,
     channels: HashMap<(Kind, u32), RawFd>,
     queues: HashMap<Kind, RawFd>,
@@ -127,6 +130,7 @@ impl MasterLoop {
             armed: None,
             wakeup_fd,
             table: SignalTable::default(),
+            routes: DirectRoutes::new()?,
             topology: Topology::default(),
             channels: HashMap::new(),
             queues: HashMap::new(),
@@ -185,8 +189,15 @@ impl MasterLoop {
     /// Register `num` for `target` in the master table (a number cannot be registered twice).
     pub fn register_signal(&mut self, num: u8, target: &str) -> Result<(), MasterError> {
         let t = Target::parse(target)?;
+        let byte_source = t.clone();
         self.table.register(num, t)?;
+        self.routes.set(num, &byte_source);
         Ok(())
+    }
+
+    /// The shared direct-delivery table (a handle on the same mapping), for the children.
+    pub fn direct_routes(&self) -> DirectRoutes {
+        self.routes.clone()
     }
 
     pub fn signal_registered(&self, num: u8) -> bool {
@@ -283,8 +294,9 @@ impl MasterLoop {
         Ok(())
     }
 
-    fn fire_timers(&mut self) {
+    fn fire_timers(&mut self) -> io::Result<()> {
         let now = self.now_us();
+        let mut due = Vec::new();
         for (_, idx) in self.wheel.poll(now) {
             let t = &mut self.timers[idx];
             t.key = None;
@@ -300,8 +312,29 @@ impl MasterLoop {
                 let key = self.wheel.insert(next, idx);
                 self.timers[idx].key = Some(key);
             }
+            due.push(signum);
+        }
+        if due.is_empty() {
+            return Ok(());
+        }
+        // Re-armed before the signals go out: a woken worker often runs on this CPU only once
+        // this loop sleeps, so work left after the sends delays its handler.
+        self.arm_timerfd()?;
+        for signum in due {
             self.raise_signal(signum, "timer");
         }
+        Ok(())
+    }
+
+    /// Arm the timerfd for the wheel's next deadline, unless it already is.
+    fn arm_timerfd(&mut self) -> io::Result<()> {
+        let deadline_us = self.wheel.next_deadline();
+        if self.armed != Some(deadline_us) {
+            self.timerfd
+                .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
+            self.armed = Some(deadline_us);
+        }
+        Ok(())
     }
 
     // ----------------------------------------------------------------- cron
@@ -413,6 +446,8 @@ impl MasterLoop {
             b'S' if rest.len() == 1 => self.raise_signal(num, "signal"),
             b'R' if !rest.is_empty() => {
                 let t = Target::parse(&text(args)?).map_err(|e| e.to_string())?;
+                // In the master's order, so the shared copy ends as the table does.
+                self.routes.set(num, &t);
                 self.table.set(num, t);
             }
             b'T' if msg.len() == 9 && self.test_clock => {
@@ -462,12 +497,7 @@ impl MasterLoop {
     /// One turn: wait up to `max_wait` for anything (control, timers, cron, files, the wake-up
     /// fd), handle it, and return what the owner should know.
     pub fn step(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {
-        let deadline_us = self.wheel.next_deadline();
-        if self.armed != Some(deadline_us) {
-            self.timerfd
-                .set(deadline_us.map(|us| self.base_ns + us * 1000))?;
-            self.armed = Some(deadline_us);
-        }
+        self.arm_timerfd()?;
         let mut wait = max_wait.min(WALL_CHECK);
         if let Some(next) = self.crons.iter().filter_map(|c| c.next).min() {
             let until = next.duration_since(self.wall_now());
@@ -489,7 +519,7 @@ impl MasterLoop {
             self.timerfd.drain();
             self.armed = None; // expired: arm again whatever comes next
         }
-        self.fire_timers();
+        self.fire_timers()?;
         self.fire_crons();
         if ready[0] {
             self.read_control();
@@ -510,6 +540,19 @@ impl MasterLoop {
             }
         }
         Ok(std::mem::take(&mut self.events))
+    }
+
+    /// Turns of [`step`](Self::step) until there is something to report or `max_wait` has
+    /// passed: the caller is not woken for turns that only routed signals.
+    pub fn run(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {
+        let deadline = std::time::Instant::now() + max_wait;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let events = self.step(left)?;
+            if !events.is_empty() || std::time::Instant::now() >= deadline {
+                return Ok(events);
+            }
+        }
     }
 }
 
@@ -581,6 +624,52 @@ mod tests {
             num: 9,
             source: "test"
         }));
+    }
+
+    #[test]
+    fn run_routes_quietly_and_returns_with_the_first_event() {
+        let (_tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        ml.register_signal(7, "").unwrap();
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"S\x07", ml.control_path()).unwrap();
+        // Routing alone reports nothing: run keeps waiting until its time is up.
+        assert_eq!(ml.run(Duration::from_millis(50)).unwrap(), vec![]);
+        assert_eq!(recv_all(&q_worker), vec![7]);
+        client.send_to(b"S\x08", ml.control_path()).unwrap();
+        let start = std::time::Instant::now();
+        let events = ml.run(Duration::from_secs(30)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert_eq!(
+            events,
+            vec![LoopEvent::Unregistered {
+                num: 8,
+                source: "signal"
+            }]
+        );
+    }
+
+    #[test]
+    fn the_direct_table_follows_the_master_table() {
+        let (_tmp, mut ml) = setup();
+        let routes = ml.direct_routes();
+        ml.register_signal(1, "worker2").unwrap();
+        ml.register_signal(2, "workers").unwrap();
+        assert_eq!(routes.worker(1), Some(2));
+        assert_eq!(routes.worker(2), None);
+        // A refused second registration leaves it alone.
+        assert!(ml.register_signal(1, "worker3").is_err());
+        assert_eq!(routes.worker(1), Some(2));
+        // A worker's run-time registration (R datagram) moves it, either way.
+        let client = UnixDatagram::unbound().unwrap();
+        client.send_to(b"R\x01worker", ml.control_path()).unwrap();
+        client.send_to(b"R\x02worker1", ml.control_path()).unwrap();
+        ml.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(routes.worker(1), None);
+        assert_eq!(routes.worker(2), Some(1));
     }
 
     #[test]

@@ -327,6 +327,94 @@ def test_signal_reaches_a_master_loop_through_its_control_socket(tmp_path, monke
     read_end.close()
 
 
+def test_a_signal_aimed_at_one_worker_goes_straight_to_it_and_anything_else_to_the_master(tmp_path, monkeypatch):
+    control = str(tmp_path / 'control')
+    ml = _core.MasterLoop(control)
+    chan_m, chan_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    chan_w.setblocking(False)
+    ml.add_queue('worker', chan_m.fileno())
+    ml.add_channel('worker', 1, chan_m.fileno())
+    ml.register_signal(21, 'worker1')
+    ml.register_signal(22, 'worker7')
+    ml.register_signal(23, 'workers')
+    direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    direct.setblocking(False)
+    direct.bind(_core.direct_socket_path(control, 1))
+    monkeypatch.setenv(_config.ENV_CONTROL, control)
+    monkeypatch.setattr(_signals, '_direct', ml.direct_sender())
+    assert _signals._direct.worker(21) == 1 and _signals._direct.worker(23) is None
+    uwsgi.signal(21)  # one hop: on worker 1's direct socket, the master is not involved
+    assert direct.recv(8) == b'\x15'
+    uwsgi.signal(22)  # no worker 7 (no socket): through the master, which logs it
+    uwsgi.signal(23)  # every worker: through the master
+    uwsgi.signal(99)  # unregistered: through the master, which logs it
+    events = []
+    for _ in range(20):
+        events += ml.step(0.05)
+        if len(events) >= 2:
+            break
+    assert ('unrouted', 22, 'worker 7 does not exist') in events
+    assert ('unregistered', 99, 'signal') in events
+    assert chan_w.recv(8) == b'\x17'
+    # worker 1 gone (its socket closed): through the master, which still knows it here
+    direct.close()
+    uwsgi.signal(21)
+    ml.step(0.2)
+    assert chan_w.recv(8) == b'\x15'
+    # a worker's run-time registration moves the shared table at once
+    _signals._direct.register(21, 'workers')
+    assert _signals._direct.worker(21) is None
+    for sock in (chan_m, chan_w):
+        sock.close()
+
+
+def test_a_burst_beyond_the_direct_sockets_queue_goes_through_the_master_and_none_is_lost(tmp_path, monkeypatch):
+    control = str(tmp_path / 'control')
+    ml = _core.MasterLoop(control)
+    chan_m, chan_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    chan_w.setblocking(False)
+    ml.add_queue('worker', chan_m.fileno())
+    ml.add_channel('worker', 2, chan_m.fileno())
+    ml.register_signal(40, 'worker2')
+    direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    direct.setblocking(False)
+    direct.bind(_core.direct_socket_path(control, 2))
+    monkeypatch.setenv(_config.ENV_CONTROL, control)
+    monkeypatch.setattr(_signals, '_direct', ml.direct_sender())
+    stop = threading.Event()
+
+    def master() -> None:
+        while not stop.is_set():
+            ml.step(0.02)
+
+    runner = threading.Thread(target=master)
+    runner.start()
+    # more than a datagram socket queues from unconnected senders
+    with open('/proc/sys/net/unix/max_dgram_qlen') as f:
+        n = int(f.read()) + 50
+    got = {direct: b'', chan_w: b''}
+    try:
+        for _ in range(n):
+            uwsgi.signal(40)
+        deadline = time.monotonic() + 20
+        while sum(map(len, got.values())) < n and time.monotonic() < deadline:
+            for sock in got:
+                try:
+                    while True:
+                        got[sock] += sock.recv(8)
+                except BlockingIOError:
+                    pass
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        runner.join()
+    assert got[direct] + got[chan_w] == b'\x28' * n
+    assert got[direct] and got[chan_w]  # the first ones straight to the worker, the rest through the master
+    direct.close()
+    for sock in (chan_m, chan_w):
+        sock.close()
+
+
 def _one_shot_node(answer: int | None):
     """A TCP peer speaking uWSGI's remote-signal exchange once; returns (address, received)."""
     server = socket.socket()

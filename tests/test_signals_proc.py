@@ -52,6 +52,52 @@ def test_signal_raised_in_one_worker_reaches_another(procs, tmp_path):
     assert m.leftovers() == []
 
 
+def test_worker_raised_signals_follow_the_masters_table_and_its_log(procs, tmp_path):
+    """A signal aimed at one worker goes straight to it; the table still decides (a run-time
+    registration in another worker moves it), and a missing worker is still in the master's log."""
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @signal(100, target='worker2')
+        def in_two(num):
+            rec('in_two', num=num)
+
+        @signal(102, target='worker2')
+        def moved(num):
+            rec('moved', num=num)
+
+        @signal(103, target='worker9')
+        def nowhere(num):
+            rec('nine')
+
+        @postfork
+        def move_102():
+            if uwsgi.worker_id() == 2:
+                uwsgi.register_signal(102, 'workers', lambda num: rec('moved', num=num))
+                rec('registered')
+
+        @timer(0.2, target='worker1')
+        def relay(num):
+            if os.path.exists(MARK) and not os.path.exists(MARK + '.done'):
+                open(MARK + '.done', 'w').close()
+                for n in (100, 102, 103):
+                    uwsgi.signal(n)
+        """,
+    )
+    wait_until(lambda: _events(out, 'registered'), 20, 'the run-time registration', [m])
+    open(str(out) + '.mark', 'w').close()
+    wait_until(lambda: _events(out, 'in_two') and len(_events(out, 'moved')) >= 2, 20, 'the handlers', [m])
+    wait_until(lambda: 'signal 103 not delivered: worker 9 does not exist' in m.log(), 20, 'the log line', [m])
+    time.sleep(0.3)
+    assert [(r['worker'], r['num']) for r in _events(out, 'in_two')] == [(2, 100)]
+    # routed by worker 2's registration ('workers'): both workers run it (worker 1 with the
+    # handler it inherited from the master), not only the table's first target
+    assert sorted((r['worker'], r['num']) for r in _events(out, 'moved')) == [(1, 102), (2, 102)]
+    assert _events(out, 'nine') == []
+    assert m.stop(signal.SIGTERM) == 0
+
+
 def test_attached_process_raises_a_signal(procs, tmp_path):
     m, out = _start(
         procs,

@@ -73,6 +73,8 @@ Handler = Callable[[int], Any]
 _handlers: dict[int, Handler] = {}
 _targets: dict[int, str] = {}
 _loop: Any = None
+#: in the master's children: a ``_core.DirectSender`` (signals aimed at one worker skip the master)
+_direct: Any = None
 _sender: socket.socket | None = None
 _sender_pid = 0
 _sender_lock = threading.Lock()
@@ -87,6 +89,8 @@ _REMOTE_TIMEOUT = 4.0
 _CONTROL_MAX = 4096
 #: ``_master_loop``'s answer in a child of the master: send a control datagram
 _TO_MASTER = object()
+#: the ``S<num>`` control datagram of every signal number, built once
+_RAISE = tuple(b'S' + bytes([n]) for n in range(256))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -99,23 +103,26 @@ def attach_master(loop: Any) -> None:
     _loop = loop
 
 
-def detach_master() -> None:
+def detach_master(direct: Any = None) -> None:
     """In a child right after fork: the master's loop is not ours to use any more (the master
     closes the child's copy with ``MasterLoop.close_in_child``); timers, cron entries and file
-    monitors go to the master as control datagrams from now on."""
-    global _loop, _sender, _sender_pid
+    monitors go to the master as control datagrams from now on. ``direct``: the child's
+    ``_core.DirectSender`` (taken from the loop before closing it)."""
+    global _loop, _sender, _sender_pid, _direct
     _loop = None
     _sender = None
     _sender_pid = 0
+    _direct = direct
 
 
 def reset() -> None:
     """Forget every handler (tests)."""
-    global _loop
+    global _loop, _direct
     _handlers.clear()
     _targets.clear()
     _warned.clear()
     _loop = None
+    _direct = None
 
 
 def _role() -> str | None:
@@ -210,7 +217,10 @@ def register_signal(num: Any, target: Any, handler: Any) -> None:
     _targets[n] = target
     if role == 'worker':
         # From now on the master routes n to this registration (uWSGI would keep routing by the
-        # master's entry); only this worker has the handler.
+        # master's entry); only this worker has the handler. The shared direct table is updated
+        # here first, so this worker's own next raise already follows it.
+        if _direct is not None:
+            _direct.register(n, target)
         _send(b'R' + bytes([n]) + target.encode('utf-8', 'surrogateescape'))
         return
     _warn_no_master('register_signal')
@@ -367,7 +377,10 @@ def send_signal(num: Any, remote: Any = None) -> None:
     if loop is not None:
         loop.raise_signal(n)
         return
-    _send(b'S' + bytes([n]))
+    direct = _direct
+    if direct is not None and direct.send(n):
+        return  # aimed at one worker and delivered to it: one hop, the master is not involved
+    _send(_RAISE[n])
 
 
 def set_test_clock_offset(seconds: int, control: str | None = None) -> None:

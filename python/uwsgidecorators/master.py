@@ -30,6 +30,7 @@ handler; spoolers do the same between tasks.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -570,7 +571,9 @@ class Master:
             os.close(fd)
         # The master's signal plumbing is not ours: keep only this child's channel and the read end
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
-        _signals.detach_master()
+        # The direct sender (its own socket, the shared table) outlives the loop's copy.
+        direct = self.ml.direct_sender() if self.ml is not None else None
+        _signals.detach_master(direct)
         if self.ml is not None:
             self.ml.close_in_child()
             self.ml = None
@@ -653,15 +656,29 @@ class Master:
         harakiri = self.s.worker_harakiri
         from . import _core
 
+        # Signals aimed at this worker alone come from any process straight to this socket (see
+        # _core.DirectSender); until it is bound they go through the master, so none is lost.
+        direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        direct.setblocking(False)
+        control = os.environ.get(_config.ENV_CONTROL, '')
+        if control:
+            path = _core.direct_socket_path(control, spec.ident)
+            try:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # left by this slot's previous worker
+                direct.bind(path)
+            except OSError as exc:
+                log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
         try:
             while not stop.requested:
                 # The wait (GIL released) and the reads are the core's: one call per wake-up.
-                for num in _core.recv_signals(chan.fileno(), queue.fileno(), r):
+                for num in _core.recv_signals(chan.fileno(), queue.fileno(), r, None, direct.fileno()):
                     if stop.requested:
                         break
                     _signals.run_handler(num, where=where, harakiri=harakiri)
         finally:
             signal.set_wakeup_fd(-1)
+            direct.close()
             os.close(r)
             os.close(w)
         return 0

@@ -9,9 +9,10 @@ use pyo3::types::PyTuple;
 
 use super::{FsPath, SIGNAL_SLICE, lock};
 use crate::cron::{Civil, CronSpec, tz};
+use crate::direct::DirectSender;
 use crate::fsmon::MonitorError;
 use crate::master::{LoopEvent, MasterError};
-use crate::signal::Kind;
+use crate::signal::{Kind, Target};
 
 fn master_err(e: MasterError) -> PyErr {
     match e {
@@ -111,6 +112,16 @@ impl PyMasterLoop {
         self.with(|ml| ml.raise_signal(signum(num), "signal"))
     }
 
+    /// A sender for signals aimed at one worker (its own socket, the shared table); a child
+    /// takes one before `close_in_child`.
+    fn direct_sender(&self) -> PyResult<PyDirectSender> {
+        let (routes, control) =
+            self.with(|ml| (ml.direct_routes(), ml.control_path().to_owned()))?;
+        Ok(PyDirectSender {
+            inner: DirectSender::new(routes, &control)?,
+        })
+    }
+
     /// In a forked child: close the inherited descriptors, leaving the master's socket file.
     fn close_in_child(&self) {
         lock(&self.inner).take();
@@ -161,13 +172,45 @@ impl PyMasterLoop {
             let slice = deadline
                 .saturating_duration_since(std::time::Instant::now())
                 .min(SIGNAL_SLICE);
-            let events = py.detach(|| self.with(|ml| ml.step(slice)))??;
+            let events = py.detach(|| self.with(|ml| ml.run(slice)))??;
             py.check_signals()?;
             if !events.is_empty() || std::time::Instant::now() >= deadline {
                 return events.iter().map(|e| event_tuple(py, e)).collect();
             }
         }
     }
+}
+
+/// Direct delivery to one worker (see `crate::direct`).
+#[pyclass(name = "DirectSender", module = "uwsgidecorators._core", frozen)]
+pub(super) struct PyDirectSender {
+    inner: DirectSender,
+}
+
+#[pymethods]
+impl PyDirectSender {
+    /// Deliver `num` straight to its worker; False: send it to the master instead.
+    fn send(&self, num: i64) -> bool {
+        self.inner.send(signum(num))
+    }
+
+    /// A worker registered `num` for `target` at run time: the table says so at once.
+    fn register(&self, num: i64, target: &str) -> PyResult<()> {
+        let t = Target::parse(target).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.inner.routes().set(signum(num), &t);
+        Ok(())
+    }
+
+    /// The worker `num` goes to directly, or None (through the master).
+    fn worker(&self, num: i64) -> Option<u32> {
+        self.inner.routes().worker(signum(num))
+    }
+}
+
+/// The path of worker `worker_id`'s direct socket for the control socket `control_path`.
+#[pyfunction]
+pub(super) fn direct_socket_path(control_path: FsPath, worker_id: u32) -> std::ffi::OsString {
+    crate::direct::socket_path(&control_path.0, worker_id).into_os_string()
 }
 
 /// (year, month, day, hour, minute)

@@ -519,18 +519,20 @@ impl PyTask {
     }
 }
 
-/// Wait for signals on a process's channels: `private` (every byte waiting is taken) and
-/// `shared` (one datagram: the other processes of the kind take the rest), or until `wake_fd`
-/// is readable (drained; returns an empty list so the caller can look at its stop flag). The
-/// GIL is released while waiting and Ctrl-C is checked every 100 ms. `timeout` None: no limit.
+/// Wait for signals on a process's channels: `private` and `direct` (every byte waiting is
+/// taken) and `shared` (one datagram: the other processes of the kind take the rest), or until
+/// `wake_fd` is readable (drained; returns an empty result so the caller can look at its stop
+/// flag). A negative fd is not watched. The GIL is released while waiting and Ctrl-C is checked
+/// every 100 ms. `timeout` None: no limit.
 #[pyfunction]
-#[pyo3(signature = (private, shared, wake_fd, timeout = None))]
+#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1))]
 fn recv_signals(
     py: Python<'_>,
     private: i32,
     shared: i32,
     wake_fd: i32,
     timeout: Option<f64>,
+    direct: i32,
 ) -> PyResult<Vec<u8>> {
     let deadline = match timeout {
         Some(t) => Some(
@@ -541,16 +543,16 @@ fn recv_signals(
         ),
         None => None,
     };
+    let fds: Vec<i32> = [private, direct, shared, wake_fd]
+        .into_iter()
+        .filter(|&fd| fd >= 0)
+        .collect();
     loop {
         let slice = deadline.map_or(SIGNAL_SLICE, |d| {
             d.saturating_duration_since(Instant::now())
                 .min(SIGNAL_SLICE)
         });
         let got = py.detach(|| -> io::Result<Option<Vec<u8>>> {
-            let fds: Vec<i32> = [private, shared, wake_fd]
-                .into_iter()
-                .filter(|&fd| fd >= 0)
-                .collect();
             let ready = crate::sys::poll_readable(&fds, slice)?;
             let mut nums = Vec::new();
             let mut buf = [0u8; 256];
@@ -562,15 +564,17 @@ fn recv_signals(
                 if fd == wake_fd {
                     crate::sys::drain_fd(fd);
                     woken = true;
-                } else if fd == private {
+                } else if fd == shared {
+                    if let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
+                        nums.extend_from_slice(&buf[..n]);
+                    }
+                } else {
                     while let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
                         if n == 0 {
                             break;
                         }
                         nums.extend_from_slice(&buf[..n]);
                     }
-                } else if let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
-                    nums.extend_from_slice(&buf[..n]);
                 }
             }
             // Ready without data (a peer hung up) also returns, so the caller looks at its flags.
@@ -616,6 +620,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTask>()?;
     m.add_class::<master::PyMasterLoop>()?;
     m.add_class::<master::PyCronSpec>()?;
+    m.add_class::<master::PyDirectSender>()?;
+    m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
     Ok(())
 }

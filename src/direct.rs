@@ -1,0 +1,171 @@
+//! Direct delivery of signals aimed at one known worker (`workerN`), one hop instead of two.
+//!
+//! The master's table stays the only authority; it mirrors, for each signal number, whether the
+//! target is a single worker into a 256-byte table shared by every process of the instance
+//! ([`DirectRoutes`], mapped before the fork): 0 = through the master, N = worker N. A raising
+//! process reads its byte and sends the signal straight to that worker's direct socket, a
+//! datagram socket bound next to the control socket (`<control>.w<N>`). Anything else goes to
+//! the master as before, and so does every failed direct send (no such socket, its worker dead,
+//! its queue full): the master then delivers or logs exactly as it always did. The table only
+//! ever says "worker N" for a `workerN` target, so "first available", "all workers",
+//! unregistered numbers and missing processes keep the master's semantics.
+
+use std::io;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::signal::Target;
+use crate::sys::SharedBytes;
+
+/// The table byte for `target`: the worker id if it names one worker (1-255), else 0.
+pub fn table_byte(target: &Target) -> u8 {
+    match target {
+        Target::Worker(n) => u8::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// Path of worker `id`'s direct socket for the control socket at `control`.
+pub fn socket_path(control: &Path, id: u32) -> PathBuf {
+    let mut s = control.as_os_str().to_owned();
+    s.push(format!(".w{id}"));
+    PathBuf::from(s)
+}
+
+/// Bind worker `id`'s direct socket (non-blocking), replacing a stale one left by its
+/// predecessor.
+pub fn bind(control: &Path, id: u32) -> io::Result<UnixDatagram> {
+    let path = socket_path(control, id);
+    let _ = std::fs::remove_file(&path);
+    let sock = UnixDatagram::bind(&path)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock)
+}
+
+/// The shared 256-byte table, one byte per signal number. Cloning shares the same mapping.
+#[derive(Debug, Clone)]
+pub struct DirectRoutes {
+    table: Arc<SharedBytes>,
+}
+
+impl DirectRoutes {
+    pub fn new() -> io::Result<Self> {
+        Ok(DirectRoutes {
+            table: Arc::new(SharedBytes::new(256)?),
+        })
+    }
+
+    /// Record `num`'s current target.
+    pub fn set(&self, num: u8, target: &Target) {
+        self.table.store(usize::from(num), table_byte(target));
+    }
+
+    /// The worker `num` goes to directly, if any.
+    pub fn worker(&self, num: u8) -> Option<u32> {
+        match self.table.load(usize::from(num)) {
+            0 => None,
+            n => Some(u32::from(n)),
+        }
+    }
+}
+
+/// A raising process's sender: its own non-blocking socket, the shared table, the control path.
+#[derive(Debug)]
+pub struct DirectSender {
+    routes: DirectRoutes,
+    control: PathBuf,
+    sock: UnixDatagram,
+}
+
+impl DirectSender {
+    pub fn new(routes: DirectRoutes, control: &Path) -> io::Result<Self> {
+        let sock = UnixDatagram::unbound()?;
+        sock.set_nonblocking(true)?;
+        Ok(DirectSender {
+            routes,
+            control: control.to_path_buf(),
+            sock,
+        })
+    }
+
+    /// Deliver `num` straight to its worker. `false`: not a direct target, or the send failed
+    /// (no socket, worker gone, queue full); the caller then sends it to the master.
+    pub fn send(&self, num: u8) -> bool {
+        match self.routes.worker(num) {
+            Some(id) => self
+                .sock
+                .send_to(&[num], socket_path(&self.control, id))
+                .is_ok(),
+            None => false,
+        }
+    }
+
+    pub fn routes(&self) -> &DirectRoutes {
+        &self.routes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_single_worker_targets_are_direct() {
+        assert_eq!(table_byte(&Target::Worker(3)), 3);
+        assert_eq!(table_byte(&Target::Worker(256)), 0);
+        for t in [
+            Target::AnyWorker,
+            Target::AllWorkers,
+            Target::ActiveWorkers,
+            Target::AnySpooler,
+            Target::Mule(1),
+            Target::Subscribed,
+        ] {
+            assert_eq!(table_byte(&t), 0, "{t:?}");
+        }
+    }
+
+    #[test]
+    fn sends_to_a_bound_worker_and_refuses_otherwise() {
+        let tmp = tempfile::tempdir().unwrap();
+        let control = tmp.path().join("control");
+        let routes = DirectRoutes::new().unwrap();
+        routes.set(5, &Target::Worker(2));
+        routes.set(6, &Target::AllWorkers);
+        routes.set(7, &Target::Worker(3));
+        let sender = DirectSender::new(routes.clone(), &control).unwrap();
+        let w2 = bind(&control, 2).unwrap();
+        assert!(sender.send(5));
+        assert!(!sender.send(6), "not a single worker: through the master");
+        assert!(!sender.send(7), "no socket for worker 3");
+        assert!(!sender.send(8), "unregistered: through the master");
+        let mut b = [0u8; 8];
+        assert_eq!(w2.recv(&mut b).unwrap(), 1);
+        assert_eq!(b[0], 5);
+        // Its worker gone: the socket file stays, the send is refused.
+        drop(w2);
+        assert!(!sender.send(5));
+        // A new worker 2 binds again over the stale file.
+        let w2 = bind(&control, 2).unwrap();
+        assert!(sender.send(5));
+        assert_eq!(w2.recv(&mut b).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_table_is_shared_across_fork() {
+        let routes = DirectRoutes::new().unwrap();
+        // SAFETY: the child only stores a byte and exits with _exit (no allocation, no locks).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            routes.set(9, &Target::Worker(4));
+            // SAFETY: leaving the child without running the test harness's destructors.
+            unsafe { libc::_exit(0) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child forked above.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert_eq!(routes.worker(9), Some(4));
+    }
+}
