@@ -583,6 +583,16 @@ mod tests {
         (tmp, ml)
     }
 
+    /// One worker whose private channel and the shared worker queue are one socket pair;
+    /// returns (the master's end, kept open by the caller, the worker's end).
+    fn one_worker(ml: &mut MasterLoop) -> (UnixDatagram, UnixDatagram) {
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        (q_master, q_worker)
+    }
+
     fn recv_all(s: &UnixDatagram) -> Vec<u8> {
         let mut out = Vec::new();
         let mut b = [0u8; 8];
@@ -629,10 +639,7 @@ mod tests {
     #[test]
     fn run_routes_quietly_and_returns_with_the_first_event() {
         let (_tmp, mut ml) = setup();
-        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
-        q_worker.set_nonblocking(true).unwrap();
-        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
-        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        let (_q_master, q_worker) = one_worker(&mut ml);
         ml.register_signal(7, "").unwrap();
         let client = UnixDatagram::unbound().unwrap();
         client.send_to(b"S\x07", ml.control_path()).unwrap();
@@ -675,10 +682,7 @@ mod tests {
     #[test]
     fn control_socket_raises_and_timers_fire_phase_locked() {
         let (_tmp, mut ml) = setup();
-        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
-        q_worker.set_nonblocking(true).unwrap();
-        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
-        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        let (_q_master, q_worker) = one_worker(&mut ml);
         ml.register_signal(7, "").unwrap();
         ml.register_signal(8, "").unwrap();
         let client = UnixDatagram::unbound().unwrap();
@@ -700,10 +704,7 @@ mod tests {
     #[test]
     fn cron_fires_when_the_test_clock_moves_to_a_matching_minute() {
         let (_tmp, mut ml) = setup();
-        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
-        q_worker.set_nonblocking(true).unwrap();
-        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
-        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        let (_q_master, q_worker) = one_worker(&mut ml);
         ml.register_signal(5, "").unwrap();
         ml.enable_test_clock();
         ml.add_cron(
@@ -733,10 +734,7 @@ mod tests {
     #[test]
     fn catch_up_runs_a_missed_minute_once_after_a_forward_jump() {
         let (_tmp, mut ml) = setup();
-        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
-        q_worker.set_nonblocking(true).unwrap();
-        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
-        ml.add_channel(Kind::Worker, 1, q_master.as_raw_fd());
+        let (_q_master, q_worker) = one_worker(&mut ml);
         ml.register_signal(2, "").unwrap();
         ml.register_signal(3, "").unwrap();
         ml.add_cron(2, CronSpec::parse("30 4 * * *").unwrap(), Some("UTC"), true)
