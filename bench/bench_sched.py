@@ -3,7 +3,7 @@
 INTERLEAVED in one run, on the same workloads.
 
     python bench/bench_sched.py [--parts cron,timer,signal,filemon] [--runs N] [--quick]
-                                [--duration S] [--keep]
+                                [--duration S] [--timer-mode together|sequential] [--keep]
 
 Run by hand (not in CI), with a python that has our package (the maturin develop venv) and,
 for part cron, croniter-rs / cronsim / croniter (see bench/sched_README.md). Per-run lines go to
@@ -29,7 +29,9 @@ timer    one master, 2 workers. Ours: @timer(1) -> worker1 and @timer(0.1) -> wo
          mean/stdev, lateness p50/p99/max = tick - ideal grid time, the grid being
          origin + k*period with the origin at the earliest (tick - k*period), so lateness >= 0;
          drift = least-squares slope of (tick - k*period) in ms per minute; first tick after
-         registration; missed = ideal count - ticks.
+         registration; missed = ideal count - ticks. --timer-mode together (default): the floor,
+         uWSGI and ours tick in the same window, so the machine's stalls hit all of them;
+         sequential: one window per target, rotated between runs.
 signal   as the shared harness's bench 5 (BASELINE.md): 2 workers; a thread in worker 1 records
          t0 and raises 21 (target worker2), worker 2's handler records t1 and raises 22
          (target worker1), whose handler sets an Event. SIG_N round trips 1 ms apart, first
@@ -498,6 +500,68 @@ def run_timer(ctx, target):
     return out
 
 
+def run_timer_together(ctx, targets):
+    """All targets tick in the SAME window (started together, measured over the same seconds),
+    so a stall of this shared machine (another build, a journal commit) hits them alike; the
+    sequential mode compares windows that may differ. Returns {target: run_timer-like result}."""
+    timers = {t: '1:worker1' if t == 'uwsgi' else '1:worker1,0.1:worker2' for t in targets}
+    dirs = {t: ctx.run_dir('timer-' + t) for t in targets}
+    groups = {t: P.ProcGroup(dirs[t] / 'logs') for t in targets if t != 'floor'}
+    pid = None
+    try:
+        procs = {
+            t: start_target(ctx, groups[t], t, dirs[t], {'SCHED_MODE': 'timer', 'SCHED_TIMERS': timers[t]})
+            for t in groups
+        }
+        for t, m in procs.items():
+            P.wait_until(lambda t=t: (dirs[t] / 'reg').exists(), 60, 'app import', [m])
+        if 'floor' in targets:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    timer_floor(dirs['floor'], ['1', '0.1'], ctx.args.duration)
+                finally:
+                    os._exit(0)
+        time.sleep(ctx.args.duration + 1.2)
+        for m in procs.values():
+            P.wait_until(m.alive, 1, 'alive', [m])
+        if pid:
+            os.waitpid(pid, 0)
+            pid = None
+    finally:
+        if pid:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        for g in groups.values():
+            g.close()
+    out = {}
+    for t in targets:
+        d = dirs[t]
+        reg = float((d / 'reg').read_text().split()[0])
+        res = {}
+        for item in timers[t].split(','):
+            period = item.split(':')[0]
+            ts = [x for x in read_floats(d / ('ticks.' + period)) if x <= reg + ctx.args.duration + float(period)]
+            res['timer' + period] = tick_stats(ts, float(period), reg, ctx.args.duration)
+        out[t] = res
+    return out
+
+
+def part_timer_together(ctx, targets):
+    store = {}
+    for r in range(ctx.args.runs):
+        try:
+            res = run_timer_together(ctx, targets)
+        except Exception as e:  # noqa: BLE001  (keep the other runs going)
+            ctx.res['errors'].append(f'timer together run {r}: {type(e).__name__}: {e}'.splitlines()[0][:400])
+            log(f'# run {r} timer together: ERROR {e}'.splitlines()[0][:400])
+            continue
+        for t, rt in res.items():
+            collect(store, 'timer', t, rt)
+            log(f'# run {r} timer {t} (together): {json.dumps(rt, sort_keys=True)}')
+    summarize(ctx, 'timer', store)
+
+
 # =============================================================================================
 # part signal
 
@@ -634,6 +698,12 @@ def collect(store, part, target, result):
                 store.setdefault(part, {}).setdefault(f'{target}.{sub}', {}).setdefault(k, []).append(v)
 
 
+def summarize(ctx, part, store):
+    ctx.res['results'][part] = {
+        tgt: {k: summary(v) for k, v in metrics.items()} for tgt, metrics in store.get(part, {}).items()
+    }
+
+
 def part_processes(ctx, part, fn, targets):
     store = {}
     for r in range(ctx.args.runs):
@@ -647,9 +717,7 @@ def part_processes(ctx, part, fn, targets):
                 continue
             collect(store, part, t, res)
             log(f'# run {r} {part} {t}: {json.dumps(res, sort_keys=True)}')
-    ctx.res['results'][part] = {
-        tgt: {k: summary(v) for k, v in metrics.items()} for tgt, metrics in store.get(part, {}).items()
-    }
+    summarize(ctx, part, store)
 
 
 def med(res, part, tgt, k):
@@ -716,6 +784,12 @@ def main():
     ap.add_argument('--cron-runs', type=int, default=None, help='runs of part cron (default: --runs)')
     ap.add_argument('--cron-min-time', type=float, default=0.05, help='seconds timed per kept-iterator figure')
     ap.add_argument('--duration', type=float, default=30.0, help='seconds of timer ticks per run')
+    ap.add_argument(
+        '--timer-mode',
+        choices=('together', 'sequential'),
+        default='together',
+        help='timer targets tick in one shared window (default) or one after the other',
+    )
     ap.add_argument('--sig-n', type=int, default=2000)
     ap.add_argument('--fm-n', type=int, default=200)
     ap.add_argument('--targets', default='ours,uwsgi', help='process targets for timer/signal/filemon')
@@ -743,7 +817,13 @@ def main():
         'anchors': ANCHORS,
         'errors': [],
         'versions': {'python': sys.version.split()[0]},
-        'config': {'duration_s': args.duration, 'sig_n': args.sig_n, 'fm_n': args.fm_n, 'cpus': os.cpu_count()},
+        'config': {
+            'timer_mode': args.timer_mode,
+            'duration_s': args.duration,
+            'sig_n': args.sig_n,
+            'fm_n': args.fm_n,
+            'cpus': os.cpu_count(),
+        },
     }
     t_start = time.time()
     if 'cron' in parts:
@@ -751,7 +831,10 @@ def main():
     ctx = Ctx(args, res)
     try:
         if 'timer' in parts:
-            part_processes(ctx, 'timer', run_timer, ['floor'] + targets)
+            if args.timer_mode == 'together':
+                part_timer_together(ctx, ['floor'] + targets)
+            else:
+                part_processes(ctx, 'timer', run_timer, ['floor'] + targets)
         if 'signal' in parts:
             part_processes(ctx, 'signal', run_signal, targets)
         if 'filemon' in parts:
