@@ -71,7 +71,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / 'tests'))
-from interop import procs as P
+from interop import procs as P  # noqa: E402  (after the sys.path line above)
 
 ANCHORS = {
     'croniter_rs_next_per_s': '200k-600k (PEERS_BASELINE.md section 2, kept iterator)',
@@ -552,7 +552,7 @@ def part_timer_together(ctx, targets):
     for r in range(ctx.args.runs):
         try:
             res = run_timer_together(ctx, targets)
-        except Exception as e:  # noqa: BLE001  (keep the other runs going)
+        except Exception as e:  # keep the other runs going
             ctx.res['errors'].append(f'timer together run {r}: {type(e).__name__}: {e}'.splitlines()[0][:400])
             log(f'# run {r} timer together: ERROR {e}'.splitlines()[0][:400])
             continue
@@ -711,7 +711,7 @@ def part_processes(ctx, part, fn, targets):
         for t in order:
             try:
                 res = fn(ctx, t)
-            except Exception as e:  # noqa: BLE001  (keep the other targets going)
+            except Exception as e:  # keep the other targets going
                 ctx.res['errors'].append(f'{part} {t} run {r}: {type(e).__name__}: {e}'.splitlines()[0][:400])
                 log(f'# run {r} {part} {t}: ERROR {e}'.splitlines()[0][:400])
                 continue

@@ -54,8 +54,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / 'tests'))
-from interop import procs as P
-from interop import spoolfmt
+from interop import procs as P  # noqa: E402  (after the sys.path line above)
+from interop import spoolfmt  # noqa: E402
 
 ANCHORS = {
     'uwsgi_enqueue_calls_per_s': 3180,
@@ -438,10 +438,7 @@ def main():
             try:
                 r = fn(ctx, d)
                 raw.setdefault(meas, {}).setdefault(target, []).append(r)
-                log(
-                    '# run %d %-15s %-11s %5.1fs %s'
-                    % (run, meas, target, time.time() - t0, json.dumps(r, sort_keys=True))
-                )
+                log(f'# run {run} {meas:<15} {target:<11} {time.time() - t0:5.1f}s {json.dumps(r, sort_keys=True)}')
             except Exception as e:
                 errors.append(f'{meas}/{target} run {run}: {str(e)[:2000]}')
                 log('# ERROR', errors[-1])

@@ -22,7 +22,7 @@ os.environ['UWSGIDECORATORS_SPOOLERS'] = ours_dir
 
 import uwsgi  # noqa: E402  (our shim; it reads the spool directory from the environment)
 
-PAYLOAD = {(b'key%d' % i): (('v%02d' % i) * 5 + 'x' * 5).encode() for i in range(5)}  # bench 1's
+PAYLOAD = {f'key{i}'.encode(): (f'v{i:02d}' * 5 + 'x' * 5).encode() for i in range(5)}  # bench 1's
 first = uwsgi.spool(PAYLOAD)
 DATA = open(first, 'rb').read()
 NAME_LEN = len(os.path.basename(first))
