@@ -690,64 +690,66 @@ impl Spooler {
         result
     }
 
+    /// One read of what inotify has (never blocks): a second read would mostly say EAGAIN, on
+    /// the path from an enqueue to its start; what did not fit in the buffer (64 KiB) is read
+    /// at the next call, and wakes the next poll at once.
     fn read_events_into(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        loop {
-            let events = match self.inotify.read_events(buf) {
-                Ok(ev) => ev,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => return Err(e),
+        let events = match self.inotify.read_events(buf) {
+            Ok(ev) => ev,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut offered: Vec<(u64, Vec<u8>, bool)> = Vec::new();
+        let mut new_dirs: Vec<(PathBuf, u64)> = Vec::new();
+        let mut overflow = false;
+        for ev in events {
+            if ev.mask.contains(EventMask::Q_OVERFLOW) {
+                overflow = true;
+                continue;
+            }
+            if ev.mask.contains(EventMask::IGNORED) {
+                self.watches.remove(&ev.wd);
+                continue;
+            }
+            let Some(&bucket) = self.watches.get(&ev.wd) else {
+                continue;
             };
-            let mut offered: Vec<(u64, Vec<u8>, bool)> = Vec::new();
-            let mut new_dirs: Vec<(PathBuf, u64)> = Vec::new();
-            let mut overflow = false;
-            for ev in events {
-                if ev.mask.contains(EventMask::Q_OVERFLOW) {
-                    overflow = true;
-                    continue;
-                }
-                if ev.mask.contains(EventMask::IGNORED) {
-                    self.watches.remove(&ev.wd);
-                    continue;
-                }
-                let Some(&bucket) = self.watches.get(&ev.wd) else {
-                    continue;
-                };
-                let Some(n) = ev.name else { continue };
-                let n = n.as_bytes();
-                if ev.mask.contains(EventMask::ISDIR) {
-                    if bucket == TOP_BUCKET {
-                        if let Some(p) = priority_of(n) {
-                            new_dirs.push((self.root.join(std::ffi::OsStr::from_bytes(n)), p));
-                        }
+            let Some(n) = ev.name else { continue };
+            let n = n.as_bytes();
+            if ev.mask.contains(EventMask::ISDIR) {
+                if bucket == TOP_BUCKET {
+                    if let Some(p) = priority_of(n) {
+                        new_dirs.push((self.root.join(std::ffi::OsStr::from_bytes(n)), p));
                     }
-                    continue;
                 }
-                if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                    // A new name: our writers' complete file, or a uWSGI writer's empty one,
-                    // which an open finds short and leaves (see `try_claim`).
-                    offered.push((bucket, n.to_vec(), false));
-                } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
-                    // A writer finished, or another spooler left the file: look before opening.
-                    offered.push((bucket, n.to_vec(), true));
-                }
+                continue;
             }
-            if !offered.is_empty() {
-                let held = self.held.clone();
-                let mut book = held_lock(&held);
-                for (bucket, n, look) in offered {
-                    self.offer(&mut book, bucket, &n, look);
-                }
-            }
-            for (dir, p) in new_dirs {
-                if !self.watches.values().any(|&b| b == p) {
-                    let _ = self.watch(&dir, p);
-                }
-                let _ = self.scan_dir(&dir, p, SystemTime::now());
-            }
-            if overflow {
-                self.full_scan()?;
+            if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
+                // A new name: our writers' complete file, or a uWSGI writer's empty one,
+                // which an open finds short and leaves (see `try_claim`).
+                offered.push((bucket, n.to_vec(), false));
+            } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
+                // A writer finished, or another spooler left the file: look before opening.
+                offered.push((bucket, n.to_vec(), true));
             }
         }
+        if !offered.is_empty() {
+            let held = self.held.clone();
+            let mut book = held_lock(&held);
+            for (bucket, n, look) in offered {
+                self.offer(&mut book, bucket, &n, look);
+            }
+        }
+        for (dir, p) in new_dirs {
+            if !self.watches.values().any(|&b| b == p) {
+                let _ = self.watch(&dir, p);
+            }
+            let _ = self.scan_dir(&dir, p, SystemTime::now());
+        }
+        if overflow {
+            self.full_scan()?;
+        }
+        Ok(())
     }
 
     fn promote_due(&mut self) {
