@@ -197,7 +197,10 @@ fn spool_job<'py>(
                 return Ok(None);
             }
             directory = Some(value.to_vec());
-        } else if key == b"priority" && !value.is_empty() && !value.iter().all(u8::is_ascii_digit) {
+        } else if key == b"priority"
+            && !value.is_empty()
+            && spool::write::parse_priority(value).is_err()
+        {
             return Ok(None);
         }
         vars.push((key.to_vec(), value.to_vec()));

@@ -140,8 +140,8 @@ pub struct Task {
     pub vars: Vec<Var>,
     pub body: Vec<u8>,
     held: Held,
-    /// Deletes the file after `ok`; None deletes it in `ok` itself.
-    reaper: Option<Reaper>,
+    /// Deletes the file after `ok`.
+    reaper: Reaper,
     /// The spool directory's handle (`rel` is relative to it).
     dir: Arc<OwnedFd>,
 }
@@ -302,9 +302,9 @@ impl Task {
         self.path.file_name().map_or(b"", |n| n.as_bytes())
     }
 
-    /// Success: remove the file (before the lock is dropped, so nobody runs it again). With a
-    /// reaper (tasks from a [`Spooler`]) this returns once the reaper has the file, which it
-    /// deletes shortly; [`Spooler::flush`] waits for that.
+    /// Success: remove the file (before the lock is dropped, so nobody runs it again). Returns
+    /// once the spooler's reaper has the file, which it deletes shortly ([`Spooler::flush`]
+    /// waits for that); a deletion that fails comes back as a [`Notice::DeleteFailed`].
     pub fn ok(mut self) -> io::Result<()> {
         let file = self
             .file
@@ -316,13 +316,8 @@ impl Task {
             rel: std::mem::take(&mut self.rel),
             dir: self.dir.clone(),
         };
-        match self.reaper.take() {
-            Some(r) => {
-                r.push(done);
-                Ok(())
-            }
-            None => reap(&self.held, done),
-        }
+        self.reaper.push(done);
+        Ok(())
     }
 
     /// Keep the file; it runs again after `delay` (uWSGI re-runs it at the next scan).
@@ -875,7 +870,7 @@ impl Spooler {
             vars: decoded.vars,
             body: decoded.body,
             held: self.held.clone(),
-            reaper: Some(self.reaper.clone()),
+            reaper: self.reaper.clone(),
             dir: self.dir.clone(),
         }))
     }
