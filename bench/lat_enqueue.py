@@ -50,6 +50,9 @@ for i in range(N):
         uwsgi.spool({b'kind': b'probe', b'i': b'%d' % i, b't0': b'%.6f' % now()})
         wait(f'done.{i}', 120)
         time.sleep(0.02)
+# Report only once the last probe has started: the driver's own wind-down (writing lat.sent,
+# and for ours the exit of this process) must not overlap a measured probe.
+wait(f'done.{N - 1}', 10)
 tmp = os.path.join(OUT, '.lat.sent')
 with open(tmp, 'w') as f:
     f.write(f'{N}\n')

@@ -101,6 +101,27 @@ def test_priority_task_runs_in_its_directory_and_chdir_option(qdir, monkeypatch,
     assert cwds[-1] == str(tmp_path)
 
 
+def test_a_task_that_moves_away_does_not_move_the_next(qdir, monkeypatch, tmp_path):
+    # The loop goes back to the spool directory before it waits (not after the wake-up), so a
+    # task's own chdir never leaks into the next task.
+    cwds = []
+
+    def handler(env):
+        cwds.append(os.getcwd())
+        if env[b'n'] == b'1':
+            os.chdir(tmp_path)
+            uwsgi.spool({b'n': b'2'})
+        return -2
+
+    monkeypatch.setattr(uwsgi, 'spooler', handler, raising=False)
+    uwsgi.spool({b'n': b'1'})
+    _run(qdir, max_tasks=2)
+    assert cwds == [str(qdir), str(qdir)]
+    uwsgi.spool({b'n': b'3'})
+    _run(qdir, max_tasks=1, chdir=str(tmp_path / 'elsewhere'))  # missing: logged, task still runs
+    assert len(cwds) == 3
+
+
 @pytest.mark.parametrize('answer', [None, -1, 1, True, 'nope'])
 def test_other_results_keep_the_file(qdir, monkeypatch, answer, caplog):
     monkeypatch.setattr(uwsgi, 'spooler', lambda env: answer, raising=False)

@@ -421,3 +421,13 @@ def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], *, recur
     watch follows a file replaced by rename; ``recursive=True`` watches a whole directory tree.
     """
     _signals().add_file_monitor(signum, path, recursive=recursive)
+
+
+# Load the extension now, not on the first enqueue: in uWSGI that first call pays nothing, and
+# here it would pay the package's import (about 15 ms) inside the caller's request. Done last, so
+# that `import uwsgidecorators` (which imports this module) finds this one complete. A checkout
+# without the built extension still imports; its first use raises _core_module's error.
+try:
+    _core_module()
+except ImportError:
+    pass

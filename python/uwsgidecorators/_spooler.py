@@ -146,13 +146,12 @@ def run_spooler(
     # _HOUSEKEEPING seconds rather than after every task: each look costs system calls.
     next_housekeeping = 0.0
     woken = True
-    cwd = _Cwd(sp.directory)
+    cwd = _Cwd(sp.directory, chdir)
     try:
         while not stop.requested:
             now = time.monotonic()
             if woken or now >= next_housekeeping:
                 next_housekeeping = now + _HOUSEKEEPING
-                cwd.current = None  # a task may have moved away: chdir again (uWSGI: per scan)
                 _run_signals(signal_socks, where, harakiri, stop)
                 if stop.requested:
                     break
@@ -178,6 +177,7 @@ def run_spooler(
     finally:
         stop.spooler = None
         sp.flush()  # finished tasks are deleted before the process leaves
+        cwd.close()
     return 0
 
 
@@ -201,13 +201,48 @@ def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, st
 
 
 class _Cwd:
-    """The directory this spooler last moved to, so a busy queue skips a chdir per task."""
+    """Where tasks run: the spool directory (or --spooler-chdir), or a priority subdirectory.
 
-    __slots__ = ('current', 'root')
+    As in uWSGI, each task starts there and the process goes back after each task, so a task's
+    own chdir never reaches the next one. Going back is an fchdir() on a handle kept open: no
+    path lookup per task, and none between a wake-up and the task's start.
+    """
 
-    def __init__(self, root: bytes) -> None:
-        self.current: bytes | str | None = None
+    __slots__ = ('away', 'fd', 'home', 'root')
+
+    def __init__(self, root: bytes, chdir: str | None) -> None:
         self.root = root  # the spool directory, as the core resolved it
+        self.home: bytes | str = chdir if chdir else root
+        self.away = True
+        try:
+            self.fd: int | None = os.open(self.home, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None  # a missing --spooler-chdir: each task's chdir logs why
+        self.back()
+
+    def enter(self, where: bytes | str, label: str, task: Any) -> None:
+        if where is self.home and not self.away:
+            return
+        try:
+            os.chdir(where)
+            self.away = where is not self.home
+        except OSError as exc:
+            self.away = True
+            log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
+
+    def back(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            os.fchdir(self.fd)
+            self.away = False
+        except OSError:
+            self.away = True
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 def _run_task(
@@ -224,14 +259,7 @@ def _run_task(
     table, slot = st.table, st.slot
     # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
     # jobs) unless --spooler-chdir says otherwise.
-    where = chdir if chdir else (os.path.dirname(task.path) if task.in_subdir else cwd.root)
-    if where != cwd.current:
-        try:
-            os.chdir(where)
-            cwd.current = where
-        except OSError as exc:
-            cwd.current = None
-            log.error('%s cannot chdir for task %s: %s', label, os.fsdecode(task.name), exc)
+    cwd.enter(os.path.dirname(task.path) if task.in_subdir and not chdir else cwd.home, label, task)
     if table is not None and slot is not None and harakiri > 0:
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     started = 0.0 if quiet else time.monotonic()
@@ -275,3 +303,4 @@ def _run_task(
             table.put(slot, F_TASK_DEADLINE, 0)
         sys.stdout.flush()
         sys.stderr.flush()
+        cwd.back()
