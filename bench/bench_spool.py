@@ -24,6 +24,9 @@ Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi
   drain     20000 no-op tasks, 1 and 2 spooler processes; handler = the shared app_bench.py drain
             handler (one timestamp write per task) in both; throughput = (n-1)/(last-first).
             Also `first_task_after_launch_s`: launch of the master -> first task (startup + scan).
+            Floor: bench/drain_floor.c (compiled with cc) on the same prefill, 1 or 2 processes:
+            only the system calls any spooler must make per task (open, lock, fstat, read,
+            unlink, close). `2*uwsgi/floor` above 1 means twice uWSGI's rate is beyond the floor.
   rest      the same drains after `sync`: the files are committed to disk, as the files of a
             queue that waited a few seconds are (the drain above deletes files created in the
             still-open journal transaction, which costs the kernel far less).
@@ -86,6 +89,15 @@ class Ctx:
         self.ours_py = args.ours_python
         script = Path(self.ours_py).parent / 'uwsgidecorators'
         self.master = [str(script)] if script.exists() else [self.ours_py, '-m', 'uwsgidecorators']
+        self._drain_floor: str | None = None
+
+    def drain_floor(self) -> str:
+        """bench/drain_floor.c, compiled once per bench run (needs a C compiler: cc)."""
+        if self._drain_floor is None:
+            exe = Path(tempfile.mkdtemp(prefix='bench-spool-floor-')) / 'drain_floor'
+            subprocess.run(['cc', '-O2', '-o', str(exe), str(HERE / 'drain_floor.c')], check=True)
+            self._drain_floor = str(exe)
+        return self._drain_floor
 
 
 # ------------------------------------------------------------------ helpers
@@ -296,20 +308,41 @@ def _drain(ctx, d, target, n, procs_n, at_rest=False):
     }
 
 
+def _drain_floor(ctx, d, procs_n, at_rest=False):
+    """bench/drain_floor.c on the same prefill: the kernel's own cost of claiming and deleting."""
+    sp = d / 'spool'
+    sp.mkdir()
+    prefill(ctx, sp, ctx.args.drain_n)
+    if at_rest:
+        os.sync()
+    out = subprocess.run([ctx.drain_floor(), str(sp), str(procs_n)], capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f'drain_floor failed: {out.stderr[-2000:]}')
+    r = json.loads(out.stdout)
+    left = len(os.listdir(sp))
+    return {'tasks_per_s': r['tasks_per_s'], 'us_per_task': 1e6 / r['tasks_per_s'], 'files_left': left}
+
+
+def _drain_or_floor(ctx, d, target, procs_n, at_rest=False):
+    if target == 'floor':
+        return _drain_floor(ctx, d, procs_n, at_rest)
+    return _drain(ctx, d, target, ctx.args.drain_n, procs_n, at_rest)
+
+
 def drain_p1(ctx, d, target):
-    return _drain(ctx, d, target, ctx.args.drain_n, 1)
+    return _drain_or_floor(ctx, d, target, 1)
 
 
 def drain_p2(ctx, d, target):
-    return _drain(ctx, d, target, ctx.args.drain_n, 2)
+    return _drain_or_floor(ctx, d, target, 2)
 
 
 def drain_rest_p1(ctx, d, target):
-    return _drain(ctx, d, target, ctx.args.drain_n, 1, at_rest=True)
+    return _drain_or_floor(ctx, d, target, 1, at_rest=True)
 
 
 def drain_rest_p2(ctx, d, target):
-    return _drain(ctx, d, target, ctx.args.drain_n, 2, at_rest=True)
+    return _drain_or_floor(ctx, d, target, 2, at_rest=True)
 
 
 def queue_small(ctx, d, target):
@@ -402,7 +435,8 @@ def plan(ctx):
         ('latency', 'latency_busy', latency_busy),
     ):
         if grp in a.only:
-            for t in ('uwsgi', 'ours'):
+            targets = ('uwsgi', 'ours', 'floor') if meas.startswith('drain_') else ('uwsgi', 'ours')
+            for t in targets:
                 steps.append((grp, meas, t, functools.partial(_call_with_target, fn, t)))
     return steps
 
@@ -493,6 +527,13 @@ def main():
         a, b = med('enqueue_durable', 'ours', 'calls_per_s'), med('enqueue_durable', 'floor_fsync', key)
         if a and b:
             ratios[f'enqueue_durable.calls_per_s ours/fsync_floor_{key}'] = round(a / b, 3)
+    for meas in ('drain_p1', 'drain_p2', 'drain_rest_p1', 'drain_rest_p2'):
+        a, b, f = med(meas, 'ours', 'tasks_per_s'), med(meas, 'uwsgi', 'tasks_per_s'), med(meas, 'floor', 'tasks_per_s')
+        if a and f:
+            ratios[f'{meas}.tasks_per_s ours/floor'] = round(a / f, 3)
+        if b and f:
+            # Above 1: twice uWSGI's rate is faster than the kernel's own claim-and-delete floor.
+            ratios[f'{meas}.tasks_per_s 2*uwsgi/floor'] = round(2 * b / f, 3)
     a, b = med('queue_big', 'ours', 'us_per_task'), med('queue_1000', 'ours', 'us_per_task')
     if a and b:
         ratios['ours queue_big/queue_1000 us_per_task'] = round(a / b, 3)
