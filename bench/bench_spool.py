@@ -19,6 +19,8 @@ Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi
             enqueue_paired: ours and that floor alternating in blocks of 500 calls inside one
             process (bench/enq_paired.py), so disk stalls hit both alike; `ratio_median` is the
             median of the 40 per-pair ratios.
+            enqueue_turns: real uWSGI (a mule) and ours (a plain process) taking turns of 500
+            calls each (bench/enq_turns.py), for the same reason; `ratio_median` = ours/uWSGI.
   durable   ours with UWSGIDECORATORS_DURABLE=1 (fsync file + dir per enqueue) beside the fsync
             floor (create+write+fsync+close+fsync dir, and the same with a rename).
   drain     20000 no-op tasks, 1 and 2 spooler processes; handler = the shared app_bench.py drain
@@ -233,6 +235,47 @@ def enqueue_paired(ctx, d):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def enqueue_turns(ctx, d):
+    """real uWSGI (a mule) and ours (a plain process) taking turns of 500 calls (bench/enq_turns.py)."""
+    common = {'TURN_DIR': str(d), 'TURN_BLOCKS': str(ctx.args.turn_blocks), 'TURN_BLOCK': '500'}
+    sp_u, sp_o = d / 'spool-uwsgi', d / 'spool-ours'
+    sp_u.mkdir()
+    sp_o.mkdir()
+    g = group_for(d)
+    stopped: list[int] = []
+    try:
+        env = P.uwsgi_env({**common, 'TURN_ME': 'uwsgi', 'TURN_STOP_SPOOLER': '1'})
+        u = g.uwsgi(['--spooler', sp_u, '--spooler-quiet', '--mule=%s' % (HERE / 'enq_turns.py')], env=env)
+        m = start_ours(ctx, g, ['--spooler', sp_o, '--spooler-quiet'], ours_env(ctx, d, {}))
+        for pid in spooler_children(m, 1):
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        env = ours_env(ctx, d, {**common, 'TURN_ME': 'ours', 'UWSGIDECORATORS_SPOOLERS': str(sp_o)})
+        w = g.start([ctx.ours_py, str(HERE / 'enq_turns.py')], name='enq-turns', env=env)
+        both = lambda: (d / 'times.uwsgi').exists() and (d / 'times.ours').exists()  # noqa: E731
+        P.wait_until(both, 600, 'enq_turns times', [u, m, w])
+        stopped += u.children()
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        g.close()
+    tu = [float(x) for x in (d / 'times.uwsgi').read_text().split()]
+    to = [float(x) for x in (d / 'times.ours').read_text().split()]
+    ratios = [a / b for a, b in zip(tu, to)]  # ours rate / uWSGI rate = uWSGI time / our time
+    return {
+        'block': 500,
+        'blocks': len(ratios),
+        'uwsgi_per_s': 500 * len(tu) / sum(tu),
+        'ours_per_s': 500 * len(to) / sum(to),
+        'ratio_median': statistics.median(ratios),
+        'ratio_p25': pct(ratios, 25),
+        'ratio_p75': pct(ratios, 75),
+    }
+
+
 def floor_plain(ctx, d):
     return fs_floor(ctx, d, ctx.args.enq_n, False)
 
@@ -418,6 +461,7 @@ def plan(ctx):
             ('enqueue', 'enqueue', 'ours', enqueue_ours),
             ('enqueue', 'enqueue', 'floor', floor_plain),
             ('enqueue', 'enqueue_paired', 'ours', enqueue_paired),
+            ('enqueue', 'enqueue_turns', 'ours', enqueue_turns),
         ]
     if 'durable' in a.only:
         steps += [
@@ -452,6 +496,7 @@ def main():
     ap.add_argument('--durable-n', type=int, default=2000)
     ap.add_argument('--drain-n', type=int, default=20000)
     ap.add_argument('--big-n', type=int, default=200000)
+    ap.add_argument('--turn-blocks', type=int, default=40, help='turns of 500 calls each side (enqueue_turns)')
     ap.add_argument('--lat-n', type=int, default=200)
     ap.add_argument('--busy-n', type=int, default=10)
     ap.add_argument('--busy-freq', type=float, default=5, help='--spooler-frequency of the busy latency runs')
@@ -520,6 +565,9 @@ def main():
         a, b = med(meas, 'ours', key), med(meas, 'uwsgi', key)
         if a and b:
             ratios[f'{meas}.{key} ours/uwsgi'] = round(a / b, 3)
+    a = med('enqueue_turns', 'ours', 'ratio_median')
+    if a:
+        ratios['enqueue_turns ours/uwsgi (median of turn pairs)'] = round(a, 3)
     for key in ('create_per_s', 'rename_per_s'):
         a, b = med('enqueue', 'ours', 'calls_per_s'), med('enqueue', 'floor', key)
         if a and b:

@@ -52,10 +52,17 @@ _log = logging.getLogger('uwsgidecorators.spool')
 _PKT_MAX = 0xFFFF
 
 
-def _state() -> RuntimeState:
-    from uwsgidecorators import _config
+_CONFIG: Any = None
 
-    return _config.state()
+
+def _state() -> RuntimeState:
+    # The module is kept: an import statement per enqueue runs importlib's Python code.
+    global _CONFIG
+    if _CONFIG is None:
+        from uwsgidecorators import _config
+
+        _CONFIG = _config
+    return _CONFIG.state()  # type: ignore[no-any-return]
 
 
 def __getattr__(name: str) -> Any:
