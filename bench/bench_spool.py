@@ -139,6 +139,52 @@ def prefill(ctx: Ctx, sp: Path, n: int) -> None:
         os.close(fd)
 
 
+# Measures whose timed part creates files (inodes are allocated while the clock runs).
+CREATE_TIMED = ('enqueue', 'durable', 'latency')
+
+
+class Cleanup:
+    """Keeps mass deletions away from the measures that create files.
+
+    When ext4 allocates an inode it skips, one by one, the free inodes whose deletion time is
+    recent: 5 s, plus 30 s while their inode-table block is dirty (which a new create in the same
+    block makes it again). After a drain or an rmtree of thousands of files, a create in that block
+    group can cost 10x the CPU for about 35 s, and an enqueue measure then depends on where its
+    directory landed, not on the writer. So the directories of file-creating measures are deleted
+    later, just before a drain (whose timed part allocates nothing), and a file-creating measure
+    first waits until the last mass deletion is `settle` seconds old.
+    """
+
+    def __init__(self, settle_s: float, keep: bool) -> None:
+        self.settle_s, self.keep = settle_s, keep
+        self.pending: list[Path] = []
+        self.last_delete = 0.0
+
+    def add(self, d: Path, deleted_files: bool) -> None:
+        if deleted_files:  # a drain: its tasks were deleted while it ran
+            self.last_delete = time.monotonic()
+        if self.keep:
+            return
+        if deleted_files:
+            shutil.rmtree(d, ignore_errors=True)
+        else:
+            self.pending.append(d)
+
+    def flush(self) -> None:
+        if self.pending:
+            for d in self.pending:
+                shutil.rmtree(d, ignore_errors=True)
+            self.pending.clear()
+            self.last_delete = time.monotonic()
+
+    def settle(self) -> None:
+        wait = self.last_delete + self.settle_s - time.monotonic()
+        if self.last_delete and wait > 0:
+            os.sync()
+            log(f'# settling {wait:.0f}s after mass deletions (see Cleanup)')
+            time.sleep(wait)
+
+
 def pct(xs, p):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(p / 100.0 * (len(xs) - 1)))]
@@ -219,8 +265,7 @@ def fs_floor(ctx, d, n, fsync):
                 os.fsync(dfd)
         dt = time.perf_counter() - t0
         os.close(dfd)
-        out[f'{variant}_per_s'] = n / dt
-        shutil.rmtree(sp)
+        out[f'{variant}_per_s'] = n / dt  # files left for Cleanup: deleting them here slows the next variant
     return out
 
 
@@ -502,6 +547,12 @@ def main():
     ap.add_argument('--busy-freq', type=float, default=5, help='--spooler-frequency of the busy latency runs')
     ap.add_argument('--long', type=float, default=0.2, help='seconds of the long task (busy latency)')
     ap.add_argument('--keep', action='store_true', help='keep the temp dirs')
+    ap.add_argument(
+        '--settle',
+        type=float,
+        default=40,
+        help='seconds between a mass deletion and an enqueue/latency step (see Cleanup)',
+    )
     ap.add_argument('--targets', default='uwsgi,ours,floor,floor_fsync', help='subset of targets to run')
     args = ap.parse_args()
     args.only = set(args.only.split(','))
@@ -510,10 +561,16 @@ def main():
     ctx.uconfig.ENQ_N = args.enq_n
     raw, errors = {}, []
     t_all = time.time()
+    cleanup = Cleanup(args.settle, keep=args.keep)
     for run in range(1, args.runs + 1):
-        for _grp, meas, target, fn in plan(ctx):
+        for grp, meas, target, fn in plan(ctx):
             if target not in args.targets.split(','):
                 continue
+            creates = grp in CREATE_TIMED
+            if creates:
+                cleanup.settle()
+            else:
+                cleanup.flush()  # a drain's timing does not allocate inodes: delete the backlog now
             d = Path(tempfile.mkdtemp(prefix=f'bench-spool-{meas}-{target}-', dir=os.environ.get('BENCH_TMP')))
             d = Path(os.path.realpath(d))
             t0 = time.time()
@@ -525,8 +582,8 @@ def main():
                 errors.append(f'{meas}/{target} run {run}: {str(e)[:2000]}')
                 log('# ERROR', errors[-1])
             finally:
-                if not args.keep:
-                    shutil.rmtree(d, ignore_errors=True)
+                cleanup.add(d, deleted_files=not creates)
+    cleanup.flush()
     results = {}
     for meas, per_t in raw.items():
         for target, runs in per_t.items():
