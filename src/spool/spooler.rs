@@ -153,16 +153,16 @@ struct Book {
     /// Handed out and not finished (or finished and not yet deleted): events about them (other
     /// processes opening them, or our own close) must not make the spooler try to claim them
     /// again.
-    held: HashSet<PathBuf>,
+    held: RelSet,
     /// Closed by us (deleted, or left after a look), their close event not seen yet: the event
     /// is ours, skip it.
-    finished: HashSet<PathBuf>,
+    finished: RelSet,
     finished_order: std::collections::VecDeque<PathBuf>,
 }
 
 impl Book {
     fn remember_finished(&mut self, rel: &Path) {
-        if self.finished.insert(rel.to_path_buf()) {
+        if self.finished.insert(rel) {
             self.finished_order.push_back(rel.to_path_buf());
             if self.finished_order.len() > FINISHED_MEMORY {
                 if let Some(old) = self.finished_order.pop_front() {
@@ -170,6 +170,29 @@ impl Book {
                 }
             }
         }
+    }
+}
+
+/// A set of paths relative to the spool directory, hashed as their bytes: `Path`'s own `Hash`
+/// walks the components, and these sets are looked up several times per task.
+#[derive(Debug, Default)]
+struct RelSet(HashSet<Box<[u8]>, rustc_hash::FxBuildHasher>);
+
+impl RelSet {
+    fn contains(&self, rel: &Path) -> bool {
+        self.0.contains(rel.as_os_str().as_bytes())
+    }
+
+    fn insert(&mut self, rel: &Path) -> bool {
+        self.0.insert(rel.as_os_str().as_bytes().into())
+    }
+
+    fn remove(&mut self, rel: &Path) -> bool {
+        self.0.remove(rel.as_os_str().as_bytes())
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
     }
 }
 
@@ -388,10 +411,10 @@ pub struct Spooler {
     ready: BTreeMap<Key, ()>,
     delayed: BinaryHeap<Reverse<(i64, u64, PathBuf)>>,
     /// Relative paths currently in `ready` or `delayed`, so events and scans do not duplicate.
-    known: HashSet<PathBuf>,
+    known: RelSet,
     /// Ready entries announced by a write-close (a writer finishing, or another spooler leaving
     /// the file): looked at (lstat) before they are opened.
-    announced: HashSet<PathBuf>,
+    announced: RelSet,
     /// Claimed by this spooler and not finished.
     held: Held,
     reaper: Reaper,
@@ -402,7 +425,7 @@ pub struct Spooler {
     noatime: bool,
     /// Files whose last claim failed on a lock held elsewhere: probe them read-only first, so
     /// our failed attempts do not emit write-close events that other spoolers react to.
-    contended: HashSet<PathBuf>,
+    contended: RelSet,
     /// An incremental rescan in progress: directories still to list (bucket, iterator).
     scan: Vec<(u64, fs::ReadDir)>,
     first_scan_done: bool,
@@ -477,14 +500,14 @@ impl Spooler {
             watches: HashMap::new(),
             ready: BTreeMap::new(),
             delayed: BinaryHeap::new(),
-            known: HashSet::new(),
-            announced: HashSet::new(),
+            known: RelSet::default(),
+            announced: RelSet::default(),
             held,
             reaper,
             delete_failures,
             dir,
             noatime: true,
-            contended: HashSet::new(),
+            contended: RelSet::default(),
             scan: Vec::new(),
             first_scan_done: false,
             last_events: Instant::now(),
@@ -583,9 +606,9 @@ impl Spooler {
             return;
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
-        self.known.insert(rel.clone());
+        self.known.insert(&rel);
         if announced {
-            self.announced.insert(rel.clone());
+            self.announced.insert(&rel);
         }
         self.ready.insert(self.key(bucket, fields, rel), ());
     }
@@ -820,7 +843,7 @@ impl Spooler {
             Err(e) => return Err(e),
         };
         if !sys::try_lock_exclusive(&file)? {
-            self.contended.insert(rel.to_path_buf());
+            self.contended.insert(rel);
             return Ok(Claim::Skip);
         }
         let meta = file.metadata()?;
@@ -861,7 +884,7 @@ impl Spooler {
             }
             Err(e) => return Ok(Claim::Quarantine(e)),
         };
-        held_lock(&self.held).held.insert(rel.to_path_buf());
+        held_lock(&self.held).held.insert(rel);
         Ok(Claim::Got(Task {
             file: Some(file),
             path: self.root.join(rel),
