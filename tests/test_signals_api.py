@@ -327,21 +327,29 @@ def test_signal_reaches_a_master_loop_through_its_control_socket(tmp_path, monke
     read_end.close()
 
 
-def test_a_signal_aimed_at_one_worker_goes_straight_to_it_and_anything_else_to_the_master(tmp_path, monkeypatch):
+def _loop_with_direct_worker(tmp_path, monkeypatch, worker, routes):
+    """A master loop with worker `worker`'s channel and its bound direct socket; this process
+    raises signals as one of the master's children does. Returns (ml, chan_m, chan_w, direct)."""
     control = str(tmp_path / 'control')
     ml = _core.MasterLoop(control)
     chan_m, chan_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
     chan_w.setblocking(False)
     ml.add_queue('worker', chan_m.fileno())
-    ml.add_channel('worker', 1, chan_m.fileno())
-    ml.register_signal(21, 'worker1')
-    ml.register_signal(22, 'worker7')
-    ml.register_signal(23, 'workers')
+    ml.add_channel('worker', worker, chan_m.fileno())
+    for num, target in routes:
+        ml.register_signal(num, target)
     direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     direct.setblocking(False)
-    direct.bind(_core.direct_socket_path(control, 1))
+    direct.bind(_core.direct_socket_path(control, worker))
     monkeypatch.setenv(_config.ENV_CONTROL, control)
     monkeypatch.setattr(_signals, '_direct', ml.direct_sender())
+    return ml, chan_m, chan_w, direct
+
+
+def test_a_signal_aimed_at_one_worker_goes_straight_to_it_and_anything_else_to_the_master(tmp_path, monkeypatch):
+    ml, chan_m, chan_w, direct = _loop_with_direct_worker(
+        tmp_path, monkeypatch, 1, [(21, 'worker1'), (22, 'worker7'), (23, 'workers')]
+    )
     assert _signals._direct.worker(21) == 1 and _signals._direct.worker(23) is None
     uwsgi.signal(21)  # one hop: on worker 1's direct socket, the master is not involved
     assert direct.recv(8) == b'\x15'
@@ -369,18 +377,7 @@ def test_a_signal_aimed_at_one_worker_goes_straight_to_it_and_anything_else_to_t
 
 
 def test_a_burst_beyond_the_direct_sockets_queue_goes_through_the_master_and_none_is_lost(tmp_path, monkeypatch):
-    control = str(tmp_path / 'control')
-    ml = _core.MasterLoop(control)
-    chan_m, chan_w = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    chan_w.setblocking(False)
-    ml.add_queue('worker', chan_m.fileno())
-    ml.add_channel('worker', 2, chan_m.fileno())
-    ml.register_signal(40, 'worker2')
-    direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    direct.setblocking(False)
-    direct.bind(_core.direct_socket_path(control, 2))
-    monkeypatch.setenv(_config.ENV_CONTROL, control)
-    monkeypatch.setattr(_signals, '_direct', ml.direct_sender())
+    ml, chan_m, chan_w, direct = _loop_with_direct_worker(tmp_path, monkeypatch, 2, [(40, 'worker2')])
     stop = threading.Event()
 
     def master() -> None:

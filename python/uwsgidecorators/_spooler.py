@@ -168,7 +168,7 @@ def run_spooler(
             if stop.requested:
                 task.release()  # claimed during shutdown: leave it for the next spooler
                 break
-            code = _run_task(task, uwsgi, st, label, cwd, harakiri=harakiri, chdir=chdir, quiet=quiet)
+            code = _run_task(task, uwsgi, st, label, cwd, harakiri=harakiri, quiet=quiet)
             if code != 0:
                 done += 1  # uWSGI counts every task a plugin took (result != 0)
             if max_tasks and done >= max_tasks:
@@ -220,7 +220,10 @@ class _Cwd:
             self.fd = None  # a missing --spooler-chdir: each task's chdir logs why
         self.back()
 
-    def enter(self, where: bytes | str, label: str, task: Any) -> None:
+    def enter(self, task: Any, label: str) -> None:
+        # uWSGI runs a task in the directory holding its file (a priority subdir for prioritized
+        # jobs) unless --spooler-chdir says otherwise.
+        where = os.path.dirname(task.path) if task.in_subdir and self.home is self.root else self.home
         if where is self.home and not self.away:
             return
         try:
@@ -253,13 +256,10 @@ def _run_task(
     cwd: _Cwd,
     *,
     harakiri: float,
-    chdir: str | None,
     quiet: bool,
 ) -> int:
     table, slot = st.table, st.slot
-    # uWSGI runs the task in the directory holding its file (a priority subdir for prioritized
-    # jobs) unless --spooler-chdir says otherwise.
-    cwd.enter(os.path.dirname(task.path) if task.in_subdir and not chdir else cwd.home, label, task)
+    cwd.enter(task, label)
     if table is not None and slot is not None and harakiri > 0:
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     started = 0.0 if quiet else time.monotonic()
