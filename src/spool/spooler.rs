@@ -1,9 +1,9 @@
 //! One spooler process's view of a spool directory: which task to run next, and its outcome.
 //!
 //! Discovery is incremental. A full directory scan happens at start, every `frequency`, and when
-//! inotify overflows; in between, inotify names each new file (`IN_MOVED_TO` from our writers'
-//! rename, `IN_CLOSE_WRITE` from uWSGI's writers and from other spoolers releasing a file), so a
-//! task written by any process is seen at once and draining costs the same per task with 200000
+//! inotify overflows; in between, inotify names each new file (`IN_CREATE` when a name appears,
+//! `IN_CLOSE_WRITE` when a writer that filled its file in place closes it or another spooler
+//! releases one, `IN_MOVED_TO` from renames), so a task written by any process is seen at once and draining costs the same per task with 200000
 //! files queued as with 1000 (no re-scan per task).
 //!
 //! Order: numeric priority subdirectories first, lowest number first, then top-level files, each
@@ -49,8 +49,9 @@ use crate::sys;
 pub const QUARANTINE_DIR: &str = "quarantine";
 /// Folder (inside the spool directory) for tasks that failed `max_attempts` times.
 pub const DEAD_DIR: &str = "dead";
-/// A file shorter than a header is left alone this long: a uWSGI writer may be between its
-/// `open` and its lock.
+/// A file shorter than a header is left alone this long: a writer that fills its file in place
+/// (uWSGI's; ours for a small task) may be between its `open` and its lock. Older, it is what a
+/// writer killed there left, and goes to quarantine.
 const SHORT_FILE_GRACE: Duration = Duration::from_secs(60);
 /// How often a busy spooler looks at inotify between tasks.
 const EVENT_READ_PERIOD: Duration = Duration::from_millis(2);
@@ -559,8 +560,9 @@ impl Spooler {
     }
 
     fn watch(&mut self, dir: &Path, bucket: u64) -> io::Result<()> {
-        // CREATE: our writers link a finished file into place (O_TMPFILE + linkat).
-        // CLOSE_WRITE: uWSGI's writers create, then fill, then close.
+        // CREATE: a new name (a complete file linked into place, or one to be filled in place).
+        // CLOSE_WRITE: a writer that created, then filled its file closes it (uWSGI's; ours for
+        // a small task).
         // MOVED_TO: writers that rename a finished file into place.
         let mask =
             WatchMask::CREATE | WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::ONLYDIR;
@@ -743,7 +745,7 @@ impl Spooler {
                 continue;
             }
             if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                // A new name: our writers' complete file, or a uWSGI writer's empty one,
+                // A new name: a complete file, or an empty one that its writer is filling,
                 // which an open finds short and leaves (see `try_claim`).
                 offered.push((bucket, n.to_vec(), false));
             } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
@@ -805,7 +807,7 @@ impl Spooler {
             }
         }
         if self.announced.remove(rel) {
-            // A write-close named it: maybe another spooler's look at a uWSGI writer's file
+            // A write-close named it: maybe another spooler's look at an in-place writer's file
             // between its create and its write. Look before opening it for writing, whose close
             // would announce it to the other spoolers again (a ping-pong while a writer stalls).
             let meta = match sys::lstat_at(&self.dir, rel) {
@@ -858,7 +860,7 @@ impl Spooler {
             return Ok(Claim::Later(meta.mtime()));
         }
         if meta.len() < packet::HEADER_LEN as u64 && !is_old(meta.ctime()) {
-            // A uWSGI writer between its open and its first write (it waits for our lock): its
+            // A writer between its open and its write (it waits for our lock): its
             // close brings the file back; ours must not.
             self.own_close(rel);
             return Ok(Claim::Skip);
