@@ -22,7 +22,10 @@ pub type Var = (Vec<u8>, Vec<u8>);
 /// Why a packet could not be encoded or decoded. Offsets are from the start of the file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PacketError {
-    #[error("spool file too short: {len} bytes, a header needs 4")]
+    #[error(
+        "spool file too short: {len} bytes, a header needs 4 (what a writer killed between \
+         creating and filling the file leaves)"
+    )]
     ShortHeader { len: usize },
     #[error("spool file truncated: header says {pktsize} bytes of vars, only {available} present")]
     TruncatedVars { pktsize: usize, available: usize },
