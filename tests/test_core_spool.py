@@ -194,6 +194,10 @@ def test_spool_job_fast_path_writes_what_spool_write_writes(tmp_path):
     assert os.path.dirname(path) == os.path.join(d, '3').encode()
     data = open(path, 'rb').read()
     assert data == _core.encode_spool([(b'a', b'1'), (b'priority', b'3'), (b'b', b'')], b'\x00raw')
+    dated = _core.spool_job({b'at': b'1900000000.5', b'c': b'2'}, [d.encode()])
+    assert os.stat(dated).st_mtime == 1900000000
+    with pytest.raises(ValueError, match="'at' must be a unix timestamp"):
+        _core.spool_job({b'at': b'soon'}, [d.encode()])
 
 
 @pytest.mark.parametrize(

@@ -174,18 +174,23 @@ fn spool_job<'py>(
     let Ok(dict) = job.cast_exact::<PyDict>() else {
         return Ok(None);
     };
-    let mut vars: Vec<spool::Var> = Vec::with_capacity(dict.len());
-    let mut body: Option<Vec<u8>> = None;
-    let mut directory: Option<Vec<u8>> = None;
+    // The items are borrowed from the dict's bytes objects, so everything that reads them is
+    // done here, under the GIL; only the finished packet crosses into the GIL-free write.
+    let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = dict.iter().collect();
+    let mut vars: Vec<(&[u8], &[u8])> = Vec::with_capacity(items.len());
+    let mut body: &[u8] = b"";
+    let mut has_body = false;
+    let mut directory: Option<&[u8]> = None;
+    let (mut priority, mut at): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     let mut size = 0usize;
-    for (key, value) in dict.iter() {
+    for (key, value) in &items {
         let (Ok(key), Ok(value)) = (key.cast_exact::<PyBytes>(), value.cast_exact::<PyBytes>())
         else {
             return Ok(None);
         };
         let (key, value) = (key.as_bytes(), value.as_bytes());
         if key == b"body" {
-            body = Some(value.to_vec());
+            (body, has_body) = (value, true);
             continue;
         }
         size += 4 + key.len() + value.len();
@@ -196,34 +201,50 @@ fn spool_job<'py>(
             if !known {
                 return Ok(None);
             }
-            directory = Some(value.to_vec());
-        } else if key == b"priority"
-            && !value.is_empty()
-            && spool::write::parse_priority(value).is_err()
-        {
-            return Ok(None);
+            directory = Some(value);
+        } else if key == b"priority" {
+            if !value.is_empty() && spool::write::parse_priority(value).is_err() {
+                return Ok(None);
+            }
+            priority = Some(value.to_vec());
+        } else if key == b"at" {
+            at = Some(value.to_vec());
         }
-        vars.push((key.to_vec(), value.to_vec()));
+        vars.push((key, value));
     }
     if size > spool::packet::MAX_VARS_SIZE {
         return Ok(None);
     }
+    let mut packet = Vec::new();
+    spool::packet::encode_into(&vars, body, &mut packet).map_err(packet_err)?;
+    let first;
     let directory = match directory {
         Some(d) => d,
         None => match spoolers.get_item(0) {
-            Ok(d) => d.cast_into::<PyBytes>()?.as_bytes().to_vec(),
+            Ok(d) => {
+                first = d.cast_into::<PyBytes>()?;
+                first.as_bytes()
+            }
             Err(_) => return Ok(None),
         },
     };
-    if body.is_some() {
+    let directory =
+        PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(directory));
+    drop(vars);
+    if has_body {
         // uWSGI takes the body out of the caller's dict.
         dict.del_item(PyBytes::new(py, b"body"))?;
     }
-    let body = body.unwrap_or_default();
-    let directory =
-        PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(directory));
     let path = py
-        .detach(|| spool::spool_write(&directory, &vars, &body, durable))
+        .detach(|| {
+            spool::spool_write_packet(
+                &directory,
+                &packet,
+                priority.as_deref(),
+                at.as_deref(),
+                durable,
+            )
+        })
         .map_err(write_err)?;
     Ok(Some(path_bytes(py, &path)))
 }

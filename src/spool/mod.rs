@@ -14,4 +14,4 @@ pub mod write;
 
 pub use packet::{Packet, PacketError, Var, decode, encode};
 pub use spooler::{FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task};
-pub use write::{WriteError, spool_write};
+pub use write::{WriteError, spool_write, spool_write_packet};

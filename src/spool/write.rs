@@ -77,8 +77,22 @@ pub fn spool_write(
     durable: bool,
 ) -> Result<PathBuf, WriteError> {
     let bytes = packet::encode(vars, body)?;
+    let priority = packet::lookup(vars, b"priority");
+    let at = packet::lookup(vars, b"at");
+    spool_write_packet(dir, &bytes, priority, at, durable)
+}
+
+/// Write one task already encoded (`bytes`, see [`packet::encode_into`]) into `dir`;
+/// `priority` and `at` are the values of those vars, if any.
+pub fn spool_write_packet(
+    dir: &Path,
+    bytes: &[u8],
+    priority: Option<&[u8]>,
+    at: Option<&[u8]>,
+    durable: bool,
+) -> Result<PathBuf, WriteError> {
     let mut target = dir.to_path_buf();
-    if let Some(p) = packet::lookup(vars, b"priority").filter(|v| !v.is_empty()) {
+    if let Some(p) = priority.filter(|v| !v.is_empty()) {
         target.push(parse_priority(p)?);
         match fs::DirBuilder::new().mode(0o777).create(&target) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
@@ -90,11 +104,11 @@ pub fn spool_write(
             _ => {}
         }
     }
-    let at = match packet::lookup(vars, b"at").filter(|v| !v.is_empty()) {
+    let at = match at.filter(|v| !v.is_empty()) {
         Some(v) => parse_at(v)?,
         None => 0,
     };
-    write_file(&target, &bytes, at, durable).map_err(|source| WriteError::Io {
+    write_file(&target, bytes, at, durable).map_err(|source| WriteError::Io {
         dir: target.clone(),
         source,
     })
