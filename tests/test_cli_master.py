@@ -6,6 +6,7 @@ happens) and bounds every wait.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -17,8 +18,9 @@ from pathlib import Path
 import pytest
 import uwsgi
 import uwsgidecorators
+from interop import spoolfmt
 from interop.procs import pid_alive, read_jsonl, wait_until
-from uwsgidecorators import _config
+from uwsgidecorators import _config, _core
 
 TASKS = textwrap.dedent(
     """
@@ -154,6 +156,38 @@ def test_tasks_enqueued_by_the_test_process_run(procs, spool_dir, tasks_py, out,
     assert 'done with task uwsgi_spoolfile_on_' in m.log()
     assert m.stop(signal.SIGTERM) == 0
     assert m.leftovers() == []
+
+
+def test_the_spooler_process_is_set_up_as_uwsgi_sets_up_its_own(procs, spool_dir, tasks_py, out, enqueue):
+    """Lowest CPU priority, SIGALRM and SIGUSR2 ignored, SIGUSR1 = list the directory now."""
+    m = procs.master(
+        ['--spooler', spool_dir, '--import', tasks_py, '--spooler-frequency', '3600'], env={'TASKS_OUT': out}
+    )
+    wait_until(lambda: _spooler_pids(m), 20, 'the spooler to start', [m])
+    pid = _spooler_pids(m)[0]
+    assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+    os.kill(pid, signal.SIGALRM)
+    os.kill(pid, signal.SIGUSR2)
+    enqueue.greet({'who': 'after-signals'})
+    wait_until(lambda: _events(out, 'greet', who='after-signals'), 20, 'a task after the signals', [m])
+    assert _spooler_pids(m) == [pid] and pid_alive(pid)
+
+    # A task that no event makes runnable: its name appears while another process holds a read
+    # lock on it, and that lock goes with a read-only close, which inotify does not report to the
+    # spooler. Only a scan finds it again, and the periodic one is an hour away.
+    job = [(b'ud_spool_func', b'greet'), (b'ud_spool_ret', b'-2'), (b'who', b'rescan')]
+    temp = spool_dir / 'incoming'
+    temp.write_bytes(_core.encode_spool(job))
+    with open(temp, 'rb') as held:
+        fcntl.lockf(held, fcntl.LOCK_SH)
+        temp.rename(spool_dir / spoolfmt.task_name())
+        time.sleep(0.5)  # the spooler tries it at once, finds it locked and lets it be
+    time.sleep(1.0)
+    assert not _events(out, 'greet', who='rescan')
+    os.kill(pid, signal.SIGUSR1)
+    wait_until(lambda: _events(out, 'greet', who='rescan'), 20, 'the task found by the rescan', [m])
+    assert _spooler_pids(m) == [pid]
+    assert m.stop(signal.SIGTERM) == 0
 
 
 def test_postfork_hooks_and_identity_in_every_child(procs, spool_dir, tasks_py, out):

@@ -35,7 +35,7 @@ from typing import Any
 from . import _config
 from ._shared import F_TASK_DEADLINE
 
-__all__ = ['StopFlag', 'run_spooler']
+__all__ = ['StopFlag', 'become_spooler_process', 'run_spooler']
 
 log = logging.getLogger('uwsgidecorators.spooler')
 
@@ -65,6 +65,27 @@ class StopFlag:
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self.handler)
         signal.signal(signal.SIGINT, self.handler)
+
+    def rescan_handler(self, signum: int, frame: FrameType | None) -> None:
+        sp = self.spooler
+        if sp is not None:
+            try:
+                sp.rescan()
+            except Exception:  # never let a signal handler raise into the task
+                pass
+
+
+def become_spooler_process(stop: StopFlag) -> None:
+    """Do to this process what uWSGI's spooler does to itself: the lowest CPU priority (tasks
+    yield to the workers), SIGUSR1 means "look at the directory now", and SIGALRM and SIGUSR2
+    are ignored (a stray one must not kill the spooler in the middle of a task)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, 0, 19)
+    except OSError as exc:
+        log.warning('spooler (pid: %d) cannot lower its CPU priority: %s', os.getpid(), exc)
+    signal.signal(signal.SIGUSR1, stop.rescan_handler)
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
 
 
 def _c_int(value: int) -> int:

@@ -49,7 +49,7 @@ from typing import Any
 
 from . import _config, _signals
 from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import StopFlag, run_spooler
+from ._spooler import StopFlag, become_spooler_process, run_spooler
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -619,6 +619,7 @@ class Master:
                 log.error('%s: post_fork_hook raised:\n%s', spec.label(), traceback.format_exc().rstrip())
 
         if spec.kind == KIND_SPOOLER:
+            become_spooler_process(stop)
             for target in self.s.spooler_imports:
                 try:
                     import_target(target)

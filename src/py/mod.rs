@@ -306,6 +306,8 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
 struct PySpooler {
     inner: Mutex<spool::Spooler>,
     waker: Arc<EventFd>,
+    /// Set by `rescan` (from a signal handler, while `next_task` may hold `inner`).
+    rescan: std::sync::atomic::AtomicBool,
 }
 
 #[pymethods]
@@ -345,6 +347,7 @@ impl PySpooler {
         Ok(PySpooler {
             waker: sp.waker(),
             inner: Mutex::new(sp),
+            rescan: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -391,6 +394,14 @@ impl PySpooler {
         self.waker.notify();
     }
 
+    /// List the directory again before the next task (what SIGUSR1 does to uWSGI's spooler).
+    /// Safe from a signal handler or another thread.
+    fn rescan(&self) {
+        self.rescan
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.waker.notify();
+    }
+
     /// Claim the next task, waiting up to `timeout` seconds (None: for ever).
     #[pyo3(signature = (timeout = None))]
     fn next_task(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyTask>> {
@@ -414,6 +425,9 @@ impl PySpooler {
             };
             let (next, cfg) = py.detach(|| {
                 let mut sp = lock(&self.inner);
+                if self.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                    sp.rescan_soon();
+                }
                 sp.next(slice).map(|n| (n, sp.config().clone()))
             })?;
             match next {

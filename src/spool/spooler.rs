@@ -538,6 +538,12 @@ impl Spooler {
         self.next_scan = self.next_scan.min(Instant::now() + frequency);
     }
 
+    /// List the directory again at the next [`Spooler::next`] (uWSGI's spooler scans when it gets
+    /// SIGUSR1): finds what no event announced, e.g. a file whose holder let go of a read lock.
+    pub fn rescan_soon(&mut self) {
+        self.next_scan = Instant::now();
+    }
+
     /// Also wake [`Spooler::next`] (with `Woken`) when `fd` becomes readable: the spooler
     /// process's signal channels. The caller reads the fd.
     pub fn watch_fd(&mut self, fd: std::os::fd::RawFd) {
@@ -1135,6 +1141,48 @@ mod tests {
         t.release();
         // Releasing (closing) the file tells every watcher about it again.
         assert!(next_task(&mut b).is_some());
+    }
+
+    #[test]
+    fn rescan_soon_finds_what_no_event_announced() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = SpoolerConfig {
+            frequency: Duration::from_secs(3600),
+            ..SpoolerConfig::default()
+        };
+        let mut sp = Spooler::open(tmp.path(), cfg).unwrap();
+        assert!(next_task(&mut sp).is_none());
+        // Named while another process holds a read lock on it: the claim fails, and the
+        // read-only close that drops the lock sends no event the spooler watches.
+        let incoming = tmp.path().join("incoming");
+        fs::write(&incoming, packet::encode(&[v("n", "1")], b"").unwrap()).unwrap();
+        let held = File::open(&incoming).unwrap();
+        let fl = libc::flock {
+            l_type: libc::F_RDLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        // An OFD lock: a POSIX one would go with the spooler's own close of the file (same
+        // process), which another process's lock does not.
+        // SAFETY: a valid fd and a live flock struct.
+        assert_eq!(
+            unsafe { libc::fcntl(held.as_raw_fd(), libc::F_OFD_SETLK, &fl) },
+            0
+        );
+        fs::rename(
+            &incoming,
+            tmp.path().join("uwsgi_spoolfile_on_h_1_1_7_1700000000_1"),
+        )
+        .unwrap();
+        assert!(next_task(&mut sp).is_none());
+        drop(held);
+        assert!(next_task(&mut sp).is_none());
+        sp.rescan_soon();
+        let t = next_task(&mut sp).expect("found by the rescan");
+        assert_eq!(t.vars, vec![v("n", "1")]);
+        t.ok().unwrap();
     }
 
     /// uWSGI's writer: create the final name, (lock,) write, close; stopped after the create.
