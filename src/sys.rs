@@ -50,19 +50,16 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     }
 }
 
-/// Take an exclusive OFD lock on the whole file, waiting for it.
+/// Take an exclusive OFD lock on the whole file, waiting for it. A signal ends the wait with
+/// `Interrupted`, so that the caller can run its handlers (Ctrl-C) before trying again.
 pub fn lock_exclusive(file: &File) -> io::Result<()> {
     let fl = whole_file_lock(libc::F_WRLCK as libc::c_short);
-    loop {
-        // SAFETY: valid fd and a pointer to a live flock struct.
-        let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = io::Error::last_os_error();
-        if err.kind() != io::ErrorKind::Interrupted {
-            return Err(err);
-        }
+    // SAFETY: valid fd and a pointer to a live flock struct.
+    let rc = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_OFD_SETLKW, &fl) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
 
@@ -560,5 +557,50 @@ impl Drop for SharedBytes {
     fn drop(&mut self) {
         // SAFETY: unmaps exactly the mapping made in `new`; no reference outlives `self`.
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len.max(1)) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn a_signal_ends_the_wait_for_a_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let holder = File::options().read(true).write(true).open(&path).unwrap();
+        assert!(try_lock_exclusive(&holder).unwrap());
+        // A handler installed without SA_RESTART, as Python installs its own.
+        // SAFETY: a zeroed sigaction is valid; the handler does nothing.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            assert_eq!(libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut()), 0);
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = done.clone();
+        // Poke until the waiter is out (a signal before its fcntl would be lost); after 2 s let
+        // go of the lock, so a wait that ignores signals fails the test instead of hanging it.
+        let poke = std::thread::spawn(move || {
+            let end = std::time::Instant::now() + Duration::from_secs(2);
+            while !seen.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < end
+            {
+                std::thread::sleep(Duration::from_millis(20));
+                // SAFETY: the waiting thread outlives this one (it joins it below).
+                unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGURG) };
+            }
+            drop(holder);
+        });
+        let waiter = File::options().read(true).write(true).open(&path).unwrap();
+        let waited = lock_exclusive(&waiter);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        poke.join().unwrap();
+        assert_eq!(waited.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        lock_exclusive(&waiter).unwrap();
     }
 }

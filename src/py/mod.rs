@@ -31,6 +31,22 @@ fn packet_err(e: PacketError) -> PyErr {
     }
 }
 
+/// Run a write without the GIL; a signal that interrupted it runs its Python handlers (which
+/// may raise, e.g. KeyboardInterrupt) and the write starts again, as PEP 475 asks of system calls.
+fn write_with_signals<F>(py: Python<'_>, write: F) -> PyResult<PathBuf>
+where
+    F: Fn() -> Result<PathBuf, WriteError> + Sync,
+{
+    loop {
+        match py.detach(&write) {
+            Err(WriteError::Io { source, .. }) if source.kind() == io::ErrorKind::Interrupted => {
+                py.check_signals()?;
+            }
+            other => return other.map_err(write_err),
+        }
+    }
+}
+
 fn write_err(e: WriteError) -> PyErr {
     match e {
         WriteError::Packet(p) => packet_err(p),
@@ -152,9 +168,7 @@ fn spool_write<'py>(
     let directory = directory.0;
     let vars = extract_vars(vars)?;
     let body = body.to_vec();
-    let path = py
-        .detach(|| spool::spool_write(&directory, &vars, &body, durable))
-        .map_err(write_err)?;
+    let path = write_with_signals(py, || spool::spool_write(&directory, &vars, &body, durable))?;
     Ok(path_bytes(py, &path))
 }
 
@@ -235,17 +249,15 @@ fn spool_job<'py>(
         // uWSGI takes the body out of the caller's dict.
         dict.del_item(PyBytes::new(py, b"body"))?;
     }
-    let path = py
-        .detach(|| {
-            spool::spool_write_packet(
-                &directory,
-                &packet,
-                priority.as_deref(),
-                at.as_deref(),
-                durable,
-            )
-        })
-        .map_err(write_err)?;
+    let path = write_with_signals(py, || {
+        spool::spool_write_packet(
+            &directory,
+            &packet,
+            priority.as_deref(),
+            at.as_deref(),
+            durable,
+        )
+    })?;
     Ok(Some(path_bytes(py, &path)))
 }
 

@@ -70,6 +70,10 @@ pub fn parse_priority(value: &[u8]) -> Result<&str, WriteError> {
 }
 
 /// Write one task into `dir` (an existing spool directory). Returns the full path of the file.
+///
+/// A writer waits only for a reader that opened its file while still empty (readers leave such a
+/// file at once). A signal during that wait fails the write with an `Interrupted` I/O error and
+/// leaves nothing behind, so that the caller can run its signal handlers and write again.
 pub fn spool_write(
     dir: &Path,
     vars: &[Var],
@@ -156,7 +160,8 @@ fn write_in_place(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         };
-        // Waits only for a reader that opened the empty file first; it leaves it at once.
+        // Waits only for a reader that opened the empty file first; it leaves it at once. A
+        // signal ends the wait: the file goes, the caller runs its handlers and writes again.
         let written = sys::lock_exclusive(&file).and_then(|()| (&file).write_all(bytes));
         drop(file);
         return match written {
