@@ -163,15 +163,13 @@ fn write_in_place(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
         // Waits only for a reader that opened the empty file first; it leaves it at once. A
         // signal ends the wait: the file goes, the caller runs its handlers and writes again.
         let written = sys::lock_exclusive(&file).and_then(|()| (&file).write_all(bytes));
+        if written.is_err() {
+            // Never leave a short task behind (a full disk): the name goes while the file is
+            // still ours (locked), so no reader can run what was written of it.
+            let _ = fs::remove_file(&fin);
+        }
         drop(file);
-        return match written {
-            Ok(()) => Ok(fin),
-            Err(e) => {
-                // Never leave a short task behind (a full disk): readers would quarantine it.
-                let _ = fs::remove_file(&fin);
-                Err(e)
-            }
-        };
+        return written.map(|()| fin);
     }
 }
 
