@@ -55,22 +55,20 @@ class StopFlag:
 
     def handler(self, signum: int, frame: FrameType | None) -> None:
         self.requested = True
-        sp = self.spooler
-        if sp is not None:
-            try:
-                sp.wake()
-            except Exception:  # never let a signal handler raise into the task
-                pass
+        self._tell_spooler('wake')
 
     def install(self) -> None:
         signal.signal(signal.SIGTERM, self.handler)
         signal.signal(signal.SIGINT, self.handler)
 
     def rescan_handler(self, signum: int, frame: FrameType | None) -> None:
+        self._tell_spooler('rescan')
+
+    def _tell_spooler(self, method: str) -> None:
         sp = self.spooler
         if sp is not None:
             try:
-                sp.rescan()
+                getattr(sp, method)()
             except Exception:  # never let a signal handler raise into the task
                 pass
 
