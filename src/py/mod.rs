@@ -192,8 +192,7 @@ fn spool_job<'py>(
     // done here, under the GIL; only the finished packet crosses into the GIL-free write.
     let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = dict.iter().collect();
     let mut vars: Vec<(&[u8], &[u8])> = Vec::with_capacity(items.len());
-    let mut body: &[u8] = b"";
-    let mut has_body = false;
+    let mut body: Option<&[u8]> = None;
     let mut directory: Option<&[u8]> = None;
     let (mut priority, mut at): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     let mut size = 0usize;
@@ -204,7 +203,7 @@ fn spool_job<'py>(
         };
         let (key, value) = (key.as_bytes(), value.as_bytes());
         if key == b"body" {
-            (body, has_body) = (value, true);
+            body = Some(value);
             continue;
         }
         size += 4 + key.len() + value.len();
@@ -230,7 +229,7 @@ fn spool_job<'py>(
         return Ok(None);
     }
     let mut packet = Vec::new();
-    spool::packet::encode_into(&vars, body, &mut packet).map_err(packet_err)?;
+    spool::packet::encode_into(&vars, body.unwrap_or_default(), &mut packet).map_err(packet_err)?;
     let first;
     let directory = match directory {
         Some(d) => d,
@@ -245,7 +244,7 @@ fn spool_job<'py>(
     let directory =
         PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(directory));
     drop(vars);
-    if has_body {
+    if body.is_some() {
         // uWSGI takes the body out of the caller's dict.
         dict.del_item(PyBytes::new(py, b"body"))?;
     }

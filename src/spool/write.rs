@@ -145,16 +145,20 @@ fn write_file(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result<Pa
     write_renamed(dir, bytes, at, durable)
 }
 
+/// Create `path` for writing, mode 0600 as uWSGI's files; fails if it exists.
+fn create_new(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+}
+
 fn write_in_place(dir: &Path, bytes: &[u8]) -> io::Result<PathBuf> {
     loop {
         let fin = dir.join(name::next_name());
-        let file = match OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&fin)
-        {
+        let file = match create_new(&fin) {
             Ok(f) => f,
             // A name collision (same pid, counter and microsecond): take the next name.
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
@@ -178,12 +182,7 @@ fn write_renamed(dir: &Path, bytes: &[u8], at: i64, durable: bool) -> io::Result
         let name = name::next_name();
         let temp = dir.join(format!("{}{name}", name::TEMP_PREFIX));
         let fin = dir.join(&name);
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&temp)?;
+        let file = create_new(&temp)?;
         // A named temporary file is visible: hold the lock readers honour while filling it.
         let written = sys::lock_exclusive(&file).and_then(|()| fill(&file, bytes, at, durable));
         drop(file);
