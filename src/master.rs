@@ -494,6 +494,11 @@ impl MasterLoop {
         Ok(())
     }
 
+    /// True if a Unix signal wakes [`step`](Self::step) (a wake-up fd was given).
+    pub fn watches_wakeup_fd(&self) -> bool {
+        self.wakeup_fd.is_some()
+    }
+
     /// One turn: wait up to `max_wait` for anything (control, timers, cron, files, the wake-up
     /// fd), handle it, and return what the owner should know.
     pub fn step(&mut self, max_wait: Duration) -> io::Result<Vec<LoopEvent>> {

@@ -190,6 +190,37 @@ def test_the_spooler_process_is_set_up_as_uwsgi_sets_up_its_own(procs, spool_dir
     assert m.stop(signal.SIGTERM) == 0
 
 
+def _sleeps_of_main_thread(pid: int) -> int:
+    """How many times the process's main thread went to sleep (blocked) so far."""
+    status = Path(f'/proc/{pid}/task/{pid}/status').read_text()
+    return int(re.search(r'^voluntary_ctxt_switches:\s+(\d+)', status, re.M).group(1))
+
+
+def test_idle_processes_sleep_until_something_happens(procs, spool_dir, tasks_py, out, enqueue):
+    """An idle spooler and an idle worker block until a task, a signal or a stop comes (no
+    polling: a Unix signal wakes them through Python's wake-up fd), and the master wakes only at
+    its harakiri tick (twice a second). Polling at 10 Hz would show 30 sleeps per process here."""
+    m = procs.master(
+        ['--spooler', spool_dir, '--import', tasks_py, '--processes', '1', '--spooler-frequency', '3600'],
+        env={'TASKS_OUT': out},
+    )
+    wait_until(lambda: len(_events(out, 'postfork')) == 2, 20, 'the spooler and the worker', [m])
+    spooler = _spooler_pids(m)[0]
+    worker = next(e['pid'] for e in _events(out, 'postfork') if e['worker_id'] == 1)
+    time.sleep(1.0)  # past start-up
+    before = {pid: _sleeps_of_main_thread(pid) for pid in (spooler, worker, m.pid)}
+    time.sleep(3.0)
+    slept = {pid: _sleeps_of_main_thread(pid) - n for pid, n in before.items()}
+    assert slept[spooler] <= 3, slept
+    assert slept[worker] <= 3, slept
+    assert slept[m.pid] <= 12, slept
+    # Still awake to what matters: a task starts, and SIGTERM stops every process.
+    enqueue.greet({'who': 'after-idle'})
+    wait_until(lambda: _events(out, 'greet', who='after-idle'), 20, 'a task after the idle spell', [m])
+    assert m.stop(signal.SIGTERM) == 0
+    assert m.leftovers() == []
+
+
 def test_postfork_hooks_and_identity_in_every_child(procs, spool_dir, tasks_py, out):
     m = _start(procs, spool_dir, tasks_py, out, workers='2')
     wait_until(lambda: len(_events(out, 'postfork')) == 3 and _events(out, 'postfork2'), 20, 'post-fork hooks', [m])

@@ -158,6 +158,9 @@ def run_spooler(
     sp = open_spooler(current_freq)
     for sock in signal_socks:
         sp.watch_fd(sock.fileno())  # next_task() returns None when a signal arrives
+    wakeup = _take_wakeup_fd()
+    if wakeup is not None:
+        sp.watch_wakeup_fd(wakeup[0])  # Unix signals wake next_task(): no polling for them
     stop.spooler = sp
     done = 0
     where = f'spooler (pid: {os.getpid()})'
@@ -197,7 +200,34 @@ def run_spooler(
         stop.spooler = None
         sp.flush()  # finished tasks are deleted before the process leaves
         cwd.close()
+        if wakeup is not None:
+            _give_back_wakeup_fd(wakeup)
     return 0
+
+
+def _take_wakeup_fd() -> tuple[int, int] | None:
+    """Become the process's signal wake-up fd (``signal.set_wakeup_fd``) unless something else
+    already is (an event loop) or this is not the main thread; return the pipe (read, write)."""
+    r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        previous = signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+    except ValueError:  # not the main thread
+        previous = None
+    if previous == -1:
+        return r, w
+    if previous is not None:
+        signal.set_wakeup_fd(previous)
+    os.close(r)
+    os.close(w)
+    return None
+
+
+def _give_back_wakeup_fd(pipe: tuple[int, int]) -> None:
+    current = signal.set_wakeup_fd(-1)
+    if current != pipe[1]:
+        signal.set_wakeup_fd(current)  # replaced while the spooler ran: not ours to clear
+    os.close(pipe[0])
+    os.close(pipe[1])
 
 
 def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, stop: StopFlag) -> None:

@@ -7,7 +7,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{FsPath, SIGNAL_SLICE, lock};
+use super::{FsPath, lock, wait_slice};
 use crate::cron::{Civil, CronSpec, tz};
 use crate::direct::DirectSender;
 use crate::fsmon::MonitorError;
@@ -168,10 +168,9 @@ impl PyMasterLoop {
         let total = Duration::try_from_secs_f64(timeout)
             .map_err(|_| PyValueError::new_err("timeout must be a non-negative number"))?;
         let deadline = std::time::Instant::now() + total;
+        let signals_wake = self.with(|ml| ml.watches_wakeup_fd())?;
         loop {
-            let slice = deadline
-                .saturating_duration_since(std::time::Instant::now())
-                .min(SIGNAL_SLICE);
+            let slice = wait_slice(Some(deadline), signals_wake);
             let events = py.detach(|| self.with(|ml| ml.run(slice)))??;
             py.check_signals()?;
             if !events.is_empty() || std::time::Instant::now() >= deadline {

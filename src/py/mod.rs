@@ -20,6 +20,23 @@ pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
 
 /// Longest stretch a blocking call stays detached before it checks for signals (Ctrl-C).
 pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
+/// The same when the wait also watches the process's signal wake-up fd (`signal.set_wakeup_fd`),
+/// which every signal with a Python handler makes readable: no polling is needed then, and this
+/// bound is only a backstop.
+pub(crate) const WAKEUP_FD_SLICE: Duration = Duration::from_secs(60);
+
+/// How long the next detached stretch of a wait may last: up to `deadline`, and at most one
+/// slice (see [`SIGNAL_SLICE`], [`WAKEUP_FD_SLICE`]).
+pub(crate) fn wait_slice(deadline: Option<Instant>, signals_wake: bool) -> Duration {
+    let slice = if signals_wake {
+        WAKEUP_FD_SLICE
+    } else {
+        SIGNAL_SLICE
+    };
+    deadline.map_or(slice, |d| {
+        d.saturating_duration_since(Instant::now()).min(slice)
+    })
+}
 
 fn packet_err(e: PacketError) -> PyErr {
     match e {
@@ -319,6 +336,8 @@ struct PySpooler {
     waker: Arc<EventFd>,
     /// Set by `rescan` (from a signal handler, while `next_task` may hold `inner`).
     rescan: std::sync::atomic::AtomicBool,
+    /// A signal wake-up fd is watched (`watch_wakeup_fd`): waits need no signal polling.
+    signals_wake: std::sync::atomic::AtomicBool,
 }
 
 #[pymethods]
@@ -359,6 +378,7 @@ impl PySpooler {
             waker: sp.waker(),
             inner: Mutex::new(sp),
             rescan: std::sync::atomic::AtomicBool::new(false),
+            signals_wake: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -395,6 +415,21 @@ impl PySpooler {
         lock(&self.inner).watch_fd(fd);
     }
 
+    /// Watch the non-blocking read end of the pipe given to `signal.set_wakeup_fd`: a Unix
+    /// signal then makes `next_task` return None at once (the spooler empties the pipe), and an
+    /// idle `next_task` sleeps instead of waking every 100 ms to look for signals.
+    fn watch_wakeup_fd(&self, fd: i32) -> PyResult<()> {
+        if fd < 0 {
+            return Err(PyValueError::new_err(
+                "wake-up fd must be a valid file descriptor",
+            ));
+        }
+        lock(&self.inner).watch_wakeup_fd(fd);
+        self.signals_wake
+            .store(true, std::sync::atomic::Ordering::Release);
+        Ok(())
+    }
+
     /// Wait until every task finished with `ok` is deleted (deletion runs on reaper threads).
     fn flush(&self, py: Python<'_>) {
         py.detach(|| lock(&self.inner).flush());
@@ -427,13 +462,9 @@ impl PySpooler {
             }
             None => None,
         };
+        let signals_wake = self.signals_wake.load(std::sync::atomic::Ordering::Acquire);
         loop {
-            let slice = match deadline {
-                Some(d) => d
-                    .saturating_duration_since(Instant::now())
-                    .min(SIGNAL_SLICE),
-                None => SIGNAL_SLICE,
-            };
+            let slice = wait_slice(deadline, signals_wake);
             let (next, cfg) = py.detach(|| {
                 let mut sp = lock(&self.inner);
                 if self.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
@@ -571,8 +602,9 @@ impl PyTask {
 /// Wait for signals on a process's channels: `private` and `direct` (every byte waiting is
 /// taken) and `shared` (one datagram: the other processes of the kind take the rest), or until
 /// `wake_fd` is readable (drained; returns an empty result so the caller can look at its stop
-/// flag). A negative fd is not watched. The GIL is released while waiting and Ctrl-C is checked
-/// every 100 ms. `timeout` None: no limit.
+/// flag). A negative fd is not watched. The GIL is released while waiting. Ctrl-C is checked
+/// every 100 ms, or only when `wake_fd` fires if it is given (it must then be the process's signal
+/// wake-up fd). `timeout` None: no limit.
 #[pyfunction]
 #[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1))]
 fn recv_signals(
@@ -597,10 +629,8 @@ fn recv_signals(
         .filter(|&fd| fd >= 0)
         .collect();
     loop {
-        let slice = deadline.map_or(SIGNAL_SLICE, |d| {
-            d.saturating_duration_since(Instant::now())
-                .min(SIGNAL_SLICE)
-        });
+        // A wake-up fd is Python's signal wake-up pipe (the worker loop's): no polling needed.
+        let slice = wait_slice(deadline, wake_fd >= 0);
         let got = py.detach(|| -> io::Result<Option<Vec<u8>>> {
             let ready = crate::sys::poll_readable(&fds, slice)?;
             let mut nums = Vec::new();

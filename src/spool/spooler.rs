@@ -437,6 +437,8 @@ pub struct Spooler {
     notices: Vec<Notice>,
     waker: std::sync::Arc<sys::EventFd>,
     extra_fds: Vec<std::os::fd::RawFd>,
+    /// Python's signal wake-up fd: drained here, and makes [`Spooler::next`] return `Woken`.
+    wakeup_fd: Option<std::os::fd::RawFd>,
     event_buf: Vec<u8>,
 }
 
@@ -517,6 +519,7 @@ impl Spooler {
             notices: Vec::new(),
             waker: std::sync::Arc::new(sys::EventFd::new()?),
             extra_fds: Vec::new(),
+            wakeup_fd: None,
             event_buf: vec![0u8; 64 * 1024],
         };
         let root = sp.root.clone();
@@ -548,6 +551,12 @@ impl Spooler {
     /// process's signal channels. The caller reads the fd.
     pub fn watch_fd(&mut self, fd: std::os::fd::RawFd) {
         self.extra_fds.push(fd);
+    }
+
+    /// Also wake [`Spooler::next`] (with `Woken`) when `fd`, the non-blocking read end of a
+    /// process's signal wake-up pipe, becomes readable; the spooler empties it.
+    pub fn watch_wakeup_fd(&mut self, fd: std::os::fd::RawFd) {
+        self.wakeup_fd = Some(fd);
     }
 
     /// A handle that makes a blocked [`Spooler::next`] return `Woken` (safe from any thread).
@@ -1000,12 +1009,18 @@ impl Spooler {
             }
             self.reaper.kick(); // about to sleep: finished tasks short of a batch go now
             let mut fds = vec![self.inotify.as_raw_fd(), self.waker.fd()];
+            fds.extend(self.wakeup_fd);
             fds.extend_from_slice(&self.extra_fds);
             let ready = sys::poll_readable(&fds, wait)?;
             if ready[1] && self.waker.drain() {
                 return Ok(Next::Woken);
             }
-            if ready[2..].iter().any(|&r| r) {
+            let extra_at = 2 + usize::from(self.wakeup_fd.is_some());
+            if let Some(fd) = self.wakeup_fd.filter(|_| ready[2]) {
+                sys::drain_fd(fd);
+                return Ok(Next::Woken);
+            }
+            if ready[extra_at..].iter().any(|&r| r) {
                 return Ok(Next::Woken);
             }
         }
@@ -1319,5 +1334,39 @@ mod tests {
         ));
         assert!(start.elapsed() < Duration::from_secs(10));
         t.join().unwrap();
+    }
+
+    #[test]
+    fn a_byte_on_the_wakeup_fd_interrupts_the_wait_and_is_consumed() {
+        use std::io::Write;
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut fds = [0; 2];
+        // SAFETY: a two-int array for pipe2 to fill.
+        assert_eq!(
+            unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) },
+            0
+        );
+        // SAFETY: both fds were just created and are owned here alone.
+        let (r, mut w) = unsafe { (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])) };
+        sp.watch_wakeup_fd(r.as_raw_fd());
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            w.write_all(&[15, 2]).unwrap(); // what Python's signal handler writes: signal numbers
+            w
+        });
+        let start = Instant::now();
+        assert!(matches!(
+            sp.next(Duration::from_secs(20)).unwrap(),
+            Next::Woken
+        ));
+        assert!(start.elapsed() < Duration::from_secs(10));
+        let _w = t.join().unwrap();
+        // Emptied: the next wait sleeps its whole time instead of spinning on a readable pipe.
+        assert!(matches!(
+            sp.next(Duration::from_millis(30)).unwrap(),
+            Next::Idle
+        ));
     }
 }
