@@ -197,9 +197,10 @@ def _sleeps_of_main_thread(pid: int) -> int:
 
 
 def test_idle_processes_sleep_until_something_happens(procs, spool_dir, tasks_py, out, enqueue):
-    """An idle spooler and an idle worker block until a task, a signal or a stop comes (no
-    polling: a Unix signal wakes them through Python's wake-up fd), and the master wakes only at
-    its harakiri tick (twice a second). Polling at 10 Hz would show 30 sleeps per process here."""
+    """Idle processes do not poll for signals (a Unix signal wakes them through Python's wake-up
+    fd): the worker sleeps until something comes, the spooler wakes once a second (to see a
+    changed uwsgi.set_spooler_frequency) and the master at its harakiri tick (twice a second).
+    Polling at 10 Hz, as before, showed 30 sleeps per process in these 3 seconds."""
     m = procs.master(
         ['--spooler', spool_dir, '--import', tasks_py, '--processes', '1', '--spooler-frequency', '3600'],
         env={'TASKS_OUT': out},
@@ -211,7 +212,7 @@ def test_idle_processes_sleep_until_something_happens(procs, spool_dir, tasks_py
     before = {pid: _sleeps_of_main_thread(pid) for pid in (spooler, worker, m.pid)}
     time.sleep(3.0)
     slept = {pid: _sleeps_of_main_thread(pid) - n for pid, n in before.items()}
-    assert slept[spooler] <= 3, slept
+    assert slept[spooler] <= 6, slept
     assert slept[worker] <= 3, slept
     assert slept[m.pid] <= 12, slept
     # Still awake to what matters: a task starts, and SIGTERM stops every process.
