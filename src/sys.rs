@@ -198,13 +198,35 @@ pub fn open_dir_path(dir: &Path) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// What the spooler needs from an `lstat`.
+/// What the spooler needs from an `lstat` or an `fstat`.
 #[derive(Debug, Clone, Copy)]
 pub struct StatAt {
     pub is_file: bool,
     pub len: u64,
     pub mtime: i64,
     pub ctime: i64,
+    pub nlink: u64,
+}
+
+impl StatAt {
+    fn of(st: &libc::stat) -> Self {
+        StatAt {
+            is_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+            len: st.st_size as u64,
+            mtime: st.st_mtime,
+            ctime: st.st_ctime,
+            nlink: st.st_nlink,
+        }
+    }
+}
+
+/// `fstat` of an open file (std's `metadata` asks `statx` for more than a claim needs).
+pub fn fstat(file: &File) -> io::Result<StatAt> {
+    // SAFETY: stat is a plain C struct filled by the kernel.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: valid fd, writable stat buffer.
+    cvt(unsafe { libc::fstat(file.as_raw_fd(), &mut st) })?;
+    Ok(StatAt::of(&st))
 }
 
 /// `lstat` of `rel` under `dir`.
@@ -221,12 +243,7 @@ pub fn lstat_at(dir: &OwnedFd, rel: &Path) -> io::Result<StatAt> {
             libc::AT_SYMLINK_NOFOLLOW,
         )
     })?;
-    Ok(StatAt {
-        is_file: st.st_mode & libc::S_IFMT == libc::S_IFREG,
-        len: st.st_size as u64,
-        mtime: st.st_mtime,
-        ctime: st.st_ctime,
-    })
+    Ok(StatAt::of(&st))
 }
 
 /// Open `rel` under `dir` read-write without following a symlink or blocking (a FIFO dropped in

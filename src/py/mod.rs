@@ -526,7 +526,7 @@ impl PyTask {
     /// The file's full path.
     #[getter]
     fn path<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
-        self.with(|t| path_bytes(py, t.path()))
+        self.with(|t| path_bytes(py, &t.path()))
     }
 
     /// True for a task of a priority subdirectory (its file is not directly in the spool dir).

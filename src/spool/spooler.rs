@@ -133,11 +133,10 @@ pub enum FailOutcome {
 pub struct Task {
     /// None once handed to the reaper.
     file: Option<File>,
-    path: PathBuf,
     /// Relative to the spool directory, as the spooler's bookkeeping knows it.
     rel: PathBuf,
-    /// The spool directory (for `dead/`).
-    root: PathBuf,
+    /// The spool directory (shared: no copy per task).
+    root: Arc<Path>,
     pub vars: Vec<Var>,
     pub body: Vec<u8>,
     held: Held,
@@ -195,6 +194,10 @@ impl RelSet {
     fn len(&self) -> usize {
         self.0.len()
     }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// Bound on `Book::finished` (an event lost to an inotify overflow would leave its entry).
@@ -215,7 +218,7 @@ fn held_lock(h: &std::sync::Mutex<Book>) -> std::sync::MutexGuard<'_, Book> {
 /// A finished task on its way out: its file is still open (so still locked) until deleted.
 struct Finished {
     file: File,
-    path: PathBuf,
+    root: Arc<Path>,
     rel: PathBuf,
     dir: Arc<OwnedFd>,
 }
@@ -280,7 +283,7 @@ fn start_reaper(held: &Held, failures: &Arc<DeleteFailures>) -> io::Result<Reape
         REAPER_THREADS,
         REAPER_BACKLOG,
         move |done: Finished| {
-            let path = done.path.clone();
+            let path = done.root.join(&done.rel);
             if let Err(e) = reap(&book, done) {
                 failures.push(Notice::DeleteFailed {
                     path,
@@ -312,8 +315,8 @@ impl Task {
         sys::read_attempts(self.file())
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn path(&self) -> PathBuf {
+        self.root.join(&self.rel)
     }
 
     /// True when the file is in a priority subdirectory.
@@ -323,7 +326,7 @@ impl Task {
 
     /// The file's basename (what uWSGI passes as `spooler_task_name`).
     pub fn name(&self) -> &[u8] {
-        self.path.file_name().map_or(b"", |n| n.as_bytes())
+        self.rel.file_name().map_or(b"", |n| n.as_bytes())
     }
 
     /// Success: remove the file (before the lock is dropped, so nobody runs it again). Returns
@@ -336,7 +339,7 @@ impl Task {
             .expect("a task's file is present until an outcome");
         let done = Finished {
             file,
-            path: std::mem::take(&mut self.path),
+            root: self.root.clone(),
             rel: std::mem::take(&mut self.rel),
             dir: self.dir.clone(),
         };
@@ -359,7 +362,7 @@ impl Task {
         let _ = sys::write_attempts(self.file(), attempts);
         if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
             let dir = self.root.join(DEAD_DIR);
-            let to = move_aside(&self.path, &dir)?;
+            let to = move_aside(&self.path(), &dir)?;
             return Ok(FailOutcome::Dead { to, attempts });
         }
         let exp = attempts.saturating_sub(1).min(30);
@@ -404,7 +407,7 @@ const TOP_BUCKET: u64 = u64::MAX;
 
 /// The spooler's queue over one directory.
 pub struct Spooler {
-    root: PathBuf,
+    root: Arc<Path>,
     cfg: SpoolerConfig,
     inotify: Inotify,
     /// Watch → priority bucket (TOP_BUCKET for the root).
@@ -484,7 +487,7 @@ enum Claim {
 impl Spooler {
     /// Open a spooler on an existing directory. The first call to [`Spooler::next`] scans it.
     pub fn open(root: &Path, cfg: SpoolerConfig) -> io::Result<Self> {
-        let root = fs::canonicalize(root)?;
+        let root: Arc<Path> = fs::canonicalize(root)?.into();
         if !root.is_dir() {
             return Err(io::Error::new(
                 io::ErrorKind::NotADirectory,
@@ -734,9 +737,11 @@ impl Spooler {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
             Err(e) => return Err(e),
         };
-        let mut offered: Vec<(u64, Vec<u8>, bool)> = Vec::new();
         let mut new_dirs: Vec<(PathBuf, u64)> = Vec::new();
         let mut overflow = false;
+        // The book is locked once per batch of events (the reaper threads share it).
+        let held = self.held.clone();
+        let mut book = held_lock(&held);
         for ev in events {
             if ev.mask.contains(EventMask::Q_OVERFLOW) {
                 overflow = true;
@@ -762,19 +767,13 @@ impl Spooler {
             if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
                 // A new name: a complete file, or an empty one that its writer is filling,
                 // which an open finds short and leaves (see `try_claim`).
-                offered.push((bucket, n.to_vec(), false));
+                self.offer(&mut book, bucket, n, false);
             } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
                 // A writer finished, or another spooler left the file: look before opening.
-                offered.push((bucket, n.to_vec(), true));
+                self.offer(&mut book, bucket, n, true);
             }
         }
-        if !offered.is_empty() {
-            let held = self.held.clone();
-            let mut book = held_lock(&held);
-            for (bucket, n, look) in offered {
-                self.offer(&mut book, bucket, &n, look);
-            }
-        }
+        drop(book);
         for (dir, p) in new_dirs {
             if !self.watches.values().any(|&b| b == p) {
                 let _ = self.watch(&dir, p);
@@ -807,7 +806,7 @@ impl Spooler {
 
     fn try_claim(&mut self, rel: &Path) -> io::Result<Claim> {
         self.claim_attempts += 1;
-        if self.contended.contains(rel) {
+        if !self.contended.is_empty() && self.contended.contains(rel) {
             // Held elsewhere at our last try: probe read-only, so that our failed attempts emit
             // no write-close events that other spoolers would react to.
             match sys::open_ro_at(&self.dir, rel) {
@@ -821,7 +820,7 @@ impl Spooler {
                 }
             }
         }
-        if self.announced.remove(rel) {
+        if !self.announced.is_empty() && self.announced.remove(rel) {
             // A write-close named it: maybe another spooler's look at an in-place writer's file
             // between its create and its write. Look before opening it for writing, whose close
             // would announce it to the other spoolers again (a ping-pong while a writer stalls).
@@ -863,25 +862,25 @@ impl Spooler {
             self.contended.insert(rel);
             return Ok(Claim::Skip);
         }
-        let meta = file.metadata()?;
-        if !meta.file_type().is_file() {
+        let meta = sys::fstat(&file)?;
+        if !meta.is_file {
             return Ok(Claim::Skip);
         }
         // The previous holder may have finished and unlinked it while we waited to open it.
-        if meta.nlink() == 0 {
+        if meta.nlink == 0 {
             return Ok(Claim::Skip);
         }
-        if meta.mtime() > unix_now() {
-            return Ok(Claim::Later(meta.mtime()));
+        if meta.mtime > unix_now() {
+            return Ok(Claim::Later(meta.mtime));
         }
-        if meta.len() < packet::HEADER_LEN as u64 && !is_old(meta.ctime()) {
+        if meta.len < packet::HEADER_LEN as u64 && !is_old(meta.ctime) {
             // A writer between its open and its write (it waits for our lock): its
             // close brings the file back; ours must not.
             self.own_close(rel);
             return Ok(Claim::Skip);
         }
         // Under our lock the content is final (writers hold the lock while they write).
-        let mut data = vec![0u8; meta.len() as usize];
+        let mut data = vec![0u8; meta.len as usize];
         if let Err(e) = (&file).read_exact(&mut data) {
             if e.kind() == io::ErrorKind::UnexpectedEof {
                 return Ok(Claim::Skip);
@@ -891,7 +890,7 @@ impl Spooler {
         let decoded = match packet::decode(&data) {
             Ok(p) => p,
             Err(PacketError::ShortHeader { .. }) => {
-                if !is_old(meta.ctime()) {
+                if !is_old(meta.ctime) {
                     self.own_close(rel);
                     return Ok(Claim::Skip);
                 }
@@ -904,7 +903,6 @@ impl Spooler {
         held_lock(&self.held).held.insert(rel);
         Ok(Claim::Got(Task {
             file: Some(file),
-            path: self.root.join(rel),
             rel: rel.to_path_buf(),
             root: self.root.clone(),
             vars: decoded.vars,
