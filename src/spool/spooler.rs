@@ -154,8 +154,9 @@ struct Book {
     /// processes opening them, or our own close) must not make the spooler try to claim them
     /// again.
     held: RelSet,
-    /// Closed by us (deleted, or left after a look), their close event not seen yet: the event
-    /// is ours, skip it.
+    /// Opened for writing by us and left without running (too short: its writer is still at
+    /// work), their close event not seen yet: the event is ours, skip it. (Deleted tasks need
+    /// no entry: the watches report nothing about unlinked files.)
     finished: RelSet,
     finished_order: std::collections::VecDeque<PathBuf>,
 }
@@ -229,13 +230,8 @@ fn reap(book: &std::sync::Mutex<Book>, done: Finished) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     };
-    {
-        let mut book = held_lock(book);
-        if res.is_ok() {
-            book.remember_finished(&done.rel);
-        }
-        book.held.remove(&done.rel);
-    }
+    // Our close after the unlink announces nothing (the watches exclude unlinked files).
+    held_lock(book).held.remove(&done.rel);
     drop(done.file);
     res
 }
@@ -582,8 +578,14 @@ impl Spooler {
         // CLOSE_WRITE: a writer that created, then filled its file closes it (uWSGI's; ours for
         // a small task).
         // MOVED_TO: writers that rename a finished file into place.
-        let mask =
-            WatchMask::CREATE | WatchMask::CLOSE_WRITE | WatchMask::MOVED_TO | WatchMask::ONLYDIR;
+        // EXCL_UNLINK: nothing about a file once its name is gone. A finished task is unlinked
+        // before its last close (ours, another spooler's, uWSGI's), and that close would
+        // otherwise cost the closing thread an event and every spooler a read of it, per task.
+        let mask = WatchMask::CREATE
+            | WatchMask::CLOSE_WRITE
+            | WatchMask::MOVED_TO
+            | WatchMask::ONLYDIR
+            | WatchMask::EXCL_UNLINK;
         let wd = self.inotify.watches().add(dir, mask)?;
         self.watches.insert(wd, bucket);
         Ok(())
@@ -1154,6 +1156,27 @@ mod tests {
         t.release();
         // Releasing (closing) the file tells every watcher about it again.
         assert!(next_task(&mut b).is_some());
+    }
+
+    #[test]
+    fn tasks_another_spooler_finished_cost_this_one_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        for i in 0..50 {
+            spool_write(tmp.path(), &[v("n", &i.to_string())], b"", false).unwrap();
+        }
+        let mut a = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut b = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut ran = 0;
+        while let Some(t) = next_task(&mut a) {
+            t.ok().unwrap();
+            ran += 1;
+        }
+        a.flush();
+        assert_eq!(ran, 50);
+        // `a` closed each file after unlinking it: `b` hears nothing of those closes, so it
+        // neither looks at nor tries to open any of the 50 names.
+        assert!(next_task(&mut b).is_none());
+        assert_eq!(b.claim_attempts, 0);
     }
 
     #[test]
