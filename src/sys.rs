@@ -292,6 +292,14 @@ pub fn unlink_at(dir: &OwnedFd, rel: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Put the calling thread in the `SCHED_BATCH` class: background work whose wake-ups should not
+/// preempt the thread that woke it. Best effort (the thread keeps its class if refused).
+pub fn make_thread_batch() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: pid 0 is the calling thread; param is a live struct.
+    unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+}
+
 /// fsync a directory, so that a rename or unlink inside it survives power loss.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
