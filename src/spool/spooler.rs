@@ -157,17 +157,17 @@ struct Book {
     /// Opened for writing by us and left without running (too short: its writer is still at
     /// work), their close event not seen yet: the event is ours, skip it. (Deleted tasks need
     /// no entry: the watches report nothing about unlinked files.)
-    finished: RelSet,
-    finished_order: std::collections::VecDeque<PathBuf>,
+    left: RelSet,
+    left_order: std::collections::VecDeque<PathBuf>,
 }
 
 impl Book {
-    fn remember_finished(&mut self, rel: &Path) {
-        if self.finished.insert(rel) {
-            self.finished_order.push_back(rel.to_path_buf());
-            if self.finished_order.len() > FINISHED_MEMORY {
-                if let Some(old) = self.finished_order.pop_front() {
-                    self.finished.remove(&old);
+    fn remember_left(&mut self, rel: &Path) {
+        if self.left.insert(rel) {
+            self.left_order.push_back(rel.to_path_buf());
+            if self.left_order.len() > LEFT_MEMORY {
+                if let Some(old) = self.left_order.pop_front() {
+                    self.left.remove(&old);
                 }
             }
         }
@@ -201,8 +201,8 @@ impl RelSet {
     }
 }
 
-/// Bound on `Book::finished` (an event lost to an inotify overflow would leave its entry).
-const FINISHED_MEMORY: usize = 4096;
+/// Bound on `Book::left` (an event lost to an inotify overflow would leave its entry).
+const LEFT_MEMORY: usize = 4096;
 /// Threads deleting finished tasks. Closing a deleted file mostly waits (for the journal, or the
 /// device's discard), so several threads overlap those waits even on one core.
 const REAPER_THREADS: usize = 8;
@@ -624,7 +624,7 @@ impl Spooler {
         if self.known.contains(&rel) {
             return;
         }
-        if book.held.contains(&rel) || book.finished.remove(&rel) {
+        if book.held.contains(&rel) || book.left.remove(&rel) {
             return;
         }
         let fields = std::str::from_utf8(name).ok().and_then(name::parse);
@@ -917,7 +917,7 @@ impl Spooler {
 
     /// We opened `rel` for writing and leave it: skip the write-close event our close makes.
     fn own_close(&self, rel: &Path) {
-        held_lock(&self.held).remember_finished(rel);
+        held_lock(&self.held).remember_left(rel);
     }
 
     fn quarantine(&mut self, rel: &Path, err: &PacketError) -> io::Result<Notice> {
