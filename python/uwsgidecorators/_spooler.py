@@ -35,7 +35,7 @@ from typing import Any
 from . import _config
 from ._shared import F_TASK_DEADLINE
 
-__all__ = ['StopFlag', 'become_spooler_process', 'run_spooler']
+__all__ = ['StopFlag', 'become_spooler_process', 'give_back_wakeup_fd', 'run_spooler', 'take_wakeup_fd']
 
 log = logging.getLogger('uwsgidecorators.spooler')
 
@@ -158,7 +158,7 @@ def run_spooler(
     sp = open_spooler(current_freq)
     for sock in signal_socks:
         sp.watch_fd(sock.fileno())  # next_task() returns None when a signal arrives
-    wakeup = _take_wakeup_fd()
+    wakeup = take_wakeup_fd()
     if wakeup is not None:
         sp.watch_wakeup_fd(wakeup[0])  # Unix signals wake next_task(): no polling for them
     stop.spooler = sp
@@ -201,11 +201,11 @@ def run_spooler(
         sp.flush()  # finished tasks are deleted before the process leaves
         cwd.close()
         if wakeup is not None:
-            _give_back_wakeup_fd(wakeup)
+            give_back_wakeup_fd(wakeup)
     return 0
 
 
-def _take_wakeup_fd() -> tuple[int, int] | None:
+def take_wakeup_fd() -> tuple[int, int] | None:
     """Become the process's signal wake-up fd (``signal.set_wakeup_fd``) unless something else
     already is (an event loop) or this is not the main thread; return the pipe (read, write)."""
     r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -222,7 +222,7 @@ def _take_wakeup_fd() -> tuple[int, int] | None:
     return None
 
 
-def _give_back_wakeup_fd(pipe: tuple[int, int]) -> None:
+def give_back_wakeup_fd(pipe: tuple[int, int]) -> None:
     current = signal.set_wakeup_fd(-1)
     if current != pipe[1]:
         signal.set_wakeup_fd(current)  # replaced while the spooler ran: not ours to clear

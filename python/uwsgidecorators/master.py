@@ -49,7 +49,7 @@ from typing import Any
 
 from . import _config, _signals
 from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import StopFlag, become_spooler_process, run_spooler
+from ._spooler import StopFlag, become_spooler_process, give_back_wakeup_fd, run_spooler, take_wakeup_fd
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -649,10 +649,7 @@ class Master:
     def _worker_loop(self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket) -> int:
         """Run signal handlers until SIGTERM: one byte from the private channel or the shared
         worker queue is one signal. The wake-up fd closes the check-then-sleep race of SIGTERM."""
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        signal.set_wakeup_fd(w)
+        wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
         where = spec.label()
         harakiri = self.s.worker_harakiri
         from . import _core
@@ -673,15 +670,15 @@ class Master:
         try:
             while not stop.requested:
                 # The wait (GIL released) and the reads are the core's: one call per wake-up.
-                for num in _core.recv_signals(chan.fileno(), queue.fileno(), r, None, direct.fileno()):
+                wake_fd = wakeup[0] if wakeup is not None else -1
+                for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno()):
                     if stop.requested:
                         break
                     _signals.run_handler(num, where=where, harakiri=harakiri)
         finally:
-            signal.set_wakeup_fd(-1)
+            if wakeup is not None:
+                give_back_wakeup_fd(wakeup)
             direct.close()
-            os.close(r)
-            os.close(w)
         return 0
 
 
