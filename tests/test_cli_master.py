@@ -190,6 +190,26 @@ def test_the_spooler_process_is_set_up_as_uwsgi_sets_up_its_own(procs, spool_dir
     assert m.stop(signal.SIGTERM) == 0
 
 
+def test_signals_sent_as_soon_as_the_spooler_exists_do_not_kill_it(procs, spool_dir, tasks_py, out, enqueue):
+    """SIGALRM and SIGUSR2 (ignored by a spooler) and SIGUSR1 (rescan) sent the moment the master
+    logs the spooler's pid wait, blocked, until the spooler has its handlers. Before, they hit
+    the default action in between and killed it (every time in 15 tries)."""
+    m = procs.master(
+        ['--spooler', spool_dir, '--import', tasks_py, '--spooler-frequency', '3600'], env={'TASKS_OUT': out}
+    )
+    end = time.monotonic() + 20
+    while not _spooler_pids(m) and time.monotonic() < end:
+        pass  # as tight as can be: the signals must land right after the fork
+    pid = _spooler_pids(m)[0]
+    for sig in (signal.SIGALRM, signal.SIGUSR2, signal.SIGUSR1):
+        os.kill(pid, sig)
+    enqueue.greet({'who': 'after-early-signals'})
+    wait_until(lambda: _events(out, 'greet', who='after-early-signals'), 20, 'a task after the signals', [m])
+    assert _spooler_pids(m) == [pid] and pid_alive(pid)
+    assert 'killed by signal' not in m.log()
+    assert m.stop(signal.SIGTERM) == 0
+
+
 def _sleeps_of_main_thread(pid: int) -> int:
     """How many times the process's main thread went to sleep (blocked) so far."""
     status = Path(f'/proc/{pid}/task/{pid}/status').read_text()

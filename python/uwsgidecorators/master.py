@@ -60,6 +60,8 @@ log = logging.getLogger('uwsgidecorators.master')
 _QUICK_DEATH = 1.0  # a child that dies sooner than this after its start is "crash looping"
 _FIRST_BACKOFF = 0.25  # the delay before respawning it, doubled at each quick death...
 _MAX_BACKOFF = 30.0  # ... up to this
+# Blocked in the master across a fork, until the child has set its own handlers.
+_HELD_ACROSS_FORK = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM}
 _TICK = 0.5  # harakiri resolution; uWSGI checks once a second
 _REAP_GRACE = 10.0  # how long to wait for SIGKILLed children at shutdown before exiting anyway
 _LEVELS = {'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
@@ -480,8 +482,10 @@ class Master:
         sys.stderr.flush()
         # SIGTERM/SIGINT stay blocked across the fork until the child has its own handlers:
         # otherwise a stop signal landing in between runs the master's handler (inherited) in the
-        # child, is lost, and the child never stops.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        # child, is lost, and the child never stops. So do the signals a spooler takes over from
+        # their default action (SIGUSR1 rescan, SIGALRM/SIGUSR2 ignored): one sent as soon as
+        # the spooler's pid is known must not kill it before it is set up.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_ACROSS_FORK)
         try:
             pid = os.fork()
         except OSError as exc:
@@ -589,6 +593,8 @@ class Master:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
         stop.install()
+        if spec.kind == KIND_SPOOLER:
+            become_spooler_process(stop)
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
         _set_parent_death_signal(signal.SIGTERM)
         if os.getppid() != self.pid:
@@ -619,7 +625,6 @@ class Master:
                 log.error('%s: post_fork_hook raised:\n%s', spec.label(), traceback.format_exc().rstrip())
 
         if spec.kind == KIND_SPOOLER:
-            become_spooler_process(stop)
             for target in self.s.spooler_imports:
                 try:
                     import_target(target)
