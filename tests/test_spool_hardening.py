@@ -42,3 +42,41 @@ def test_empty_key_is_refused_and_the_divergence_is_listed(qdir):
     compat = (REPO / 'docs' / 'compat.md').read_text()
     spooler_section = compat.split('## Spooler', 1)[1].split('\n## ', 1)[0]
     assert any('empty key' in line and 'deletes it' in line for line in spooler_section.splitlines())
+
+
+# -- 7. clear errors for a @spoolraw answer that is not an int, and a task that is not a dict ---
+
+
+@spoolraw
+def h_raw_returns_none(arguments):
+    return None
+
+
+@spool
+def h_task(arguments):
+    return None
+
+
+def test_spoolraw_returning_none_names_the_function_and_the_rule(qdir):
+    h_raw_returns_none({'a': 'b'})
+    [path] = uwsgi.spooler_jobs()
+    job = uwsgi.spooler_get_task(path)
+    with pytest.raises(TypeError) as info:
+        uwsgidecorators.manage_spool_request(job)
+    msg = str(info.value)
+    assert "'h_raw_returns_none' returned None" in msg
+    assert 'SPOOL_OK' in msg and 'SPOOL_RETRY' in msg
+
+
+@pytest.mark.parametrize('bad', ['hello', 5, [1, 2]])
+def test_spool_of_a_non_dict_names_the_function_and_the_rule(qdir, bad):
+    with pytest.raises(uwsgidecorators.SpoolArgumentsError) as info:
+        h_task.spool(bad)
+    msg = str(info.value)
+    assert 'h_task.spool() takes a dict' in msg and 'pass_arguments=True' in msg
+    # code written against uWSGI caught ValueError (str) or TypeError (int)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+    assert list(qdir.iterdir()) == []
+    # pairs still work, as dict.update takes them in uWSGI's module
+    h_task([('k', 'v')])
+    assert len(uwsgi.spooler_jobs()) == 1

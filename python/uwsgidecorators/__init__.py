@@ -26,6 +26,7 @@ import uwsgi
 from ._config import configure as configure
 from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
 from .exceptions import SpoolError as SpoolError
+from .exceptions import SpoolArgumentsError as SpoolArgumentsError
 from .exceptions import SpoolPacketError as SpoolPacketError
 from .exceptions import SpoolTooLargeError as SpoolTooLargeError
 from .exceptions import UwsgiError as UwsgiError
@@ -118,9 +119,18 @@ def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
         result = func(*job['args'], **job['kwargs'])
     else:
         result = func(job)
-    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself
-    # (and a @spoolraw function returning None makes int() raise: retried, as in uWSGI).
-    return int(job.get('ud_spool_ret', result))
+    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself.
+    answer = job.get('ud_spool_ret', result)
+    try:
+        return int(answer)
+    except (TypeError, ValueError):
+        # Raising keeps uWSGI's outcome (the task is retried); the message says why.
+        raise TypeError(
+            f'@spoolraw function {name!r} returned {answer!r}: a @spoolraw function must return '
+            'an int, uwsgi.SPOOL_OK (-2: done, the task is deleted), uwsgi.SPOOL_RETRY (-1: run '
+            'it again) or uwsgi.SPOOL_IGNORE (0); use @spool for a function whose return value '
+            'does not matter'
+        ) from None
 
 
 class _spoolraw:
@@ -147,7 +157,15 @@ class _spoolraw:
             arguments['kwargs'] = pickle.dumps(kwargs)
         else:
             if args:
-                arguments.update(args[0])  # only the first positional (a dict) counts
+                try:
+                    arguments.update(args[0])  # only the first positional (a dict) counts
+                except (TypeError, ValueError):
+                    raise SpoolArgumentsError(
+                        f'{self.f.__name__}.spool() takes a dict (or keyword arguments) as the '
+                        f'task, got {type(args[0]).__name__} {args[0]!r:.60}; to pass any '
+                        f'arguments, decorate {self.f.__name__} with '
+                        f'@{type(self).__name__.lstrip("_")}(pass_arguments=True)'
+                    ) from None
             if kwargs:
                 arguments.update(kwargs)
         return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]

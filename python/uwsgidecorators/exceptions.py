@@ -14,6 +14,7 @@ __all__ = [
     'FileMonitorPathError',
     'MasterNotFoundError',
     'NoMasterWarning',
+    'SpoolArgumentsError',
     'SpoolError',
     'SpoolPacketError',
     'SpoolTooLargeError',
@@ -28,6 +29,14 @@ class UwsgiError(Exception):
 
 class SpoolError(UwsgiError):
     """A spool job could not be written or read."""
+
+
+class SpoolArgumentsError(SpoolError, TypeError, ValueError):
+    """``f.spool(x)`` of a function decorated without ``pass_arguments=True`` got something other
+    than a dict (or a sequence of pairs) as the task.
+
+    A ``TypeError`` and, as uWSGI's own ``dict.update`` error was for a string, a ``ValueError``.
+    """
 
 
 class SpoolPacketError(SpoolError, ValueError):
