@@ -80,3 +80,34 @@ def test_spool_of_a_non_dict_names_the_function_and_the_rule(qdir, bad):
     # pairs still work, as dict.update takes them in uWSGI's module
     h_task([('k', 'v')])
     assert len(uwsgi.spooler_jobs()) == 1
+
+
+# -- 6. the "too large" advice is right for each mode ------------------------------------------
+
+
+@spool(pass_arguments=True)
+def h_args(data, **kwargs):
+    return None
+
+
+def test_too_large_advice_in_pass_arguments_mode_does_not_send_to_the_body(qdir):
+    with pytest.raises(uwsgidecorators.SpoolTooLargeError) as info:
+        h_args('x' * 70000)
+    msg = str(info.value)
+    assert 'h_args' in msg and 'pass_arguments=True the body does not reach the function' in msg
+    assert isinstance(info.value, ValueError)
+    assert list(qdir.iterdir()) == []
+
+
+def test_too_large_advice_in_dict_mode_works_when_followed(qdir):
+    with pytest.raises(uwsgidecorators.SpoolTooLargeError, match="'body' key"):
+        h_task({'data': 'x' * 70000})
+    seen = []
+    uwsgidecorators.spooler_functions['h_task'] = lambda arguments: seen.append(arguments)
+    try:
+        h_task({'name': 'n', 'body': 'x' * 70000})  # the advice
+        [path] = uwsgi.spooler_jobs()
+        assert uwsgidecorators.manage_spool_request(uwsgi.spooler_get_task(path)) == uwsgi.SPOOL_OK
+    finally:
+        uwsgidecorators.spooler_functions['h_task'] = h_task.f
+    assert seen[0]['body'] == 'x' * 70000 and seen[0]['name'] == 'n'

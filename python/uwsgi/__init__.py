@@ -225,7 +225,8 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
         _log.error("[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values")
         raise SpoolTooLargeError(
             f'unable to spool job: its vars take {pktsize} bytes, over the 65535-byte limit of the '
-            "uwsgi packet; put big values in the 'body' key, which has no size limit"
+            "uwsgi packet; put big values in the 'body' key (bytes), which has no size limit and reaches "
+            "the spooler function as the job's 'body' item"
         )
 
     core = _core_module()

@@ -168,7 +168,20 @@ class _spoolraw:
                     ) from None
             if kwargs:
                 arguments.update(kwargs)
-        return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+        try:
+            return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+        except SpoolTooLargeError as exc:
+            if not self.pass_arguments:
+                raise  # its advice (the 'body' key, which the function receives) is right here
+            # The body never reaches a pass_arguments function: advise what does work.
+            size = len(arguments['args']) + len(arguments['kwargs'])
+            raise SpoolTooLargeError(
+                f'unable to spool job: the pickled arguments of {self.f.__name__} take {size} bytes, '
+                'over the 65535-byte limit of the uwsgi packet. With pass_arguments=True the body '
+                f'does not reach the function: pass {self.f.__name__} a reference to the data (a '
+                "file path, a database key), or decorate it without pass_arguments and put the big "
+                "value in the 'body' key (it receives it as arguments['body'])"
+            ) from exc
 
     def spool(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         """Legacy (uWSGI < 1.9.13) spelling of calling the decorated object."""

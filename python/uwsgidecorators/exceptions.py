@@ -47,7 +47,9 @@ class SpoolTooLargeError(SpoolError, ValueError):
     """The vars block (or one key/value) of a job is over uWSGI's 65535-byte limit.
 
     uWSGI refuses a vars block over 64 KiB and silently truncates a single value over 64 KiB;
-    we refuse both. Big payloads belong in the ``body``, which has no size limit.
+    we refuse both. Big payloads belong in the ``body`` (``uwsgi.spool({b'body': ...})``, or a
+    ``'body'`` item of a ``@spool`` task, which the function receives), which has no size limit.
+    A ``pass_arguments=True`` function never receives the body: pass it a reference instead.
     """
 
 
