@@ -320,15 +320,16 @@ def _run_task(
             return 0
         try:
             result = func(task.plugin_dict())
-        except SystemExit:
+        except SystemExit as exc:
             # A task calling sys.exit() ends the process (the master respawns it); the job counts
             # as failed so the back-off and the dead letter still apply.
-            task.failed()
+            task.failed(f'the task called sys.exit({exc.code!r})')
             raise
         except Exception:
             name = os.fsdecode(task.name)  # read before the outcome: the task is gone after it
-            attempts, _retry_at, dead = task.failed()
-            log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, traceback.format_exc().rstrip())
+            tb = traceback.format_exc().rstrip()
+            attempts, _retry_at, dead = task.failed(tb)
+            log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, tb)
             if dead is not None:
                 log.error('%s task %s moved to %s after %d failed attempts', label, name, os.fsdecode(dead), attempts)
             return -1

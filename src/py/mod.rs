@@ -572,14 +572,17 @@ impl PyTask {
     }
 
     /// The task raised. Returns `(attempts, retry_at, dead_path)`: `retry_at` (unix time) when
-    /// it is kept, `dead_path` when it was moved to the dead-letter folder.
+    /// it is kept, `dead_path` when it was moved to the dead-letter folder, where `reason` (the
+    /// last traceback) goes into `<name>.reason` beside it.
+    #[pyo3(signature = (reason = ""))]
     fn failed<'py>(
         &self,
         py: Python<'py>,
+        reason: &str,
     ) -> PyResult<(u32, Option<i64>, Option<Bound<'py, PyBytes>>)> {
         let task = self.take()?;
         let cfg = self.cfg.clone();
-        Ok(match py.detach(|| task.failed(&cfg))? {
+        Ok(match py.detach(|| task.failed(&cfg, reason))? {
             FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
             FailOutcome::Dead { to, attempts } => (attempts, None, Some(path_bytes(py, &to))),
         })

@@ -350,8 +350,9 @@ impl Task {
         Ok(at)
     }
 
-    /// The task raised: count the failure on the file, then delay it or move it to `dead/`.
-    pub fn failed(self, cfg: &SpoolerConfig) -> io::Result<FailOutcome> {
+    /// The task raised: count the failure on the file, then delay it or move it to `dead/`
+    /// (with `<name>.reason` beside it holding `reason`, e.g. the last traceback).
+    pub fn failed(self, cfg: &SpoolerConfig, reason: &str) -> io::Result<FailOutcome> {
         let attempts = self.attempts().saturating_add(1);
         // Without xattr support the count lives only in memory; the delay still grows within
         // this process, and the file is never lost.
@@ -359,6 +360,14 @@ impl Task {
         if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
             let dir = self.root.join(DEAD_DIR);
             let to = move_aside(&self.path(), &dir)?;
+            write_reason(
+                &to,
+                &format!(
+                    "failed {attempts} time{} (--spooler-max-attempts {}); the last failure:\n{reason}",
+                    if attempts == 1 { "" } else { "s" },
+                    cfg.max_attempts
+                ),
+            );
             return Ok(FailOutcome::Dead { to, attempts });
         }
         let exp = attempts.saturating_sub(1).min(30);
@@ -458,6 +467,19 @@ fn priority_of(name: &[u8]) -> Option<u64> {
     } else {
         None
     }
+}
+
+/// Write `<to>.reason` beside a file moved to quarantine or `dead/` (best effort: the move is
+/// what matters, and the log line says the same).
+fn write_reason(to: &Path, reason: &str) {
+    let mut reason_path = to.to_path_buf().into_os_string();
+    reason_path.push(".reason");
+    let text = if reason.ends_with('\n') {
+        reason.to_owned()
+    } else {
+        format!("{reason}\n")
+    };
+    let _ = fs::write(reason_path, text);
 }
 
 /// Move `path` into `dir` (created if needed), keeping its name; returns the new path.
@@ -925,9 +947,7 @@ impl Spooler {
         let dir = self.root.join(QUARANTINE_DIR);
         let to = move_aside(&from, &dir)?;
         let reason = err.to_string();
-        let mut reason_path = to.clone().into_os_string();
-        reason_path.push(".reason");
-        let _ = fs::write(reason_path, format!("{reason}\n"));
+        write_reason(&to, &reason);
         Ok(Notice::Quarantined { from, to, reason })
     }
 
@@ -1298,7 +1318,7 @@ mod tests {
         let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
         let t = next_task(&mut sp).unwrap();
         let path = t.path().to_path_buf();
-        match t.failed(&cfg).unwrap() {
+        match t.failed(&cfg, "boom").unwrap() {
             FailOutcome::RetryAt { at, attempts } => {
                 assert_eq!(attempts, 1);
                 assert!(at > unix_now() - 1);
@@ -1313,11 +1333,16 @@ mod tests {
         let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
         let t = next_task(&mut sp).unwrap();
         assert_eq!(t.attempts(), 1, "attempts are kept on the file");
-        match t.failed(&cfg).unwrap() {
+        match t.failed(&cfg, "boom").unwrap() {
             FailOutcome::Dead { to, attempts } => {
                 assert_eq!(attempts, 2);
                 assert!(to.starts_with(tmp.path().canonicalize().unwrap().join(DEAD_DIR)));
                 assert!(to.exists());
+                let mut reason = to.clone().into_os_string();
+                reason.push(".reason");
+                let reason = fs::read_to_string(reason).unwrap();
+                assert!(reason.contains("failed 2 times"), "{reason}");
+                assert!(reason.ends_with("boom\n"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
