@@ -206,6 +206,8 @@ pub struct StatAt {
     pub mtime: i64,
     pub ctime: i64,
     pub nlink: u64,
+    pub uid: u32,
+    pub mode: u32,
 }
 
 impl StatAt {
@@ -216,6 +218,8 @@ impl StatAt {
             mtime: st.st_mtime,
             ctime: st.st_ctime,
             nlink: st.st_nlink,
+            uid: st.st_uid,
+            mode: st.st_mode,
         }
     }
 }

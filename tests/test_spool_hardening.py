@@ -111,3 +111,96 @@ def test_too_large_advice_in_dict_mode_works_when_followed(qdir):
     finally:
         uwsgidecorators.spooler_functions['h_task'] = h_task.f
     assert seen[0]['body'] == 'x' * 70000 and seen[0]['name'] == 'n'
+
+
+# -- 4. a task file the spooler's user cannot open is reported once and counted ----------------
+
+NOBODY = 65534
+
+_AS_NOBODY = r'''
+import logging, sys, threading
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(levelname)s %(message)s')
+from uwsgidecorators import _core
+from uwsgidecorators._spooler import StopFlag, run_spooler
+sp = _core.Spooler(sys.argv[1], frequency=0.2)
+for _ in range(6):  # several rescans meet the file again
+    assert sp.next_task(0.3) is None
+print('UNREADABLE', sp.unreadable, flush=True)
+stop = StopFlag()
+def end():
+    stop.requested = True
+    if stop.spooler is not None:
+        stop.spooler.wake()
+threading.Timer(1.0, end).start()
+run_spooler(sys.argv[1], stop=stop, frequency=0.2)
+'''
+
+
+@pytest.fixture
+def nobody_dir():
+    """A spool dir owned by uid 65534, reachable by it (pytest's tmp_path is root's 0700)."""
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip('needs root to act as two users')  # the project's CI runs as root
+    d = tempfile.mkdtemp(prefix='udspool-')
+    os.chown(d, NOBODY, NOBODY)
+    os.chmod(d, 0o700)
+    try:
+        yield Path(os.path.realpath(d))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope='module')
+def nobody_python(tmp_path_factory):
+    """(interpreter, PYTHONPATH) that uid 65534 can run: a copy of our two packages in a dir it
+    can read, and Debian's python3 (this venv's interpreter may live under root's 0700 home)."""
+    import shutil
+    import tempfile
+
+    import uwsgidecorators as pkg
+
+    if os.geteuid() != 0:
+        pytest.skip('needs root to act as two users')
+    d = tempfile.mkdtemp(prefix='udpkg-')
+    os.chmod(d, 0o755)
+    src = Path(pkg.__file__).resolve().parent
+    shutil.copytree(src, Path(d) / 'uwsgidecorators', ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copytree(Path(uwsgi.__file__).resolve().parent, Path(d) / 'uwsgi')
+    try:
+        yield '/usr/bin/python3', d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def _as_nobody(py: tuple[str, str], script: str, *args: str) -> str:
+    import subprocess
+
+    res = subprocess.run(
+        [py[0], '-c', script, *args],
+        user=NOBODY,
+        group=NOBODY,
+        extra_groups=[],
+        cwd='/',
+        env={'PYTHONPATH': py[1], 'PATH': '/usr/bin:/bin', 'PYTHONDONTWRITEBYTECODE': '1'},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    return res.stdout + res.stderr
+
+
+def test_unopenable_task_file_is_logged_once_and_counted(nobody_dir, nobody_python):
+    from uwsgidecorators import _core
+
+    path = os.fsdecode(_core.spool_write(str(nobody_dir), [(b'a', b'b')]))  # root's, mode 0600
+    out = _as_nobody(nobody_python, _AS_NOBODY, str(nobody_dir))
+    lines = [line for line in out.splitlines() if line.startswith('WARNING cannot open task file')]
+    assert len(lines) == 2, out  # once per spooler: the Spooler object, then run_spooler's own
+    assert path in lines[0] and 'Permission denied' in lines[0] and 'uid 0' in lines[0], lines[0]
+    assert 'UNREADABLE 1' in out
+    assert '1 task file(s) could not be opened' in out, out
+    assert os.path.exists(path)  # left where it is: nothing is lost

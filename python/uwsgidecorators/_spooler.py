@@ -199,6 +199,15 @@ def run_spooler(
     finally:
         stop.spooler = None
         sp.flush()  # finished tasks are deleted before the process leaves
+        skipped = sp.unreadable
+        if skipped:
+            log.warning(
+                '%s leaving after %d tasks; %d task file(s) could not be opened by this spooler and '
+                'were skipped (each was logged once: "cannot open task file")',
+                label,
+                done,
+                skipped,
+            )
         cwd.close()
         if wakeup is not None:
             give_back_wakeup_fd(wakeup)

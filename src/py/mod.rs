@@ -321,6 +321,10 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
             "cannot delete finished task {} (it will run again): {reason}",
             path.display()
         ),
+        Notice::Unreadable { path, reason } => format!(
+            "cannot open task file {}, skipped (reported once per file): {reason}",
+            path.display()
+        ),
     };
     let logger = py
         .import("logging")?
@@ -391,6 +395,13 @@ impl PySpooler {
     /// Tasks waiting (ready now or later) as far as this spooler knows.
     fn pending(&self) -> usize {
         lock(&self.inner).pending()
+    }
+
+    /// Task files skipped because this spooler's user cannot open them (each counted once,
+    /// and logged once).
+    #[getter]
+    fn unreadable(&self) -> usize {
+        lock(&self.inner).unreadable()
     }
 
     /// The scan period in seconds (`uwsgi.set_spooler_frequency` sets it).

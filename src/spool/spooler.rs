@@ -105,6 +105,8 @@ pub enum Notice {
     RemovedTemp { path: PathBuf },
     /// A finished task's file could not be deleted (it will run again).
     DeleteFailed { path: PathBuf, reason: String },
+    /// A task file this spooler's user cannot open (reported once per file; it stays in place).
+    Unreadable { path: PathBuf, reason: String },
 }
 
 /// What a call to [`Spooler::next`] produced.
@@ -441,6 +443,8 @@ pub struct Spooler {
     last_events: Instant,
     /// Claim attempts made (metrics; tests check that a held file is not retried in a loop).
     pub claim_attempts: u64,
+    /// Task files this spooler could not open (permission denied), each reported once.
+    unreadable: RelSet,
     next_scan: Instant,
     notices: Vec<Notice>,
     waker: std::sync::Arc<sys::EventFd>,
@@ -536,6 +540,7 @@ impl Spooler {
             first_scan_done: false,
             last_events: Instant::now(),
             claim_attempts: 0,
+            unreadable: RelSet::default(),
             next_scan: Instant::now(),
             notices: Vec::new(),
             waker: std::sync::Arc::new(sys::EventFd::new()?),
@@ -593,6 +598,32 @@ impl Spooler {
     /// Tasks known to be waiting (ready now or later); for tests and metrics.
     pub fn pending(&self) -> usize {
         self.known.len()
+    }
+
+    /// Task files skipped because this spooler's user cannot open them (each counted once).
+    pub fn unreadable(&self) -> usize {
+        self.unreadable.len()
+    }
+
+    /// First time `rel` cannot be opened for lack of permission: a notice saying whose it is.
+    fn note_unreadable(&mut self, rel: &Path, err: &io::Error) {
+        if !self.unreadable.insert(rel) {
+            return;
+        }
+        let owner = match sys::lstat_at(&self.dir, rel) {
+            Ok(m) => format!("owned by uid {}, mode {:04o}", m.uid, m.mode & 0o7777),
+            Err(_) => "owner unknown".to_owned(),
+        };
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        self.notices.push(Notice::Unreadable {
+            path: self.root.join(rel),
+            reason: format!(
+                "{err} ({owner}; this spooler runs as uid {me}, which must be able to read and \
+                 write task files: have the writer run as that user, or make the file \
+                 readable and writable by it)"
+            ),
+        });
     }
 
     fn watch(&mut self, dir: &Path, bucket: u64) -> io::Result<()> {
@@ -869,14 +900,18 @@ impl Spooler {
         // announces.
         let file = match sys::open_rw_at(&self.dir, rel, &mut self.noatime) {
             Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                // Not ours to read: said once per file, counted, left where it is (a spooler
+                // of its owner, uWSGI's say, may share the directory).
+                self.note_unreadable(rel, &e);
+                return Ok(Claim::Skip);
+            }
             Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) || matches!(
-                    e.raw_os_error(),
-                    Some(libc::ELOOP) | Some(libc::EISDIR) | Some(libc::ENXIO)
-                ) =>
+                if e.kind() == io::ErrorKind::NotFound
+                    || matches!(
+                        e.raw_os_error(),
+                        Some(libc::ELOOP) | Some(libc::EISDIR) | Some(libc::ENXIO)
+                    ) =>
             {
                 return Ok(Claim::Skip); // gone, not ours to read, or not a regular file
             }
