@@ -208,6 +208,7 @@ pub struct StatAt {
     pub nlink: u64,
     pub uid: u32,
     pub mode: u32,
+    pub ino: u64,
 }
 
 impl StatAt {
@@ -220,6 +221,7 @@ impl StatAt {
             nlink: st.st_nlink,
             uid: st.st_uid,
             mode: st.st_mode,
+            ino: st.st_ino,
         }
     }
 }

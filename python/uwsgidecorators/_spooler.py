@@ -33,9 +33,16 @@ from types import FrameType
 from typing import Any
 
 from . import _config
-from ._shared import F_TASK_DEADLINE
+from ._shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable
 
-__all__ = ['StopFlag', 'become_spooler_process', 'give_back_wakeup_fd', 'run_spooler', 'take_wakeup_fd']
+__all__ = [
+    'StopFlag',
+    'become_spooler_process',
+    'fail_task_before_harakiri',
+    'give_back_wakeup_fd',
+    'run_spooler',
+    'take_wakeup_fd',
+]
 
 log = logging.getLogger('uwsgidecorators.spooler')
 
@@ -214,6 +221,61 @@ def run_spooler(
     return 0
 
 
+def fail_task_before_harakiri(
+    table: SharedTable,
+    slot: int,
+    pid: int,
+    directory: bytes,
+    *,
+    what: str,
+    retry_delay: float,
+    retry_max_delay: float,
+    max_attempts: int,
+) -> None:
+    """In the master, just before it kills spooler ``pid`` (slot ``slot``) for harakiri: count a
+    failed attempt on the task that spooler holds, as a raised exception would, so that the kill
+    neither makes the task run again at once (blocking the queue) nor escapes
+    --spooler-max-attempts. Done while the spooler still holds the task's lock: when the kill
+    drops it, the back-off (or the move to dead/) is already on the file."""
+    fd = table.get(slot, F_TASK_FD) - 1
+    if fd < 0:
+        return  # between tasks (a signal handler ran too long)
+    from . import _core
+
+    reason = f'killed by harakiri ({what}) while running this task in spooler pid {pid}'
+    try:
+        out = _core.fail_held_task(
+            f'/proc/{pid}/fd/{fd}',
+            table.get(slot, F_TASK_INO),
+            directory,
+            reason=reason,
+            retry_delay=retry_delay,
+            retry_max_delay=retry_max_delay,
+            max_attempts=max_attempts,
+        )
+    except OSError as exc:
+        log.error('spooler (pid: %d): cannot count the harakiri as a failed attempt of its task: %s', pid, exc)
+        return
+    if out is None:
+        return  # the task ended meanwhile
+    attempts, retry_at, dead = out
+    if dead is not None:
+        log.error(
+            'spooler (pid: %d): task %s moved to %s after %d failed attempts (the last: harakiri)',
+            pid,
+            os.path.basename(os.fsdecode(dead)),
+            os.fsdecode(dead),
+            attempts,
+        )
+    else:
+        log.error(
+            'spooler (pid: %d): harakiri counted as failed attempt %d of its task; it runs again at %s',
+            pid,
+            attempts,
+            time.strftime('%H:%M:%S', time.localtime(retry_at or 0)),
+        )
+
+
 def take_wakeup_fd() -> tuple[int, int] | None:
     """Become the process's signal wake-up fd (``signal.set_wakeup_fd``) unless something else
     already is (an event loop) or this is not the main thread; return the pipe (read, write)."""
@@ -319,6 +381,9 @@ def _run_task(
     table, slot = st.table, st.slot
     cwd.enter(task, label)
     if table is not None and slot is not None and harakiri > 0:
+        # What the master needs to count a harakiri as a failed attempt of this task.
+        table.put(slot, F_TASK_INO, task.ino)
+        table.put(slot, F_TASK_FD, task.fd + 1)
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     started = 0.0 if quiet else time.monotonic()
     try:
@@ -360,6 +425,7 @@ def _run_task(
     finally:
         if table is not None and slot is not None and harakiri > 0:
             table.put(slot, F_TASK_DEADLINE, 0)
+            table.put(slot, F_TASK_FD, 0)
         sys.stdout.flush()
         sys.stderr.flush()
         cwd.back()

@@ -49,7 +49,14 @@ from typing import Any
 
 from . import _config, _signals
 from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import StopFlag, become_spooler_process, give_back_wakeup_fd, run_spooler, take_wakeup_fd
+from ._spooler import (
+    StopFlag,
+    become_spooler_process,
+    fail_task_before_harakiri,
+    give_back_wakeup_fd,
+    run_spooler,
+    take_wakeup_fd,
+)
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -566,6 +573,17 @@ class Master:
                 what = 'task or signal handler (--spooler-harakiri)'
             else:
                 what = 'signal handler (--harakiri)'
+            if spec.kind == KIND_SPOOLER:  # the task it holds: a failed attempt (before the kill)
+                fail_task_before_harakiri(
+                    table,
+                    slot,
+                    pid,
+                    self.s.spoolers[spec.dir_index],
+                    what=what,
+                    retry_delay=self.s.retry_delay,
+                    retry_max_delay=self.s.retry_max_delay,
+                    max_attempts=self.s.max_attempts,
+                )
             self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what))
 
     # -- inside a child ---------------------------------------------------------------------

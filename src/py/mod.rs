@@ -277,6 +277,46 @@ fn spool_job<'py>(
     Ok(Some(path_bytes(py, &path)))
 }
 
+/// `Task.failed`'s answer: (attempts, retry_at, dead_path).
+type FailedTuple<'py> = (u32, Option<i64>, Option<Bound<'py, PyBytes>>);
+
+/// Record a failed attempt on the task a spooler process holds, before the master kills it
+/// (harakiri): `fd_path` is `/proc/<pid>/fd/<n>`, `ino` the inode the spooler published, `root`
+/// its spool directory. Returns `(attempts, retry_at, dead_path)` as `Task.failed`, or None
+/// when the descriptor no longer holds that task.
+#[pyfunction]
+#[pyo3(signature = (fd_path, ino, root, *, reason, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0))]
+#[allow(clippy::too_many_arguments)]
+fn fail_held_task<'py>(
+    py: Python<'py>,
+    fd_path: FsPath,
+    ino: u64,
+    root: FsPath,
+    reason: &str,
+    retry_delay: f64,
+    retry_max_delay: f64,
+    max_attempts: u32,
+) -> PyResult<Option<FailedTuple<'py>>> {
+    let secs = |name: &str, v: f64| {
+        Duration::try_from_secs_f64(v).map_err(|_| {
+            PyValueError::new_err(format!(
+                "{name} must be a non-negative number of seconds, got {v}"
+            ))
+        })
+    };
+    let cfg = SpoolerConfig {
+        retry_delay: secs("retry_delay", retry_delay)?,
+        retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+        max_attempts,
+        ..SpoolerConfig::default()
+    };
+    let out = py.detach(|| spool::fail_held(&fd_path.0, ino, &root.0, &cfg, reason))?;
+    Ok(out.map(|o| match o {
+        FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
+        FailOutcome::Dead { to, attempts } => (attempts, None, Some(path_bytes(py, &to))),
+    }))
+}
+
 /// Read one task file as `uwsgi.spooler_get_task` does: `None` if it is missing, locked by a
 /// running spooler or malformed.
 #[pyfunction]
@@ -546,6 +586,18 @@ impl PyTask {
         self.with(spool::Task::in_subdir)
     }
 
+    /// The claimed file's descriptor (for the harakiri record in the master's shared table).
+    #[getter]
+    fn fd(&self) -> PyResult<i32> {
+        self.with(spool::Task::raw_fd)
+    }
+
+    /// The claimed file's inode number.
+    #[getter]
+    fn ino(&self) -> PyResult<u64> {
+        self.with(|t| t.ino)
+    }
+
     /// Failures recorded before this run.
     #[getter]
     fn attempts(&self) -> PyResult<u32> {
@@ -706,6 +758,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spool_write, m)?)?;
     m.add_function(wrap_pyfunction!(spool_job, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
+    m.add_function(wrap_pyfunction!(fail_held_task, m)?)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;

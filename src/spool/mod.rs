@@ -13,5 +13,5 @@ pub mod spooler;
 pub mod write;
 
 pub use packet::{Packet, PacketError, Var, decode, encode};
-pub use spooler::{FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task};
+pub use spooler::{FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task, fail_held};
 pub use write::{WriteError, spool_write, spool_write_packet};

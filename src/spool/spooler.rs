@@ -141,6 +141,8 @@ pub struct Task {
     root: Arc<Path>,
     pub vars: Vec<Var>,
     pub body: Vec<u8>,
+    /// The file's inode number (from the claim's fstat), to recognise it from another process.
+    pub ino: u64,
     held: Held,
     /// Deletes the file after `ok`.
     reaper: Reaper,
@@ -355,35 +357,80 @@ impl Task {
     /// The task raised: count the failure on the file, then delay it or move it to `dead/`
     /// (with `<name>.reason` beside it holding `reason`, e.g. the last traceback).
     pub fn failed(self, cfg: &SpoolerConfig, reason: &str) -> io::Result<FailOutcome> {
-        let attempts = self.attempts().saturating_add(1);
-        // Without xattr support the count lives only in memory; the delay still grows within
-        // this process, and the file is never lost.
-        let _ = sys::write_attempts(self.file(), attempts);
-        if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
-            let dir = self.root.join(DEAD_DIR);
-            let to = move_aside(&self.path(), &dir)?;
-            write_reason(
-                &to,
-                &format!(
-                    "failed {attempts} time{} (--spooler-max-attempts {}); the last failure:\n{reason}",
-                    if attempts == 1 { "" } else { "s" },
-                    cfg.max_attempts
-                ),
-            );
-            return Ok(FailOutcome::Dead { to, attempts });
-        }
-        let exp = attempts.saturating_sub(1).min(30);
-        let delay = cfg
-            .retry_delay
-            .saturating_mul(1u32 << exp)
-            .min(cfg.retry_max_delay);
-        let at = unix_now() + delay.as_secs().max(1) as i64;
-        sys::set_times(self.file(), at)?;
-        Ok(FailOutcome::RetryAt { at, attempts })
+        fail_file(self.file(), &self.path(), &self.root, cfg, reason)
+    }
+
+    /// The raw descriptor of the claimed file (the master reaches it through `/proc` to record
+    /// a harakiri as a failed attempt before the kill drops the lock).
+    pub fn raw_fd(&self) -> i32 {
+        self.file().as_raw_fd()
     }
 
     /// Give the task back unchanged (it runs again at once, here or in another spooler).
     pub fn release(self) {}
+}
+
+/// Count a failure on an open task file, then delay it (mtime) or move it from `path` to
+/// `root/dead/` with a `.reason` file. Shared by [`Task::failed`] and [`fail_held`].
+fn fail_file(
+    file: &File,
+    path: &Path,
+    root: &Path,
+    cfg: &SpoolerConfig,
+    reason: &str,
+) -> io::Result<FailOutcome> {
+    let attempts = sys::read_attempts(file).saturating_add(1);
+    // Without xattr support the count lives only in memory; the delay still grows within
+    // this process, and the file is never lost.
+    let _ = sys::write_attempts(file, attempts);
+    if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
+        let to = move_aside(path, &root.join(DEAD_DIR))?;
+        write_reason(
+            &to,
+            &format!(
+                "failed {attempts} time{} (--spooler-max-attempts {}); the last failure:\n{reason}",
+                if attempts == 1 { "" } else { "s" },
+                cfg.max_attempts
+            ),
+        );
+        return Ok(FailOutcome::Dead { to, attempts });
+    }
+    let exp = attempts.saturating_sub(1).min(30);
+    let delay = cfg
+        .retry_delay
+        .saturating_mul(1u32 << exp)
+        .min(cfg.retry_max_delay);
+    let at = unix_now() + delay.as_secs().max(1) as i64;
+    sys::set_times(file, at)?;
+    Ok(FailOutcome::RetryAt { at, attempts })
+}
+
+/// Record a failed attempt on a task that another process (a spooler about to be killed by
+/// harakiri) holds: `fd_path` is `/proc/<pid>/fd/<n>` of its claimed file, `ino` the inode it
+/// published, `root` its spool directory. Done before the kill, so that when the lock drops no
+/// spooler can claim the task before its back-off (or its move to `dead/`) is on the file.
+/// Returns None when that descriptor no longer holds the task (it finished meanwhile).
+pub fn fail_held(
+    fd_path: &Path,
+    ino: u64,
+    root: &Path,
+    cfg: &SpoolerConfig,
+    reason: &str,
+) -> io::Result<Option<FailOutcome>> {
+    let file = match fs::OpenOptions::new().read(true).write(true).open(fd_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = sys::fstat(&file)?;
+    if meta.ino != ino || meta.nlink == 0 || !meta.is_file {
+        return Ok(None);
+    }
+    let path = fs::read_link(fd_path)?;
+    if !path.starts_with(root) {
+        return Ok(None);
+    }
+    fail_file(&file, &path, root, cfg, reason).map(Some)
 }
 
 /// Ordering key of a ready task: priority bucket, then enqueue time from the name.
@@ -966,6 +1013,7 @@ impl Spooler {
             root: self.root.clone(),
             vars: decoded.vars,
             body: decoded.body,
+            ino: meta.ino,
             held: self.held.clone(),
             reaper: self.reaper.clone(),
             dir: self.dir.clone(),
