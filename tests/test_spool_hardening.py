@@ -204,3 +204,51 @@ def test_unopenable_task_file_is_logged_once_and_counted(nobody_dir, nobody_pyth
     assert 'UNREADABLE 1' in out
     assert '1 task file(s) could not be opened' in out, out
     assert os.path.exists(path)  # left where it is: nothing is lost
+
+
+# -- 3. an attached process never creates a spool dir; every error names the path and the fix --
+
+
+def test_configure_with_a_typo_creates_nothing_and_names_the_path(unconfigured, tmp_path):
+    typo = tmp_path / 'typo'
+    with pytest.raises(uwsgidecorators.SpoolDirectoryError) as info:
+        uwsgidecorators.configure(spooler=typo)
+    assert not typo.exists()
+    msg = str(info.value)
+    assert str(typo) in msg and 'does not exist' in msg and '--spooler' in msg
+    assert isinstance(info.value, OSError) and info.value.errno == 2
+
+
+def test_env_typo_names_the_path_at_the_first_enqueue(unconfigured, monkeypatch, tmp_path):
+    typo = tmp_path / 'typo'
+    monkeypatch.setenv(_config.ENV_SPOOLERS, str(typo))
+    _config.reset()
+    with pytest.raises(uwsgidecorators.SpoolDirectoryError) as info:
+        h_task({'a': 'b'})
+    assert str(typo) in str(info.value) and _config.ENV_SPOOLERS in str(info.value)
+    assert not typo.exists()
+
+
+def test_read_only_dir_names_the_path_and_the_fix(unconfigured, nobody_dir, nobody_python):
+    # uid 65534 enqueues into a root-owned 0755 dir (root would write anywhere)
+    os.chown(nobody_dir, 0, 0)
+    os.chmod(nobody_dir, 0o755)
+    script = (
+        'import os, sys\n'
+        'os.environ["UWSGIDECORATORS_SPOOLERS"] = sys.argv[1]\n'
+        'import uwsgi\n'
+        'try:\n'
+        '    uwsgi.spool({b"a": b"b"})\n'
+        'except OSError as e:\n'
+        '    print("ERR", type(e).__name__, e.errno, e)\n'
+    )
+    out = _as_nobody(nobody_python, script, str(nobody_dir))
+    assert 'ERR SpoolDirectoryError 13' in out and str(nobody_dir) in out and 'not writable' in out, out
+    assert list(nobody_dir.iterdir()) == []
+
+
+def test_a_dir_removed_after_configure_is_named_in_the_write_error(qdir):
+    os.rmdir(qdir)
+    with pytest.raises(FileNotFoundError) as info:
+        uwsgi.spool({b'a': b'b'})
+    assert str(qdir) in str(info.value)

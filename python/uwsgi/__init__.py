@@ -167,8 +167,12 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
     numeric subdirectory, ``b'at'`` the earliest run time (unix seconds).
     """
     st = _state()
-    if not st.spoolers:
-        raise _not_configured()
+    if not st.spoolers_checked:
+        if not st.spoolers:
+            raise _not_configured()
+        from uwsgidecorators._config import check_spoolers
+
+        check_spoolers(st)  # once per process: missing, read-only, others-writable dirs
     if args:
         job = args[0]
         if type(job) is dict:

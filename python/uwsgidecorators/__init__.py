@@ -27,6 +27,7 @@ from ._config import configure as configure
 from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
 from .exceptions import SpoolError as SpoolError
 from .exceptions import SpoolArgumentsError as SpoolArgumentsError
+from .exceptions import SpoolDirectoryError as SpoolDirectoryError
 from .exceptions import SpoolPacketError as SpoolPacketError
 from .exceptions import SpoolTooLargeError as SpoolTooLargeError
 from .exceptions import UwsgiError as UwsgiError

@@ -15,6 +15,7 @@ __all__ = [
     'MasterNotFoundError',
     'NoMasterWarning',
     'SpoolArgumentsError',
+    'SpoolDirectoryError',
     'SpoolError',
     'SpoolPacketError',
     'SpoolTooLargeError',
@@ -37,6 +38,12 @@ class SpoolArgumentsError(SpoolError, TypeError, ValueError):
 
     A ``TypeError`` and, as uWSGI's own ``dict.update`` error was for a string, a ``ValueError``.
     """
+
+
+class SpoolDirectoryError(SpoolError, OSError):
+    """A configured spool directory cannot be used by this process: missing (an attached process
+    never creates one), not a directory, not writable, or writable by other users. The message
+    names the path and the fix; ``errno`` and ``filename`` are set as for the ``OSError``."""
 
 
 class SpoolPacketError(SpoolError, ValueError):

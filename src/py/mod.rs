@@ -68,7 +68,18 @@ fn write_err(e: WriteError) -> PyErr {
     match e {
         WriteError::Packet(p) => packet_err(p),
         WriteError::BadPriority(_) | WriteError::BadAt(_) => PyValueError::new_err(e.to_string()),
-        WriteError::Io { source, .. } => PyErr::from(source),
+        WriteError::Io { dir, source } => match source.raw_os_error() {
+            // An OSError of the right subclass (FileNotFoundError...) that names the directory.
+            Some(code) => pyo3::exceptions::PyOSError::new_err((
+                code,
+                format!(
+                    "cannot write a task into spool directory {}: {source}",
+                    dir.display()
+                ),
+                dir.display().to_string(),
+            )),
+            None => PyErr::from(source),
+        },
     }
 }
 
