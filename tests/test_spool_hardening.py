@@ -252,3 +252,70 @@ def test_a_dir_removed_after_configure_is_named_in_the_write_error(qdir):
     with pytest.raises(FileNotFoundError) as info:
         uwsgi.spool({b'a': b'b'})
     assert str(qdir) in str(info.value)
+
+
+# -- 1. spool directory security ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize('mode', [0o777, 0o1777, 0o703])
+def test_master_refuses_a_directory_others_can_write(tmp_path, mode):
+    from uwsgidecorators.master import settings_from_options
+    from uwsgidecorators.options import UsageError, parse_args
+
+    d = tmp_path / 'open'
+    d.mkdir()
+    d.chmod(mode)
+    with pytest.raises(UsageError) as info:
+        settings_from_options(parse_args(['--spooler', str(d)]))
+    msg = str(info.value)
+    assert str(d) in msg and f'{mode:04o}' in msg and f'chmod o-w {d}' in msg
+
+
+def test_master_creates_0700_and_takes_trusted_users(tmp_path):
+    from uwsgidecorators.master import settings_from_options
+    from uwsgidecorators.options import UsageError, parse_args
+
+    argv = ['--spooler', str(tmp_path / 'new'), '--spooler-trusted-user', 'nobody']
+    s = settings_from_options(parse_args([*argv, '--spooler-trusted-user', '1234']))
+    assert (tmp_path / 'new').stat().st_mode & 0o777 == 0o700
+    assert s.trusted_uids == [NOBODY, 1234]
+    with pytest.raises(UsageError, match='no-such-user-here: no such user'):
+        settings_from_options(parse_args([*argv, '--spooler-trusted-user', 'no-such-user-here']))
+    # group-writable stays allowed: a group shared with the web server's user
+    (tmp_path / 'new').chmod(0o770)
+    settings_from_options(parse_args(argv))
+
+
+def test_spooler_and_writers_refuse_a_directory_others_can_write(unconfigured, tmp_path):
+    from uwsgidecorators import _core
+
+    d = tmp_path / 'open'
+    d.mkdir()
+    d.chmod(0o1777)
+    with pytest.raises(PermissionError, match='chmod o-w'):
+        _core.Spooler(str(d))
+    with pytest.raises(uwsgidecorators.SpoolDirectoryError, match='chmod o-w'):
+        uwsgidecorators.configure(spooler=d)
+
+
+def test_a_task_file_of_another_user_is_quarantined_unless_trusted(unconfigured, spool_dir, caplog):
+    import logging
+
+    from uwsgidecorators import _core
+
+    if os.geteuid() != 0:
+        pytest.skip('needs root to chown')
+    path = os.fsdecode(_core.spool_write(str(spool_dir), [(b'n', b'theirs')]))
+    os.chown(path, NOBODY, NOBODY)
+    sp = _core.Spooler(str(spool_dir), trusted_uids=[NOBODY])
+    task = sp.next_task(1.0)
+    assert task is not None and task.vars == [(b'n', b'theirs')]
+    task.release()
+    del sp
+    sp = _core.Spooler(str(spool_dir))
+    with caplog.at_level(logging.WARNING, logger='uwsgidecorators.spooler'):
+        assert sp.next_task(0.5) is None
+    assert 'quarantined' in caplog.text and f'--spooler-trusted-user {NOBODY}' in caplog.text
+    assert not os.path.exists(path)
+    q = spool_dir / 'quarantine'
+    assert 'uid 65534' in (q / (os.path.basename(path) + '.reason')).read_text()

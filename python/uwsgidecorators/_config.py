@@ -118,7 +118,8 @@ def check_spool_dir(directory: bytes, origin: str) -> None:
     """Refuse a spool directory this process cannot enqueue into, naming the path and the fix.
 
     An attached process never creates one: a typo would queue tasks where no spooler looks
-    (the master's ``--spooler`` creates its directories)."""
+    (the master's ``--spooler`` creates its directories). A directory every user can write is
+    refused, as the spooler refuses it: others could replace or add tasks."""
     from .exceptions import SpoolDirectoryError
 
     shown = os.fsdecode(directory)
@@ -139,6 +140,15 @@ def check_spool_dir(directory: bytes, origin: str) -> None:
     if not stat.S_ISDIR(st.st_mode):
         raise SpoolDirectoryError(
             errno.ENOTDIR, f'spool directory {shown} ({origin}) is not a directory', shown
+        )
+    if stat.S_IMODE(st.st_mode) & stat.S_IWOTH:
+        # Another user could replace or add tasks; and no spooler of ours would consume it.
+        raise SpoolDirectoryError(
+            errno.EPERM,
+            f'spool directory {shown} ({origin}) is writable by every user (mode '
+            f'{stat.S_IMODE(st.st_mode):04o}): any local user could replace or add tasks, and the '
+            f'spooler refuses it. Use a directory of its own and run: chmod o-w {shown}',
+            shown,
         )
     if not os.access(directory, os.W_OK | os.X_OK):
         raise SpoolDirectoryError(

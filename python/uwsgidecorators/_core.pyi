@@ -62,6 +62,7 @@ class Spooler:
         max_attempts: int = 0,
         numeric_names: bool = False,
         share: tuple[int, int] = (0, 1),
+        trusted_uids: list[int] = ...,
     ) -> None: ...
     @property
     def directory(self) -> bytes: ...
@@ -143,3 +144,5 @@ def fail_held_task(
     retry_max_delay: float = ...,
     max_attempts: int = ...,
 ) -> tuple[int, int | None, bytes | None] | None: ...
+
+def insecure_spool_dir(directory: str | bytes) -> str | None: ...

@@ -128,6 +128,7 @@ def run_spooler(
     quiet: bool = False,
     ordered: bool = False,
     share: tuple[int, int] = (0, 1),
+    trusted_uids: Sequence[int] = (),
     stop: StopFlag | None = None,
     signal_socks: Sequence[socket.socket] = (),
 ) -> int:
@@ -138,6 +139,8 @@ def run_spooler(
     spooler queue (the master forks spoolers with both); their signals run between tasks, under
     ``harakiri`` as tasks do. ``share``: (index, count) of this process among the directory's
     spooler processes; each starts on its own share of a burst so they do not collide.
+    ``trusted_uids``: users besides this one and root whose task files run (others' are
+    quarantined); a directory others can write is refused.
     """
     import uwsgi
 
@@ -159,6 +162,7 @@ def run_spooler(
             max_attempts=max_attempts,
             numeric_names=ordered,
             share=share,
+            trusted_uids=list(trusted_uids),
         )
 
     current_freq = _effective_frequency(frequency)

@@ -328,6 +328,12 @@ fn fail_held_task<'py>(
     }))
 }
 
+/// Why `directory` must not be a spool directory (others can write it), or None.
+#[pyfunction]
+fn insecure_spool_dir(directory: FsPath) -> PyResult<Option<String>> {
+    Ok(spool::insecure_dir_reason(&directory.0)?)
+}
+
 /// Read one task file as `uwsgi.spooler_get_task` does: `None` if it is missing, locked by a
 /// running spooler or malformed.
 #[pyfunction]
@@ -361,7 +367,7 @@ fn spool_read<'py>(py: Python<'py>, path: FsPath) -> PyResult<Option<Bound<'py, 
 fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
     let msg = match notice {
         Notice::Quarantined { from, to, reason } => format!(
-            "malformed spool file {} moved to {}: {reason}",
+            "spool file {} quarantined (moved to {}): {reason}",
             from.display(),
             to.display()
         ),
@@ -398,7 +404,8 @@ struct PySpooler {
 #[pymethods]
 impl PySpooler {
     #[new]
-    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1)))]
+    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1), trusted_uids = Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         directory: FsPath,
         frequency: f64,
@@ -407,6 +414,7 @@ impl PySpooler {
         max_attempts: u32,
         numeric_names: bool,
         share: (u32, u32),
+        trusted_uids: Vec<u32>,
     ) -> PyResult<Self> {
         let secs = |name: &str, v: f64| {
             Duration::try_from_secs_f64(v).map_err(|_| {
@@ -427,6 +435,7 @@ impl PySpooler {
             max_attempts,
             numeric_names,
             share,
+            trusted_uids,
         };
         let sp = spool::Spooler::open(&directory.0, cfg)?;
         Ok(PySpooler {
@@ -770,6 +779,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spool_job, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
     m.add_function(wrap_pyfunction!(fail_held_task, m)?)?;
+    m.add_function(wrap_pyfunction!(insecure_spool_dir, m)?)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;

@@ -77,6 +77,32 @@ pub struct SpoolerConfig {
     /// Within one second of enqueue time it takes the files of its share first, so parallel
     /// spoolers do not queue behind each other's locks. (0, 1) shares nothing.
     pub share: (u32, u32),
+    /// Users (besides the spooler's own and root) whose task files run; a file owned by anyone
+    /// else is quarantined (a task may carry a pickle: code run as the spooler's user).
+    pub trusted_uids: Vec<u32>,
+}
+
+/// Why a spool directory must not be consumed: others can write it, so any local user could
+/// queue a task (a pickle is code) for the spooler's user to run. None when it is fine.
+pub fn insecure_dir_reason(dir: &Path) -> io::Result<Option<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(dir)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        let sticky = if mode & 0o1000 != 0 {
+            " (the sticky bit does not help: anyone may still add files)"
+        } else {
+            ""
+        };
+        return Ok(Some(format!(
+            "spool directory {} is writable by every user (mode {mode:04o}){sticky}: any local \
+             user could queue a task that runs as the spooler's user (a task may carry a pickle, \
+             that is code). Use a directory of its own and run: chmod o-w {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(None)
 }
 
 impl Default for SpoolerConfig {
@@ -88,6 +114,7 @@ impl Default for SpoolerConfig {
             max_attempts: 0,
             numeric_names: false,
             share: (0, 1),
+            trusted_uids: Vec::new(),
         }
     }
 }
@@ -492,6 +519,9 @@ pub struct Spooler {
     pub claim_attempts: u64,
     /// Task files this spooler could not open (permission denied), each reported once.
     unreadable: RelSet,
+    /// This process's effective uid: task files of other owners (root and trusted users aside)
+    /// are quarantined.
+    euid: u32,
     next_scan: Instant,
     notices: Vec<Notice>,
     waker: std::sync::Arc<sys::EventFd>,
@@ -550,7 +580,7 @@ enum Claim {
     Skip,
     /// Its mtime is in the future.
     Later(i64),
-    Quarantine(PacketError),
+    Quarantine(String),
 }
 
 impl Spooler {
@@ -562,6 +592,9 @@ impl Spooler {
                 io::ErrorKind::NotADirectory,
                 format!("spool directory {} is not a directory", root.display()),
             ));
+        }
+        if let Some(why) = insecure_dir_reason(&root)? {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
         let inotify = Inotify::init()?;
         let held = Held::default();
@@ -588,6 +621,8 @@ impl Spooler {
             last_events: Instant::now(),
             claim_attempts: 0,
             unreadable: RelSet::default(),
+            // SAFETY: geteuid cannot fail.
+            euid: unsafe { libc::geteuid() },
             next_scan: Instant::now(),
             notices: Vec::new(),
             waker: std::sync::Arc::new(sys::EventFd::new()?),
@@ -976,6 +1011,14 @@ impl Spooler {
         if meta.nlink == 0 {
             return Ok(Claim::Skip);
         }
+        if meta.uid != self.euid && meta.uid != 0 && !self.cfg.trusted_uids.contains(&meta.uid) {
+            return Ok(Claim::Quarantine(format!(
+                "owned by uid {}, not by this spooler's user (uid {}) nor root: a task may carry \
+                 a pickle, that is code, so only trusted users' files run (trust that user with \
+                 --spooler-trusted-user {})",
+                meta.uid, self.euid, meta.uid
+            )));
+        }
         if meta.mtime > unix_now() {
             return Ok(Claim::Later(meta.mtime));
         }
@@ -1000,11 +1043,11 @@ impl Spooler {
                     self.own_close(rel);
                     return Ok(Claim::Skip);
                 }
-                return Ok(Claim::Quarantine(PacketError::ShortHeader {
-                    len: data.len(),
-                }));
+                return Ok(Claim::Quarantine(
+                    PacketError::ShortHeader { len: data.len() }.to_string(),
+                ));
             }
-            Err(e) => return Ok(Claim::Quarantine(e)),
+            Err(e) => return Ok(Claim::Quarantine(e.to_string())),
         };
         held_lock(&self.held).held.insert(rel);
         Ok(Claim::Got(Task {
@@ -1025,11 +1068,10 @@ impl Spooler {
         held_lock(&self.held).remember_left(rel);
     }
 
-    fn quarantine(&mut self, rel: &Path, err: &PacketError) -> io::Result<Notice> {
+    fn quarantine(&mut self, rel: &Path, reason: String) -> io::Result<Notice> {
         let from = self.root.join(rel);
         let dir = self.root.join(QUARANTINE_DIR);
         let to = move_aside(&from, &dir)?;
-        let reason = err.to_string();
         write_reason(&to, &reason);
         Ok(Notice::Quarantined { from, to, reason })
     }
@@ -1078,7 +1120,7 @@ impl Spooler {
                     }
                     Ok(Claim::Quarantine(err)) => {
                         self.known.remove(&key.rel);
-                        match self.quarantine(&key.rel, &err) {
+                        match self.quarantine(&key.rel, err) {
                             Ok(n) => return Ok(Next::Notice(n)),
                             // Someone else moved or removed it first.
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -1445,6 +1487,73 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!bad.exists());
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        for mode in [0o777, 0o1777, 0o703] {
+            let tmp = tempfile::tempdir().unwrap();
+            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).unwrap();
+            let Err(err) = Spooler::open(tmp.path(), SpoolerConfig::default()) else {
+                panic!("mode {mode:o} accepted");
+            };
+            let msg = err.to_string();
+            assert!(msg.contains("chmod o-w"), "{msg}");
+            assert!(msg.contains(&format!("{mode:04o}")), "{msg}");
+        }
+        // group-writable is allowed (a group shared with the web server); others' files are
+        // then quarantined unless trusted
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(Spooler::open(tmp.path(), SpoolerConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn a_task_file_of_another_user_is_quarantined_unless_trusted() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // chown needs root (the project's CI runs as root)
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let theirs = spool_write(tmp.path(), &[v("n", "theirs")], b"", false).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let ours = spool_write(tmp.path(), &[v("n", "ours")], b"", false).unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut quarantined = None;
+        let mut ran = Vec::new();
+        for _ in 0..20 {
+            match sp.next(Duration::from_millis(20)).unwrap() {
+                Next::Task(t) => {
+                    ran.push(t.vars.clone());
+                    t.ok().unwrap();
+                }
+                Next::Notice(Notice::Quarantined { to, reason, .. }) => {
+                    quarantined = Some((to, reason))
+                }
+                _ => {}
+            }
+        }
+        sp.flush();
+        assert_eq!(ran, vec![vec![v("n", "ours")]]);
+        assert!(!ours.exists());
+        let (to, reason) = quarantined.expect("the other user's file is quarantined");
+        assert!(reason.contains("uid 65534"), "{reason}");
+        assert!(reason.contains("--spooler-trusted-user 65534"), "{reason}");
+        let mut rp = to.into_os_string();
+        rp.push(".reason");
+        assert!(fs::read_to_string(rp).unwrap().contains("uid 65534"));
+        // trusted: it runs
+        let again = spool_write(tmp.path(), &[v("n", "trusted")], b"", false).unwrap();
+        std::os::unix::fs::chown(&again, Some(65534), Some(65534)).unwrap();
+        let cfg = SpoolerConfig {
+            trusted_uids: vec![65534],
+            ..SpoolerConfig::default()
+        };
+        let mut sp = Spooler::open(tmp.path(), cfg).unwrap();
+        let t = next_task(&mut sp).expect("a trusted user's task runs");
+        assert_eq!(t.vars, vec![v("n", "trusted")]);
+        t.ok().unwrap();
     }
 
     #[test]
