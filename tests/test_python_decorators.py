@@ -64,6 +64,8 @@ def dirs(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     _config.reset()
     a, b = tmp_path / 'A', tmp_path / 'B'
+    a.mkdir()
+    b.mkdir()
     uwsgidecorators.configure(spooler=[a, b])
     try:
         yield Path(os.path.realpath(a)), Path(os.path.realpath(b))
@@ -268,9 +270,13 @@ def test_not_configured_is_a_clear_error(unconfigured, tmp_path):
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, SpoolError)
     with pytest.raises(SpoolerNotConfiguredError):
         uwsgi.spooler_jobs()
-    # configure() then makes the same object work, creating the dir (0750 as uWSGI)
+    # configure() then makes the same object work (it never creates the dir: a typo would
+    # queue tasks that no spooler runs)
+    with pytest.raises(uwsgidecorators.exceptions.SpoolDirectoryError, match='does not exist'):
+        uwsgidecorators.configure(spooler=tmp_path / 'new')
+    assert not (tmp_path / 'new').exists()
+    (tmp_path / 'new').mkdir()
     uwsgidecorators.configure(spooler=tmp_path / 'new')
-    assert (tmp_path / 'new').is_dir() and ((tmp_path / 'new').stat().st_mode & 0o777) == 0o750
     path = later({'a': 'b'})
     assert uwsgi.spooler_jobs() == [path]
     assert uwsgi.opt['spooler'] == os.fsencode(os.path.realpath(tmp_path / 'new'))

@@ -167,8 +167,12 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
     numeric subdirectory, ``b'at'`` the earliest run time (unix seconds).
     """
     st = _state()
-    if not st.spoolers:
-        raise _not_configured()
+    if not st.spoolers_checked:
+        if not st.spoolers:
+            raise _not_configured()
+        from uwsgidecorators._config import check_spoolers
+
+        check_spoolers(st)  # once per process: missing, read-only, others-writable dirs
     if args:
         job = args[0]
         if type(job) is dict:
@@ -225,7 +229,8 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
         _log.error("[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values")
         raise SpoolTooLargeError(
             f'unable to spool job: its vars take {pktsize} bytes, over the 65535-byte limit of the '
-            "uwsgi packet; put big values in the 'body' key, which has no size limit"
+            "uwsgi packet; put big values in the 'body' key (bytes), which has no size limit and reaches "
+            "the spooler function as the job's 'body' item"
         )
 
     core = _core_module()

@@ -26,6 +26,8 @@ import uwsgi
 from ._config import configure as configure
 from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
 from .exceptions import SpoolError as SpoolError
+from .exceptions import SpoolArgumentsError as SpoolArgumentsError
+from .exceptions import SpoolDirectoryError as SpoolDirectoryError
 from .exceptions import SpoolPacketError as SpoolPacketError
 from .exceptions import SpoolTooLargeError as SpoolTooLargeError
 from .exceptions import UwsgiError as UwsgiError
@@ -118,9 +120,18 @@ def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
         result = func(*job['args'], **job['kwargs'])
     else:
         result = func(job)
-    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself
-    # (and a @spoolraw function returning None makes int() raise: retried, as in uWSGI).
-    return int(job.get('ud_spool_ret', result))
+    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself.
+    answer = job.get('ud_spool_ret', result)
+    try:
+        return int(answer)
+    except (TypeError, ValueError):
+        # Raising keeps uWSGI's outcome (the task is retried); the message says why.
+        raise TypeError(
+            f'@spoolraw function {name!r} returned {answer!r}: a @spoolraw function must return '
+            'an int, uwsgi.SPOOL_OK (-2: done, the task is deleted), uwsgi.SPOOL_RETRY (-1: run '
+            'it again) or uwsgi.SPOOL_IGNORE (0); use @spool for a function whose return value '
+            'does not matter'
+        ) from None
 
 
 class _spoolraw:
@@ -147,10 +158,31 @@ class _spoolraw:
             arguments['kwargs'] = pickle.dumps(kwargs)
         else:
             if args:
-                arguments.update(args[0])  # only the first positional (a dict) counts
+                try:
+                    arguments.update(args[0])  # only the first positional (a dict) counts
+                except (TypeError, ValueError):
+                    raise SpoolArgumentsError(
+                        f'{self.f.__name__}.spool() takes a dict (or keyword arguments) as the '
+                        f'task, got {type(args[0]).__name__} {args[0]!r:.60}; to pass any '
+                        f'arguments, decorate {self.f.__name__} with '
+                        f'@{type(self).__name__.lstrip("_")}(pass_arguments=True)'
+                    ) from None
             if kwargs:
                 arguments.update(kwargs)
-        return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+        try:
+            return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+        except SpoolTooLargeError as exc:
+            if not self.pass_arguments:
+                raise  # its advice (the 'body' key, which the function receives) is right here
+            # The body never reaches a pass_arguments function: advise what does work.
+            size = len(arguments['args']) + len(arguments['kwargs'])
+            raise SpoolTooLargeError(
+                f'unable to spool job: the pickled arguments of {self.f.__name__} take {size} bytes, '
+                'over the 65535-byte limit of the uwsgi packet. With pass_arguments=True the body '
+                f'does not reach the function: pass {self.f.__name__} a reference to the data (a '
+                "file path, a database key), or decorate it without pass_arguments and put the big "
+                "value in the 'body' key (it receives it as arguments['body'])"
+            ) from exc
 
     def spool(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         """Legacy (uWSGI < 1.9.13) spelling of calling the decorated object."""

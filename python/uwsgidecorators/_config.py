@@ -19,8 +19,10 @@ Sources, in order of precedence:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -38,6 +40,8 @@ __all__ = [
     'ENV_TEST_CLOCK',
     'OptValue',
     'RuntimeState',
+    'check_spool_dir',
+    'check_spoolers',
     'configure',
     'reset',
     'state',
@@ -72,6 +76,10 @@ class RuntimeState:
     """this child's slot in ``table``"""
     spooler_dir: bytes | None = None
     """in a spooler process: the directory it consumes"""
+    spoolers_checked: bool = False
+    """``spoolers`` were found usable (checked once, at the first enqueue)"""
+    spoolers_origin: str = ENV_SPOOLERS
+    """where ``spoolers`` came from, for error messages"""
     _uwsgi_opt: dict[str, bytes | bool] | None = None
 
     def uwsgi_opt(self) -> dict[str, bytes | bool]:
@@ -99,14 +107,66 @@ _lock = threading.RLock()
 _state: RuntimeState | None = None
 
 
-def _realpath_bytes(path: PathArg, *, create: bool) -> bytes:
+def _realpath_bytes(path: PathArg) -> bytes:
     raw = os.fsencode(os.fspath(path))
     if not raw:
         raise ValueError('a spooler directory cannot be the empty string')
-    if create and not os.path.isdir(raw):
-        # uWSGI creates a missing spooler dir as rwxr-x--- (S_IRWXU|S_IRGRP|S_IXGRP).
-        os.makedirs(raw, mode=0o750, exist_ok=True)
     return os.path.realpath(raw)
+
+
+def check_spool_dir(directory: bytes, origin: str) -> None:
+    """Refuse a spool directory this process cannot enqueue into, naming the path and the fix.
+
+    An attached process never creates one: a typo would queue tasks where no spooler looks
+    (the master's ``--spooler`` creates its directories). A directory every user can write is
+    refused, as the spooler refuses it: others could replace or add tasks."""
+    from .exceptions import SpoolDirectoryError
+
+    shown = os.fsdecode(directory)
+    try:
+        st = os.stat(directory)
+    except FileNotFoundError:
+        raise SpoolDirectoryError(
+            errno.ENOENT,
+            f'spool directory {shown} ({origin}) does not exist, and a process that only enqueues '
+            'does not create one (a typo would queue tasks that no spooler runs): check the path, '
+            f'or start the master with --spooler {shown} (it creates it)',
+            shown,
+        ) from None
+    except OSError as exc:
+        raise SpoolDirectoryError(
+            exc.errno, f'spool directory {shown} ({origin}) cannot be used: {exc.strerror}', shown
+        ) from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise SpoolDirectoryError(
+            errno.ENOTDIR, f'spool directory {shown} ({origin}) is not a directory', shown
+        )
+    if stat.S_IMODE(st.st_mode) & stat.S_IWOTH:
+        # Another user could replace or add tasks; and no spooler of ours would consume it.
+        raise SpoolDirectoryError(
+            errno.EPERM,
+            f'spool directory {shown} ({origin}) is writable by every user (mode '
+            f'{stat.S_IMODE(st.st_mode):04o}): any local user could replace or add tasks, and the '
+            f'spooler refuses it. Use a directory of its own and run: chmod o-w {shown}',
+            shown,
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise SpoolDirectoryError(
+            errno.EACCES,
+            f'spool directory {shown} ({origin}) is not writable by this process (uid {os.geteuid()}, '
+            f'directory owned by uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o}): run this '
+            'process as the spooler\'s user, or share a group with write access (chmod g+w and '
+            'trust the writer with --spooler-trusted-user)',
+            shown,
+        )
+
+
+def check_spoolers(st: RuntimeState) -> None:
+    """Check every spool dir of ``st`` once per process (at its first enqueue)."""
+    origin = st.spoolers_origin
+    for d in st.spoolers:
+        check_spool_dir(d, origin)
+    st.spoolers_checked = True
 
 
 def _parse_opt_env(text: str) -> dict[str, OptValue]:
@@ -132,7 +192,7 @@ def _parse_opt_env(text: str) -> dict[str, OptValue]:
 def _from_env() -> RuntimeState:
     st = RuntimeState()
     raw_dirs = os.environ.get(ENV_SPOOLERS, '')
-    st.spoolers = [_realpath_bytes(d, create=False) for d in raw_dirs.split(os.pathsep) if d]
+    st.spoolers = [_realpath_bytes(d) for d in raw_dirs.split(os.pathsep) if d]
     raw_opt = os.environ.get(ENV_OPT)
     if raw_opt:
         st.opt = _parse_opt_env(raw_opt)
@@ -178,8 +238,9 @@ def configure(
     """Tell this process where to enqueue, without a master or environment variables.
 
     ``spooler``: one directory or a list of them (the first is the default, the others are
-    reached with the ``spooler`` key, as with ``--spooler`` given several times). Missing
-    directories are created (mode 0750, like uWSGI). ``durable=True`` makes every enqueue fsync
+    reached with the ``spooler`` key, as with ``--spooler`` given several times). Each must exist
+    and be writable (``SpoolDirectoryError`` names the path and the fix otherwise): a process that
+    only enqueues never creates one. ``durable=True`` makes every enqueue fsync
     the file and its directory before returning.
 
     Only what is passed changes; the rest (e.g. what came from the environment) is kept.
@@ -187,10 +248,14 @@ def configure(
     with _lock:
         st = state()
         if spooler is not None:
-            dirs = [_realpath_bytes(p, create=True) for p in _as_list(spooler)]
+            dirs = [_realpath_bytes(p) for p in _as_list(spooler)]
             if not dirs:
                 raise ValueError('configure(spooler=...) needs at least one directory')
+            for d in dirs:
+                check_spool_dir(d, 'configure(spooler=...)')
             st.spoolers = dirs
+            st.spoolers_origin = 'configure(spooler=...)'
+            st.spoolers_checked = True
             # uwsgidecorators (and user code) test `'spooler' in uwsgi.opt`: keep it truthful.
             st.opt['spooler'] = [os.fsdecode(d) for d in dirs] if len(dirs) > 1 else os.fsdecode(dirs[0])
             st._uwsgi_opt = None

@@ -9,7 +9,10 @@ Layout (all native int64, 8-byte aligned so a single store is never torn on the 
 run on):
 
     header: magic, version, nslots, spooler_frequency_ms (0 = use --spooler-frequency)
-    slot i: pid, kind, ident, task_deadline_ms, user_deadline_ms, dir_index, spare, spare
+    slot i: pid, kind, ident, task_deadline_ms, user_deadline_ms, dir_index, task_fd, task_ino
+
+A spooler under --spooler-harakiri publishes its current task (descriptor + 1, 0 for none, and
+inode) so that the master can record a harakiri as a failed attempt of that task.
 
 Deadlines are absolute ``time.monotonic()`` milliseconds: CLOCK_MONOTONIC is one clock for the
 whole machine on Linux, so the master can compare a child's value with its own clock, and a wall
@@ -35,6 +38,8 @@ F_IDENT = 2
 F_TASK_DEADLINE = 3  # armed by the runtime itself (--spooler-harakiri around a task)
 F_USER_DEADLINE = 4  # armed by uwsgi.set_user_harakiri(); independent, as in uWSGI
 F_DIR_INDEX = 5
+F_TASK_FD = 6  # a spooler's claimed task file: its descriptor + 1 (0: no task), under harakiri
+F_TASK_INO = 7  # ... and its inode number
 
 _MAGIC = 0x5544_5253_4842_4C31  # arbitrary tag, catches a mapping that is not ours
 _VERSION = 1
@@ -85,6 +90,7 @@ class SharedTable:
         """Record a freshly forked child; stale deadlines of a dead predecessor are cleared."""
         self.put(slot, F_TASK_DEADLINE, 0)
         self.put(slot, F_USER_DEADLINE, 0)
+        self.put(slot, F_TASK_FD, 0)
         self.put(slot, F_KIND, kind)
         self.put(slot, F_IDENT, ident)
         self.put(slot, F_DIR_INDEX, dir_index)

@@ -33,9 +33,16 @@ from types import FrameType
 from typing import Any
 
 from . import _config
-from ._shared import F_TASK_DEADLINE
+from ._shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable
 
-__all__ = ['StopFlag', 'become_spooler_process', 'give_back_wakeup_fd', 'run_spooler', 'take_wakeup_fd']
+__all__ = [
+    'StopFlag',
+    'become_spooler_process',
+    'fail_task_before_harakiri',
+    'give_back_wakeup_fd',
+    'run_spooler',
+    'take_wakeup_fd',
+]
 
 log = logging.getLogger('uwsgidecorators.spooler')
 
@@ -121,6 +128,7 @@ def run_spooler(
     quiet: bool = False,
     ordered: bool = False,
     share: tuple[int, int] = (0, 1),
+    trusted_uids: Sequence[int] = (),
     stop: StopFlag | None = None,
     signal_socks: Sequence[socket.socket] = (),
 ) -> int:
@@ -131,6 +139,8 @@ def run_spooler(
     spooler queue (the master forks spoolers with both); their signals run between tasks, under
     ``harakiri`` as tasks do. ``share``: (index, count) of this process among the directory's
     spooler processes; each starts on its own share of a burst so they do not collide.
+    ``trusted_uids``: users besides this one and root whose task files run (others' are
+    quarantined); a directory others can write is refused.
     """
     import uwsgi
 
@@ -152,6 +162,7 @@ def run_spooler(
             max_attempts=max_attempts,
             numeric_names=ordered,
             share=share,
+            trusted_uids=list(trusted_uids),
         )
 
     current_freq = _effective_frequency(frequency)
@@ -199,10 +210,74 @@ def run_spooler(
     finally:
         stop.spooler = None
         sp.flush()  # finished tasks are deleted before the process leaves
+        skipped = sp.unreadable
+        if skipped:
+            log.warning(
+                '%s leaving after %d tasks; %d task file(s) could not be opened by this spooler and '
+                'were skipped (each was logged once: "cannot open task file")',
+                label,
+                done,
+                skipped,
+            )
         cwd.close()
         if wakeup is not None:
             give_back_wakeup_fd(wakeup)
     return 0
+
+
+def fail_task_before_harakiri(
+    table: SharedTable,
+    slot: int,
+    pid: int,
+    directory: bytes,
+    *,
+    what: str,
+    retry_delay: float,
+    retry_max_delay: float,
+    max_attempts: int,
+) -> None:
+    """In the master, just before it kills spooler ``pid`` (slot ``slot``) for harakiri: count a
+    failed attempt on the task that spooler holds, as a raised exception would, so that the kill
+    neither makes the task run again at once (blocking the queue) nor escapes
+    --spooler-max-attempts. Done while the spooler still holds the task's lock: when the kill
+    drops it, the back-off (or the move to dead/) is already on the file."""
+    fd = table.get(slot, F_TASK_FD) - 1
+    if fd < 0:
+        return  # between tasks (a signal handler ran too long)
+    from . import _core
+
+    reason = f'killed by harakiri ({what}) while running this task in spooler pid {pid}'
+    try:
+        out = _core.fail_held_task(
+            f'/proc/{pid}/fd/{fd}',
+            table.get(slot, F_TASK_INO),
+            directory,
+            reason=reason,
+            retry_delay=retry_delay,
+            retry_max_delay=retry_max_delay,
+            max_attempts=max_attempts,
+        )
+    except OSError as exc:
+        log.error('spooler (pid: %d): cannot count the harakiri as a failed attempt of its task: %s', pid, exc)
+        return
+    if out is None:
+        return  # the task ended meanwhile
+    attempts, retry_at, dead = out
+    if dead is not None:
+        log.error(
+            'spooler (pid: %d): task %s moved to %s after %d failed attempts (the last: harakiri)',
+            pid,
+            os.path.basename(os.fsdecode(dead)),
+            os.fsdecode(dead),
+            attempts,
+        )
+    else:
+        log.error(
+            'spooler (pid: %d): harakiri counted as failed attempt %d of its task; it runs again at %s',
+            pid,
+            attempts,
+            time.strftime('%H:%M:%S', time.localtime(retry_at or 0)),
+        )
 
 
 def take_wakeup_fd() -> tuple[int, int] | None:
@@ -310,6 +385,9 @@ def _run_task(
     table, slot = st.table, st.slot
     cwd.enter(task, label)
     if table is not None and slot is not None and harakiri > 0:
+        # What the master needs to count a harakiri as a failed attempt of this task.
+        table.put(slot, F_TASK_INO, task.ino)
+        table.put(slot, F_TASK_FD, task.fd + 1)
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     started = 0.0 if quiet else time.monotonic()
     try:
@@ -320,15 +398,16 @@ def _run_task(
             return 0
         try:
             result = func(task.plugin_dict())
-        except SystemExit:
+        except SystemExit as exc:
             # A task calling sys.exit() ends the process (the master respawns it); the job counts
             # as failed so the back-off and the dead letter still apply.
-            task.failed()
+            task.failed(f'the task called sys.exit({exc.code!r})')
             raise
         except Exception:
             name = os.fsdecode(task.name)  # read before the outcome: the task is gone after it
-            attempts, _retry_at, dead = task.failed()
-            log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, traceback.format_exc().rstrip())
+            tb = traceback.format_exc().rstrip()
+            attempts, _retry_at, dead = task.failed(tb)
+            log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, tb)
             if dead is not None:
                 log.error('%s task %s moved to %s after %d failed attempts', label, name, os.fsdecode(dead), attempts)
             return -1
@@ -350,6 +429,7 @@ def _run_task(
     finally:
         if table is not None and slot is not None and harakiri > 0:
             table.put(slot, F_TASK_DEADLINE, 0)
+            table.put(slot, F_TASK_FD, 0)
         sys.stdout.flush()
         sys.stderr.flush()
         cwd.back()

@@ -14,6 +14,8 @@ __all__ = [
     'FileMonitorPathError',
     'MasterNotFoundError',
     'NoMasterWarning',
+    'SpoolArgumentsError',
+    'SpoolDirectoryError',
     'SpoolError',
     'SpoolPacketError',
     'SpoolTooLargeError',
@@ -30,6 +32,20 @@ class SpoolError(UwsgiError):
     """A spool job could not be written or read."""
 
 
+class SpoolArgumentsError(SpoolError, TypeError, ValueError):
+    """``f.spool(x)`` of a function decorated without ``pass_arguments=True`` got something other
+    than a dict (or a sequence of pairs) as the task.
+
+    A ``TypeError`` and, as uWSGI's own ``dict.update`` error was for a string, a ``ValueError``.
+    """
+
+
+class SpoolDirectoryError(SpoolError, OSError):
+    """A configured spool directory cannot be used by this process: missing (an attached process
+    never creates one), not a directory, not writable, or writable by other users. The message
+    names the path and the fix; ``errno`` and ``filename`` are set as for the ``OSError``."""
+
+
 class SpoolPacketError(SpoolError, ValueError):
     """A spool file is not a valid uwsgi packet (bad header, truncated or zero-length key...)."""
 
@@ -38,7 +54,9 @@ class SpoolTooLargeError(SpoolError, ValueError):
     """The vars block (or one key/value) of a job is over uWSGI's 65535-byte limit.
 
     uWSGI refuses a vars block over 64 KiB and silently truncates a single value over 64 KiB;
-    we refuse both. Big payloads belong in the ``body``, which has no size limit.
+    we refuse both. Big payloads belong in the ``body`` (``uwsgi.spool({b'body': ...})``, or a
+    ``'body'`` item of a ``@spool`` task, which the function receives), which has no size limit.
+    A ``pass_arguments=True`` function never receives the body: pass it a reference instead.
     """
 
 

@@ -49,7 +49,14 @@ from typing import Any
 
 from . import _config, _signals
 from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import StopFlag, become_spooler_process, give_back_wakeup_fd, run_spooler, take_wakeup_fd
+from ._spooler import (
+    StopFlag,
+    become_spooler_process,
+    fail_task_before_harakiri,
+    give_back_wakeup_fd,
+    run_spooler,
+    take_wakeup_fd,
+)
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -90,6 +97,8 @@ class Settings:
     retry_delay: float = 1.0
     retry_max_delay: float = 3600.0
     max_attempts: int = 0
+    trusted_uids: list[int] = field(default_factory=list)
+    """--spooler-trusted-user: uids whose task files run besides the spooler's own and root's"""
     reload_mercy: float = 30.0
     opt_json: str = '{}'
     worker_harakiri: float = 0
@@ -101,7 +110,7 @@ class Settings:
 
 
 def settings_from_options(opts: Options) -> Settings:
-    """Validate the served options; spool dirs are created (0750) and resolved right away,
+    """Validate the served options; spool dirs are created (0700) and resolved right away,
     relative to the directory the master was started in, as uWSGI does before any --chdir."""
     s = Settings()
     for item in opts.items:
@@ -115,9 +124,14 @@ def settings_from_options(opts: Options) -> Settings:
         raw = os.fsencode(str(item.value))
         try:
             if not os.path.isdir(raw):
-                os.makedirs(raw, mode=0o750, exist_ok=True)
+                os.makedirs(raw, mode=0o700, exist_ok=True)  # uWSGI: 0750
+            from . import _core
+
+            insecure = _core.insecure_spool_dir(raw)
         except OSError as exc:
             raise UsageError(f'cannot create spooler directory {item.value}: {exc.strerror or exc}') from None
+        if insecure is not None:
+            raise UsageError(insecure)
         real = os.path.realpath(raw)
         if os.fsencode(os.pathsep) in real:
             raise UsageError(
@@ -148,12 +162,25 @@ def settings_from_options(opts: Options) -> Settings:
     s.retry_delay = opts.number('spooler-retry-delay', 1.0)
     s.retry_max_delay = opts.number('spooler-retry-max-delay', 3600.0)
     s.max_attempts = int(opts.number('spooler-max-attempts', 0, integer=True))
+    s.trusted_uids = [_uid_option(v) for v in opts.strings('spooler-trusted-user')]
     s.reload_mercy = opts.number('reload-mercy', 30.0)
     s.opt_json = opts.opt_json()
     s.worker_harakiri = opts.number('harakiri', 0)
     s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
     s.rbtimers = [_timer_option('rbtimer', v) for v in opts.strings('rbtimer')]
     return s
+
+
+def _uid_option(value: str) -> int:
+    """``--spooler-trusted-user NAME_OR_UID``."""
+    import pwd
+
+    if value.isdigit():
+        return int(value)
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise UsageError(f'--spooler-trusted-user {value}: no such user') from None
 
 
 def _timer_option(name: str, value: str) -> tuple[int, float]:
@@ -566,6 +593,17 @@ class Master:
                 what = 'task or signal handler (--spooler-harakiri)'
             else:
                 what = 'signal handler (--harakiri)'
+            if spec.kind == KIND_SPOOLER:  # the task it holds: a failed attempt (before the kill)
+                fail_task_before_harakiri(
+                    table,
+                    slot,
+                    pid,
+                    self.s.spoolers[spec.dir_index],
+                    what=what,
+                    retry_delay=self.s.retry_delay,
+                    retry_max_delay=self.s.retry_max_delay,
+                    max_attempts=self.s.max_attempts,
+                )
             self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what))
 
     # -- inside a child ---------------------------------------------------------------------
@@ -646,6 +684,7 @@ class Master:
                 quiet=s.quiet,
                 ordered=s.ordered,
                 share=spec.share,
+                trusted_uids=s.trusted_uids,
                 stop=stop,
                 signal_socks=(chan, queue),
             )

@@ -80,6 +80,7 @@ _SERVED: dict[str, tuple[str, str]] = {
     'spooler-retry-delay': (VALUE, 'spooler-retry-delay'),
     'spooler-retry-max-delay': (VALUE, 'spooler-retry-max-delay'),
     'spooler-max-attempts': (VALUE, 'spooler-max-attempts'),
+    'spooler-trusted-user': (VALUE, 'spooler-trusted-user'),
     'help': (FLAG, 'help'),
     'version': (FLAG, 'version'),
 }

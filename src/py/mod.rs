@@ -68,7 +68,18 @@ fn write_err(e: WriteError) -> PyErr {
     match e {
         WriteError::Packet(p) => packet_err(p),
         WriteError::BadPriority(_) | WriteError::BadAt(_) => PyValueError::new_err(e.to_string()),
-        WriteError::Io { source, .. } => PyErr::from(source),
+        WriteError::Io { dir, source } => match source.raw_os_error() {
+            // An OSError of the right subclass (FileNotFoundError...) that names the directory.
+            Some(code) => pyo3::exceptions::PyOSError::new_err((
+                code,
+                format!(
+                    "cannot write a task into spool directory {}: {source}",
+                    dir.display()
+                ),
+                dir.display().to_string(),
+            )),
+            None => PyErr::from(source),
+        },
     }
 }
 
@@ -277,6 +288,52 @@ fn spool_job<'py>(
     Ok(Some(path_bytes(py, &path)))
 }
 
+/// `Task.failed`'s answer: (attempts, retry_at, dead_path).
+type FailedTuple<'py> = (u32, Option<i64>, Option<Bound<'py, PyBytes>>);
+
+/// Record a failed attempt on the task a spooler process holds, before the master kills it
+/// (harakiri): `fd_path` is `/proc/<pid>/fd/<n>`, `ino` the inode the spooler published, `root`
+/// its spool directory. Returns `(attempts, retry_at, dead_path)` as `Task.failed`, or None
+/// when the descriptor no longer holds that task.
+#[pyfunction]
+#[pyo3(signature = (fd_path, ino, root, *, reason, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0))]
+#[allow(clippy::too_many_arguments)]
+fn fail_held_task<'py>(
+    py: Python<'py>,
+    fd_path: FsPath,
+    ino: u64,
+    root: FsPath,
+    reason: &str,
+    retry_delay: f64,
+    retry_max_delay: f64,
+    max_attempts: u32,
+) -> PyResult<Option<FailedTuple<'py>>> {
+    let secs = |name: &str, v: f64| {
+        Duration::try_from_secs_f64(v).map_err(|_| {
+            PyValueError::new_err(format!(
+                "{name} must be a non-negative number of seconds, got {v}"
+            ))
+        })
+    };
+    let cfg = SpoolerConfig {
+        retry_delay: secs("retry_delay", retry_delay)?,
+        retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+        max_attempts,
+        ..SpoolerConfig::default()
+    };
+    let out = py.detach(|| spool::fail_held(&fd_path.0, ino, &root.0, &cfg, reason))?;
+    Ok(out.map(|o| match o {
+        FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
+        FailOutcome::Dead { to, attempts } => (attempts, None, Some(path_bytes(py, &to))),
+    }))
+}
+
+/// Why `directory` must not be a spool directory (others can write it), or None.
+#[pyfunction]
+fn insecure_spool_dir(directory: FsPath) -> PyResult<Option<String>> {
+    Ok(spool::insecure_dir_reason(&directory.0)?)
+}
+
 /// Read one task file as `uwsgi.spooler_get_task` does: `None` if it is missing, locked by a
 /// running spooler or malformed.
 #[pyfunction]
@@ -310,7 +367,7 @@ fn spool_read<'py>(py: Python<'py>, path: FsPath) -> PyResult<Option<Bound<'py, 
 fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
     let msg = match notice {
         Notice::Quarantined { from, to, reason } => format!(
-            "malformed spool file {} moved to {}: {reason}",
+            "spool file {} quarantined (moved to {}): {reason}",
             from.display(),
             to.display()
         ),
@@ -319,6 +376,10 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
         }
         Notice::DeleteFailed { path, reason } => format!(
             "cannot delete finished task {} (it will run again): {reason}",
+            path.display()
+        ),
+        Notice::Unreadable { path, reason } => format!(
+            "cannot open task file {}, skipped (reported once per file): {reason}",
             path.display()
         ),
     };
@@ -343,7 +404,8 @@ struct PySpooler {
 #[pymethods]
 impl PySpooler {
     #[new]
-    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1)))]
+    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1), trusted_uids = Vec::new()))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         directory: FsPath,
         frequency: f64,
@@ -352,6 +414,7 @@ impl PySpooler {
         max_attempts: u32,
         numeric_names: bool,
         share: (u32, u32),
+        trusted_uids: Vec<u32>,
     ) -> PyResult<Self> {
         let secs = |name: &str, v: f64| {
             Duration::try_from_secs_f64(v).map_err(|_| {
@@ -372,6 +435,7 @@ impl PySpooler {
             max_attempts,
             numeric_names,
             share,
+            trusted_uids,
         };
         let sp = spool::Spooler::open(&directory.0, cfg)?;
         Ok(PySpooler {
@@ -391,6 +455,13 @@ impl PySpooler {
     /// Tasks waiting (ready now or later) as far as this spooler knows.
     fn pending(&self) -> usize {
         lock(&self.inner).pending()
+    }
+
+    /// Task files skipped because this spooler's user cannot open them (each counted once,
+    /// and logged once).
+    #[getter]
+    fn unreadable(&self) -> usize {
+        lock(&self.inner).unreadable()
     }
 
     /// The scan period in seconds (`uwsgi.set_spooler_frequency` sets it).
@@ -535,6 +606,18 @@ impl PyTask {
         self.with(spool::Task::in_subdir)
     }
 
+    /// The claimed file's descriptor (for the harakiri record in the master's shared table).
+    #[getter]
+    fn fd(&self) -> PyResult<i32> {
+        self.with(spool::Task::raw_fd)
+    }
+
+    /// The claimed file's inode number.
+    #[getter]
+    fn ino(&self) -> PyResult<u64> {
+        self.with(|t| t.ino)
+    }
+
     /// Failures recorded before this run.
     #[getter]
     fn attempts(&self) -> PyResult<u32> {
@@ -572,14 +655,17 @@ impl PyTask {
     }
 
     /// The task raised. Returns `(attempts, retry_at, dead_path)`: `retry_at` (unix time) when
-    /// it is kept, `dead_path` when it was moved to the dead-letter folder.
+    /// it is kept, `dead_path` when it was moved to the dead-letter folder, where `reason` (the
+    /// last traceback) goes into `<name>.reason` beside it.
+    #[pyo3(signature = (reason = ""))]
     fn failed<'py>(
         &self,
         py: Python<'py>,
+        reason: &str,
     ) -> PyResult<(u32, Option<i64>, Option<Bound<'py, PyBytes>>)> {
         let task = self.take()?;
         let cfg = self.cfg.clone();
-        Ok(match py.detach(|| task.failed(&cfg))? {
+        Ok(match py.detach(|| task.failed(&cfg, reason))? {
             FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
             FailOutcome::Dead { to, attempts } => (attempts, None, Some(path_bytes(py, &to))),
         })
@@ -692,6 +778,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(spool_write, m)?)?;
     m.add_function(wrap_pyfunction!(spool_job, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
+    m.add_function(wrap_pyfunction!(fail_held_task, m)?)?;
+    m.add_function(wrap_pyfunction!(insecure_spool_dir, m)?)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;

@@ -13,5 +13,7 @@ pub mod spooler;
 pub mod write;
 
 pub use packet::{Packet, PacketError, Var, decode, encode};
-pub use spooler::{FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task};
+pub use spooler::{
+    FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task, fail_held, insecure_dir_reason,
+};
 pub use write::{WriteError, spool_write, spool_write_packet};

@@ -77,6 +77,32 @@ pub struct SpoolerConfig {
     /// Within one second of enqueue time it takes the files of its share first, so parallel
     /// spoolers do not queue behind each other's locks. (0, 1) shares nothing.
     pub share: (u32, u32),
+    /// Users (besides the spooler's own and root) whose task files run; a file owned by anyone
+    /// else is quarantined (a task may carry a pickle: code run as the spooler's user).
+    pub trusted_uids: Vec<u32>,
+}
+
+/// Why a spool directory must not be consumed: others can write it, so any local user could
+/// queue a task (a pickle is code) for the spooler's user to run. None when it is fine.
+pub fn insecure_dir_reason(dir: &Path) -> io::Result<Option<String>> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(dir)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        let sticky = if mode & 0o1000 != 0 {
+            " (the sticky bit does not help: anyone may still add files)"
+        } else {
+            ""
+        };
+        return Ok(Some(format!(
+            "spool directory {} is writable by every user (mode {mode:04o}){sticky}: any local \
+             user could queue a task that runs as the spooler's user (a task may carry a pickle, \
+             that is code). Use a directory of its own and run: chmod o-w {}",
+            dir.display(),
+            dir.display()
+        )));
+    }
+    Ok(None)
 }
 
 impl Default for SpoolerConfig {
@@ -88,6 +114,7 @@ impl Default for SpoolerConfig {
             max_attempts: 0,
             numeric_names: false,
             share: (0, 1),
+            trusted_uids: Vec::new(),
         }
     }
 }
@@ -105,6 +132,8 @@ pub enum Notice {
     RemovedTemp { path: PathBuf },
     /// A finished task's file could not be deleted (it will run again).
     DeleteFailed { path: PathBuf, reason: String },
+    /// A task file this spooler's user cannot open (reported once per file; it stays in place).
+    Unreadable { path: PathBuf, reason: String },
 }
 
 /// What a call to [`Spooler::next`] produced.
@@ -139,6 +168,8 @@ pub struct Task {
     root: Arc<Path>,
     pub vars: Vec<Var>,
     pub body: Vec<u8>,
+    /// The file's inode number (from the claim's fstat), to recognise it from another process.
+    pub ino: u64,
     held: Held,
     /// Deletes the file after `ok`.
     reaper: Reaper,
@@ -350,29 +381,83 @@ impl Task {
         Ok(at)
     }
 
-    /// The task raised: count the failure on the file, then delay it or move it to `dead/`.
-    pub fn failed(self, cfg: &SpoolerConfig) -> io::Result<FailOutcome> {
-        let attempts = self.attempts().saturating_add(1);
-        // Without xattr support the count lives only in memory; the delay still grows within
-        // this process, and the file is never lost.
-        let _ = sys::write_attempts(self.file(), attempts);
-        if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
-            let dir = self.root.join(DEAD_DIR);
-            let to = move_aside(&self.path(), &dir)?;
-            return Ok(FailOutcome::Dead { to, attempts });
-        }
-        let exp = attempts.saturating_sub(1).min(30);
-        let delay = cfg
-            .retry_delay
-            .saturating_mul(1u32 << exp)
-            .min(cfg.retry_max_delay);
-        let at = unix_now() + delay.as_secs().max(1) as i64;
-        sys::set_times(self.file(), at)?;
-        Ok(FailOutcome::RetryAt { at, attempts })
+    /// The task raised: count the failure on the file, then delay it or move it to `dead/`
+    /// (with `<name>.reason` beside it holding `reason`, e.g. the last traceback).
+    pub fn failed(self, cfg: &SpoolerConfig, reason: &str) -> io::Result<FailOutcome> {
+        fail_file(self.file(), &self.path(), &self.root, cfg, reason)
+    }
+
+    /// The raw descriptor of the claimed file (the master reaches it through `/proc` to record
+    /// a harakiri as a failed attempt before the kill drops the lock).
+    pub fn raw_fd(&self) -> i32 {
+        self.file().as_raw_fd()
     }
 
     /// Give the task back unchanged (it runs again at once, here or in another spooler).
     pub fn release(self) {}
+}
+
+/// Count a failure on an open task file, then delay it (mtime) or move it from `path` to
+/// `root/dead/` with a `.reason` file. Shared by [`Task::failed`] and [`fail_held`].
+fn fail_file(
+    file: &File,
+    path: &Path,
+    root: &Path,
+    cfg: &SpoolerConfig,
+    reason: &str,
+) -> io::Result<FailOutcome> {
+    let attempts = sys::read_attempts(file).saturating_add(1);
+    // Without xattr support the count lives only in memory; the delay still grows within
+    // this process, and the file is never lost.
+    let _ = sys::write_attempts(file, attempts);
+    if cfg.max_attempts > 0 && attempts >= cfg.max_attempts {
+        let to = move_aside(path, &root.join(DEAD_DIR))?;
+        write_reason(
+            &to,
+            &format!(
+                "failed {attempts} time{} (--spooler-max-attempts {}); the last failure:\n{reason}",
+                if attempts == 1 { "" } else { "s" },
+                cfg.max_attempts
+            ),
+        );
+        return Ok(FailOutcome::Dead { to, attempts });
+    }
+    let exp = attempts.saturating_sub(1).min(30);
+    let delay = cfg
+        .retry_delay
+        .saturating_mul(1u32 << exp)
+        .min(cfg.retry_max_delay);
+    let at = unix_now() + delay.as_secs().max(1) as i64;
+    sys::set_times(file, at)?;
+    Ok(FailOutcome::RetryAt { at, attempts })
+}
+
+/// Record a failed attempt on a task that another process (a spooler about to be killed by
+/// harakiri) holds: `fd_path` is `/proc/<pid>/fd/<n>` of its claimed file, `ino` the inode it
+/// published, `root` its spool directory. Done before the kill, so that when the lock drops no
+/// spooler can claim the task before its back-off (or its move to `dead/`) is on the file.
+/// Returns None when that descriptor no longer holds the task (it finished meanwhile).
+pub fn fail_held(
+    fd_path: &Path,
+    ino: u64,
+    root: &Path,
+    cfg: &SpoolerConfig,
+    reason: &str,
+) -> io::Result<Option<FailOutcome>> {
+    let file = match fs::OpenOptions::new().read(true).write(true).open(fd_path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = sys::fstat(&file)?;
+    if meta.ino != ino || meta.nlink == 0 || !meta.is_file {
+        return Ok(None);
+    }
+    let path = fs::read_link(fd_path)?;
+    if !path.starts_with(root) {
+        return Ok(None);
+    }
+    fail_file(&file, &path, root, cfg, reason).map(Some)
 }
 
 /// Ordering key of a ready task: priority bucket, then enqueue time from the name.
@@ -432,6 +517,11 @@ pub struct Spooler {
     last_events: Instant,
     /// Claim attempts made (metrics; tests check that a held file is not retried in a loop).
     pub claim_attempts: u64,
+    /// Task files this spooler could not open (permission denied), each reported once.
+    unreadable: RelSet,
+    /// This process's effective uid: task files of other owners (root and trusted users aside)
+    /// are quarantined.
+    euid: u32,
     next_scan: Instant,
     notices: Vec<Notice>,
     waker: std::sync::Arc<sys::EventFd>,
@@ -460,6 +550,19 @@ fn priority_of(name: &[u8]) -> Option<u64> {
     }
 }
 
+/// Write `<to>.reason` beside a file moved to quarantine or `dead/` (best effort: the move is
+/// what matters, and the log line says the same).
+fn write_reason(to: &Path, reason: &str) {
+    let mut reason_path = to.to_path_buf().into_os_string();
+    reason_path.push(".reason");
+    let text = if reason.ends_with('\n') {
+        reason.to_owned()
+    } else {
+        format!("{reason}\n")
+    };
+    let _ = fs::write(reason_path, text);
+}
+
 /// Move `path` into `dir` (created if needed), keeping its name; returns the new path.
 fn move_aside(path: &Path, dir: &Path) -> io::Result<PathBuf> {
     match fs::create_dir(dir) {
@@ -477,7 +580,7 @@ enum Claim {
     Skip,
     /// Its mtime is in the future.
     Later(i64),
-    Quarantine(PacketError),
+    Quarantine(String),
 }
 
 impl Spooler {
@@ -489,6 +592,9 @@ impl Spooler {
                 io::ErrorKind::NotADirectory,
                 format!("spool directory {} is not a directory", root.display()),
             ));
+        }
+        if let Some(why) = insecure_dir_reason(&root)? {
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, why));
         }
         let inotify = Inotify::init()?;
         let held = Held::default();
@@ -514,6 +620,9 @@ impl Spooler {
             first_scan_done: false,
             last_events: Instant::now(),
             claim_attempts: 0,
+            unreadable: RelSet::default(),
+            // SAFETY: geteuid cannot fail.
+            euid: unsafe { libc::geteuid() },
             next_scan: Instant::now(),
             notices: Vec::new(),
             waker: std::sync::Arc::new(sys::EventFd::new()?),
@@ -571,6 +680,32 @@ impl Spooler {
     /// Tasks known to be waiting (ready now or later); for tests and metrics.
     pub fn pending(&self) -> usize {
         self.known.len()
+    }
+
+    /// Task files skipped because this spooler's user cannot open them (each counted once).
+    pub fn unreadable(&self) -> usize {
+        self.unreadable.len()
+    }
+
+    /// First time `rel` cannot be opened for lack of permission: a notice saying whose it is.
+    fn note_unreadable(&mut self, rel: &Path, err: &io::Error) {
+        if !self.unreadable.insert(rel) {
+            return;
+        }
+        let owner = match sys::lstat_at(&self.dir, rel) {
+            Ok(m) => format!("owned by uid {}, mode {:04o}", m.uid, m.mode & 0o7777),
+            Err(_) => "owner unknown".to_owned(),
+        };
+        // SAFETY: geteuid cannot fail.
+        let me = unsafe { libc::geteuid() };
+        self.notices.push(Notice::Unreadable {
+            path: self.root.join(rel),
+            reason: format!(
+                "{err} ({owner}; this spooler runs as uid {me}, which must be able to read and \
+                 write task files: have the writer run as that user, or make the file \
+                 readable and writable by it)"
+            ),
+        });
     }
 
     fn watch(&mut self, dir: &Path, bucket: u64) -> io::Result<()> {
@@ -847,14 +982,18 @@ impl Spooler {
         // announces.
         let file = match sys::open_rw_at(&self.dir, rel, &mut self.noatime) {
             Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                // Not ours to read: said once per file, counted, left where it is (a spooler
+                // of its owner, uWSGI's say, may share the directory).
+                self.note_unreadable(rel, &e);
+                return Ok(Claim::Skip);
+            }
             Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied
-                ) || matches!(
-                    e.raw_os_error(),
-                    Some(libc::ELOOP) | Some(libc::EISDIR) | Some(libc::ENXIO)
-                ) =>
+                if e.kind() == io::ErrorKind::NotFound
+                    || matches!(
+                        e.raw_os_error(),
+                        Some(libc::ELOOP) | Some(libc::EISDIR) | Some(libc::ENXIO)
+                    ) =>
             {
                 return Ok(Claim::Skip); // gone, not ours to read, or not a regular file
             }
@@ -871,6 +1010,14 @@ impl Spooler {
         // The previous holder may have finished and unlinked it while we waited to open it.
         if meta.nlink == 0 {
             return Ok(Claim::Skip);
+        }
+        if meta.uid != self.euid && meta.uid != 0 && !self.cfg.trusted_uids.contains(&meta.uid) {
+            return Ok(Claim::Quarantine(format!(
+                "owned by uid {}, not by this spooler's user (uid {}) nor root: a task may carry \
+                 a pickle, that is code, so only trusted users' files run (trust that user with \
+                 --spooler-trusted-user {})",
+                meta.uid, self.euid, meta.uid
+            )));
         }
         if meta.mtime > unix_now() {
             return Ok(Claim::Later(meta.mtime));
@@ -896,11 +1043,11 @@ impl Spooler {
                     self.own_close(rel);
                     return Ok(Claim::Skip);
                 }
-                return Ok(Claim::Quarantine(PacketError::ShortHeader {
-                    len: data.len(),
-                }));
+                return Ok(Claim::Quarantine(
+                    PacketError::ShortHeader { len: data.len() }.to_string(),
+                ));
             }
-            Err(e) => return Ok(Claim::Quarantine(e)),
+            Err(e) => return Ok(Claim::Quarantine(e.to_string())),
         };
         held_lock(&self.held).held.insert(rel);
         Ok(Claim::Got(Task {
@@ -909,6 +1056,7 @@ impl Spooler {
             root: self.root.clone(),
             vars: decoded.vars,
             body: decoded.body,
+            ino: meta.ino,
             held: self.held.clone(),
             reaper: self.reaper.clone(),
             dir: self.dir.clone(),
@@ -920,14 +1068,11 @@ impl Spooler {
         held_lock(&self.held).remember_left(rel);
     }
 
-    fn quarantine(&mut self, rel: &Path, err: &PacketError) -> io::Result<Notice> {
+    fn quarantine(&mut self, rel: &Path, reason: String) -> io::Result<Notice> {
         let from = self.root.join(rel);
         let dir = self.root.join(QUARANTINE_DIR);
         let to = move_aside(&from, &dir)?;
-        let reason = err.to_string();
-        let mut reason_path = to.clone().into_os_string();
-        reason_path.push(".reason");
-        let _ = fs::write(reason_path, format!("{reason}\n"));
+        write_reason(&to, &reason);
         Ok(Notice::Quarantined { from, to, reason })
     }
 
@@ -975,7 +1120,7 @@ impl Spooler {
                     }
                     Ok(Claim::Quarantine(err)) => {
                         self.known.remove(&key.rel);
-                        match self.quarantine(&key.rel, &err) {
+                        match self.quarantine(&key.rel, err) {
                             Ok(n) => return Ok(Next::Notice(n)),
                             // Someone else moved or removed it first.
                             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
@@ -1298,7 +1443,7 @@ mod tests {
         let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
         let t = next_task(&mut sp).unwrap();
         let path = t.path().to_path_buf();
-        match t.failed(&cfg).unwrap() {
+        match t.failed(&cfg, "boom").unwrap() {
             FailOutcome::RetryAt { at, attempts } => {
                 assert_eq!(attempts, 1);
                 assert!(at > unix_now() - 1);
@@ -1313,11 +1458,16 @@ mod tests {
         let mut sp = Spooler::open(tmp.path(), cfg.clone()).unwrap();
         let t = next_task(&mut sp).unwrap();
         assert_eq!(t.attempts(), 1, "attempts are kept on the file");
-        match t.failed(&cfg).unwrap() {
+        match t.failed(&cfg, "boom").unwrap() {
             FailOutcome::Dead { to, attempts } => {
                 assert_eq!(attempts, 2);
                 assert!(to.starts_with(tmp.path().canonicalize().unwrap().join(DEAD_DIR)));
                 assert!(to.exists());
+                let mut reason = to.clone().into_os_string();
+                reason.push(".reason");
+                let reason = fs::read_to_string(reason).unwrap();
+                assert!(reason.contains("failed 2 times"), "{reason}");
+                assert!(reason.ends_with("boom\n"), "{reason}");
             }
             other => panic!("{other:?}"),
         }
@@ -1337,6 +1487,73 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(!bad.exists());
+    }
+
+    #[test]
+    fn a_directory_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        for mode in [0o777, 0o1777, 0o703] {
+            let tmp = tempfile::tempdir().unwrap();
+            fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode)).unwrap();
+            let Err(err) = Spooler::open(tmp.path(), SpoolerConfig::default()) else {
+                panic!("mode {mode:o} accepted");
+            };
+            let msg = err.to_string();
+            assert!(msg.contains("chmod o-w"), "{msg}");
+            assert!(msg.contains(&format!("{mode:04o}")), "{msg}");
+        }
+        // group-writable is allowed (a group shared with the web server); others' files are
+        // then quarantined unless trusted
+        let tmp = tempfile::tempdir().unwrap();
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(Spooler::open(tmp.path(), SpoolerConfig::default()).is_ok());
+    }
+
+    #[test]
+    fn a_task_file_of_another_user_is_quarantined_unless_trusted() {
+        // SAFETY: geteuid cannot fail.
+        if unsafe { libc::geteuid() } != 0 {
+            return; // chown needs root (the project's CI runs as root)
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let theirs = spool_write(tmp.path(), &[v("n", "theirs")], b"", false).unwrap();
+        std::os::unix::fs::chown(&theirs, Some(65534), Some(65534)).unwrap();
+        let ours = spool_write(tmp.path(), &[v("n", "ours")], b"", false).unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        let mut quarantined = None;
+        let mut ran = Vec::new();
+        for _ in 0..20 {
+            match sp.next(Duration::from_millis(20)).unwrap() {
+                Next::Task(t) => {
+                    ran.push(t.vars.clone());
+                    t.ok().unwrap();
+                }
+                Next::Notice(Notice::Quarantined { to, reason, .. }) => {
+                    quarantined = Some((to, reason))
+                }
+                _ => {}
+            }
+        }
+        sp.flush();
+        assert_eq!(ran, vec![vec![v("n", "ours")]]);
+        assert!(!ours.exists());
+        let (to, reason) = quarantined.expect("the other user's file is quarantined");
+        assert!(reason.contains("uid 65534"), "{reason}");
+        assert!(reason.contains("--spooler-trusted-user 65534"), "{reason}");
+        let mut rp = to.into_os_string();
+        rp.push(".reason");
+        assert!(fs::read_to_string(rp).unwrap().contains("uid 65534"));
+        // trusted: it runs
+        let again = spool_write(tmp.path(), &[v("n", "trusted")], b"", false).unwrap();
+        std::os::unix::fs::chown(&again, Some(65534), Some(65534)).unwrap();
+        let cfg = SpoolerConfig {
+            trusted_uids: vec![65534],
+            ..SpoolerConfig::default()
+        };
+        let mut sp = Spooler::open(tmp.path(), cfg).unwrap();
+        let t = next_task(&mut sp).expect("a trusted user's task runs");
+        assert_eq!(t.vars, vec![v("n", "trusted")]);
+        t.ok().unwrap();
     }
 
     #[test]

@@ -98,7 +98,8 @@ pub fn spool_write_packet(
     let mut target = dir.to_path_buf();
     if let Some(p) = priority.filter(|v| !v.is_empty()) {
         target.push(parse_priority(p)?);
-        match fs::DirBuilder::new().mode(0o777).create(&target) {
+        // Never writable by others (uWSGI: 0777 & umask): a task there may be code to run.
+        match fs::DirBuilder::new().mode(0o770).create(&target) {
             Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
                 return Err(WriteError::Io {
                     dir: target,
