@@ -476,6 +476,7 @@ impl MasterLoop {
                             .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
                             .collect();
                         CronSpec::from_uwsgi(v[0], v[1], v[2], v[3], v[4])
+                            .map_err(|e| e.to_string())?
                     }
                     (b'S', t) => CronSpec::parse(&text(t)?).map_err(|e| e.to_string())?,
                     _ => return Err("bad cron datagram".into()),
@@ -714,7 +715,7 @@ mod tests {
         ml.enable_test_clock();
         ml.add_cron(
             5,
-            CronSpec::from_uwsgi(40, 2, -1, -1, -1),
+            CronSpec::from_uwsgi(40, 2, -1, -1, -1).unwrap(),
             Some("UTC"),
             false,
         )

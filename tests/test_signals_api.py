@@ -167,6 +167,46 @@ def test_sources_without_a_master_check_their_arguments_then_warn():
         uwsgi.add_cron(1, 0.5, 0, -1, -1, -1)
 
 
+@pytest.mark.parametrize(
+    'fields,named',
+    [
+        ((60, -1, -1, -1, -1), 'minute 60'),
+        ((0, 24, -1, -1, -1), 'hour 24'),
+        ((0, 0, 32, -1, -1), 'day 32'),
+        ((0, 0, 0, -1, -1), 'day 0'),
+        ((0, 0, -1, 13, -1), 'month 13'),
+        ((0, 0, -1, -1, 8), 'weekday 8'),
+        ((0, 0, -32, -1, -1), 'day -32'),
+        ((0, 0, 31, 2, -1), 'day 31 never falls in month 2'),
+        ((0, 0, 30, 2, -1), 'day 30 never falls in month 2'),
+        ((0, 0, 31, 4, -1), 'day 31 never falls in month 4'),
+        ((0, 0, 31, 11, -1), 'day 31 never falls in month 11'),
+        (('0 0 31 4,6,9,11 *',), 'day 31 never falls in month 4,6,9,11'),
+        (('0 0 30 feb *',), 'day 30 never falls in month feb'),
+    ],
+)
+def test_cron_entries_that_could_never_fire_are_refused(fields, named):
+    """Issue 10: out-of-range integers and impossible dates were accepted and never fired."""
+    with pytest.raises(ValueError, match=f'unable to add cron: cron {named}'):
+        uwsgi.add_cron(1, *fields)
+
+    def f(num):
+        pass
+
+    # the decorator refuses before anything is registered
+    with pytest.raises(ValueError, match=f'cron {named}'):
+        uwsgidecorators.cron(*fields, signum=9)(f)
+    assert uwsgi.signal_registered(9) is None
+
+
+def test_cron_keeps_uwsgis_weekday_7_negative_steps_and_february_29():
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NoMasterWarning)
+        for fields in [(0, 0, -1, -1, 7), (-70, -24, -31, -12, -7), (0, 0, 29, 2, -1), (0, 0, 31, 4, 1)]:
+            assert uwsgi.add_cron(1, *fields) is True
+            uwsgidecorators.cron(*fields)(lambda n: None)
+
+
 def test_file_monitor_on_a_missing_path_raises_even_without_a_master(tmp_path):
     with pytest.raises(FileMonitorPathError) as info:
         uwsgi.add_file_monitor(1, tmp_path / 'missing')

@@ -457,6 +457,12 @@ class cron:
                 )
         elif (hour, day, month, dayweek) != (None, None, None, None):
             raise TypeError('cron() takes either one crontab string or five integers')
+        if not _REAL_UWSGI or not isinstance(minute, str):
+            # A value out of range or a date that never occurs raises here, before anything is
+            # registered (real uWSGI would accept it and never fire).
+            from ._signals import cron_spec
+
+            cron_spec(minute, hour, day, month, dayweek)
         self.num = kwargs.get('signum', get_free_signal())
         self.minute = minute
         self.hour = hour

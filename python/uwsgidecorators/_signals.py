@@ -293,7 +293,12 @@ def _cron_spec_and_wire(minute: Any, hour: Any, day: Any, month: Any, weekday: A
         if isinstance(v, float):
             raise TypeError("'float' object cannot be interpreted as an integer")
         ints.append(operator.index(v))
-    spec = _core.CronSpec.from_uwsgi(*ints)  # OverflowError past 64 bits, as the master would
+    try:
+        # OverflowError past 64 bits, as the master would; ValueError for a value out of its
+        # field's range or a date that never occurs (the core names the field and the value)
+        spec = _core.CronSpec.from_uwsgi(*ints)
+    except ValueError as exc:
+        raise ValueError(f'unable to add cron: {exc}') from None
     return spec, b'U' + struct.pack('<5q', *ints)
 
 

@@ -233,11 +233,12 @@ impl PyCronSpec {
     }
 
     /// uWSGI's `add_cron` integers (-1 any, -N divisible by N).
+    /// A value out of its field's range, or a spec that could never fire, raises ValueError.
     #[staticmethod]
-    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> Self {
-        PyCronSpec {
-            spec: CronSpec::from_uwsgi(minute, hour, day, month, weekday),
-        }
+    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> PyResult<Self> {
+        CronSpec::from_uwsgi(minute, hour, day, month, weekday)
+            .map(|spec| PyCronSpec { spec })
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// The five `uwsgi.add_cron` integers with the same meaning, or None if uWSGI cannot say it.
