@@ -167,6 +167,28 @@ def test_sources_without_a_master_check_their_arguments_then_warn():
         uwsgi.add_cron(1, 0.5, 0, -1, -1, -1)
 
 
+def test_timer_periods_of_zero_are_refused():
+    """Issue 10: @timer(0), @rbtimer(0), add_timer(n, 0) were accepted and never fired."""
+    for call in (
+        lambda: uwsgi.add_timer(1, 0),
+        lambda: uwsgi.add_timer(1, 0.0),
+        lambda: uwsgi.add_timer(1, 1e-9),  # rounds to 0 us
+        lambda: uwsgi.add_rb_timer(1, 0),
+        lambda: uwsgi.add_rb_timer(1, 0, 3),
+    ):
+        with pytest.raises(ValueError, match=r'unable to add (rb_)?timer: the period must be .* over 0'):
+            call()
+
+    def f(num):
+        pass
+
+    for deco, what in ((uwsgidecorators.timer, 'timer'), (uwsgidecorators.rbtimer, 'rb_timer')):
+        with pytest.raises(ValueError, match=f'unable to add {what}: .* over 0'):
+            deco(0, signum=9)(f)
+        assert uwsgi.signal_registered(9) is None  # refused before anything was registered
+    _quiet(uwsgidecorators.timer(0.001, signum=10), f)  # the smallest sensible periods stay
+
+
 @pytest.mark.parametrize(
     'fields,named',
     [

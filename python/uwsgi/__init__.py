@@ -389,7 +389,7 @@ def signal(signum: int, remote: str | None = None) -> None:
 
 
 def add_timer(signum: int, seconds: float) -> None:
-    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 never fires), from the master."""
+    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 or less raises ValueError), from the master."""
     _signals().add_timer(signum, seconds)
 
 

@@ -405,6 +405,10 @@ class timer:
     takes whole seconds) where ``target=`` says (default: one idle worker)."""
 
     def __init__(self, secs: float, **kwargs: _typing.Any) -> None:
+        # A period of 0 (or negative) raises here, before anything is registered.
+        from ._signals import _seconds
+
+        _seconds(secs, 'rb_timer' if isinstance(self, rbtimer) else 'timer')
         self.num = kwargs.get('signum', get_free_signal())
         self.secs = secs
         self.target = kwargs.get('target', '')

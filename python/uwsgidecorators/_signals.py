@@ -172,8 +172,13 @@ def _seconds(secs: Any, what: str) -> float:
     if not isinstance(secs, numbers.Real):
         raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
     value = float(secs)
-    if not math.isfinite(value) or not 0 <= value <= 1e9:
-        raise ValueError(f'unable to add {what}: the period must be a number of seconds from 0 to 1e9, got {secs!r}')
+    # The master counts in microseconds: a period that rounds to 0 us would never fire (uWSGI
+    # accepts 0 and the timer never fires).
+    if not math.isfinite(value) or not 0.0000005 <= value <= 1e9:
+        raise ValueError(
+            f'unable to add {what}: the period must be a number of seconds over 0 (at least 1 us) and at most 1e9, '
+            f'got {secs!r}'
+        )
     return value
 
 
