@@ -252,3 +252,14 @@ def test_a_worker_adds_timers_at_run_time(procs, tmp_path):
     assert len(rb) == 6 and sorted(r['worker'] for r in rb) == [1, 1, 1, 2, 2, 2], rb
     assert 'control datagram refused' not in m.log()
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_timer_option_of_zero_seconds_is_a_usage_error():
+    # Issue 10: the master's core now refuses a 0 period; the option says so before it starts.
+    import pytest
+    from uwsgidecorators.master import UsageError, _timer_option
+
+    assert _timer_option('timer', '7 0.2') == (7, 0.2)
+    for bad in ('7 0', '7 -1', '256 1', '-1 1'):
+        with pytest.raises(UsageError, match='SIGNUM SECONDS'):
+            _timer_option('timer', bad)

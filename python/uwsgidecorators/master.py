@@ -164,10 +164,10 @@ def _timer_option(name: str, value: str) -> tuple[int, float]:
         if len(parts) != 2:
             raise ValueError
         num, secs = int(parts[0]), float(parts[1])
-        if num < 0 or num > 255 or not secs >= 0 or secs == float('inf'):
+        if num < 0 or num > 255 or not secs > 0 or secs == float('inf'):
             raise ValueError
     except ValueError:
-        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number >= 0), got {value!r}') from None
+        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number > 0), got {value!r}') from None
     return num, secs
 
 
