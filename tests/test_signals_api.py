@@ -45,14 +45,63 @@ def _quiet(fn, *args, **kwargs):
 # numbers and targets
 
 
-def test_signal_numbers_are_taken_modulo_256_and_must_be_integers():
-    assert _signals.signum(300) == 44 and _signals.signum(-1) == 255 and _signals.signum(True) == 1
+def test_signal_numbers_must_be_integers_from_0_to_255():
+    assert _signals.signum(0) == 0 and _signals.signum(255) == 255 and _signals.signum(True) == 1
     for bad in (1.0, '3', None):
         with pytest.raises(TypeError):
             _signals.signum(bad)
-    _quiet(uwsgi.register_signal, 300, '', lambda n: None)
-    assert uwsgi.signal_registered(44) is True
+    _quiet(uwsgi.register_signal, 255, '', lambda n: None)
+    assert uwsgi.signal_registered(255) is True
     assert uwsgi.signal_registered(45) is None  # None, not False, as in uWSGI
+
+
+@pytest.mark.parametrize('num', [256, 300, -1, -256, 2**40])
+def test_signal_numbers_out_of_range_are_refused_everywhere(num, tmp_path):
+    """Issue 10: @signal(300) registered signal 44 and @signal(-1) signal 255 (uWSGI's "B"
+    format takes any int modulo 256); every call that takes a signal number refuses them."""
+    named = rf'signal number {num} is out of range: uWSGI signals are 0 to 255'
+
+    def f(n):
+        pass
+
+    calls = {
+        'unable to register signal': lambda: uwsgi.register_signal(num, '', f),
+        'unable to raise signal': lambda: uwsgi.signal(num),
+        'unable to add timer': lambda: uwsgi.add_timer(num, 1),
+        'unable to add rb_timer': lambda: uwsgi.add_rb_timer(num, 1),
+        'unable to add cron': lambda: uwsgi.add_cron(num, -1, -1, -1, -1, -1),
+        'unable to add file monitor': lambda: uwsgi.add_file_monitor(num, tmp_path),
+        '': lambda: uwsgi.signal_registered(num),
+    }
+    for what, call in calls.items():
+        with pytest.raises(ValueError, match=f'{what}.*{named}'):
+            call()
+    for deco in (
+        uwsgidecorators.signal(num),
+        uwsgidecorators.timer(1, signum=num),
+        uwsgidecorators.rbtimer(1, signum=num),
+        uwsgidecorators.cron(-1, -1, -1, -1, -1, signum=num),
+        uwsgidecorators.filemon(tmp_path, signum=num),
+    ):
+        with pytest.raises(ValueError, match=named):
+            deco(f)
+    assert not any(uwsgi.signal_registered(n) for n in range(256))
+    # the master's loop and the direct sender (the core's side) refuse them too
+    ml = _core.MasterLoop(str(tmp_path / 'control'))
+    for call in (
+        lambda: ml.register_signal(num, ''),
+        lambda: ml.raise_signal(num),
+        lambda: ml.signal_registered(num),
+        lambda: ml.add_timer(num, 1.0),
+        lambda: ml.add_cron(num, _core.CronSpec('* * * * *')),
+        lambda: ml.add_file_monitor(num, str(tmp_path)),
+    ):
+        with pytest.raises(ValueError, match=named):
+            call()
+    sender = ml.direct_sender()
+    for call in (lambda: sender.send(num), lambda: sender.worker(num), lambda: sender.register(num, 'worker1')):
+        with pytest.raises(ValueError, match=named):
+            call()
 
 
 @pytest.mark.parametrize(
@@ -371,7 +420,7 @@ def test_signal_reaches_a_master_loop_through_its_control_socket(tmp_path, monke
     ml.register_signal(9, '')
     monkeypatch.setenv(_config.ENV_CONTROL, control)
     uwsgi.signal(9)
-    uwsgi.signal(10 + 256)
+    uwsgi.signal(10)
     events = []
     for _ in range(20):
         events += ml.step(0.05)

@@ -148,11 +148,19 @@ def _warn_no_master(fname: str, stacklevel: int = 4) -> None:
 # argument checks (the same answers in every process, master or not)
 
 
-def signum(num: Any) -> int:
-    """uWSGI parses signal numbers with the ``B`` format: any int, taken modulo 256."""
+def signum(num: Any, what: str = '') -> int:
+    """A uWSGI signal number: an int from 0 to 255, else TypeError or ValueError naming it.
+
+    uWSGI parses it with the ``B`` format, which takes any int modulo 256 (300 is signal 44,
+    -1 is 255); we refuse those. ``what``: the start of the message (``unable to add timer``).
+    """
     if isinstance(num, float):
         raise TypeError("'float' object cannot be interpreted as an integer")
-    return operator.index(num) % 256
+    n = operator.index(num)
+    if not 0 <= n <= 255:
+        prefix = f'{what}: ' if what else ''
+        raise ValueError(f'{prefix}signal number {n} is out of range: uWSGI signals are 0 to 255')
+    return n
 
 
 def check_target(target: Any) -> str:
@@ -192,11 +200,11 @@ def signal_registered(num: Any) -> bool | None:
 
 
 def handler_for(num: int) -> Handler | None:
-    return _handlers.get(num % 256)
+    return _handlers.get(num)
 
 
 def register_signal(num: Any, target: Any, handler: Any) -> None:
-    n = signum(num)
+    n = signum(num, 'unable to register signal')
     if not isinstance(target, str):
         raise TypeError(f'register_signal() argument 2 must be str, not {type(target).__name__}')
     if not callable(handler):
@@ -255,7 +263,7 @@ def _send_to_master(what: str, msg: bytes) -> None:
 
 def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> None:
     what = 'rb_timer' if rb else 'timer'
-    n = signum(num)
+    n = signum(num, f'unable to add {what}')
     period = _seconds(secs, what)
     count = operator.index(iterations)
     if not 0 <= count < 2**32:
@@ -318,7 +326,7 @@ def add_cron(
     tz: str | None = None,
     catch_up: bool = False,
 ) -> bool:
-    n = signum(num)
+    n = signum(num, 'unable to add cron')
     spec, wire = _cron_spec_and_wire(minute, hour, day, month, weekday)
     if tz is not None and not isinstance(tz, str):
         raise TypeError(f'tz must be a time zone name (str), not {type(tz).__name__}')
@@ -342,7 +350,7 @@ def add_cron(
 
 
 def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
-    n = signum(num)
+    n = signum(num, 'unable to add file monitor')
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f'file monitor path must be str, bytes or os.PathLike, not {type(path).__name__}')
     fspath = os.fspath(path)
@@ -379,7 +387,7 @@ def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
 
 def send_signal(num: Any, remote: Any = None) -> None:
     """``uwsgi.signal(num[, remote])``."""
-    n = signum(num)
+    n = signum(num, 'unable to raise signal')
     if remote is not None:
         _remote_signal(n, remote)
         return
