@@ -5,6 +5,7 @@ decorators' forms. Processes with a master: test_signals_proc.py and friends."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
 import threading
@@ -632,3 +633,78 @@ def test_master_loop_refuses_what_the_master_refuses(tmp_path):
         _signals.detach_master()
     assert struct.calcsize('<q') == 8
     assert os.path.exists(tmp_path / 'c')
+
+
+# ---------------------------------------------------------------------------------------------
+# signal_wait / signal_received (real processes: test_signal_wait_proc.py)
+
+
+def test_signal_wait_without_a_master_is_a_clear_error():
+    assert uwsgi.signal_received() == 0
+    with pytest.raises(MasterNotFoundError, match=r'signal_wait\(\): no uwsgidecorators master'):
+        uwsgi.signal_wait()
+    with pytest.raises(MasterNotFoundError):
+        uwsgi.signal_wait(3)
+    with pytest.raises(ValueError, match='signal number 300 is out of range'):
+        uwsgi.signal_wait(300)
+    with pytest.raises(TypeError):
+        uwsgi.signal_wait('3')  # type: ignore[arg-type]
+
+
+def test_signal_wait_runs_handlers_releases_the_gil_and_ends_on_ctrl_c():
+    private_w, private_r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    shared_w, shared_r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for s in (private_r, shared_r):
+        s.setblocking(False)
+    ran: list[int] = []
+    for n in (4, 5, 6):
+        _quiet(uwsgi.register_signal, n, '', ran.append)
+    _signals.set_channels(private_r.fileno(), shared_r.fileno(), where='test')
+    try:
+        # 4 and 5 wait already: 4's handler runs, 5 ends the wait
+        private_w.send(bytes([4]))
+        shared_w.send(bytes([5]))
+        assert uwsgi.signal_wait(5) == b''
+        assert uwsgi.signal_received() == 5 and ran == [4, 5]
+
+        # another thread sends while this one waits: the GIL is free meanwhile
+        def later(data: bytes) -> None:
+            time.sleep(0.2)
+            private_w.send(data)
+
+        t = threading.Thread(target=later, args=(bytes([6]),))
+        t.start()
+        assert uwsgi.signal_wait() == b''
+        t.join()
+        assert uwsgi.signal_received() == 6 and ran == [4, 5, 6]
+
+        # a thread's wait ends when another thread (here: this one) reads and runs the signal
+        seen: list[int] = []
+
+        def waiter() -> None:
+            uwsgi.signal_wait(4)
+            seen.append(uwsgi.signal_received())
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.2)
+        _signals.run_handler(4, where='test')  # what the worker loop does with a 4 it read
+        t.join(10)
+        assert not t.is_alive() and seen == [4]
+        assert uwsgi.signal_received() == 6  # per thread
+
+        # Ctrl-C ends the wait at once
+        def interrupt() -> None:
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with pytest.raises(KeyboardInterrupt):
+            uwsgi.signal_wait(7)
+        t.join()
+        assert uwsgi.signal_received() == -1  # as in uWSGI, after a wait that did not end with a signal
+        assert signal.set_wakeup_fd(-1) == -1  # the wait gave the wake-up fd back
+    finally:
+        for s in (private_w, private_r, shared_w, shared_r):
+            s.close()

@@ -6,7 +6,8 @@ gunicorn worker, a test) this module answers with real uWSGI's names, signatures
 messages (Python 3 flavour: most strings are ``bytes``).
 
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
-``signal_registered``, ``add_timer``, ``add_rb_timer``, ``add_cron``, ``add_file_monitor``).
+``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
+``add_cron``, ``add_file_monitor``).
 Functions of subsystems that are not built yet (locks, mules, RPC) are deliberately absent, so
 calling them fails loudly with ``AttributeError`` instead of pretending to work.
 
@@ -386,6 +387,26 @@ def signal(signum: int, remote: str | None = None) -> None:
     ``signal`` plugin answers; OSError if unreachable, ValueError if refused).
     """
     _signals().send_signal(signum, remote)
+
+
+def signal_wait(signum: int | None = None) -> bytes:
+    """Wait until signal ``signum`` (any signal without it) reaches this process, running the
+    handler of every signal that arrives meanwhile; returns ``b''``. Then
+    :func:`signal_received` tells which one ended the wait.
+
+    In the workers and spoolers of a uwsgidecorators master (a ``@postfork`` function, a thread
+    it starts, a signal handler); elsewhere no signal can arrive and it raises
+    ``MasterNotFoundError`` (in an attached process) or ``RuntimeError`` (in the master). The
+    wait releases the GIL; Ctrl-C ends it, and so does a stop request (``SystemError``, as uWSGI).
+    """
+    if signum is None:
+        return _signals().signal_wait()  # type: ignore[no-any-return]
+    return _signals().signal_wait(signum)  # type: ignore[no-any-return]
+
+
+def signal_received() -> int:
+    """The signal that ended this thread's last :func:`signal_wait` (0 before any, -1 during one)."""
+    return _signals().signal_received()  # type: ignore[no-any-return]
 
 
 def add_timer(signum: int, seconds: float) -> None:

@@ -615,6 +615,15 @@ class Master:
         if spec.kind == KIND_SPOOLER:
             st.spooler_dir = self.s.spoolers[spec.dir_index]
 
+        # uwsgi.signal_wait reads these (from a @postfork function, a thread, a handler).
+        _signals.set_channels(
+            chan.fileno(),
+            queue.fileno(),
+            where=spec.label(),
+            harakiri=self.s.harakiri if spec.kind == KIND_SPOOLER else self.s.worker_harakiri,
+            stopping=lambda: stop.requested,
+        )
+
         import uwsgi
 
         hook = getattr(uwsgi, 'post_fork_hook', None)
@@ -672,6 +681,7 @@ class Master:
                 direct.bind(path)
             except OSError as exc:
                 log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
+        _signals.set_direct_channel(direct.fileno())  # uwsgi.signal_wait reads it too
         try:
             while not stop.requested:
                 # The wait (GIL released) and the reads are the core's: one call per wake-up.
@@ -683,6 +693,7 @@ class Master:
         finally:
             if wakeup is not None:
                 give_back_wakeup_fd(wakeup)
+            _signals.set_direct_channel(-1)
             direct.close()
         return 0
 
