@@ -75,7 +75,32 @@ def __getattr__(name: str) -> Any:
         return tuple(_state().spoolers)
     if name == 'numproc':
         return _numproc()
+    if name in _NOT_BUILT:
+        raise AttributeError(
+            f"module 'uwsgi' has no attribute {name!r}: {_NOT_BUILT[name]} not built yet in the uwsgidecorators "
+            'shim (see docs/compat.md, "Not built yet")'
+        )
     raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
+
+
+_LOCKS = 'locks are'
+_MULES = 'mules and farms are'
+_RPC = 'RPC is'
+#: uWSGI API names whose subsystem is not here yet, and what is missing
+_NOT_BUILT = {
+    'lock': _LOCKS,
+    'unlock': _LOCKS,
+    'is_locked': _LOCKS,
+    'mule_msg': _MULES,
+    'mule_get_msg': _MULES,
+    'farm_msg': _MULES,
+    'farm_get_msg': _MULES,
+    'in_farm': _MULES,
+    'register_rpc': _RPC,
+    'rpc': _RPC,
+    'rpc_list': _RPC,
+    'reload': 'reloading is',
+}
 
 
 def _numproc() -> int:

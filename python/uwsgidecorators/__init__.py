@@ -28,6 +28,7 @@ from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
 from .exceptions import SpoolError as SpoolError
 from .exceptions import SpoolPacketError as SpoolPacketError
 from .exceptions import SpoolTooLargeError as SpoolTooLargeError
+from .exceptions import NotBuiltError as NotBuiltError
 from .exceptions import UwsgiError as UwsgiError
 
 # The shim marks itself; the builtin module of a real uWSGI process has no such attribute.
@@ -35,6 +36,18 @@ _REAL_UWSGI: bool = not getattr(uwsgi, '__uwsgidecorators_shim__', False)
 
 if _REAL_UWSGI and uwsgi.masterpid() == 0:
     raise Exception('you have to enable the uWSGI master process to use this module')
+
+
+
+def _not_built(name: str, inside: str = 'it works inside real uWSGI') -> None:
+    """Outside real uWSGI, a decorator whose subsystem is not built yet raises where it is
+    applied (a clear error at import, not an AttributeError later, or a function that silently
+    never runs). Inside real uWSGI the builtin module does the work, as before."""
+    if not _REAL_UWSGI:
+        raise NotBuiltError(
+            f'uwsgidecorators: @{name} is not built yet (see docs/compat.md, "Not built yet"); {inside}'
+        )
+
 
 #: ``ud_spool_func`` name -> function; the key is the bare ``__name__``, so a later function
 #: with the same name replaces an earlier one (as in uWSGI)
@@ -235,13 +248,15 @@ class postfork:
 
 
 # --------------------------------------------------------------------------------------------
-# mules and farms (need uwsgi.mule_msg & co: not in the shim yet)
+# mules and farms (need uwsgi.mule_msg & co: not in the shim yet, so outside real uWSGI applying
+# them raises NotBuiltError; the classes stay as uWSGI's for real uWSGI)
 
 
 class mulefunc:
     """Run the function in a mule: bare ``@mulefunc`` (any mule) or ``@mulefunc(N|b'farm')``."""
 
     def __init__(self, f: _typing.Any) -> None:
+        _not_built('mulefunc')
         if callable(f):
             self.fname: str | None = f.__name__
             self.mule: _typing.Any = 0
@@ -274,6 +289,7 @@ def mule_msg_dispatcher(message: bytes) -> _typing.Any:
 
 class rpc:
     def __init__(self, name: _typing.Any) -> None:
+        _not_built('rpc')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
@@ -301,6 +317,7 @@ class farm:
     """``@farm(name)``: every mule of the farm loops on its messages. The name becomes None."""
 
     def __init__(self, name: _typing.Any = None, **kwargs: _typing.Any) -> None:
+        _not_built('farm')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
@@ -340,6 +357,7 @@ class mule:
     """``@mule(N)``: mule N runs f once after fork. The decorated name becomes None."""
 
     def __init__(self, num: int) -> None:
+        _not_built(type(self).__name__)
         self.num = num
 
     def __call__(self, f: '_typing.Callable[[], _typing.Any]') -> None:
@@ -370,6 +388,7 @@ class mulemsg:
     """``@mulemsg(N)``: mule N loops on its messages. The decorated name becomes None."""
 
     def __init__(self, num: int) -> None:
+        _not_built('mulemsg')
         self.num = num
 
     def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
@@ -532,9 +551,11 @@ def _warn_real(what: str, why: str) -> None:
 
 
 class erlang:
-    """Gone from uWSGI 2.0 (no ``uwsgi.erlang_register_process``): decorating raises AttributeError."""
+    """Gone from uWSGI 2.0 (no ``uwsgi.erlang_register_process``): inside real uWSGI decorating
+    raises AttributeError, as uWSGI's module does; elsewhere ``NotBuiltError``."""
 
     def __init__(self, name: str) -> None:
+        _not_built('erlang', 'uWSGI 2.0 dropped it too')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
@@ -550,6 +571,7 @@ class lock:
     """Run f holding uWSGI lock 0. In a spooler (which may not lock) f is NOT called: None."""
 
     def __init__(self, f: '_typing.Callable[..., _typing.Any]') -> None:
+        _not_built('lock')
         self.f = f
 
     def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
