@@ -649,6 +649,9 @@ def test_signal_wait_without_a_master_is_a_clear_error():
         uwsgi.signal_wait(300)
     with pytest.raises(TypeError):
         uwsgi.signal_wait('3')  # type: ignore[arg-type]
+    _signals.attach_master(object())  # in the master: it routes signals, it receives none
+    with pytest.raises(RuntimeError, match='the master routes signals'):
+        uwsgi.signal_wait()
 
 
 def test_signal_wait_runs_handlers_releases_the_gil_and_ends_on_ctrl_c():
