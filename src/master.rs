@@ -44,7 +44,9 @@ pub enum MasterError {
     Signal(#[from] SignalError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
-    #[error("timer period must be a number of seconds from 0 to 1e9, got {0}")]
+    #[error(
+        "timer period must be a number of seconds over 0 (at least 1 us) and at most 1e9, got {0}"
+    )]
     BadPeriod(f64),
     #[error("unknown time zone {0:?}")]
     BadTimeZone(String),
@@ -274,7 +276,8 @@ impl MasterLoop {
     /// now, phase-locked; `secs == 0` is accepted and never fires, as in uWSGI.
     pub fn add_timer(&mut self, num: u8, secs: f64, iterations: u32) -> Result<(), MasterError> {
         // Up to about 31 years: enough for any timer, and microsecond arithmetic never overflows.
-        if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) {
+        if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) || (secs * 1e6).round() < 1.0 {
+            // A period of 0 us would never fire (uWSGI accepts 0 and the timer never fires).
             return Err(MasterError::BadPeriod(secs));
         }
         let period_us = (secs * 1e6).round() as u64;
@@ -476,6 +479,7 @@ impl MasterLoop {
                             .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
                             .collect();
                         CronSpec::from_uwsgi(v[0], v[1], v[2], v[3], v[4])
+                            .map_err(|e| e.to_string())?
                     }
                     (b'S', t) => CronSpec::parse(&text(t)?).map_err(|e| e.to_string())?,
                     _ => return Err("bad cron datagram".into()),
@@ -714,7 +718,7 @@ mod tests {
         ml.enable_test_clock();
         ml.add_cron(
             5,
-            CronSpec::from_uwsgi(40, 2, -1, -1, -1),
+            CronSpec::from_uwsgi(40, 2, -1, -1, -1).unwrap(),
             Some("UTC"),
             false,
         )
@@ -790,6 +794,8 @@ mod tests {
         assert_eq!(ml.timers.len(), 1);
         assert!(ml.add_timer(1, 1e300, 0).is_err());
         assert!(ml.add_timer(1, f64::NAN, 0).is_err());
+        assert!(ml.add_timer(1, 0.0, 0).is_err());
+        assert!(ml.add_timer(1, 1e-9, 0).is_err());
         assert_eq!(ml.crons.len(), 1);
         assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
         let bad: Vec<_> = events

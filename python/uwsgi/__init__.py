@@ -6,7 +6,8 @@ gunicorn worker, a test) this module answers with real uWSGI's names, signatures
 messages (Python 3 flavour: most strings are ``bytes``).
 
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
-``signal_registered``, ``add_timer``, ``add_rb_timer``, ``add_cron``, ``add_file_monitor``).
+``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
+``add_cron``, ``add_file_monitor``).
 Functions of subsystems that are not built yet (locks, mules, RPC) are deliberately absent, so
 calling them fails loudly with ``AttributeError`` instead of pretending to work.
 
@@ -22,7 +23,7 @@ import os
 import socket as _socket
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
     from uwsgidecorators._config import RuntimeState
@@ -30,14 +31,19 @@ if TYPE_CHECKING:
 # Checked by uwsgidecorators to tell this shim from the real builtin module. Must stay first.
 __uwsgidecorators_shim__ = True
 
-SPOOL_OK = -2
-SPOOL_RETRY = -1
-SPOOL_IGNORE = 0
+SPOOL_OK: Literal[-2] = -2
+SPOOL_RETRY: Literal[-1] = -1
+SPOOL_IGNORE: Literal[0] = 0
 
 #: the uWSGI version we reproduce, tagged so that a log or a bug report shows it is not uWSGI
 version: bytes = b'2.0.21-uwsgidecorators-rs'
-version_info = (2, 0, 21, 0, 'uwsgidecorators-rs')
+version_info: tuple[int, int, int, int, bytes] = (2, 0, 21, 0, b'uwsgidecorators-rs')
 hostname: bytes = _socket.gethostname().encode('utf-8', 'surrogateescape')
+
+# Computed on access (module __getattr__ below); declared for type checkers.
+opt: dict[str, bytes | Literal[True]]
+spoolers: tuple[bytes, ...]
+numproc: int
 
 # Settable hooks, absent until set (as in uWSGI, where the plugin looks them up at call time):
 #   spooler(dict) -> int      called by the spooler for every task
@@ -74,7 +80,32 @@ def __getattr__(name: str) -> Any:
         return tuple(_state().spoolers)
     if name == 'numproc':
         return _numproc()
+    if name in _NOT_BUILT:
+        raise AttributeError(
+            f"module 'uwsgi' has no attribute {name!r}: {_NOT_BUILT[name]} not built yet in the uwsgidecorators "
+            'shim (see docs/compat.md, "Not built yet")'
+        )
     raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
+
+
+_LOCKS = 'locks are'
+_MULES = 'mules and farms are'
+_RPC = 'RPC is'
+#: uWSGI API names whose subsystem is not here yet, and what is missing
+_NOT_BUILT = {
+    'lock': _LOCKS,
+    'unlock': _LOCKS,
+    'is_locked': _LOCKS,
+    'mule_msg': _MULES,
+    'mule_get_msg': _MULES,
+    'farm_msg': _MULES,
+    'farm_get_msg': _MULES,
+    'in_farm': _MULES,
+    'register_rpc': _RPC,
+    'rpc': _RPC,
+    'rpc_list': _RPC,
+    'reload': 'reloading is',
+}
 
 
 def _numproc() -> int:
@@ -107,7 +138,7 @@ def mule_id() -> int:
     return 0
 
 
-def i_am_the_spooler() -> bool | None:
+def i_am_the_spooler() -> Literal[True] | None:
     """True in a spooler process, None (not False, as in uWSGI) elsewhere."""
     return True if _state().role == 'spooler' else None
 
@@ -157,6 +188,12 @@ def _spool_error(reason: str) -> ValueError:
     return ValueError(f'unable to spool job: {reason}')
 
 
+@overload
+def spool(message_dict: dict[bytes, bytes], /) -> bytes: ...
+@overload
+def spool(
+    *, spooler: bytes = ..., priority: bytes = ..., at: bytes = ..., body: bytes = ..., **kwargs: bytes
+) -> bytes: ...
 def spool(*args: Any, **kwargs: Any) -> bytes:
     """Write one job into a spool directory; returns the full path of the new file (bytes).
 
@@ -278,7 +315,7 @@ def spooler_jobs() -> list[bytes]:
     return out
 
 
-def spooler_get_task(path: str | bytes) -> dict[Any, bytes] | None:
+def spooler_get_task(path: str, /) -> dict[Any, bytes] | None:
     """The dict ``uwsgi.spooler`` would receive for the job file at ``path``; None if unreadable."""
     return _core_module().spool_read(os.fsdecode(path))  # type: ignore[no-any-return]
 
@@ -299,7 +336,7 @@ def spooler_pid() -> int:
     return st.table.spooler_pids_by_dir(len(st.spoolers))[0]
 
 
-def set_spooler_frequency(freq: int) -> bool:
+def set_spooler_frequency(freq: int, /) -> Literal[True]:
     """Change how often spoolers rescan their directory (seconds), for every spooler process."""
     seconds = int(freq)
     if seconds <= 0:
@@ -324,7 +361,7 @@ _local_spooler_frequency = 0
 _harakiri_warned = False
 
 
-def set_user_harakiri(secs: int) -> None:
+def set_user_harakiri(secs: int, /) -> None:
     """Ask the master to SIGKILL this process if it is still busy ``secs`` seconds from now.
 
     0 clears the deadline. Works in processes forked by the uwsgidecorators master; elsewhere
@@ -367,7 +404,7 @@ def _signals() -> Any:
     return _signals_module
 
 
-def register_signal(signum: int, target: str, handler: Callable[[int], Any]) -> None:
+def register_signal(signum: int, target: str, handler: Callable[[int], Any], /) -> None:
     """Run ``handler(signum)`` where ``target`` says when signal ``signum`` (0..255) is raised.
 
     Targets as in uWSGI: ``''``/``'worker'`` (one idle worker), ``'workers'``, ``'workerN'``,
@@ -378,12 +415,16 @@ def register_signal(signum: int, target: str, handler: Callable[[int], Any]) -> 
     _signals().register_signal(signum, target, handler)
 
 
-def signal_registered(signum: int) -> bool | None:
+def signal_registered(signum: int, /) -> Literal[True] | None:
     """True if this process has a handler for ``signum``, None (not False) otherwise."""
     return _signals().signal_registered(signum)  # type: ignore[no-any-return]
 
 
-def signal(signum: int, remote: str | None = None) -> None:
+@overload
+def signal(signum: int, /) -> None: ...
+@overload
+def signal(signum: int, remote: str, /) -> None: ...
+def signal(signum: int, remote: str | None = None, /) -> None:
     """Raise signal ``signum``: the master routes it to the registered target.
 
     Works in the master, in its children and in any process that has ``UWSGIDECORATORS_CONTROL``
@@ -393,16 +434,46 @@ def signal(signum: int, remote: str | None = None) -> None:
     _signals().send_signal(signum, remote)
 
 
-def add_timer(signum: int, seconds: float) -> None:
-    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 never fires), from the master."""
+@overload
+def signal_wait() -> Literal[b'']: ...
+@overload
+def signal_wait(signum: int, /) -> Literal[b'']: ...
+def signal_wait(signum: int | None = None, /) -> Literal[b'']:
+    """Wait until signal ``signum`` (any signal without it) reaches this process, running the
+    handler of every signal that arrives meanwhile; returns ``b''``. Then
+    :func:`signal_received` tells which one ended the wait.
+
+    In the workers and spoolers of a uwsgidecorators master (a ``@postfork`` function, a thread
+    it starts, a signal handler); elsewhere no signal can arrive and it raises
+    ``MasterNotFoundError`` (in an attached process) or ``RuntimeError`` (in the master). The
+    wait releases the GIL; Ctrl-C ends it, and so does a stop request (``SystemError``, as uWSGI).
+    """
+    if signum is None:
+        return _signals().signal_wait()  # type: ignore[no-any-return]
+    return _signals().signal_wait(signum)  # type: ignore[no-any-return]
+
+
+def signal_received() -> int:
+    """The signal that ended this thread's last :func:`signal_wait` (0 before any, -1 during one)."""
+    return _signals().signal_received()  # type: ignore[no-any-return]
+
+
+def add_timer(signum: int, seconds: float, /) -> None:
+    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 or less raises ValueError), from the master."""
     _signals().add_timer(signum, seconds)
 
 
-def add_rb_timer(signum: int, seconds: float, iterations: int = 0) -> None:
+def add_rb_timer(signum: int, seconds: float, iterations: int = 0, /) -> None:
     """Like :func:`add_timer`, stopping after ``iterations`` raises (0: never stops)."""
     _signals().add_timer(signum, seconds, iterations, rb=True)
 
 
+@overload
+def add_cron(
+    signum: int, minute: int, hour: int, day: int, month: int, weekday: int, /, *, tz: str | None = ..., catch_up: bool = ...
+) -> Literal[True]: ...
+@overload
+def add_cron(signum: int, crontab: str, /, *, tz: str | None = ..., catch_up: bool = ...) -> Literal[True]: ...
 def add_cron(
     signum: int,
     minute: int | str,
@@ -410,10 +481,11 @@ def add_cron(
     day: int | None = None,
     month: int | None = None,
     weekday: int | None = None,
+    /,
     *,
     tz: str | None = None,
     catch_up: bool = False,
-) -> bool:
+) -> Literal[True]:
     """Raise ``signum`` at the start of every matching minute. Returns True.
 
     uWSGI's five integers (``-1`` any, ``-N`` divisible by N, weekday 0/7 = Sunday) or, ours, one
@@ -426,7 +498,7 @@ def add_cron(
     )
 
 
-def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], *, recursive: bool = False) -> None:
+def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], /, *, recursive: bool = False) -> None:
     """Raise ``signum`` when the file or directory ``path`` changes.
 
     A missing path raises ``FileMonitorPathError`` (a FileNotFoundError and a ValueError). The

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import logging
 import math
+import signal as _signal
 import numbers
 import operator
 import os
@@ -62,7 +63,10 @@ __all__ = [
     'run_handler',
     'send_signal',
     'set_test_clock_offset',
+    'set_channels',
+    'signal_received',
     'signal_registered',
+    'signal_wait',
     'signum',
 ]
 
@@ -123,6 +127,7 @@ def reset() -> None:
     _warned.clear()
     _loop = None
     _direct = None
+    _forget_channels()
 
 
 def _role() -> str | None:
@@ -148,11 +153,19 @@ def _warn_no_master(fname: str, stacklevel: int = 4) -> None:
 # argument checks (the same answers in every process, master or not)
 
 
-def signum(num: Any) -> int:
-    """uWSGI parses signal numbers with the ``B`` format: any int, taken modulo 256."""
+def signum(num: Any, what: str = '') -> int:
+    """A uWSGI signal number: an int from 0 to 255, else TypeError or ValueError naming it.
+
+    uWSGI parses it with the ``B`` format, which takes any int modulo 256 (300 is signal 44,
+    -1 is 255); we refuse those. ``what``: the start of the message (``unable to add timer``).
+    """
     if isinstance(num, float):
         raise TypeError("'float' object cannot be interpreted as an integer")
-    return operator.index(num) % 256
+    n = operator.index(num)
+    if not 0 <= n <= 255:
+        prefix = f'{what}: ' if what else ''
+        raise ValueError(f'{prefix}signal number {n} is out of range: uWSGI signals are 0 to 255')
+    return n
 
 
 def check_target(target: Any) -> str:
@@ -172,8 +185,13 @@ def _seconds(secs: Any, what: str) -> float:
     if not isinstance(secs, numbers.Real):
         raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
     value = float(secs)
-    if not math.isfinite(value) or not 0 <= value <= 1e9:
-        raise ValueError(f'unable to add {what}: the period must be a number of seconds from 0 to 1e9, got {secs!r}')
+    # The master counts in microseconds: a period that rounds to 0 us would never fire (uWSGI
+    # accepts 0 and the timer never fires).
+    if not math.isfinite(value) or not 0.0000005 <= value <= 1e9:
+        raise ValueError(
+            f'unable to add {what}: the period must be a number of seconds over 0 (at least 1 us) and at most 1e9, '
+            f'got {secs!r}'
+        )
     return value
 
 
@@ -187,11 +205,11 @@ def signal_registered(num: Any) -> bool | None:
 
 
 def handler_for(num: int) -> Handler | None:
-    return _handlers.get(num % 256)
+    return _handlers.get(num)
 
 
 def register_signal(num: Any, target: Any, handler: Any) -> None:
-    n = signum(num)
+    n = signum(num, 'unable to register signal')
     if not isinstance(target, str):
         raise TypeError(f'register_signal() argument 2 must be str, not {type(target).__name__}')
     if not callable(handler):
@@ -250,7 +268,7 @@ def _send_to_master(what: str, msg: bytes) -> None:
 
 def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> None:
     what = 'rb_timer' if rb else 'timer'
-    n = signum(num)
+    n = signum(num, f'unable to add {what}')
     period = _seconds(secs, what)
     count = operator.index(iterations)
     if not 0 <= count < 2**32:
@@ -293,7 +311,12 @@ def _cron_spec_and_wire(minute: Any, hour: Any, day: Any, month: Any, weekday: A
         if isinstance(v, float):
             raise TypeError("'float' object cannot be interpreted as an integer")
         ints.append(operator.index(v))
-    spec = _core.CronSpec.from_uwsgi(*ints)  # OverflowError past 64 bits, as the master would
+    try:
+        # OverflowError past 64 bits, as the master would; ValueError for a value out of its
+        # field's range or a date that never occurs (the core names the field and the value)
+        spec = _core.CronSpec.from_uwsgi(*ints)
+    except ValueError as exc:
+        raise ValueError(f'unable to add cron: {exc}') from None
     return spec, b'U' + struct.pack('<5q', *ints)
 
 
@@ -308,7 +331,7 @@ def add_cron(
     tz: str | None = None,
     catch_up: bool = False,
 ) -> bool:
-    n = signum(num)
+    n = signum(num, 'unable to add cron')
     spec, wire = _cron_spec_and_wire(minute, hour, day, month, weekday)
     if tz is not None and not isinstance(tz, str):
         raise TypeError(f'tz must be a time zone name (str), not {type(tz).__name__}')
@@ -332,7 +355,7 @@ def add_cron(
 
 
 def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
-    n = signum(num)
+    n = signum(num, 'unable to add file monitor')
     if not isinstance(path, (str, bytes, os.PathLike)):
         raise TypeError(f'file monitor path must be str, bytes or os.PathLike, not {type(path).__name__}')
     fspath = os.fspath(path)
@@ -369,7 +392,7 @@ def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
 
 def send_signal(num: Any, remote: Any = None) -> None:
     """``uwsgi.signal(num[, remote])``."""
-    n = signum(num)
+    n = signum(num, 'unable to raise signal')
     if remote is not None:
         _remote_signal(n, remote)
         return
@@ -485,6 +508,8 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     ``harakiri`` > 0 arms the master's deadline for this process around the call (``--harakiri``
     in workers, ``--spooler-harakiri`` in spoolers). Returns False when there is no handler.
     """
+    if _waiters:
+        _notify(num)
     handler = _handlers.get(num)
     if handler is None:
         log.error(
@@ -511,3 +536,170 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
             except Exception:
                 pass
     return True
+
+
+# ---------------------------------------------------------------------------------------------
+# waiting for a signal: uwsgi.signal_wait([num]) / uwsgi.signal_received()
+#
+# As in uWSGI (core/signal.c uwsgi_signal_wait, the Python plugin's py_uwsgi_signal_wait): the
+# caller reads this process's signal channels itself, runs the handler of every signal it reads,
+# and returns b'' once it has read the one it waits for (any, without an argument);
+# signal_received() then answers that number (-1 during the wait, 0 before any wait). Signals
+# read together with the awaited one in one wake-up have their handlers run before the wait
+# returns. Another thread of the process (the worker loop, another wait) may read the awaited
+# signal first: it runs the handler and tells the waiters (_notify), whose wait then ends too.
+
+
+class _Channels:
+    """Where this process receives uWSGI signals (set by the master in each child it forks, before
+    ``post_fork_hook`` runs; a mule will set its own the same way)."""
+
+    __slots__ = ('direct', 'harakiri', 'private', 'shared', 'stopping', 'where')
+
+    def __init__(
+        self, private: int, shared: int, where: str, harakiri: float, stopping: Callable[[], bool] | None
+    ) -> None:
+        self.private = private
+        self.shared = shared
+        self.direct = -1
+        self.where = where
+        self.harakiri = harakiri
+        self.stopping = stopping
+
+
+class _Waiter:
+    """One ``signal_wait`` call: the number it waits for (None: any), and a pipe another thread
+    writes to when it ran that signal."""
+
+    __slots__ = ('got', 'pipe', 'want')
+
+    def __init__(self, want: int | None) -> None:
+        self.want = want
+        self.got: int | None = None
+        self.pipe = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+
+
+_channels: _Channels | None = None
+_waiters: list[_Waiter] = []
+_waiters_lock = threading.Lock()
+#: per thread, as uWSGI keeps it per request: what the last signal_wait received
+_received = threading.local()
+
+
+def set_channels(
+    private: int,
+    shared: int,
+    *,
+    where: str,
+    harakiri: float = 0,
+    stopping: Callable[[], bool] | None = None,
+) -> None:
+    """This process receives signals on ``private`` (its own channel) and ``shared`` (its kind's
+    queue); ``where`` names it in logs, ``harakiri`` arms the master's deadline around handlers,
+    ``stopping()`` says the process was asked to stop (a wait then raises)."""
+    global _channels
+    _channels = _Channels(private, shared, where, harakiri, stopping)
+
+
+def set_direct_channel(fd: int) -> None:
+    """A worker's direct socket (signals aimed at it alone), -1 when it is closed."""
+    if _channels is not None:
+        _channels.direct = fd
+
+
+def _forget_channels() -> None:
+    global _channels
+    _channels = None
+    _waiters.clear()
+
+
+# A child the master did not set up (forked by user code) does not read its parent's channels.
+os.register_at_fork(after_in_child=_forget_channels)
+
+
+def _notify(num: int) -> None:
+    with _waiters_lock:
+        for w in _waiters:
+            if w.got is None and (w.want is None or w.want == num):
+                w.got = num
+                try:
+                    os.write(w.pipe[1], b'\0')
+                except OSError:
+                    pass
+
+
+def signal_received() -> int:
+    """The signal that ended this thread's last ``signal_wait`` (-1 while one waits, 0 before)."""
+    value: int = getattr(_received, 'value', 0)
+    return value
+
+
+def signal_wait(num: Any = None) -> bytes:
+    """``uwsgi.signal_wait([num])``: wait for a signal (``num``, or any), running the handler of
+    every signal read meanwhile; returns b''. The GIL is released while waiting; Ctrl-C and
+    SIGTERM end it (``SystemError`` as in uWSGI, when the process is asked to stop)."""
+    want = None if num is None else signum(num, 'unable to wait for signal')
+    ch = _channels
+    if ch is None:
+        role = _role()
+        if role == 'master' or _loop is not None:
+            raise RuntimeError(
+                'uwsgi.signal_wait(): the master routes signals to its workers and spoolers and receives '
+                'none itself; wait in a worker or a spooler (a @postfork function, or a thread it starts)'
+            )
+        raise MasterNotFoundError(
+            'uwsgi.signal_wait(): no uwsgidecorators master runs this process, so no signal can reach '
+            'it; only the workers and spoolers the master forks receive signals (uwsgidecorators '
+            '--master ... --import this module)'
+        )
+    from . import _core
+
+    _received.value = -1
+    waiter = _Waiter(want)
+    with _waiters_lock:
+        _waiters.append(waiter)
+    # In the main thread, a Unix signal (Ctrl-C, SIGTERM) must end the wait at once: this wait
+    # becomes the process's wake-up fd meanwhile (the one it replaces is woken after, if a signal
+    # came), so it sleeps without polling. Elsewhere no Python handler runs: the waiter's own pipe
+    # is the wake-up fd (a stopping process leaves such a wait behind: it exits when its main
+    # thread is done).
+    main = threading.current_thread() is threading.main_thread()
+    wake: tuple[int, int] | None = None
+    previous = -1
+    if main:
+        wake = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        previous = _signal.set_wakeup_fd(wake[1], warn_on_full_buffer=False)
+    unix_signal = False
+    try:
+        while True:
+            if main:
+                assert wake is not None
+                nums = _core.recv_signals(ch.private, ch.shared, wake[0], None, ch.direct, waiter.pipe[0])
+            else:
+                nums = _core.recv_signals(ch.private, ch.shared, waiter.pipe[0], None, ch.direct)
+            if not nums and main and waiter.got is None:
+                unix_signal = True
+            for n in nums:
+                run_handler(n, where=ch.where, harakiri=ch.harakiri)
+            if waiter.got is not None:
+                break
+            if ch.stopping is not None and ch.stopping():
+                raise SystemError('error waiting for signal: this process is stopping')
+    finally:
+        with _waiters_lock:
+            _waiters.remove(waiter)
+        for fd in waiter.pipe:
+            os.close(fd)
+        if wake is not None:
+            current = _signal.set_wakeup_fd(previous, warn_on_full_buffer=False)
+            if current != wake[1]:
+                _signal.set_wakeup_fd(current, warn_on_full_buffer=False)  # replaced meanwhile: keep it
+            if unix_signal and previous >= 0:
+                try:
+                    os.write(previous, b'\0')  # the replaced wake-up fd's owner looks at its flags too
+                except OSError:
+                    pass
+            for fd in wake:
+                os.close(fd)
+    _received.value = waiter.got
+    return b''

@@ -14,6 +14,7 @@ __all__ = [
     'FileMonitorPathError',
     'MasterNotFoundError',
     'NoMasterWarning',
+    'NotBuiltError',
     'SpoolArgumentsError',
     'SpoolDirectoryError',
     'SpoolError',
@@ -78,6 +79,12 @@ class FileMonitorPathError(UwsgiError, FileNotFoundError, ValueError):
     uWSGI accepts the call and then never fires; we refuse it. It is a ``FileNotFoundError`` and,
     for code written against uWSGI's ``ValueError("unable to add file monitor")``, a ``ValueError``.
     """
+
+
+class NotBuiltError(UwsgiError, NotImplementedError):
+    """A decorator of uWSGI's module whose subsystem this package does not provide yet (``@rpc``,
+    ``@lock``, the mule and farm decorators, ``@erlang``): raised where it is applied, outside
+    real uWSGI (inside real uWSGI the builtin module does the work). See docs/compat.md."""
 
 
 class NoMasterWarning(RuntimeWarning):

@@ -191,10 +191,10 @@ def _timer_option(name: str, value: str) -> tuple[int, float]:
         if len(parts) != 2:
             raise ValueError
         num, secs = int(parts[0]), float(parts[1])
-        if num < 0 or num > 255 or not secs >= 0 or secs == float('inf'):
+        if num < 0 or num > 255 or not secs > 0 or secs == float('inf'):
             raise ValueError
     except ValueError:
-        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number >= 0), got {value!r}') from None
+        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number > 0), got {value!r}') from None
     return num, secs
 
 
@@ -653,6 +653,15 @@ class Master:
         if spec.kind == KIND_SPOOLER:
             st.spooler_dir = self.s.spoolers[spec.dir_index]
 
+        # uwsgi.signal_wait reads these (from a @postfork function, a thread, a handler).
+        _signals.set_channels(
+            chan.fileno(),
+            queue.fileno(),
+            where=spec.label(),
+            harakiri=self.s.harakiri if spec.kind == KIND_SPOOLER else self.s.worker_harakiri,
+            stopping=lambda: stop.requested,
+        )
+
         import uwsgi
 
         hook = getattr(uwsgi, 'post_fork_hook', None)
@@ -711,6 +720,7 @@ class Master:
                 direct.bind(path)
             except OSError as exc:
                 log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
+        _signals.set_direct_channel(direct.fileno())  # uwsgi.signal_wait reads it too
         try:
             while not stop.requested:
                 # The wait (GIL released) and the reads are the core's: one call per wake-up.
@@ -722,6 +732,7 @@ class Master:
         finally:
             if wakeup is not None:
                 give_back_wakeup_fd(wakeup)
+            _signals.set_direct_channel(-1)
             direct.close()
         return 0
 

@@ -34,9 +34,14 @@ fn kind(name: &str) -> PyResult<Kind> {
     })
 }
 
-/// uWSGI parses signal numbers as an unsigned byte without a range check: 300 is 44, -1 is 255.
-fn signum(n: i64) -> u8 {
-    n.rem_euclid(256) as u8
+/// A uWSGI signal number, 0 to 255. (uWSGI's `B` format takes any int modulo 256: 300 is 44,
+/// -1 is 255; we refuse those.)
+fn signum(n: i64) -> PyResult<u8> {
+    u8::try_from(n).map_err(|_| {
+        PyValueError::new_err(format!(
+            "signal number {n} is out of range: uWSGI signals are 0 to 255"
+        ))
+    })
 }
 
 fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTuple>> {
@@ -85,12 +90,14 @@ impl PyMasterLoop {
     }
 
     fn register_signal(&self, num: i64, target: &str) -> PyResult<()> {
-        self.with(|ml| ml.register_signal(signum(num), target))?
+        let num = signum(num)?;
+        self.with(|ml| ml.register_signal(num, target))?
             .map_err(master_err)
     }
 
     fn signal_registered(&self, num: i64) -> PyResult<bool> {
-        self.with(|ml| ml.signal_registered(signum(num)))
+        let num = signum(num)?;
+        self.with(|ml| ml.signal_registered(num))
     }
 
     fn add_channel(&self, kind_name: &str, id: u32, fd: i32) -> PyResult<()> {
@@ -109,7 +116,8 @@ impl PyMasterLoop {
     }
 
     fn raise_signal(&self, num: i64) -> PyResult<()> {
-        self.with(|ml| ml.raise_signal(signum(num), "signal"))
+        let num = signum(num)?;
+        self.with(|ml| ml.raise_signal(num, "signal"))
     }
 
     /// A sender for signals aimed at one worker (its own socket, the shared table); a child
@@ -129,7 +137,8 @@ impl PyMasterLoop {
 
     #[pyo3(signature = (num, secs, iterations = 0))]
     fn add_timer(&self, num: i64, secs: f64, iterations: u32) -> PyResult<()> {
-        self.with(|ml| ml.add_timer(signum(num), secs, iterations))?
+        let num = signum(num)?;
+        self.with(|ml| ml.add_timer(num, secs, iterations))?
             .map_err(master_err)
     }
 
@@ -141,13 +150,15 @@ impl PyMasterLoop {
         tz: Option<&str>,
         catch_up: bool,
     ) -> PyResult<()> {
-        self.with(|ml| ml.add_cron(signum(num), spec.spec.clone(), tz, catch_up))?
+        let num = signum(num)?;
+        self.with(|ml| ml.add_cron(num, spec.spec.clone(), tz, catch_up))?
             .map_err(master_err)
     }
 
     #[pyo3(signature = (num, path, recursive = false))]
     fn add_file_monitor(&self, num: i64, path: FsPath, recursive: bool) -> PyResult<()> {
-        self.with(|ml| ml.add_file_monitor(signum(num), &path.0, recursive))?
+        let num = signum(num)?;
+        self.with(|ml| ml.add_file_monitor(num, &path.0, recursive))?
             .map_err(master_err)
     }
 
@@ -189,20 +200,20 @@ pub(super) struct PyDirectSender {
 #[pymethods]
 impl PyDirectSender {
     /// Deliver `num` straight to its worker; False: send it to the master instead.
-    fn send(&self, num: i64) -> bool {
-        self.inner.send(signum(num))
+    fn send(&self, num: i64) -> PyResult<bool> {
+        Ok(self.inner.send(signum(num)?))
     }
 
     /// A worker registered `num` for `target` at run time: the table says so at once.
     fn register(&self, num: i64, target: &str) -> PyResult<()> {
         let t = Target::parse(target).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        self.inner.routes().set(signum(num), &t);
+        self.inner.routes().set(signum(num)?, &t);
         Ok(())
     }
 
     /// The worker `num` goes to directly, or None (through the master).
-    fn worker(&self, num: i64) -> Option<u32> {
-        self.inner.routes().worker(signum(num))
+    fn worker(&self, num: i64) -> PyResult<Option<u32>> {
+        Ok(self.inner.routes().worker(signum(num)?))
     }
 }
 
@@ -233,11 +244,12 @@ impl PyCronSpec {
     }
 
     /// uWSGI's `add_cron` integers (-1 any, -N divisible by N).
+    /// A value out of its field's range, or a spec that could never fire, raises ValueError.
     #[staticmethod]
-    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> Self {
-        PyCronSpec {
-            spec: CronSpec::from_uwsgi(minute, hour, day, month, weekday),
-        }
+    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> PyResult<Self> {
+        CronSpec::from_uwsgi(minute, hour, day, month, weekday)
+            .map(|spec| PyCronSpec { spec })
+            .map_err(|e| PyValueError::new_err(e.to_string()))
     }
 
     /// The five `uwsgi.add_cron` integers with the same meaning, or None if uWSGI cannot say it.

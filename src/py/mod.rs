@@ -687,12 +687,14 @@ impl PyTask {
 
 /// Wait for signals on a process's channels: `private` and `direct` (every byte waiting is
 /// taken) and `shared` (one datagram: the other processes of the kind take the rest), or until
-/// `wake_fd` is readable (drained; returns an empty result so the caller can look at its stop
-/// flag). A negative fd is not watched. The GIL is released while waiting. Ctrl-C is checked
+/// `wake_fd` or `notify` is readable (drained; returns an empty result so the caller can look at
+/// its flags). A negative fd is not watched. The GIL is released while waiting. Ctrl-C is checked
 /// every 100 ms, or only when `wake_fd` fires if it is given (it must then be the process's signal
-/// wake-up fd). `timeout` None: no limit.
+/// wake-up fd, or, off the main thread where no Python signal handler runs, any wake-up pipe).
+/// `notify` is one more wake-up pipe (`uwsgi.signal_wait`'s: another thread ran the awaited
+/// signal). `timeout` None: no limit.
 #[pyfunction]
-#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1))]
+#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1, notify = -1))]
 fn recv_signals(
     py: Python<'_>,
     private: i32,
@@ -700,6 +702,7 @@ fn recv_signals(
     wake_fd: i32,
     timeout: Option<f64>,
     direct: i32,
+    notify: i32,
 ) -> PyResult<Vec<u8>> {
     let deadline = match timeout {
         Some(t) => Some(
@@ -710,7 +713,7 @@ fn recv_signals(
         ),
         None => None,
     };
-    let fds: Vec<i32> = [private, direct, shared, wake_fd]
+    let fds: Vec<i32> = [private, direct, shared, wake_fd, notify]
         .into_iter()
         .filter(|&fd| fd >= 0)
         .collect();
@@ -726,7 +729,7 @@ fn recv_signals(
                 if !r {
                     continue;
                 }
-                if fd == wake_fd {
+                if fd == wake_fd || fd == notify {
                     crate::sys::drain_fd(fd);
                     woken = true;
                 } else if fd == shared {
