@@ -181,3 +181,52 @@ mod tests {
         }
     }
 }
+
+/// What [`run_once`] did.
+#[derive(Debug)]
+pub enum Ran {
+    /// A task ran; its id, and where it went.
+    Task(TaskId, Settled),
+    Notice(super::queue::Notice),
+    Idle,
+    Woken,
+}
+
+/// One turn of a spooler over any backend: claim the next task (waiting up to `max_wait`),
+/// hand it to `handle`, and record the verdict under `policy` at time `now()`. The Python
+/// spooler does the same in three calls (`next_task`, the handler, an outcome method), which
+/// reach the same [`Policy`] and [`Claimed`] methods.
+pub fn run_once<Q, F>(
+    queue: &mut Q,
+    policy: &Policy,
+    max_wait: std::time::Duration,
+    now: impl Fn() -> i64,
+    handle: F,
+) -> io::Result<Ran>
+where
+    Q: super::queue::SpoolQueue,
+    F: for<'t> FnOnce(&'t Q::Task) -> Verdict<'t>,
+{
+    use super::queue::Next;
+    Ok(match queue.next(max_wait)? {
+        Next::Task(task) => {
+            let id = task.id();
+            let verdict = match handle(&task) {
+                Verdict::Failed(reason) => {
+                    let reason = reason.to_owned();
+                    return Ok(Ran::Task(
+                        id,
+                        Settled::Failed(policy.failed(task, &reason, now())?),
+                    ));
+                }
+                Verdict::Ok => Verdict::Ok,
+                Verdict::Retry => Verdict::Retry,
+                Verdict::Release => Verdict::Release,
+            };
+            Ran::Task(id, policy.settle(task, verdict, now())?)
+        }
+        Next::Notice(n) => Ran::Notice(n),
+        Next::Idle => Ran::Idle,
+        Next::Woken => Ran::Woken,
+    })
+}
