@@ -306,17 +306,13 @@ def spooler_jobs() -> list[bytes]:
     st = _state()
     if not st.spoolers:
         raise _not_configured()
-    out = []
-    with os.scandir(st.spoolers[0]) as entries:
-        for entry in entries:
-            if entry.name.startswith(b'uwsgi_spoolfile_on_') and entry.is_file(follow_symlinks=False):
-                out.append(os.path.join(st.spoolers[0], entry.name))
-    out.sort()
-    return out
+    # The ids the queue reports; for a spool directory, the task files' full paths.
+    return sorted(_core_module().spool_list(st.spoolers[0]))
 
 
 def spooler_get_task(path: str, /) -> dict[Any, bytes] | None:
-    """The dict ``uwsgi.spooler`` would receive for the job file at ``path``; None if unreadable."""
+    """The dict ``uwsgi.spooler`` would receive for the job ``path`` names (a task id: for a spool
+    directory, the file's path, as ``spool`` returned it); None if unreadable."""
     return _core_module().spool_read(os.fsdecode(path))  # type: ignore[no-any-return]
 
 

@@ -1,8 +1,9 @@
 """The spooler process: claim a task, hand it to ``uwsgi.spooler``, record the outcome, repeat.
 
-The queue itself (directory watching, claiming by lock, retry times, quarantine, dead letters)
-is ``_core.Spooler``; this loop reproduces what uWSGI's spooler and its Python plugin do around
-each call: the working directory, the lookup of ``uwsgi.spooler`` at call time, the mapping of
+The queue itself (for a spool directory: watching, claiming by lock, retry times, quarantine,
+dead letters) is ``_core.Spooler``: it hands out claimed tasks with an opaque ``id``, a
+``workdir`` and outcome methods whose policy lives in the core. This loop reproduces what
+uWSGI's spooler and its Python plugin do around each call: the working directory, the lookup of ``uwsgi.spooler`` at call time, the mapping of
 the function's result, the log lines, ``--spooler-max-tasks`` and ``--spooler-harakiri``.
 
 Result mapping (uWSGI's Python plugin, then the core):
@@ -147,15 +148,13 @@ def run_spooler(
     from . import _core  # the extension; imported here so the module imports without it
 
     st = _config.state()
-    root = os.path.realpath(os.fsencode(directory))
-    label = f'[spooler {os.fsdecode(root)} pid: {os.getpid()}]'
     if stop is None:
         stop = StopFlag()
         stop.install()
 
     def open_spooler(freq: float) -> Any:
         return _core.Spooler(
-            os.fsdecode(root),
+            directory,
             frequency=freq,
             retry_delay=retry_delay,
             retry_max_delay=retry_max_delay,
@@ -166,7 +165,8 @@ def run_spooler(
         )
 
     current_freq = _effective_frequency(frequency)
-    sp = open_spooler(current_freq)
+    sp = open_spooler(current_freq)  # the queue: this loop sees tasks, never files
+    label = f'[spooler {os.fsdecode(sp.directory)} pid: {os.getpid()}]'
     for sock in signal_socks:
         sp.watch_fd(sock.fileno())  # next_task() returns None when a signal arrives
     wakeup = take_wakeup_fd()
@@ -179,7 +179,7 @@ def run_spooler(
     # _HOUSEKEEPING seconds rather than after every task: each look costs system calls.
     next_housekeeping = 0.0
     woken = True
-    cwd = _Cwd(sp.directory, chdir)
+    cwd = _Cwd(sp.home, chdir)
     try:
         while not stop.requested:
             now = time.monotonic()
@@ -325,7 +325,8 @@ def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, st
 
 
 class _Cwd:
-    """Where tasks run: the spool directory (or --spooler-chdir), or a priority subdirectory.
+    """Where tasks run: the queue's home (the spool directory) or --spooler-chdir, or the task's
+    own ``workdir`` (a priority subdirectory) when there is no --spooler-chdir.
 
     As in uWSGI, each task starts there and the process goes back after each task, so a task's
     own chdir never reaches the next one. Going back is an fchdir() on a handle kept open: no
@@ -335,7 +336,7 @@ class _Cwd:
     __slots__ = ('away', 'fd', 'home', 'root')
 
     def __init__(self, root: bytes, chdir: str | None) -> None:
-        self.root = root  # the spool directory, as the core resolved it
+        self.root = root  # the queue's home, as the core resolved it
         self.home: bytes | str = chdir if chdir else root
         self.away = True
         try:
@@ -346,8 +347,9 @@ class _Cwd:
 
     def enter(self, task: Any, label: str) -> None:
         # uWSGI runs a task in the directory holding its file (a priority subdir for prioritized
-        # jobs) unless --spooler-chdir says otherwise.
-        where = os.path.dirname(task.path) if task.in_subdir and self.home is self.root else self.home
+        # jobs) unless --spooler-chdir says otherwise: the queue reports it as the task's workdir.
+        own = task.workdir if self.home is self.root else None
+        where = self.home if own is None else own
         if where is self.home and not self.away:
             return
         try:

@@ -22,7 +22,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::name;
-use super::packet::{self, PacketError, Var};
+use crate::spool::packet::{self, PacketError, Var};
 use crate::sys;
 
 /// Why a task could not be enqueued.
