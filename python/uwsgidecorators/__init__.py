@@ -150,7 +150,7 @@ class _spoolraw:
                 arguments.update(args[0])  # only the first positional (a dict) counts
             if kwargs:
                 arguments.update(kwargs)
-        return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+        return uwsgi.spool(_encode_to_spooler(arguments))
 
     def spool(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
         """Legacy (uWSGI < 1.9.13) spelling of calling the decorated object."""

@@ -153,7 +153,7 @@ fn path_bytes<'py>(py: Python<'py>, p: &std::path::Path) -> Bound<'py, PyBytes> 
 }
 
 #[pyfunction]
-#[pyo3(signature = (vars, body = b"".as_slice()))]
+#[pyo3(signature = (vars, body = b"".as_slice()), text_signature = "(vars, body=b'')")]
 fn encode_spool<'py>(
     py: Python<'py>,
     vars: &Bound<'py, PyAny>,
@@ -174,7 +174,10 @@ fn decode_spool<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (directory, vars, body = b"".as_slice(), durable = false))]
+#[pyo3(
+    signature = (directory, vars, body = b"".as_slice(), durable = false),
+    text_signature = "(directory, vars, body=b'', durable=False)"
+)]
 fn spool_write<'py>(
     py: Python<'py>,
     directory: FsPath,
@@ -343,7 +346,10 @@ struct PySpooler {
 #[pymethods]
 impl PySpooler {
     #[new]
-    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1)))]
+    #[pyo3(
+        signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1)),
+        text_signature = "(directory, *, frequency=30.0, retry_delay=1.0, retry_max_delay=3600.0, max_attempts=0, numeric_names=False, share=(0, 1))"
+    )]
     fn new(
         directory: FsPath,
         frequency: f64,
@@ -606,7 +612,10 @@ impl PyTask {
 /// every 100 ms, or only when `wake_fd` fires if it is given (it must then be the process's signal
 /// wake-up fd). `timeout` None: no limit.
 #[pyfunction]
-#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1))]
+#[pyo3(
+    signature = (private, shared, wake_fd, timeout = None, direct = -1),
+    text_signature = "(private, shared, wake_fd, timeout=None, direct=-1)"
+)]
 fn recv_signals(
     py: Python<'_>,
     private: i32,
