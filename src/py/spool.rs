@@ -147,7 +147,7 @@ fn path_bytes<'py>(py: Python<'py>, p: &std::path::Path) -> Bound<'py, PyBytes> 
 }
 
 #[pyfunction]
-#[pyo3(signature = (vars, body = b"".as_slice()))]
+#[pyo3(signature = (vars, body = b"".as_slice()), text_signature = "(vars, body=b'')")]
 fn encode_spool<'py>(
     py: Python<'py>,
     vars: &Bound<'py, PyAny>,
@@ -168,7 +168,10 @@ fn decode_spool<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (directory, vars, body = b"".as_slice(), durable = false))]
+#[pyo3(
+    signature = (directory, vars, body = b"".as_slice(), durable = false),
+    text_signature = "(directory, vars, body=b'', durable=False)"
+)]
 fn spool_write<'py>(
     py: Python<'py>,
     directory: FsPath,
@@ -378,7 +381,10 @@ struct PySpooler {
 #[pymethods]
 impl PySpooler {
     #[new]
-    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1), trusted_uids = Vec::new()))]
+    #[pyo3(
+        signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1), trusted_uids = Vec::new()),
+        text_signature = "(directory, *, frequency=30.0, retry_delay=1.0, retry_max_delay=3600.0, max_attempts=0, numeric_names=False, share=(0, 1), trusted_uids=[])"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         directory: FsPath,
