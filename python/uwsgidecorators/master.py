@@ -408,8 +408,11 @@ class Master:
         self._report_stops()  # a stop before the start: nothing is spawned
         self._apply(self.sup.start(time.monotonic()))
         while self.exit_code is None:
-            self._reap()
+            # Stops first: a SIGINT or SIGTERM sent to the whole process group (Ctrl-C, systemd's
+            # KillMode=control-group) also ends the children, and the stop must be known before
+            # their exits are, or they would be respawned (and their @postfork hooks run again).
             self._report_stops()
+            self._reap()
             self._check_harakiri()
             self._apply(self.sup.tick(time.monotonic()))
             if self.exit_code is None:
@@ -538,6 +541,10 @@ class Master:
                 return
             if pid == 0:
                 return
+            # The kernel queued a group signal on the master before any child it killed could be
+            # reaped, and its C-level handler ran when waitpid returned; calling a Python function
+            # runs the Python handler, so a stop is reported before this exit is.
+            self._report_stops()
             slot = self.children.pop(pid, None)
             if slot is None:
                 continue  # a grandchild adopted through a subreaper: not the supervisor's

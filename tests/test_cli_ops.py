@@ -1,0 +1,58 @@
+"""Operating the `uwsgidecorators` master: group signals, privileges, pidfiles, logs, the
+control socket's place, the command line's own answers (usage, version, unknown options).
+
+Every master runs as a real process started through the `procs` fixture (stopped by pid at
+teardown) and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+from pathlib import Path
+
+import pytest
+from interop.procs import wait_until
+
+POSTFORK = textwrap.dedent(
+    """
+    import os
+    from uwsgidecorators import postfork
+
+    @postfork
+    def hook():
+        fd = os.open(os.environ['PF_OUT'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, b'%d\\n' % os.getpid())
+        finally:
+            os.close(fd)
+    """
+)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().split()
+    except FileNotFoundError:
+        return []
+
+
+def test_a_stop_sent_to_the_whole_process_group_respawns_nothing(procs, tmp_path):
+    """Ctrl-C in a terminal and systemd's KillMode=control-group signal the master and its
+    children at once. The children's exits must not be taken for deaths: before, the master
+    reaped them before it looked at its own stop request, respawned every worker ("DAMN !
+    worker 1 ... respawning") and ran the @postfork hooks again (2 of 6 tries)."""
+    hook = tmp_path / 'pf.py'
+    hook.write_text(POSTFORK)
+    for round_ in range(6):
+        out = tmp_path / f'pf{round_}.txt'
+        sig = signal.SIGINT if round_ % 2 == 0 else signal.SIGTERM
+        m = procs.master(['--import', hook, '--processes', '4'], env={'PF_OUT': out})
+        wait_until(lambda: len(_lines(out)) == 4, 20, 'four postfork hooks', [m])
+        os.killpg(m.pid, sig)  # the master leads its own session: this is its whole group
+        assert m.wait(30) == 0, m.log()
+        log = m.log()
+        assert 'respawning' not in log, log
+        assert len(_lines(out)) == 4, (_lines(out), log)
+        assert f'{signal.Signals(sig).name} received' in log
