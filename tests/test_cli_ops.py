@@ -56,3 +56,13 @@ def test_a_stop_sent_to_the_whole_process_group_respawns_nothing(procs, tmp_path
         assert 'respawning' not in log, log
         assert len(_lines(out)) == 4, (_lines(out), log)
         assert f'{signal.Signals(sig).name} received' in log
+
+
+def test_no_arguments_prints_usage_and_exits_2(procs):
+    """Before, a bare `uwsgidecorators` started a master with nothing to do that ran until killed."""
+    m = procs.master([])
+    assert m.wait(20) == 2, m.log()
+    log = m.log()
+    assert log.startswith('usage: uwsgidecorators')
+    assert 'no options given' in log
+    assert 'starting' not in log

@@ -59,6 +59,11 @@ def _setup_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _setup_logging()
+    if not args:
+        # A master with nothing to run would sit there until killed: answer as a CLI does.
+        sys.stderr.write(USAGE)
+        sys.stderr.write('\nuwsgidecorators: error: no options given (try --spooler DIR --import MODULE)\n')
+        return 2
     try:
         opts = parse_args(args)
         if opts.flag('help'):
