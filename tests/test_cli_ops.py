@@ -66,3 +66,19 @@ def test_no_arguments_prints_usage_and_exits_2(procs):
     assert log.startswith('usage: uwsgidecorators')
     assert 'no options given' in log
     assert 'starting' not in log
+
+
+def test_version_names_uwsgi_s_version_then_ours(procs):
+    """The first word is `uwsgi.version`, as uWSGI's --version prints it (2.0.21-debian for
+    Debian's build); the package's own version follows. Before, only the first word."""
+    import importlib.metadata
+
+    import uwsgi
+
+    m = procs.master(['--version'])
+    assert m.wait(20) == 0, m.log()
+    line = m.log().strip()
+    ours = importlib.metadata.version('uwsgidecorators-rs')
+    assert line == f'{uwsgi.version.decode()} (uwsgidecorators-rs {ours})'
+    first = line.split()[0]
+    assert first.split('-')[0] == '2.0.21'

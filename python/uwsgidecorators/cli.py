@@ -46,6 +46,20 @@ one-line notice.
 log = logging.getLogger('uwsgidecorators')
 
 
+def version_line() -> str:
+    """What ``--version`` prints: first ``uwsgi.version`` alone, as uWSGI prints it (scripts that
+    parse uWSGI's output read that first word), then this package's own name and version."""
+    import uwsgi
+
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        ours = version('uwsgidecorators-rs')
+    except (ImportError, PackageNotFoundError):
+        ours = 'unknown'
+    return f'{uwsgi.version.decode()} (uwsgidecorators-rs {ours})'
+
+
 def _setup_logging() -> None:
     root = logging.getLogger()
     if not root.handlers:
@@ -70,9 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(USAGE)
             return 0
         if opts.flag('version'):
-            import uwsgi
-
-            sys.stdout.write(uwsgi.version.decode() + '\n')
+            sys.stdout.write(version_line() + '\n')
             return 0
         for notice in opts.notices:
             log.warning('%s', notice)
