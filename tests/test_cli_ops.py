@@ -82,3 +82,12 @@ def test_version_names_uwsgi_s_version_then_ours(procs):
     assert line == f'{uwsgi.version.decode()} (uwsgidecorators-rs {ours})'
     first = line.split()[0]
     assert first.split('-')[0] == '2.0.21'
+
+
+def test_help_says_which_parts_of_the_api_are_not_built(procs):
+    m = procs.master(['--help'])
+    assert m.wait(20) == 0, m.log()
+    text = ' '.join(m.log().split())
+    assert 'Not built yet:' in text
+    for part in ('@lock', 'uwsgi.lock()', '@mulefunc', 'farms', '@rpc', '@erlang', 'SIGHUP', '--touch-reload'):
+        assert part in text, part

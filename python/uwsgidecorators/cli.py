@@ -41,6 +41,10 @@ Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never 
 
 Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
 one-line notice.
+
+Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms), @rpc, @erlang, and
+reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
+that uses the others raises AttributeError where it reaches the missing uwsgi function.
 """
 
 log = logging.getLogger('uwsgidecorators')
