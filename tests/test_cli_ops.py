@@ -91,3 +91,67 @@ def test_help_says_which_parts_of_the_api_are_not_built(procs):
     assert 'Not built yet:' in text
     for part in ('@lock', 'uwsgi.lock()', '@mulefunc', 'farms', '@rpc', '@erlang', 'SIGHUP', '--touch-reload'):
         assert part in text, part
+
+
+PRINTER = textwrap.dedent(
+    """
+    import sys
+    from uwsgidecorators import postfork
+
+    @postfork
+    def hello():
+        print('hello from a child', flush=True)
+        sys.stderr.write('child stderr line\\n')
+        sys.stderr.flush()
+    """
+)
+
+CTIME = r'[A-Z][a-z]{2} [A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4} - '
+
+
+def test_pidfiles_logto_and_log_date(procs, tmp_path):
+    """--pidfile (before privileges drop) and --pidfile2 (after) hold the master's pid; --vacuum
+    removes them at exit; --logto appends the output of the master and every child; --log-date
+    starts each log line with uWSGI's ctime date. Before, all four were ignored with a notice."""
+    import re
+
+    mod = tmp_path / 'printer.py'
+    mod.write_text(PRINTER)
+    logfile = tmp_path / 'master.log'
+    logfile.write_text('an older line\n')
+    pid1, pid2 = tmp_path / 'm.pid', tmp_path / 'm2.pid'
+    m = procs.master(
+        ['--import', mod, '--processes', '2', '--pidfile', pid1, '--pidfile2', pid2, '--vacuum',
+         '--logto', logfile, '--log-date'],
+    )
+    wait_until(lambda: logfile.read_text().count('hello from a child') == 2, 20, 'both children to print', [m])
+    assert pid1.read_text() == f'{m.pid}\n'
+    assert pid2.read_text() == f'{m.pid}\n'
+    assert m.stop(signal.SIGTERM) == 0
+    text = logfile.read_text()
+    lines = text.splitlines()
+    assert lines[0] == 'an older line'  # appended, not truncated
+    assert text.count('child stderr line') == 2
+    master_lines = [ln for ln in lines if 'uwsgidecorators master' in ln or 'spawned uWSGI worker' in ln]
+    assert len(master_lines) == 3, text
+    assert all(re.match(CTIME, ln) for ln in master_lines), master_lines
+    assert re.match(CTIME + r'goodbye to uwsgidecorators', lines[-1]) or 'VACUUM' in lines[-1], lines[-3:]
+    assert 'VACUUM: pidfile removed.' in text and 'VACUUM: pidfile2 removed.' in text
+    assert not pid1.exists() and not pid2.exists()
+    assert 'not served' not in text and 'not implemented' not in text
+    assert 'hello from a child' not in m.log()  # nothing went to the original stdout
+
+
+def test_log_date_takes_a_strftime_format_and_pidfiles_stay_without_vacuum(procs, tmp_path):
+    import re
+
+    logfile = tmp_path / 'master.log'
+    pidfile = tmp_path / 'm.pid'
+    m = procs.master(['--processes', '1', '--pidfile', pidfile, '--logto2', logfile, '--log-date=[%Y/%m/%d %H:%M:%S]'])
+    wait_until(lambda: logfile.exists() and 'spawned uWSGI worker 1' in logfile.read_text(), 20, 'the worker', [m])
+    assert m.stop(signal.SIGTERM) == 0
+    text = logfile.read_text()
+    assert re.search(r'^\[\d{4}/\d\d/\d\d \d\d:\d\d:\d\d\] - spawned uWSGI worker 1 \(pid: \d+\)$', text, re.M), text
+    assert pidfile.read_text() == f'{m.pid}\n'  # uWSGI removes it only with --vacuum
+    # --logto2 opens after the pidfile is written: that line went to the original output
+    assert 'writing pidfile to' in m.log()

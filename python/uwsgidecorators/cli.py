@@ -35,6 +35,12 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-retry-max-delay S  longest back-off (default 3600; our option)
   --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
   --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
+  --pidfile FILE               write the master's pid (before privileges are dropped)
+  --pidfile2 FILE              the same, after privileges are dropped
+  --vacuum                     remove the pidfiles at exit (--pidfile only without --uid/--gid)
+  --logto FILE                 append the output of the master and every child to FILE
+  --logto2 FILE                the same, opened after privileges are dropped
+  --log-date[=FORMAT]          start each log line with the date (ctime, or a strftime FORMAT)
   --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
 
 Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
@@ -90,11 +96,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if opts.flag('version'):
             sys.stdout.write(version_line() + '\n')
             return 0
-        for notice in opts.notices:
-            log.warning('%s', notice)
-        from .master import Master, settings_from_options
+        from .master import Master, settings_from_options, setup_log_output
 
         settings = settings_from_options(opts)
+        setup_log_output(settings)
+        for notice in opts.notices:
+            log.warning('%s', notice)
         return Master(settings).run()
     except UsageError as exc:
         sys.stderr.write(f'uwsgidecorators: error: {exc}\n')

@@ -98,6 +98,20 @@ class Settings:
     """``--timer "SIG SECS"``"""
     rbtimers: list[tuple[int, float]] = field(default_factory=list)
     """``--rbtimer "SIG SECS"``"""
+    pidfile: str | None = None
+    """--pidfile: the master's pid, written before privileges are dropped"""
+    pidfile2: str | None = None
+    """--pidfile2: the same, written after privileges are dropped"""
+    vacuum: bool = False
+    """--vacuum: remove the pidfiles at exit (--pidfile only when privileges were not dropped)"""
+    logto: str | None = None
+    """--logto: stdout and stderr of the master and every child appended to this file (opened
+    before privileges are dropped)"""
+    logto2: str | None = None
+    """--logto2: the same, opened after privileges are dropped"""
+    log_date: str | None = None
+    """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
+    with it and ' - '"""
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -153,7 +167,84 @@ def settings_from_options(opts: Options) -> Settings:
     s.worker_harakiri = opts.number('harakiri', 0)
     s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
     s.rbtimers = [_timer_option('rbtimer', v) for v in opts.strings('rbtimer')]
+    s.pidfile = _path_option(opts, 'pidfile')
+    s.pidfile2 = _path_option(opts, 'pidfile2')
+    s.vacuum = opts.flag('vacuum')
+    s.logto = _log_option(opts, 'logto')
+    s.logto2 = _log_option(opts, 'logto2')
+    date = opts.last('log-date')
+    if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
+        s.log_date = ''
+    elif isinstance(date, str) and date.strip().lower() not in ('false', 'off', 'no', '0'):
+        s.log_date = date
     return s
+
+
+def _path_option(opts: Options, name: str) -> str | None:
+    value = opts.last(name)
+    if value is None:
+        return None
+    if value is True or value == '':
+        raise UsageError(f'option --{name} needs a file name')
+    return os.path.abspath(str(value))
+
+
+def _log_option(opts: Options, name: str) -> str | None:
+    value = opts.last(name)
+    if isinstance(value, str) and ':' in value and not value.startswith(('/', '.')):
+        # uWSGI takes HOST:PORT as a UDP log server
+        raise UsageError(f'--{name} {value}: logging to a UDP address is not served; give a file path')
+    return _path_option(opts, name)
+
+
+def redirect_output(path: str) -> None:
+    """--logto/--logto2: append fds 1 and 2 (so every later child's too) to ``path``, created
+    rw-r----- as uWSGI does."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    except OSError as exc:
+        raise UsageError(f'cannot open log file {path}: {exc.strerror or exc}') from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+class DateFormatter(logging.Formatter):
+    """--log-date: ``<date> - <message>``, the date as ``ctime`` gives it (uWSGI's default) or
+    formatted with the operator's strftime format, in local time."""
+
+    def __init__(self, date_format: str) -> None:
+        super().__init__('%(message)s')
+        self.date_format = date_format
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = record.created
+        if self.date_format:
+            stamp = time.strftime(self.date_format, time.localtime(when))
+        else:
+            stamp = time.ctime(when)
+        return f'{stamp} - {super().format(record)}'
+
+
+def setup_log_output(settings: Settings) -> None:
+    """Before anything is logged: --logto, and --log-date on every handler of the root logger
+    (the children inherit both)."""
+    if settings.logto:
+        redirect_output(settings.logto)
+    if settings.log_date is not None:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(DateFormatter(settings.log_date))
+
+
+def write_pidfile(path: str, pid: int) -> None:
+    log.info('writing pidfile to %s', path)
+    try:
+        with open(path, 'w') as fh:
+            fh.write(f'{pid}\n')
+    except OSError as exc:
+        raise UsageError(f'could not write pidfile {path}: {exc.strerror or exc}') from None
 
 
 def _timer_option(name: str, value: str) -> tuple[int, float]:
@@ -257,6 +348,8 @@ class Master:
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
         """kind -> (write end kept by the master, read end shared by the children of that kind)"""
         self.events = _EventLog()
+        self.dropped = False
+        """privileges were dropped (--uid/--gid)"""
 
     # -- setup ------------------------------------------------------------------------------
     def _prepare_process(self) -> None:
@@ -383,8 +476,11 @@ class Master:
         )
         log.info('*** uwsgidecorators master (pid: %d) starting ***', self.pid)
         log.info('spoolers: %s; workers: %d', dirs or 'none', self.s.workers)
-        self._open_loop()
         try:
+            if self.s.pidfile:
+                write_pidfile(self.s.pidfile, self.pid)
+            self._open_loop()
+            self._after_root()
             try:
                 self._import_modules()
                 self._add_option_timers()
@@ -400,6 +496,31 @@ class Master:
             return code
         finally:
             self._close_loop()
+            self._vacuum()
+
+    def _after_root(self) -> None:
+        """What uWSGI does once privileges are dropped: --logto2, then --pidfile2."""
+        if self.s.logto2:
+            redirect_output(self.s.logto2)
+        if self.s.pidfile2:
+            write_pidfile(self.s.pidfile2, self.pid)
+
+    def _vacuum(self) -> None:
+        """--vacuum, as uWSGI's: remove the pidfiles this master wrote; --pidfile (written as
+        root) only when privileges were not dropped."""
+        if not self.s.vacuum:
+            return
+        for path, what in ((self.s.pidfile, 'pidfile'), (self.s.pidfile2, 'pidfile2')):
+            if not path or (what == 'pidfile' and self.dropped):
+                continue
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.error('VACUUM: cannot remove %s %s: %s', what, path, exc.strerror or exc)
+            else:
+                log.info('VACUUM: %s removed.', what)
 
     def _supervise(self) -> int:
         """Feed the supervisor until it says exit. Each turn: reap, stop requests, harakiri,
