@@ -155,3 +155,132 @@ def test_log_date_takes_a_strftime_format_and_pidfiles_stay_without_vacuum(procs
     assert pidfile.read_text() == f'{m.pid}\n'  # uWSGI removes it only with --vacuum
     # --logto2 opens after the pidfile is written: that line went to the original output
     assert 'writing pidfile to' in m.log()
+
+
+ID_TASKS = textwrap.dedent(
+    """
+    import os
+    from uwsgidecorators import postfork, spool
+
+    OUT = os.environ['ID_OUT']
+
+    def record(line):
+        fd = os.open(OUT, os.O_WRONLY | os.O_APPEND)
+        try:
+            os.write(fd, (line + '\\n').encode())
+        finally:
+            os.close(fd)
+
+    @postfork
+    def ids():
+        record('postfork %d' % os.getpid())
+
+    @spool(pass_arguments=True)
+    def whoami(tag):
+        record('task %s uid=%d gid=%d' % (tag, os.getuid(), os.getgid()))
+
+    # imported by the master once its privileges are dropped: the task file is the new user's
+    whoami.spool(tag='from-master')
+    """
+)
+
+
+def _ids(pid: int) -> dict[str, list[int]]:
+    out = {}
+    for line in Path(f'/proc/{pid}/status').read_text().splitlines():
+        key, _, value = line.partition(':')
+        if key in ('Uid', 'Gid', 'Groups'):
+            out[key] = [int(v) for v in value.split()]
+    return out
+
+
+@pytest.fixture
+def world_dir():
+    """A directory that user nobody can traverse (pytest's tmp_path sits under 0700 dirs)."""
+    import shutil
+    import tempfile
+
+    d = tempfile.mkdtemp(prefix='uwsgidecorators-ops-', dir='/tmp')
+    os.chmod(d, 0o755)
+    try:
+        yield Path(d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason='dropping privileges needs root')
+
+
+def _nobody() -> tuple[int, int]:
+    import grp
+    import pwd
+
+    try:
+        return pwd.getpwnam('nobody').pw_uid, grp.getgrnam('nogroup').gr_gid
+    except KeyError:
+        pytest.skip('no user nobody / group nogroup here')
+
+
+@needs_root
+def test_uid_and_gid_drop_privileges_in_the_master_and_every_child(procs, world_dir):
+    """Before, `--uid nobody --gid nogroup` was "not served": every process ran on as root."""
+    uid, gid = _nobody()
+    (world_dir / 'idtasks.py').write_text(ID_TASKS)
+    out = world_dir / 'out.txt'
+    out.touch()
+    os.chmod(out, 0o666)
+    spool = world_dir / 'spool'  # created by the master, as root, then given to nobody
+    m = procs.master(
+        ['--uid', 'nobody', '--gid', 'nogroup', '--spooler', spool, '--import', world_dir / 'idtasks.py',
+         '--processes', '2', '--pidfile', world_dir / 'm.pid'],
+        env={'ID_OUT': out},
+        cwd=world_dir,
+    )
+    wait_until(lambda: _lines(out).count('postfork') == 3, 20, 'three postfork hooks', [m])
+    pids = [m.pid, *m.children()]
+    assert len(pids) == 4, pids
+    for pid in pids:
+        ids = _ids(pid)
+        assert ids['Uid'] == [uid] * 4, (pid, ids)
+        assert ids['Gid'] == [gid] * 4, (pid, ids)
+        assert 0 not in ids['Groups'], (pid, ids)  # root's supplementary groups are gone
+    st = spool.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o750)
+    assert (world_dir / 'm.pid').read_text() == f'{m.pid}\n'  # written before the drop
+    wait_until(lambda: 'task from-master' in out.read_text(), 20, 'the task', [m])
+    assert f'task from-master uid={uid} gid={gid}' in out.read_text()
+    assert f'setgid() to {gid}' in m.log() and f'setuid() to {uid}' in m.log()
+    assert m.stop(signal.SIGTERM) == 0
+    assert 'not served' not in m.log()
+
+
+@needs_root
+def test_an_unknown_user_or_group_is_an_error(procs, tmp_path):
+    for args, what in ((['--uid', 'no-such-user-xyz'], 'user no-such-user-xyz not found'),
+                       (['--gid', 'no-such-group-xyz'], 'group no-such-group-xyz not found')):
+        m = procs.master([*args, '--processes', '1'])
+        assert m.wait(20) not in (0, None), m.log()
+        assert what in m.log()
+        assert 'spawned' not in m.log()
+
+
+@needs_root
+def test_a_spool_dir_the_new_user_cannot_write_stops_the_master(procs, world_dir):
+    spool = world_dir / 'rootspool'
+    spool.mkdir(mode=0o750)  # root's, not the master's to give away
+    m = procs.master(['--uid', 'nobody', '--gid', 'nogroup', '--spooler', spool, '--processes', '1'], cwd=world_dir)
+    assert m.wait(20) == 1, m.log()
+    assert f'spooler directory {spool} is not readable and writable by uid' in m.log()
+    assert 'spawned' not in m.log()
+
+
+@needs_root
+def test_uid_alone_also_takes_the_user_s_primary_group(procs, world_dir):
+    uid, gid = _nobody()
+    m = procs.master(['--uid', str(uid), '--processes', '1'], cwd=world_dir)
+    wait_until(lambda: m.children(), 20, 'the worker', [m])
+    wait_until(lambda: 'spawned uWSGI worker 1' in m.log(), 20, 'the worker', [m])
+    for pid in [m.pid, *m.children()]:
+        ids = _ids(pid)
+        assert ids['Uid'] == [uid] * 4 and ids['Gid'] == [gid] * 4 and 0 not in ids['Groups'], (pid, ids)
+    assert m.stop(signal.SIGTERM) == 0

@@ -109,6 +109,16 @@ class Settings:
     before privileges are dropped)"""
     logto2: str | None = None
     """--logto2: the same, opened after privileges are dropped"""
+    uid: int | None = None
+    """--uid (a name or a number), resolved: privileges are dropped to it before the imports"""
+    gid: int | None = None
+    """--gid (a name or a number), resolved; with --uid alone, the user's primary group"""
+    user_name: str | None = None
+    """the --uid user's name, for initgroups"""
+    no_initgroups: bool = False
+    """--no-initgroups: no supplementary groups at all (else the --uid user's own, as uWSGI)"""
+    created_dirs: list[bytes] = field(default_factory=list)
+    """spool dirs this master created (given to the --uid/--gid user)"""
     log_date: str | None = None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
@@ -130,6 +140,7 @@ def settings_from_options(opts: Options) -> Settings:
         try:
             if not os.path.isdir(raw):
                 os.makedirs(raw, mode=0o750, exist_ok=True)
+                s.created_dirs.append(os.path.realpath(raw))
         except OSError as exc:
             raise UsageError(f'cannot create spooler directory {item.value}: {exc.strerror or exc}') from None
         real = os.path.realpath(raw)
@@ -172,12 +183,50 @@ def settings_from_options(opts: Options) -> Settings:
     s.vacuum = opts.flag('vacuum')
     s.logto = _log_option(opts, 'logto')
     s.logto2 = _log_option(opts, 'logto2')
+    _resolve_ids(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
         s.log_date = ''
     elif isinstance(date, str) and date.strip().lower() not in ('false', 'off', 'no', '0'):
         s.log_date = date
     return s
+
+
+def _resolve_ids(opts: Options, s: Settings) -> None:
+    """--uid/--gid by name or number, as uWSGI takes them; an unknown name is an error."""
+    import grp
+    import pwd
+
+    uid_raw, gid_raw = opts.last('uid'), opts.last('gid')
+    s.no_initgroups = opts.flag('no-initgroups')
+    primary: int | None = None
+    if uid_raw is not None:
+        if uid_raw is True or not str(uid_raw).strip():
+            raise UsageError('option --uid needs a user name or number')
+        text = str(uid_raw).strip()
+        try:
+            entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+        except KeyError:
+            if not text.isdigit():
+                raise UsageError(f'--uid: user {text} not found') from None
+            s.uid = int(text)  # a uid without a passwd entry: allowed, as in uWSGI
+        else:
+            s.uid, s.user_name, primary = entry.pw_uid, entry.pw_name, entry.pw_gid
+    if gid_raw is not None:
+        if gid_raw is True or not str(gid_raw).strip():
+            raise UsageError('option --gid needs a group name or number')
+        text = str(gid_raw).strip()
+        if text.isdigit():
+            s.gid = int(text)
+        else:
+            try:
+                s.gid = grp.getgrnam(text).gr_gid
+            except KeyError:
+                raise UsageError(f'--gid: group {text} not found') from None
+    elif s.uid is not None:
+        if primary is None:
+            raise UsageError(f'--uid {s.uid} has no passwd entry, so no primary group: give --gid too')
+        s.gid = primary  # uWSGI would keep the group it started with (root's)
 
 
 def _path_option(opts: Options, name: str) -> str | None:
@@ -280,6 +329,10 @@ def import_target(target: str) -> ModuleType:
     return importlib.import_module(target)
 
 
+class PrivilegeError(Exception):
+    """--uid/--gid could not be carried out: the master stops rather than run on as root."""
+
+
 @dataclass
 class ChildSpec:
     kind: int  # KIND_SPOOLER | KIND_WORKER
@@ -343,6 +396,8 @@ class Master:
         """the signal loop (``_core.MasterLoop``); a child closes its copy with ``close_in_child``
         (which leaves the master's control socket file in place)"""
         self.runtime_dir: str | None = None
+        self.control: str | None = None
+        """the control socket's path"""
         self.channels: dict[int, socket.socket] = {}
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
@@ -409,6 +464,7 @@ class Master:
         control = os.path.join(self.runtime_dir, 'control')
         test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
         self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+        self.control = control
         os.environ[_config.ENV_CONTROL] = control
         for kind in ('worker', 'spooler'):
             write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -480,6 +536,11 @@ class Master:
             if self.s.pidfile:
                 write_pidfile(self.s.pidfile, self.pid)
             self._open_loop()
+            try:
+                self._drop_privileges()
+            except PrivilegeError as exc:
+                log.error('%s: the master stops', exc)
+                return 1
             self._after_root()
             try:
                 self._import_modules()
@@ -497,6 +558,58 @@ class Master:
         finally:
             self._close_loop()
             self._vacuum()
+
+    def _drop_privileges(self) -> None:
+        """--uid/--gid, in uWSGI's order, in the master before the task modules are imported and
+        before any fork: what needs root is made by now (spool dirs, pidfile, log file, the
+        control socket and the shared table), and what the children must use is given to the
+        new owner first. Any failure stops the master: it never runs on as root."""
+        s = self.s
+        if s.uid is None and s.gid is None:
+            return
+        uid = os.getuid() if s.uid is None else s.uid
+        gid = os.getgid() if s.gid is None else s.gid
+        # Given to the new owner, so the processes keep using them after the drop.
+        for path in [*s.created_dirs, *self._owned_paths()]:
+            try:
+                os.chown(path, uid, gid)
+            except OSError as exc:
+                raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {exc.strerror or exc}') from None
+        try:
+            if s.gid is not None:
+                os.setgid(gid)
+                log.info('setgid() to %d', gid)
+                if s.uid is None or s.no_initgroups:
+                    os.setgroups([])
+                else:
+                    os.initgroups(s.user_name or str(uid), gid)
+            if s.uid is not None:
+                os.setuid(uid)
+                log.info('setuid() to %d', uid)
+        except OSError as exc:
+            raise PrivilegeError(f'cannot drop privileges to uid {uid} gid {gid}: {exc.strerror or exc}') from None
+        self.dropped = True
+        groups = [g for g in os.getgroups() if g != gid]
+        if groups:
+            log.info('supplementary groups: %s', ', '.join(str(g) for g in groups))
+        # A spool dir the new user cannot use would fail task after task: say so now.
+        for index, directory in enumerate(s.spoolers):
+            if index in s.external:
+                continue
+            if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+                raise PrivilegeError(
+                    f'spooler directory {os.fsdecode(directory)} is not readable and writable by uid {uid} '
+                    f'gid {gid}: give it to that user (chown) or pick another directory'
+                )
+
+    def _owned_paths(self) -> list[str]:
+        """The control socket and its directory (workers bind their direct sockets there)."""
+        out = []
+        if self.runtime_dir:
+            out.append(self.runtime_dir)
+        if self.control:
+            out.append(self.control)
+        return out
 
     def _after_root(self) -> None:
         """What uWSGI does once privileges are dropped: --logto2, then --pidfile2."""

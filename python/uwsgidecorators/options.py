@@ -82,6 +82,9 @@ _SERVED: dict[str, tuple[str, str]] = {
     'log-date': (FLAG, 'log-date'),
     'logdate': (FLAG, 'log-date'),
     'vacuum': (FLAG, 'vacuum'),
+    'uid': (VALUE, 'uid'),
+    'gid': (VALUE, 'gid'),
+    'no-initgroups': (FLAG, 'no-initgroups'),
     # ours, not uWSGI's
     'spooler-durable': (FLAG, 'spooler-durable'),
     'spooler-retry-delay': (VALUE, 'spooler-retry-delay'),
@@ -135,8 +138,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'die-on-term': (FLAG, 'SIGTERM always shuts the master down here'),
     'daemonize': (VALUE, 'run it under your process supervisor instead'),
     'disable-logging': (FLAG, 'there is no request log'),
-    'uid': (VALUE, 'drop privileges before starting, e.g. in your service manager'),
-    'gid': (VALUE, 'drop privileges before starting, e.g. in your service manager'),
     'stats': (VALUE, 'not implemented yet'),
     'memory-report': (FLAG, 'not implemented yet'),
     'thunder-lock': (FLAG, 'there is no accept() to serialize'),
