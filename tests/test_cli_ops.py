@@ -284,3 +284,98 @@ def test_uid_alone_also_takes_the_user_s_primary_group(procs, world_dir):
         ids = _ids(pid)
         assert ids['Uid'] == [uid] * 4 and ids['Gid'] == [gid] * 4 and 0 not in ids['Groups'], (pid, ids)
     assert m.stop(signal.SIGTERM) == 0
+
+
+SIG_TASKS = textwrap.dedent(
+    """
+    import os
+    from uwsgidecorators import signal
+
+    @signal(17, target='workers')
+    def seventeen(num):
+        fd = os.open(os.environ['SIG_OUT'], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, b'signal %d in %d\\n' % (num, os.getpid()))
+        finally:
+            os.close(fd)
+    """
+)
+
+RAISE = 'import sys, uwsgi, uwsgidecorators\n' 'if len(sys.argv) > 1: uwsgidecorators.configure(control=sys.argv[1])\n' 'uwsgi.signal(17)\n'
+
+
+def _attached(procs, env, *args):
+    """A process the master did not start: it knows the spool dir (or the path given), nothing else."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith('UWSGIDECORATORS_')} | env
+    p = procs.start([__import__('sys').executable, '-c', RAISE, *map(str, args)], name='attached', env=env)
+    return p.wait(30), p.log()
+
+
+def test_the_control_socket_has_a_stable_place_attached_processes_find(procs, tmp_path, spool_dir):
+    """Before, the control socket was under a random temporary directory named only in the
+    master's log. Now it is `<first spool dir>/.uwsgidecorators/control` (dir 0700, socket 0600),
+    where a process that was only given the spool dir finds it, or where --control-socket says."""
+    import stat
+
+    (tmp_path / 'sigtasks.py').write_text(SIG_TASKS)
+    out = tmp_path / 'sig.txt'
+    m = procs.master(['--spooler', spool_dir, '--import', tmp_path / 'sigtasks.py', '--processes', '1'],
+                     env={'SIG_OUT': out})
+    wait_until(lambda: 'spawned uWSGI worker 1' in m.log(), 20, 'the worker', [m])
+    control = spool_dir / '.uwsgidecorators' / 'control'
+    assert stat.S_ISSOCK(control.lstat().st_mode) and control.lstat().st_mode & 0o777 == 0o600
+    assert control.parent.stat().st_mode & 0o777 == 0o700
+    assert f'signal control socket: {control}' in m.log()
+    rc, log = _attached(procs, {'UWSGIDECORATORS_SPOOLERS': str(spool_dir)})
+    assert rc == 0, log
+    wait_until(lambda: 'signal 17' in (out.read_text() if out.exists() else ''), 20, 'the handler', [m])
+    assert m.stop(signal.SIGTERM) == 0
+    assert not control.exists()
+
+    # --control-socket, here from an ini file; the attached process names it in configure()
+    ini = tmp_path / 'app.ini'
+    place = tmp_path / 'run' / 'ctl.sock'
+    ini.write_text(f'[uwsgi]\nspooler = {spool_dir}\nimport = {tmp_path / "sigtasks.py"}\nprocesses = 1\n'
+                   f'control-socket = {place}\n')
+    m = procs.master(['--ini', ini], env={'SIG_OUT': out})
+    wait_until(lambda: 'spawned uWSGI worker 1' in m.log(), 20, 'the worker', [m])
+    assert stat.S_ISSOCK(place.lstat().st_mode) and place.lstat().st_mode & 0o777 == 0o600
+    assert place.parent.stat().st_mode & 0o777 == 0o700
+    rc, log = _attached(procs, {}, place)
+    assert rc == 0, log
+    wait_until(lambda: out.read_text().count('signal 17') == 2, 20, 'the handler', [m])
+    rc, log = _attached(procs, {'UWSGIDECORATORS_CONTROL': str(place)})
+    assert rc == 0, log
+    wait_until(lambda: out.read_text().count('signal 17') == 3, 20, 'the handler', [m])
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_a_killed_master_s_socket_does_not_stop_a_restart_and_a_live_one_refuses_a_second(procs, spool_dir):
+    m = procs.master(['--spooler', spool_dir, '--processes', '1'])
+    wait_until(lambda: 'spawned uWSGI worker 1' in m.log(), 20, 'the worker', [m])
+    control = spool_dir / '.uwsgidecorators' / 'control'
+    second = procs.master(['--spooler', spool_dir, '--processes', '1'])
+    assert second.wait(20) == 1, second.log()
+    assert f'another uwsgidecorators master (pid {m.pid}) is running with the control socket {control}' in second.log()
+    assert 'spawned' not in second.log()
+    assert m.alive() and control.exists()
+
+    m.children()
+    m.send(signal.SIGKILL)
+    m.wait(20)
+    m.kill_leftovers()
+    assert control.exists()  # left behind
+    third = procs.master(['--spooler', spool_dir, '--processes', '1'])
+    wait_until(lambda: 'spawned uWSGI worker 1' in third.log(), 20, 'the restarted master', [third])
+    rc, log = _attached(procs, {'UWSGIDECORATORS_SPOOLERS': str(spool_dir)})
+    assert rc == 0, log  # it reaches the new master
+    assert third.stop(signal.SIGTERM) == 0
+
+
+def test_a_control_socket_path_that_is_not_a_socket_is_never_removed(procs, tmp_path):
+    precious = tmp_path / 'precious'
+    precious.write_text('keep me')
+    m = procs.master(['--processes', '1', '--control-socket', precious])
+    assert m.wait(20) == 1, m.log()
+    assert 'is not a socket' in m.log()
+    assert precious.read_text() == 'keep me'

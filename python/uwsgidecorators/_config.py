@@ -72,6 +72,9 @@ class RuntimeState:
     """this child's slot in ``table``"""
     spooler_dir: bytes | None = None
     """in a spooler process: the directory it consumes"""
+    control: str | None = None
+    """the master's control socket, set by ``configure(control=...)`` (else the environment's
+    ``UWSGIDECORATORS_CONTROL``, else the default place next to the first spool dir)"""
     _uwsgi_opt: dict[str, bytes | bool] | None = None
 
     def uwsgi_opt(self) -> dict[str, bytes | bool]:
@@ -174,13 +177,16 @@ def _as_list(spooler: PathArg | Iterable[PathArg]) -> list[PathArg]:
 def configure(
     spooler: PathArg | Iterable[PathArg] | None = None,
     durable: bool | None = None,
+    control: PathArg | None = None,
 ) -> None:
     """Tell this process where to enqueue, without a master or environment variables.
 
     ``spooler``: one directory or a list of them (the first is the default, the others are
     reached with the ``spooler`` key, as with ``--spooler`` given several times). Missing
     directories are created (mode 0750, like uWSGI). ``durable=True`` makes every enqueue fsync
-    the file and its directory before returning.
+    the file and its directory before returning. ``control``: the master's control socket
+    (``--control-socket``), where ``uwsgi.signal`` sends; by default the environment's
+    ``UWSGIDECORATORS_CONTROL``, else ``<first spool dir>/.uwsgidecorators/control``.
 
     Only what is passed changes; the rest (e.g. what came from the environment) is kept.
     """
@@ -196,3 +202,8 @@ def configure(
             st._uwsgi_opt = None
         if durable is not None:
             st.durable = bool(durable)
+        if control is not None:
+            path = os.fsdecode(os.fspath(control))
+            if not path:
+                raise ValueError('configure(control=...) needs the path of the master\'s control socket')
+            st.control = os.path.abspath(path)

@@ -35,6 +35,9 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-retry-max-delay S  longest back-off (default 3600; our option)
   --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
   --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
+  --control-socket PATH        the master's control socket, where other processes send
+                               uwsgi.signal() (default: FIRST_SPOOL_DIR/.uwsgidecorators/control;
+                               attached processes: UWSGIDECORATORS_CONTROL=PATH; our option)
   --uid USER, --gid GROUP      drop privileges (names or numbers) in the master before the
                                imports and the first fork; --uid alone also takes USER's group
   --no-initgroups              no supplementary groups (default: USER's own, as uWSGI)

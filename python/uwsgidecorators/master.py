@@ -31,6 +31,7 @@ handler; spoolers do the same between tasks.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import importlib.util
 import logging
@@ -38,6 +39,7 @@ import os
 import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -98,6 +100,8 @@ class Settings:
     """``--timer "SIG SECS"``"""
     rbtimers: list[tuple[int, float]] = field(default_factory=list)
     """``--rbtimer "SIG SECS"``"""
+    control: str | None = None
+    """--control-socket: where the control socket goes (default: next to the first spool dir)"""
     pidfile: str | None = None
     """--pidfile: the master's pid, written before privileges are dropped"""
     pidfile2: str | None = None
@@ -178,6 +182,7 @@ def settings_from_options(opts: Options) -> Settings:
     s.worker_harakiri = opts.number('harakiri', 0)
     s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
     s.rbtimers = [_timer_option('rbtimer', v) for v in opts.strings('rbtimer')]
+    s.control = _path_option(opts, 'control-socket')
     s.pidfile = _path_option(opts, 'pidfile')
     s.pidfile2 = _path_option(opts, 'pidfile2')
     s.vacuum = opts.flag('vacuum')
@@ -329,6 +334,10 @@ def import_target(target: str) -> ModuleType:
     return importlib.import_module(target)
 
 
+class ControlError(Exception):
+    """The control socket cannot be set up (another live master uses it, a bad path...)."""
+
+
 class PrivilegeError(Exception):
     """--uid/--gid could not be carried out: the master stops rather than run on as root."""
 
@@ -398,6 +407,10 @@ class Master:
         self.runtime_dir: str | None = None
         self.control: str | None = None
         """the control socket's path"""
+        self.control_dir: str | None = None
+        """the directory this master made (or keeps 0700) for its control socket"""
+        self._control_lock = -1
+        self._control_lock_path: str | None = None
         self.channels: dict[int, socket.socket] = {}
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
@@ -460,10 +473,17 @@ class Master:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
-        control = os.path.join(self.runtime_dir, 'control')
+        control = self._control_place()
+        self._lock_control(control)
         test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
-        self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+        old_umask = os.umask(0o077)  # the socket is born 0600: nobody else may raise signals
+        try:
+            self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+        except OSError as exc:
+            raise ControlError(f'cannot bind the control socket {control}: {exc.strerror or exc}') from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(control, 0o600)
         self.control = control
         os.environ[_config.ENV_CONTROL] = control
         for kind in ('worker', 'spooler'):
@@ -479,6 +499,64 @@ class Master:
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
 
+    def _control_place(self) -> str:
+        """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
+        attached processes that know the spool dir find it; else a private temporary directory
+        (removed at exit). The directory is created 0700; the default one is kept 0700."""
+        s = self.s
+        if s.control:
+            control = s.control
+            parent = os.path.dirname(control)
+            if not os.path.isdir(parent):
+                try:
+                    os.makedirs(parent, mode=0o700)
+                except OSError as exc:
+                    raise ControlError(f'cannot create {parent} for the control socket: {exc.strerror or exc}') from None
+                self.control_dir = parent
+            return control
+        if not s.spoolers:
+            self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
+            self.control_dir = self.runtime_dir
+            return os.path.join(self.runtime_dir, 'control')
+        control = _signals.default_control_path(s.spoolers[0])
+        parent = os.path.dirname(control)
+        try:
+            os.mkdir(parent, 0o700)
+        except FileExistsError:
+            st = os.lstat(parent)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (os.geteuid(), s.uid):
+                raise ControlError(
+                    f'{parent} is not a directory of this user: remove it or give --control-socket'
+                ) from None
+            os.chmod(parent, 0o700)
+        except OSError as exc:
+            raise ControlError(f'cannot create {parent} for the control socket: {exc.strerror or exc}') from None
+        self.control_dir = parent
+        return control
+
+    def _lock_control(self, control: str) -> None:
+        """One live master per control socket: a lock on ``<socket>.lock`` (held until this
+        master exits, released by the kernel if it is killed), so a socket left by a killed
+        master is simply replaced and a second master on the same path stops with an error."""
+        path = control + '.lock'
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError as exc:
+            raise ControlError(f'cannot open {path}: {exc.strerror or exc}') from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.read(fd, 32).decode(errors='replace').strip() or '?'
+            os.close(fd)
+            raise ControlError(
+                f'another uwsgidecorators master (pid {other}) is running with the control socket {control}: '
+                'stop it first, or give this one another --control-socket'
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f'{self.pid}\n'.encode())
+        self._control_lock = fd
+        self._control_lock_path = path
+
     def _close_loop(self) -> None:
         _signals.detach_master()
         for sock in self.channels.values():
@@ -493,6 +571,9 @@ class Master:
         if self.runtime_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
+        if self._control_lock >= 0:
+            os.close(self._control_lock)  # the lock file stays: removing it would race a new master
+            self._control_lock = -1
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -535,10 +616,10 @@ class Master:
         try:
             if self.s.pidfile:
                 write_pidfile(self.s.pidfile, self.pid)
-            self._open_loop()
             try:
+                self._open_loop()
                 self._drop_privileges()
-            except PrivilegeError as exc:
+            except (ControlError, PrivilegeError) as exc:
                 log.error('%s: the master stops', exc)
                 return 1
             self._after_root()
@@ -570,7 +651,8 @@ class Master:
         uid = os.getuid() if s.uid is None else s.uid
         gid = os.getgid() if s.gid is None else s.gid
         # Given to the new owner, so the processes keep using them after the drop.
-        for path in [*s.created_dirs, *self._owned_paths()]:
+        paths: list[bytes | str] = [*s.created_dirs, *self._owned_paths()]
+        for path in paths:
             try:
                 os.chown(path, uid, gid)
             except OSError as exc:
@@ -603,12 +685,15 @@ class Master:
                 )
 
     def _owned_paths(self) -> list[str]:
-        """The control socket and its directory (workers bind their direct sockets there)."""
+        """The control socket, its lock and its directory when this master made it (workers
+        bind their direct sockets there)."""
         out = []
-        if self.runtime_dir:
-            out.append(self.runtime_dir)
+        if self.control_dir:
+            out.append(self.control_dir)
         if self.control:
             out.append(self.control)
+        if self._control_lock_path:
+            out.append(self._control_lock_path)
         return out
 
     def _after_root(self) -> None:
@@ -814,6 +899,9 @@ class Master:
         signal.set_wakeup_fd(-1)
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
+        if self._control_lock >= 0:
+            os.close(self._control_lock)  # the lock is the master's alone: it ends with the master
+            self._control_lock = -1
         # The master's signal plumbing is not ours: keep only this child's channel and the read end
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         # The direct sender (its own socket, the shared table) outlives the loop's copy.

@@ -86,6 +86,7 @@ _SERVED: dict[str, tuple[str, str]] = {
     'gid': (VALUE, 'gid'),
     'no-initgroups': (FLAG, 'no-initgroups'),
     # ours, not uWSGI's
+    'control-socket': (VALUE, 'control-socket'),
     'spooler-durable': (FLAG, 'spooler-durable'),
     'spooler-retry-delay': (VALUE, 'spooler-retry-delay'),
     'spooler-retry-max-delay': (VALUE, 'spooler-retry-max-delay'),
