@@ -379,3 +379,12 @@ def test_a_control_socket_path_that_is_not_a_socket_is_never_removed(procs, tmp_
     assert m.wait(20) == 1, m.log()
     assert 'is not a socket' in m.log()
     assert precious.read_text() == 'keep me'
+
+
+def test_a_typo_in_an_ini_file_stops_the_master_before_it_starts(procs, tmp_path, spool_dir):
+    ini = tmp_path / 'app.ini'
+    ini.write_text(f'[uwsgi]\nspooler = {spool_dir}\nimprt = tasks\n')
+    m = procs.master(['--ini', ini])
+    assert m.wait(20) == 2, m.log()
+    assert 'error: unknown option --imprt' in m.log() and 'did you mean --import?' in m.log()
+    assert 'starting' not in m.log()

@@ -52,7 +52,9 @@ process per --spooler directory (times --spooler-processes) and --processes work
 Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
 
 Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
-one-line notice.
+one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an error naming the
+nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
+given, e.g. for ini keys the application reads from uwsgi.opt.
 
 Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms), @rpc, @erlang, and
 reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
