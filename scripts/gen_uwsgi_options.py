@@ -24,7 +24,9 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / 'python' / 'uwsgidecorators' / 'uwsgi_options.txt'
 HELP_LINE = re.compile(r'^\s+(?:-(?P<short>[A-Za-z0-9])\|)?--(?P<long>[A-Za-z0-9][A-Za-z0-9_.-]*)\s')
-SOURCE_OPT = re.compile(r'\{\s*"([A-Za-z0-9][A-Za-z0-9_.-]*)"\s*,\s*(?:required_argument|no_argument|optional_argument)\b')
+SOURCE_OPT = re.compile(
+    r'\{\s*"([A-Za-z0-9][A-Za-z0-9_.-]*)"\s*,\s*(?:required_argument|no_argument|optional_argument)\b'
+)
 
 
 def help_names(argv: list[str]) -> tuple[set[str], set[tuple[str, str]]]:

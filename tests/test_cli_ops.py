@@ -254,7 +254,6 @@ def test_uid_and_gid_drop_privileges_in_the_master_and_every_child(procs, world_
     assert 'not served' not in m.log()
 
 
-@needs_root
 def test_an_unknown_user_or_group_is_an_error(procs, tmp_path):
     for args, what in ((['--uid', 'no-such-user-xyz'], 'user no-such-user-xyz not found'),
                        (['--gid', 'no-such-group-xyz'], 'group no-such-group-xyz not found')):
@@ -301,7 +300,11 @@ SIG_TASKS = textwrap.dedent(
     """
 )
 
-RAISE = 'import sys, uwsgi, uwsgidecorators\n' 'if len(sys.argv) > 1: uwsgidecorators.configure(control=sys.argv[1])\n' 'uwsgi.signal(17)\n'
+RAISE = (
+    'import sys, uwsgi, uwsgidecorators\n'
+    'if len(sys.argv) > 1: uwsgidecorators.configure(control=sys.argv[1])\n'
+    'uwsgi.signal(17)\n'
+)
 
 
 def _attached(procs, env, *args):

@@ -229,7 +229,8 @@ def test_an_option_no_uwsgi_knows_is_an_error_naming_the_nearest_one(tmp_path):
     """Before, `imprt = tasks` only warned, and the master started with no task to run."""
     ini = tmp_path / 'app.ini'
     ini.write_text('[uwsgi]\nspooler = /tmp/q\nimprt = tasks\n')
-    with pytest.raises(UsageError, match=r'unknown option --imprt \(.*app.ini:3\): no uWSGI version knows it; did you mean --import\?'):
+    expected = r'unknown option --imprt \(.*app.ini:3\): no uWSGI version knows it; did you mean --import\?'
+    with pytest.raises(UsageError, match=expected):
         parse_args(['--ini', str(ini)])
     with pytest.raises(UsageError, match='did you mean --spooler-processes'):
         parse_args(['--spooler-proceses', '2'])

@@ -511,7 +511,8 @@ class Master:
                 try:
                     os.makedirs(parent, mode=0o700)
                 except OSError as exc:
-                    raise ControlError(f'cannot create {parent} for the control socket: {exc.strerror or exc}') from None
+                    why = exc.strerror or exc
+                    raise ControlError(f'cannot create {parent} for the control socket: {why}') from None
                 self.control_dir = parent
             return control
         if not s.spoolers:
@@ -656,7 +657,8 @@ class Master:
             try:
                 os.chown(path, uid, gid)
             except OSError as exc:
-                raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {exc.strerror or exc}') from None
+                why = exc.strerror or exc
+                raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
         try:
             if s.gid is not None:
                 os.setgid(gid)
