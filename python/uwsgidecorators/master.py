@@ -538,25 +538,42 @@ class Master:
     def _lock_control(self, control: str) -> None:
         """One live master per control socket: a lock on ``<socket>.lock`` (held until this
         master exits, released by the kernel if it is killed), so a socket left by a killed
-        master is simply replaced and a second master on the same path stops with an error."""
+        master is simply replaced and a second master on the same path stops with an error.
+        The lock file is removed at exit (while still locked); a master that locked a file just
+        removed that way sees that the name no longer leads to it and tries again."""
         path = control + '.lock'
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
-        except OSError as exc:
-            raise ControlError(f'cannot open {path}: {exc.strerror or exc}') from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            other = os.read(fd, 32).decode(errors='replace').strip() or '?'
-            os.close(fd)
-            raise ControlError(
-                f'another uwsgidecorators master (pid {other}) is running with the control socket {control}: '
-                'stop it first, or give this one another --control-socket'
-            ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, f'{self.pid}\n'.encode())
-        self._control_lock = fd
-        self._control_lock_path = path
+        for _attempt in range(5):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except FileNotFoundError:
+                # the directory went with a master that was just leaving
+                with contextlib.suppress(OSError):
+                    os.mkdir(os.path.dirname(path), 0o700)
+                continue
+            except OSError as exc:
+                raise ControlError(f'cannot open {path}: {exc.strerror or exc}') from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = os.read(fd, 32).decode(errors='replace').strip() or '?'
+                os.close(fd)
+                raise ControlError(
+                    f'another uwsgidecorators master (pid {other}) is running with the control socket {control}: '
+                    'stop it first, or give this one another --control-socket'
+                ) from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f'{self.pid}\n'.encode())
+            self._control_lock = fd
+            self._control_lock_path = path
+            return
+        raise ControlError(f'cannot take the lock {path}: it keeps being replaced')
 
     def _close_loop(self) -> None:
         _signals.detach_master()
@@ -569,12 +586,25 @@ class Master:
         self.queues.clear()
         self.ml = None  # the last reference: the loop closes its fds and removes the control socket
         os.environ.pop(_config.ENV_CONTROL, None)
+        if self.control and not self.runtime_dir:
+            # what this master left next to its socket, so the directory is left as found:
+            # the workers' direct sockets, the lock (removed while still held), the directory
+            for wid in range(1, self.s.workers + 1):
+                with contextlib.suppress(OSError):
+                    os.unlink(_core_direct_socket_path(self.control, wid))
+            if self._control_lock_path:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._control_lock_path)
+        if self._control_lock >= 0:
+            os.close(self._control_lock)
+            self._control_lock = -1
+        if self.control_dir and not self.runtime_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.control_dir)  # only when empty
         if self.runtime_dir:
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
-        if self._control_lock >= 0:
-            os.close(self._control_lock)  # the lock file stays: removing it would race a new master
-            self._control_lock = -1
+        self.control = self.control_dir = self._control_lock_path = None
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -1016,6 +1046,12 @@ class Master:
                 give_back_wakeup_fd(wakeup)
             direct.close()
         return 0
+
+
+def _core_direct_socket_path(control: str, worker_id: int) -> str:
+    from . import _core
+
+    return os.fsdecode(_core.direct_socket_path(control, worker_id))
 
 
 def _kind_name(kind: int) -> str:
