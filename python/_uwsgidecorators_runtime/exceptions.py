@@ -1,10 +1,10 @@
-"""Exception tree of uwsgidecorators.
+"""Exception tree of uwsgidecorators (public as ``uwsgidecorators.exceptions``).
 
 Every error we raise on purpose derives from :class:`UwsgiError`. The spool errors also derive
 from the builtin a uWSGI user would catch for the same fault (``ValueError`` for a bad job,
 ``RuntimeError`` for a missing spooler), so code written against real uWSGI keeps working.
 
-The Rust extension (``uwsgidecorators._core``) imports :class:`SpoolPacketError` and
+The Rust extension (``_uwsgidecorators_runtime._core``) imports :class:`SpoolPacketError` and
 :class:`SpoolTooLargeError` from this module by name: keep the names stable.
 """
 

@@ -47,8 +47,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from . import _config
-from ._shared import F_TASK_DEADLINE
+from . import config as _config
+from .shared import F_TASK_DEADLINE
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [

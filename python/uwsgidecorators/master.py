@@ -49,9 +49,10 @@ from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
 
-from . import _config, _signals
-from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import (
+from _uwsgidecorators_runtime import config as _config
+from _uwsgidecorators_runtime import signals as _signals
+from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
+from ._roles.spooler import (
     StopFlag,
     become_spooler_process,
     fail_task_before_harakiri,
@@ -154,7 +155,7 @@ def settings_from_options(opts: Options) -> Settings:
             if not os.path.isdir(raw):
                 os.makedirs(raw, mode=0o700, exist_ok=True)  # uWSGI: 0750
                 s.created_dirs.append(os.path.realpath(raw))
-            from . import _core
+            from _uwsgidecorators_runtime import _core
 
             insecure = _core.insecure_spool_dir(raw)
         except OSError as exc:
@@ -394,7 +395,7 @@ def _set_parent_death_signal(sig: int) -> None:
 
 class Master:
     def __init__(self, settings: Settings) -> None:
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         self.s = settings
         self.specs: list[ChildSpec] = []
@@ -495,7 +496,7 @@ class Master:
             log.info('imported %s', target)
 
     def _open_loop(self) -> None:
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -1066,7 +1067,7 @@ class Master:
         wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
         where = spec.label()
         harakiri = self.s.worker_harakiri
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         # Signals aimed at this worker alone come from any process straight to this socket (see
         # _core.DirectSender); until it is bound they go through the master, so none is lost.
@@ -1099,7 +1100,7 @@ class Master:
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:
-    from . import _core
+    from _uwsgidecorators_runtime import _core
 
     return os.fsdecode(_core.direct_socket_path(control, worker_id))
 

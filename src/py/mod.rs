@@ -1,4 +1,4 @@
-//! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
+//! The Python module `_uwsgidecorators_runtime._core` (also `uwsgidecorators._core`): type conversion and error mapping around the core.
 
 mod master;
 mod spool;

@@ -17,8 +17,8 @@ use crate::spool::{
 };
 use crate::sys::EventFd;
 
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
+pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolPacketError);
+pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolTooLargeError);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_spool, m)?)?;
@@ -368,7 +368,7 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
 }
 
 /// One spooler process's queue over a spool directory.
-#[pyclass(name = "Spooler", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Spooler", module = "_uwsgidecorators_runtime._core", frozen)]
 struct PySpooler {
     inner: Mutex<spool::Spooler>,
     waker: Arc<EventFd>,
@@ -550,7 +550,7 @@ impl PySpooler {
 }
 
 /// A claimed task; it stays held until one outcome method is called.
-#[pyclass(name = "Task", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Task", module = "_uwsgidecorators_runtime._core", frozen)]
 struct PyTask {
     inner: Mutex<Option<spool::Task>>,
     policy: Policy,

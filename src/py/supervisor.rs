@@ -8,7 +8,7 @@ use pyo3::types::PyTuple;
 use super::lock;
 use crate::supervisor::{Action, Event, ExitStatus, Level, Supervisor, SupervisorConfig};
 
-#[pyclass(name = "Supervisor", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Supervisor", module = "_uwsgidecorators_runtime._core", frozen)]
 pub(super) struct PySupervisor {
     inner: Mutex<Supervisor>,
 }

@@ -1,0 +1,1 @@
+"""The loops of the processes the master forks (one module per role)."""
