@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterable
 from typing import Any, final
 
+from typing_extensions import disjoint_base
+
 _Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     'DirectSender',
     'direct_socket_path',
     'Supervisor',
+    'Action',
     'fail_held_task',
     'insecure_spool_dir',
 ]
@@ -289,8 +292,7 @@ class Supervisor:
     """The master's decisions about its children as a pure state machine.
 
     ``slots``: one ``(label, recycles)`` per child the master keeps alive. Each event method
-    returns the actions to carry out, in order: ``('spawn', slot)``, ``('term', pid)``,
-    ``('kill', pid)``, ``('exit', code)``, ``('log', level, message)``. A child dead within
+    returns the :class:`Action` objects to carry out, in order. A child dead within
     ``quick_death`` s is respawned after a back-off doubling from ``first_backoff`` to
     ``max_backoff``; ``stop`` SIGTERMs the children, lets them run up to ``mercy`` s, then
     SIGKILLs the rest and waits up to ``kill_grace`` s for them before exiting.
@@ -306,20 +308,20 @@ class Supervisor:
         mercy: float = 30.0,
         kill_grace: float = 10.0,
     ) -> Supervisor: ...
-    def start(self, now: float) -> list[tuple[Any, ...]]:
+    def start(self, now: float) -> list[Action]:
         """Start: spawn every slot."""
-    def spawned(self, slot: int, pid: int, now: float) -> list[tuple[Any, ...]]:
+    def spawned(self, slot: int, pid: int, now: float) -> list[Action]:
         """The fork of ``slot`` made ``pid``."""
-    def spawn_failed(self, slot: int, error: str, now: float) -> list[tuple[Any, ...]]:
+    def spawn_failed(self, slot: int, error: str, now: float) -> list[Action]:
         """The fork of ``slot`` failed with ``error``: it is retried after the back-off."""
-    def exited(self, pid: int, status: int, now: float) -> list[tuple[Any, ...]]:
+    def exited(self, pid: int, status: int, now: float) -> list[Action]:
         """``pid`` exited; ``status`` is the raw status from ``os.waitpid``."""
-    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[tuple[Any, ...]]:
+    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[Action]:
         """A harakiri deadline of ``pid`` passed; ``what`` names it, for the log line."""
-    def stop(self, now: float, why: str = 'stop') -> list[tuple[Any, ...]]:
+    def stop(self, now: float, why: str = 'stop') -> list[Action]:
         """Stop requested; ``why`` names the request (e.g. "SIGTERM"), for the log line. A second
         request while stopping kills the rest at once."""
-    def tick(self, now: float) -> list[tuple[Any, ...]]:
+    def tick(self, now: float) -> list[Action]:
         """Time passed: respawns due, mercy or grace ended."""
     def next_deadline(self) -> float | None:
         """When ``tick`` must be called next at the latest (None: only on events)."""
@@ -327,7 +329,7 @@ class Supervisor:
         """The pid in ``slot``, if it runs."""
     @property
     def finished(self) -> bool:
-        """True once ``('exit', code)`` was returned."""
+        """True once ``Action.Exit`` was returned."""
 
 def fail_held_task(
     fd_path: str | bytes,
@@ -346,3 +348,61 @@ def fail_held_task(
 
 def insecure_spool_dir(directory: str | bytes) -> str | None:
     """Why ``directory`` must not be a spool directory (others can write it), or None."""
+
+@disjoint_base
+class Action:
+    """One thing the master must do, returned by :class:`Supervisor`'s event methods: one class
+    per kind, for ``match``: ``case Action.Spawn(slot): ...``."""
+
+    @final
+    class Spawn(Action):
+        """Fork the child of ``slot``."""
+
+        __match_args__ = ('slot',)
+        def __new__(cls, slot: int) -> Action.Spawn: ...
+        @property
+        def slot(self) -> int:
+            """The slot to fork."""
+
+    @final
+    class Term(Action):
+        """Send SIGTERM to ``pid`` (if it is still the master's child)."""
+
+        __match_args__ = ('pid',)
+        def __new__(cls, pid: int) -> Action.Term: ...
+        @property
+        def pid(self) -> int:
+            """The child to signal."""
+
+    @final
+    class Kill(Action):
+        """Send SIGKILL to ``pid`` (if it is still the master's child)."""
+
+        __match_args__ = ('pid',)
+        def __new__(cls, pid: int) -> Action.Kill: ...
+        @property
+        def pid(self) -> int:
+            """The child to signal."""
+
+    @final
+    class Log(Action):
+        """Log ``message`` at ``level`` (``'info'``, ``'warning'`` or ``'error'``)."""
+
+        __match_args__ = ('level', 'message')
+        def __new__(cls, level: str, message: str) -> Action.Log: ...
+        @property
+        def level(self) -> str:
+            """``'info'``, ``'warning'`` or ``'error'``."""
+        @property
+        def message(self) -> str:
+            """The line to log."""
+
+    @final
+    class Exit(Action):
+        """Exit the master with ``code`` (every child is gone)."""
+
+        __match_args__ = ('code',)
+        def __new__(cls, code: int) -> Action.Exit: ...
+        @property
+        def code(self) -> int:
+            """The master's exit status."""

@@ -51,6 +51,7 @@ from typing import Any
 
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import signals as _signals
+from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
 from ._roles.spooler import (
     StopFlag,
@@ -798,23 +799,22 @@ class Master:
                 self._sleep(self._timeout())
         return self.exit_code
 
-    def _apply(self, actions: Iterable[tuple[Any, ...]]) -> None:
-        """Carry out the supervisor's answer: ``('spawn', slot)``, ``('term', pid)``,
-        ``('kill', pid)``, ``('log', level, message)``, ``('exit', code)``."""
+    def _apply(self, actions: Iterable[_core.Action]) -> None:
+        """Carry out the supervisor's answer (``_core.Action``: Spawn, Term, Kill, Log, Exit)."""
         for action in actions:
-            what = action[0]
-            if what == 'spawn':
-                self._spawn(action[1])
-            elif what == 'term':
-                self._signal_child(action[1], signal.SIGTERM)
-            elif what == 'kill':
-                self._signal_child(action[1], signal.SIGKILL)
-            elif what == 'log':
-                log.log(_LEVELS.get(action[1], logging.WARNING), '%s', action[2])
-            elif what == 'exit':
-                self.exit_code = int(action[1])
-            else:
-                log.error('unknown supervisor action %r, ignored', action)
+            match action:
+                case _core.Action.Spawn(slot):
+                    self._spawn(slot)
+                case _core.Action.Term(pid):
+                    self._signal_child(pid, signal.SIGTERM)
+                case _core.Action.Kill(pid):
+                    self._signal_child(pid, signal.SIGKILL)
+                case _core.Action.Log(level, message):
+                    log.log(_LEVELS.get(level, logging.WARNING), '%s', message)
+                case _core.Action.Exit(code):
+                    self.exit_code = code
+                case _:
+                    log.error('unknown supervisor action %r, ignored', action)
 
     def _signal_child(self, pid: int, sig: int) -> None:
         if pid not in self.children:

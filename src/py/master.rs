@@ -192,7 +192,11 @@ impl PyMasterLoop {
 }
 
 /// Direct delivery to one worker (see `crate::direct`).
-#[pyclass(name = "DirectSender", module = "_uwsgidecorators_runtime._core", frozen)]
+#[pyclass(
+    name = "DirectSender",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
 pub(super) struct PyDirectSender {
     inner: DirectSender,
 }
@@ -227,7 +231,13 @@ pub(super) fn direct_socket_path(control_path: FsPath, worker_id: u32) -> std::f
 type CivilTuple = (i32, u8, u8, u8, u8);
 
 /// A cron entry: uWSGI's five integers or a crontab string.
-#[pyclass(name = "CronSpec", module = "_uwsgidecorators_runtime._core", frozen, eq, hash)]
+#[pyclass(
+    name = "CronSpec",
+    module = "_uwsgidecorators_runtime._core",
+    frozen,
+    eq,
+    hash
+)]
 #[derive(PartialEq, Eq, Hash)]
 pub(super) struct PyCronSpec {
     spec: CronSpec,

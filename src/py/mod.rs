@@ -159,5 +159,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyDirectSender>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
+    m.add_class::<supervisor::PyAction>()?;
     Ok(())
 }
