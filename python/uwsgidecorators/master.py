@@ -53,14 +53,14 @@ from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
+from ._roles import enter_role
 from ._roles.spooler import (
     StopFlag,
     become_spooler_process,
     fail_task_before_harakiri,
-    give_back_wakeup_fd,
     run_spooler,
-    take_wakeup_fd,
 )
+from ._roles.worker import run_worker
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -1005,33 +1005,18 @@ class Master:
 
         table = self.table
         assert table is not None
-        table.put(slot, F_PID, os.getpid())
-        st = _config.state()
-        st.role = 'spooler' if spec.kind == KIND_SPOOLER else 'worker'
-        st.worker_id = spec.ident if spec.kind == KIND_WORKER else 0
-        st.master_pid = self.pid
-        st.slot = slot
-        st.table = table
-        if spec.kind == KIND_SPOOLER:
-            st.spooler_dir = self.s.spoolers[spec.dir_index]
-
-        # uwsgi.signal_wait reads these (from a @postfork function, a thread, a handler).
-        _signals.set_channels(
-            chan.fileno(),
-            queue.fileno(),
+        enter_role(
+            'spooler' if spec.kind == KIND_SPOOLER else 'worker',
+            ident=spec.ident,
+            slot=slot,
+            table=table,
+            master_pid=self.pid,
+            spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == KIND_SPOOLER else None,
+            channels=(chan, queue),
             where=spec.label(),
             harakiri=self.s.harakiri if spec.kind == KIND_SPOOLER else self.s.worker_harakiri,
-            stopping=lambda: stop.requested,
+            stop=stop,
         )
-
-        import uwsgi
-
-        hook = getattr(uwsgi, 'post_fork_hook', None)
-        if hook is not None:
-            try:
-                hook()
-            except Exception:
-                log.error('%s: post_fork_hook raised:\n%s', spec.label(), traceback.format_exc().rstrip())
 
         if spec.kind == KIND_SPOOLER:
             for target in self.s.spooler_imports:
@@ -1059,44 +1044,7 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return self._worker_loop(spec, stop, chan, queue)
-
-    def _worker_loop(self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket) -> int:
-        """Run signal handlers until SIGTERM: one byte from the private channel or the shared
-        worker queue is one signal. The wake-up fd closes the check-then-sleep race of SIGTERM."""
-        wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
-        where = spec.label()
-        harakiri = self.s.worker_harakiri
-        from _uwsgidecorators_runtime import _core
-
-        # Signals aimed at this worker alone come from any process straight to this socket (see
-        # _core.DirectSender); until it is bound they go through the master, so none is lost.
-        direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        direct.setblocking(False)
-        control = os.environ.get(_config.ENV_CONTROL, '')
-        if control:
-            path = _core.direct_socket_path(control, spec.ident)
-            try:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)  # left by this slot's previous worker
-                direct.bind(path)
-            except OSError as exc:
-                log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
-        _signals.set_direct_channel(direct.fileno())  # uwsgi.signal_wait reads it too
-        try:
-            while not stop.requested:
-                # The wait (GIL released) and the reads are the core's: one call per wake-up.
-                wake_fd = wakeup[0] if wakeup is not None else -1
-                for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno()):
-                    if stop.requested:
-                        break
-                    _signals.run_handler(num, where=where, harakiri=harakiri)
-        finally:
-            if wakeup is not None:
-                give_back_wakeup_fd(wakeup)
-            _signals.set_direct_channel(-1)
-            direct.close()
-        return 0
+        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue)
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:
