@@ -34,6 +34,12 @@ __all__ = [
     'direct_socket_path',
     'Supervisor',
     'Action',
+    'control_raise',
+    'control_register',
+    'control_clock',
+    'control_timer',
+    'control_cron',
+    'control_file_monitor',
     'fail_held_task',
     'insecure_spool_dir',
 ]
@@ -406,3 +412,27 @@ class Action:
         @property
         def code(self) -> int:
             """The master's exit status."""
+
+# ---------------------------------------------------------------- control datagrams
+# The master's control datagrams, encoded by the core (their format: src/proto/control.rs). The
+# caller checks the values first (the master judges them again when it applies them); a value
+# outside its wire type raises OverflowError, a zone name over 255 bytes ValueError.
+
+def control_raise(num: int) -> bytes:
+    """Raise signal ``num`` (0..255)."""
+
+def control_register(num: int, target: str) -> bytes:
+    """A worker registered ``num`` for ``target`` at run time."""
+
+def control_clock(seconds: int) -> bytes:
+    """Move the master's test wall clock to now + ``seconds`` (honoured only with its test clock on)."""
+
+def control_timer(num: int, secs: float, iterations: int) -> bytes:
+    """A timer raising ``num`` every ``secs`` s, ``iterations`` times (0: for ever; below 2**32)."""
+
+def control_cron(num: int, catch_up: bool, tz: str | None, form: str | tuple[int, int, int, int, int]) -> bytes:
+    """A cron entry raising ``num``: ``form`` is a crontab string or uWSGI's five integers;
+    ``tz`` an IANA zone name (None: the master's local time)."""
+
+def control_file_monitor(num: int, recursive: bool, path: bytes) -> bytes:
+    """A file monitor raising ``num`` when ``path`` (absolute, raw bytes) changes."""
