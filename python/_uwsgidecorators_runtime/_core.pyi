@@ -34,6 +34,7 @@ __all__ = [
     'direct_socket_path',
     'Supervisor',
     'Action',
+    'Kind',
     'control_raise',
     'control_register',
     'control_clock',
@@ -436,3 +437,23 @@ def control_cron(num: int, catch_up: bool, tz: str | None, form: str | tuple[int
 
 def control_file_monitor(num: int, recursive: bool, path: bytes) -> bytes:
     """A file monitor raising ``num`` when ``path`` (absolute, raw bytes) changes."""
+
+# ---------------------------------------------------------------- process kinds
+
+@final
+class Kind:
+    """The kinds of process the master forks (the one list is the core's ``signal::Kind``).
+    Compares equal to its number (``int(kind)``), the one the shared process table stores."""
+
+    WORKER: Kind
+    SPOOLER: Kind
+    MULE: Kind
+    def __int__(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def label(self) -> str:
+        """The name in target strings and logs: ``'worker'``, ``'spooler'``, ``'mule'``."""
+    @property
+    def code(self) -> int:
+        """The number the shared process table stores (0 there is a free slot)."""

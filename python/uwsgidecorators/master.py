@@ -52,7 +52,7 @@ from typing import Any
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
-from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
+from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
 from ._roles import enter_role
 from ._roles.spooler import (
     StopFlag,
@@ -373,13 +373,13 @@ class PrivilegeError(Exception):
 
 @dataclass
 class ChildSpec:
-    kind: int  # KIND_SPOOLER | KIND_WORKER
+    kind: _core.Kind  # SPOOLER or WORKER
     ident: int  # spooler number (1..) or worker id (1..N)
     dir_index: int = -1
     share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
 
     def label(self) -> str:
-        return f'spooler {self.ident}' if self.kind == KIND_SPOOLER else f'worker {self.ident}'
+        return f'{self.kind.label} {self.ident}'
 
 
 def _set_parent_death_signal(sig: int) -> None:
@@ -406,12 +406,12 @@ class Master:
                 continue
             for share in range(settings.spooler_processes):
                 number += 1
-                self.specs.append(ChildSpec(KIND_SPOOLER, number, index, (share, settings.spooler_processes)))
+                self.specs.append(ChildSpec(_core.Kind.SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
-            self.specs.append(ChildSpec(KIND_WORKER, wid))
+            self.specs.append(ChildSpec(_core.Kind.WORKER, wid))
         self.sup: Any = _core.Supervisor(
             # a spooler that exits 0 recycled itself (--spooler-max-tasks): respawned at once
-            [(spec.label(), spec.kind == KIND_SPOOLER) for spec in self.specs],
+            [(spec.label(), spec.kind == _core.Kind.SPOOLER) for spec in self.specs],
             quick_death=_QUICK_DEATH,
             first_backoff=_FIRST_BACKOFF,
             max_backoff=_MAX_BACKOFF,
@@ -515,12 +515,12 @@ class Master:
         os.chmod(control, 0o600)
         self.control = control
         os.environ[_config.ENV_CONTROL] = control
-        for kind in ('worker', 'spooler'):
+        for kind in (_core.Kind.WORKER, _core.Kind.SPOOLER):
             write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
             write_end.setblocking(False)
             read_end.setblocking(False)
-            self.ml.add_queue(kind, write_end.fileno())
-            self.queues[kind] = (write_end, read_end)
+            self.ml.add_queue(kind.label, write_end.fileno())
+            self.queues[kind.label] = (write_end, read_end)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
         if test_clock:
@@ -855,7 +855,7 @@ class Master:
         assert table is not None
         # Claimed before the fork: the child may arm a deadline at once, and the master must not
         # then wipe it when it records the pid.
-        table.claim(slot, 0, spec.kind, spec.ident, spec.dir_index)
+        table.claim(slot, 0, spec.kind.code, spec.ident, spec.dir_index)
         # The child's private signal channel: the master writes one byte per signal at its end.
         chan_master, chan_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         chan_master.setblocking(False)
@@ -902,10 +902,10 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         chan_child.close()
         self.channels[slot] = chan_master
-        self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
+        self.ml.add_channel(spec.kind.label, spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
         self.children[pid] = slot
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
         else:
@@ -931,7 +931,7 @@ class Master:
             assert self.table is not None
             self.table.release(slot)
             # Signals for it are reported as unrouted until it is back.
-            self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
+            self.ml.remove_channel(spec.kind.label, spec.ident)
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
@@ -948,11 +948,11 @@ class Master:
             spec = self.specs[slot]
             if fld == F_USER_DEADLINE:
                 what = 'user (uwsgi.set_user_harakiri)'
-            elif spec.kind == KIND_SPOOLER:
+            elif spec.kind == _core.Kind.SPOOLER:
                 what = 'task or signal handler (--spooler-harakiri)'
             else:
                 what = 'signal handler (--harakiri)'
-            if spec.kind == KIND_SPOOLER:  # the task it holds: a failed attempt (before the kill)
+            if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
                 fail_task_before_harakiri(
                     table,
                     slot,
@@ -983,7 +983,7 @@ class Master:
             self.ml = None
         for other in self.channels.values():
             other.close()
-        kind_name = _kind_name(spec.kind)
+        kind_name = spec.kind.label
         queue = self.queues[kind_name][1]
         for name, (write_end, read_end) in self.queues.items():
             write_end.close()
@@ -993,7 +993,7 @@ class Master:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
         stop.install()
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             become_spooler_process(stop)
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
         _set_parent_death_signal(signal.SIGTERM)
@@ -1006,19 +1006,19 @@ class Master:
         table = self.table
         assert table is not None
         enter_role(
-            'spooler' if spec.kind == KIND_SPOOLER else 'worker',
+            spec.kind,
             ident=spec.ident,
             slot=slot,
             table=table,
             master_pid=self.pid,
-            spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == KIND_SPOOLER else None,
+            spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == _core.Kind.SPOOLER else None,
             channels=(chan, queue),
             where=spec.label(),
-            harakiri=self.s.harakiri if spec.kind == KIND_SPOOLER else self.s.worker_harakiri,
+            harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
             stop=stop,
         )
 
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             for target in self.s.spooler_imports:
                 try:
                     import_target(target)
@@ -1051,10 +1051,6 @@ def _core_direct_socket_path(control: str, worker_id: int) -> str:
     from _uwsgidecorators_runtime import _core
 
     return os.fsdecode(_core.direct_socket_path(control, worker_id))
-
-
-def _kind_name(kind: int) -> str:
-    return 'spooler' if kind == KIND_SPOOLER else 'worker'
 
 
 class _EventLog:

@@ -28,8 +28,11 @@ fn master_err(e: MasterError) -> PyErr {
 
 fn kind(name: &str) -> PyResult<Kind> {
     Kind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        let (last, rest) = names.split_last().unwrap_or((&"", &[]));
         PyValueError::new_err(format!(
-            "kind must be worker, spooler or mule, got {name:?}"
+            "kind must be {} or {last}, got {name:?}",
+            rest.join(", ")
         ))
     })
 }

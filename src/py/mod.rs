@@ -1,6 +1,7 @@
 //! The Python module `_uwsgidecorators_runtime._core` (also `uwsgidecorators._core`): type conversion and error mapping around the core.
 
 mod control;
+mod kind;
 mod master;
 mod spool;
 mod supervisor;
@@ -162,5 +163,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<supervisor::PyAction>()?;
+    m.add_class::<kind::PyKind>()?;
     Ok(())
 }

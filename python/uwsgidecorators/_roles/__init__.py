@@ -12,8 +12,9 @@ import logging
 import os
 import socket
 import traceback
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
+from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime.shared import F_PID
@@ -28,7 +29,7 @@ log = logging.getLogger('uwsgidecorators.master')
 
 
 def enter_role(
-    role: Literal['spooler', 'worker'],
+    kind: _core.Kind,
     *,
     ident: int,
     slot: int,
@@ -40,12 +41,12 @@ def enter_role(
     harakiri: float,
     stop: StopFlag,
 ) -> None:
-    """Become the child in ``slot``: publish the pid, set what the process knows (its role, the
+    """Become the child of ``kind`` in ``slot``: publish the pid, set what the process knows (its role, the
     shared table, its signal channels: private, then its kind's queue) and run ``post_fork_hook``."""
     table.put(slot, F_PID, os.getpid())
     st = _config.state()
-    st.role = role
-    st.worker_id = ident if role == 'worker' else 0
+    st.role = kind.label
+    st.worker_id = ident if kind == _core.Kind.WORKER else 0
     st.master_pid = master_pid
     st.slot = slot
     st.table = table
