@@ -7,7 +7,8 @@ use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{FsPath, lock, wait_slice};
+use super::blocking::{self, Flow};
+use super::{FsPath, lock};
 use crate::cron::{Civil, CronSpec, tz};
 use crate::direct::DirectSender;
 use crate::fsmon::MonitorError;
@@ -180,14 +181,23 @@ impl PyMasterLoop {
             .map_err(|_| PyValueError::new_err("timeout must be a non-negative number"))?;
         let deadline = std::time::Instant::now() + total;
         let signals_wake = self.with(|ml| ml.watches_wakeup_fd())?;
-        loop {
-            let slice = wait_slice(Some(deadline), signals_wake);
-            let events = py.detach(|| self.with(|ml| ml.run(slice)))??;
-            py.check_signals()?;
-            if !events.is_empty() || std::time::Instant::now() >= deadline {
-                return events.iter().map(|e| event_tuple(py, e)).collect();
-            }
-        }
+        let events = blocking::wait(
+            py,
+            Some(deadline),
+            signals_wake,
+            |slice| self.with(|ml| ml.run(slice)),
+            |got| {
+                let events = got??;
+                if events.is_empty() {
+                    return Ok(Flow::Idle);
+                }
+                // Events already taken off the loop: the handlers run first, then they return.
+                py.check_signals()?;
+                Ok(Flow::Done(events))
+            },
+        )?
+        .unwrap_or_default();
+        events.iter().map(|e| event_tuple(py, e)).collect()
     }
 }
 

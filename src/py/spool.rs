@@ -4,13 +4,14 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::{FsPath, lock, wait_slice};
+use super::blocking::{self, Flow};
+use super::{FsPath, lock};
 use crate::spool::{
     self, Claimed, DirWriter, Enqueue, FailOutcome, Job, Next, Notice, PacketError, Policy,
     SpoolerConfig, TaskId, Var, WriteError,
@@ -60,14 +61,22 @@ fn write_with_signals<F>(py: Python<'_>, write: F) -> PyResult<TaskId>
 where
     F: Fn() -> Result<TaskId, WriteError> + Sync,
 {
-    loop {
-        match py.detach(&write) {
+    let id = blocking::wait(
+        py,
+        None,
+        false,
+        |_| write(),
+        |got| match got {
             Err(WriteError::Io { source, .. }) if source.kind() == io::ErrorKind::Interrupted => {
-                py.check_signals()?;
+                Ok(Flow::Idle)
             }
-            other => return other.map_err(write_err),
-        }
-    }
+            other => other.map(Flow::Done).map_err(write_err),
+        },
+    )?;
+    // No deadline: the wait ends only with a result.
+    id.ok_or_else(|| {
+        pyo3::exceptions::PyRuntimeError::new_err("spool write ended without a result")
+    })
 }
 
 fn write_err(e: WriteError) -> PyErr {
@@ -306,7 +315,9 @@ fn fail_held_task<'py>(
         max_attempts,
         ..SpoolerConfig::default()
     };
-    let out = py.detach(|| spool::fail_held(&fd_path.0, ino, &root.0, &cfg, reason))?;
+    let out = blocking::detached(py, || {
+        spool::fail_held(&fd_path.0, ino, &root.0, &cfg, reason)
+    })?;
     Ok(out.map(|o| match o {
         FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
         FailOutcome::Dead { to, attempts } => (attempts, None, Some(id_bytes(py, &to))),
@@ -324,7 +335,7 @@ fn insecure_spool_dir(directory: FsPath) -> PyResult<Option<String>> {
 #[pyfunction]
 fn spool_read<'py>(py: Python<'py>, id: FsPath) -> PyResult<Option<Bound<'py, PyDict>>> {
     let id = TaskId::from(id.0);
-    match py.detach(|| spool::dir::read_task(&id)) {
+    match blocking::detached(py, || spool::dir::read_task(&id)) {
         Ok(Some((name, p))) => Ok(Some(plugin_dict(py, &name, &p.vars, &p.body)?)),
         _ => Ok(None),
     }
@@ -334,7 +345,7 @@ fn spool_read<'py>(py: Python<'py>, id: FsPath) -> PyResult<Option<Bound<'py, Py
 /// order (what `uwsgi.spooler_jobs` lists).
 #[pyfunction]
 fn spool_list<'py>(py: Python<'py>, directory: FsPath) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-    let ids = py.detach(|| spool::dir::list_waiting(&directory.0))?;
+    let ids = blocking::detached(py, || spool::dir::list_waiting(&directory.0))?;
     Ok(ids.iter().map(|id| id_bytes(py, id)).collect())
 }
 
@@ -483,7 +494,7 @@ impl PySpooler {
 
     /// Wait until every task finished with `ok` is deleted (deletion runs on reaper threads).
     fn flush(&self, py: Python<'_>) {
-        py.detach(|| lock(&self.inner).flush());
+        blocking::detached(py, || lock(&self.inner).flush());
     }
 
     /// Make a blocked `next_task` return None soon. Safe from a signal handler or another thread.
@@ -502,44 +513,35 @@ impl PySpooler {
     /// Claim the next task, waiting up to `timeout` seconds (None: for ever).
     #[pyo3(signature = (timeout = None))]
     fn next_task(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyTask>> {
-        let deadline = match timeout {
-            Some(t) if t.is_nan() || t < 0.0 => {
-                return Err(PyValueError::new_err(
-                    "timeout must be a non-negative number or None",
-                ));
-            }
-            Some(t) => {
-                Some(Instant::now() + Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX / 4))
-            }
-            None => None,
-        };
+        let deadline = blocking::deadline(timeout)?;
         let signals_wake = self.signals_wake.load(std::sync::atomic::Ordering::Acquire);
-        loop {
-            let slice = wait_slice(deadline, signals_wake);
-            let (next, cfg) = py.detach(|| {
+        let task = blocking::wait(
+            py,
+            deadline,
+            signals_wake,
+            |slice| {
                 let mut sp = lock(&self.inner);
                 if self.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
                     sp.rescan_soon();
                 }
                 sp.next(slice).map(|n| (n, sp.config().policy()))
-            })?;
-            match next {
-                Next::Task(task) => {
-                    return Ok(Some(PyTask {
+            },
+            |got| {
+                Ok(match got? {
+                    (Next::Task(task), policy) => Flow::Done(Some(PyTask {
                         inner: Mutex::new(Some(task)),
-                        policy: cfg,
-                    }));
-                }
-                Next::Notice(n) => log_notice(py, &n)?,
-                Next::Woken => return Ok(None),
-                Next::Idle => {
-                    py.check_signals()?;
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(None);
+                        policy,
+                    })),
+                    (Next::Notice(n), _) => {
+                        log_notice(py, &n)?;
+                        Flow::Again
                     }
-                }
-            }
-        }
+                    (Next::Woken, _) => Flow::Done(None),
+                    (Next::Idle, _) => Flow::Idle,
+                })
+            },
+        )?;
+        Ok(task.flatten())
     }
 }
 
@@ -635,14 +637,16 @@ impl PyTask {
     /// Success: remove the task.
     fn ok(&self, py: Python<'_>) -> PyResult<()> {
         let task = self.take()?;
-        py.detach(|| Claimed::ok(task))?;
+        blocking::detached(py, || Claimed::ok(task))?;
         Ok(())
     }
 
     /// Keep the task; it runs again after the spooler frequency. Returns the unix time.
     fn retry(&self, py: Python<'_>) -> PyResult<i64> {
         let task = self.take()?;
-        Ok(py.detach(|| self.policy.retry(task, unix_now()))?)
+        Ok(blocking::detached(py, || {
+            self.policy.retry(task, unix_now())
+        })?)
     }
 
     /// The task raised. Returns `(attempts, retry_at, dead_path)`: `retry_at` (unix time) when
@@ -656,7 +660,7 @@ impl PyTask {
     ) -> PyResult<(u32, Option<i64>, Option<Bound<'py, PyBytes>>)> {
         let task = self.take()?;
         Ok(
-            match py.detach(|| self.policy.failed(task, reason, unix_now()))? {
+            match blocking::detached(py, || self.policy.failed(task, reason, unix_now()))? {
                 FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
                 FailOutcome::Dead { to, attempts } => (attempts, None, Some(id_bytes(py, &to))),
             },
