@@ -5,6 +5,7 @@
 
 pub mod cron;
 pub mod direct;
+pub mod error;
 pub mod fsmon;
 pub mod master;
 pub mod signal;
@@ -12,6 +13,8 @@ pub mod spool;
 pub mod supervisor;
 pub mod sys;
 pub mod timer;
+
+pub use error::Error;
 
 #[cfg(feature = "python")]
 mod py;

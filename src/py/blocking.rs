@@ -3,8 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+
+use crate::Error;
 
 /// Longest stretch a blocking call stays detached before it checks for signals (Ctrl-C).
 pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
@@ -70,9 +71,7 @@ where
 pub(crate) fn deadline(timeout: Option<f64>) -> PyResult<Option<Instant>> {
     match timeout {
         None => Ok(None),
-        Some(t) if t.is_nan() || t < 0.0 => Err(PyValueError::new_err(
-            "timeout must be a non-negative number or None",
-        )),
+        Some(t) if t.is_nan() || t < 0.0 => Err(Error::BadTimeout { optional: true }.into()),
         Some(t) => Ok(Duration::try_from_secs_f64(t)
             .ok()
             .and_then(|d| Instant::now().checked_add(d))),

@@ -1,6 +1,7 @@
 //! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
 
 mod blocking;
+mod errors;
 mod master;
 mod spool;
 mod supervisor;
@@ -9,7 +10,6 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
@@ -106,7 +106,7 @@ fn recv_signals(
 fn check_signal_target(target: &str) -> PyResult<()> {
     crate::signal::Target::parse(target)
         .map(|_| ())
-        .map_err(|e| PyValueError::new_err(format!("unable to register signal: {e}")))
+        .map_err(|e| crate::Error::RegisterSignal(e).into())
 }
 
 /// The machine's hostname as uWSGI reports it.

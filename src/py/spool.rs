@@ -6,20 +6,19 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use super::blocking::{self, Flow};
 use super::{FsPath, lock};
+use crate::Error;
+use crate::error::seconds;
 use crate::spool::{
-    self, Claimed, DirWriter, Enqueue, FailOutcome, Job, Next, Notice, PacketError, Policy,
-    SpoolerConfig, TaskId, Var, WriteError,
+    self, Claimed, DirWriter, Enqueue, FailOutcome, Job, Next, Notice, Policy, SpoolerConfig,
+    TaskId, Var, WriteError,
 };
 use crate::sys::EventFd;
-
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_spool, m)?)?;
@@ -45,16 +44,6 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn packet_err(e: PacketError) -> PyErr {
-    match e {
-        PacketError::VarsTooLarge { .. }
-        | PacketError::KeyTooLong { .. }
-        | PacketError::ValueTooLong { .. } => SpoolTooLargeError::new_err(e.to_string()),
-        PacketError::EmptyKey => PyValueError::new_err(e.to_string()),
-        _ => SpoolPacketError::new_err(e.to_string()),
-    }
-}
-
 /// Run a write without the GIL; a signal that interrupted it runs its Python handlers (which
 /// may raise, e.g. KeyboardInterrupt) and the write starts again, as PEP 475 asks of system calls.
 fn write_with_signals<F>(py: Python<'_>, write: F) -> PyResult<TaskId>
@@ -70,32 +59,11 @@ where
             Err(WriteError::Io { source, .. }) if source.kind() == io::ErrorKind::Interrupted => {
                 Ok(Flow::Idle)
             }
-            other => other.map(Flow::Done).map_err(write_err),
+            other => Ok(Flow::Done(other?)),
         },
     )?;
     // No deadline: the wait ends only with a result.
-    id.ok_or_else(|| {
-        pyo3::exceptions::PyRuntimeError::new_err("spool write ended without a result")
-    })
-}
-
-fn write_err(e: WriteError) -> PyErr {
-    match e {
-        WriteError::Packet(p) => packet_err(p),
-        WriteError::BadPriority(_) | WriteError::BadAt(_) => PyValueError::new_err(e.to_string()),
-        WriteError::Io { dir, source } => match source.raw_os_error() {
-            // An OSError of the right subclass (FileNotFoundError...) that names the directory.
-            Some(code) => pyo3::exceptions::PyOSError::new_err((
-                code,
-                format!(
-                    "cannot write a task into spool directory {}: {source}",
-                    dir.display()
-                ),
-                dir.display().to_string(),
-            )),
-            None => PyErr::from(source),
-        },
-    }
+    id.ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut).into())
 }
 
 /// Accept any iterable of `(bytes, bytes)` pairs.
@@ -163,7 +131,7 @@ fn encode_spool<'py>(
     body: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
     let vars = extract_vars(vars)?;
-    let bytes = spool::encode(&vars, body).map_err(packet_err)?;
+    let bytes = spool::encode(&vars, body)?;
     Ok(PyBytes::new(py, &bytes))
 }
 
@@ -172,7 +140,7 @@ fn decode_spool<'py>(
     py: Python<'py>,
     data: &[u8],
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>)> {
-    let p = spool::decode(data).map_err(packet_err)?;
+    let p = spool::decode(data)?;
     Ok((vars_to_list(py, &p.vars)?, PyBytes::new(py, &p.body)))
 }
 
@@ -187,7 +155,7 @@ fn spool_write<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let directory = directory.0;
     let vars = extract_vars(vars)?;
-    let packet = spool::encode(&vars, body).map_err(packet_err)?;
+    let packet = spool::encode(&vars, body)?;
     let job = Job {
         packet: &packet,
         priority: spool::packet::lookup(&vars, b"priority"),
@@ -254,7 +222,7 @@ fn spool_job<'py>(
         return Ok(None);
     }
     let mut packet = Vec::new();
-    spool::packet::encode_into(&vars, body.unwrap_or_default(), &mut packet).map_err(packet_err)?;
+    spool::packet::encode_into(&vars, body.unwrap_or_default(), &mut packet)?;
     let first;
     let directory = match directory {
         Some(d) => d,
@@ -302,16 +270,9 @@ fn fail_held_task<'py>(
     retry_max_delay: f64,
     max_attempts: u32,
 ) -> PyResult<Option<FailedTuple<'py>>> {
-    let secs = |name: &str, v: f64| {
-        Duration::try_from_secs_f64(v).map_err(|_| {
-            PyValueError::new_err(format!(
-                "{name} must be a non-negative number of seconds, got {v}"
-            ))
-        })
-    };
     let cfg = SpoolerConfig {
-        retry_delay: secs("retry_delay", retry_delay)?,
-        retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+        retry_delay: seconds("retry_delay", retry_delay)?,
+        retry_max_delay: seconds("retry_max_delay", retry_max_delay)?,
         max_attempts,
         ..SpoolerConfig::default()
     };
@@ -401,22 +362,13 @@ impl PySpooler {
         share: (u32, u32),
         trusted_uids: Vec<u32>,
     ) -> PyResult<Self> {
-        let secs = |name: &str, v: f64| {
-            Duration::try_from_secs_f64(v).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "{name} must be a non-negative number of seconds, got {v}"
-                ))
-            })
-        };
         if share.1 == 0 || share.0 >= share.1 {
-            return Err(PyValueError::new_err(format!(
-                "share must be (index, count) with 0 <= index < count, got {share:?}"
-            )));
+            return Err(Error::BadShare(share).into());
         }
         let cfg = SpoolerConfig {
-            frequency: secs("frequency", frequency)?.max(Duration::from_millis(10)),
-            retry_delay: secs("retry_delay", retry_delay)?,
-            retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+            frequency: seconds("frequency", frequency)?.max(Duration::from_millis(10)),
+            retry_delay: seconds("retry_delay", retry_delay)?,
+            retry_max_delay: seconds("retry_max_delay", retry_max_delay)?,
             max_attempts,
             numeric_names,
             share,
@@ -463,11 +415,7 @@ impl PySpooler {
 
     #[setter]
     fn set_frequency(&self, secs: f64) -> PyResult<()> {
-        let d = Duration::try_from_secs_f64(secs).map_err(|_| {
-            PyValueError::new_err(format!(
-                "frequency must be a non-negative number of seconds, got {secs}"
-            ))
-        })?;
+        let d = seconds("frequency", secs)?;
         lock(&self.inner).set_frequency(d.max(Duration::from_millis(10)));
         Ok(())
     }
@@ -482,9 +430,7 @@ impl PySpooler {
     /// idle `next_task` sleeps instead of waking every 100 ms to look for signals.
     fn watch_wakeup_fd(&self, fd: i32) -> PyResult<()> {
         if fd < 0 {
-            return Err(PyValueError::new_err(
-                "wake-up fd must be a valid file descriptor",
-            ));
+            return Err(Error::BadFd("wake-up fd").into());
         }
         lock(&self.inner).watch_wakeup_fd(fd);
         self.signals_wake
@@ -554,16 +500,12 @@ struct PyTask {
 
 impl PyTask {
     fn take(&self) -> PyResult<spool::Task> {
-        lock(&self.inner)
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this task already has an outcome"))
+        Ok(lock(&self.inner).take().ok_or(Error::Settled)?)
     }
 
     fn with<R>(&self, f: impl FnOnce(&spool::Task) -> R) -> PyResult<R> {
         let guard = lock(&self.inner);
-        let task = guard
-            .as_ref()
-            .ok_or_else(|| PyValueError::new_err("this task already has an outcome"))?;
+        let task = guard.as_ref().ok_or(Error::Settled)?;
         Ok(f(task))
     }
 }
