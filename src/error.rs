@@ -7,6 +7,7 @@ use std::io;
 use crate::cron::CronError;
 use crate::master::MasterError;
 use crate::signal::SignalError;
+use crate::spool::job::JobError;
 use crate::spool::{PacketError, WriteError};
 
 /// Anything a core call can refuse or fail with.
@@ -16,6 +17,8 @@ pub enum Error {
     Packet(#[from] PacketError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Job(#[from] JobError),
     #[error(transparent)]
     Master(#[from] MasterError),
     #[error(transparent)]

@@ -8,6 +8,7 @@ use crate::cron::CronError;
 use crate::fsmon::MonitorError;
 use crate::master::MasterError;
 use crate::signal::SignalError;
+use crate::spool::job::JobError;
 use crate::spool::{PacketError, WriteError};
 
 pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
@@ -17,6 +18,10 @@ impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
         match e {
             Error::Packet(p) | Error::Write(WriteError::Packet(p)) => packet(p),
+            Error::Job(j @ JobError::TooLarge { .. })
+            | Error::Write(WriteError::Job(j @ JobError::TooLarge { .. })) => {
+                SpoolTooLargeError::new_err(j.to_string())
+            }
             Error::Write(WriteError::Io { dir, source }) => match source.raw_os_error() {
                 // An OSError of the right subclass (FileNotFoundError...) that names the directory.
                 Some(code) => PyOSError::new_err((
@@ -37,6 +42,7 @@ impl From<Error> for PyErr {
             )
             | Error::Io(source) => PyErr::from(source),
             Error::Write(_)
+            | Error::Job(_)
             | Error::Master(_)
             | Error::Cron(_)
             | Error::Signal(_)
@@ -72,4 +78,11 @@ macro_rules! through_core_error {
     )*};
 }
 
-through_core_error!(PacketError, WriteError, MasterError, CronError, SignalError);
+through_core_error!(
+    PacketError,
+    WriteError,
+    JobError,
+    MasterError,
+    CronError,
+    SignalError
+);

@@ -14,6 +14,7 @@ use super::blocking::{self, Flow};
 use super::{FsPath, lock};
 use crate::Error;
 use crate::error::seconds;
+use crate::spool::job::{self, JobError, Spoolers};
 use crate::spool::{
     self, Claimed, DirWriter, Enqueue, FailOutcome, Job, Next, Notice, Policy, SpoolerConfig,
     TaskId, Var, WriteError,
@@ -25,6 +26,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_spool, m)?)?;
     m.add_function(wrap_pyfunction!(spool_write, m)?)?;
     m.add_function(wrap_pyfunction!(spool_job, m)?)?;
+    m.add_function(wrap_pyfunction!(spool_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
     m.add_function(wrap_pyfunction!(spool_list, m)?)?;
     m.add_function(wrap_pyfunction!(fail_held_task, m)?)?;
@@ -165,11 +167,44 @@ fn spool_write<'py>(
     Ok(id_bytes(py, &id))
 }
 
-/// `uwsgi.spool(job)` for the common case: every key and value exactly `bytes`, a known
-/// `spooler`, a numeric `priority`, vars within 64 KiB. Returns the new file's path, or None when
-/// the job needs the shim's full treatment (conversions of other value types, and the errors
-/// uWSGI raises), which then handles it from the start: the caller's dict loses a bytes `body`
-/// only when the job is written here.
+/// The configured spool directories as the shim passes them (a list of bytes).
+struct SpoolerList<'a, 'py>(&'a Bound<'py, PyList>);
+
+impl Spoolers for SpoolerList<'_, '_> {
+    fn contains(&self, dir: &[u8]) -> bool {
+        self.0
+            .iter()
+            .any(|d| d.cast::<PyBytes>().is_ok_and(|d| d.as_bytes() == dir))
+    }
+
+    fn names(&self) -> Vec<Vec<u8>> {
+        self.0
+            .iter()
+            .filter_map(|d| d.cast::<PyBytes>().ok().map(|d| d.as_bytes().to_vec()))
+            .collect()
+    }
+}
+
+fn dir_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+}
+
+/// The directory a checked job goes to: the one it names, else the first configured one.
+fn job_dir(checked: Option<&[u8]>, spoolers: &Bound<'_, PyList>) -> PyResult<Option<PathBuf>> {
+    Ok(match checked {
+        Some(d) => Some(dir_path(d)),
+        None => match spoolers.get_item(0) {
+            Ok(d) => Some(dir_path(d.cast_into::<PyBytes>()?.as_bytes())),
+            Err(_) => None,
+        },
+    })
+}
+
+/// `uwsgi.spool(job)` for the common case: every key and value exactly `bytes` and the job
+/// passing the core's checks. Returns the new file's path, or None when the job needs the shim's
+/// full treatment (conversions of other value types, and the errors uWSGI raises), which then
+/// handles it from the start: the caller's dict loses a bytes `body` only when the job is
+/// written here (or refused for its `at`).
 #[pyfunction]
 #[pyo3(signature = (job, spoolers, durable = false))]
 fn spool_job<'py>(
@@ -186,9 +221,6 @@ fn spool_job<'py>(
     let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = dict.iter().collect();
     let mut vars: Vec<(&[u8], &[u8])> = Vec::with_capacity(items.len());
     let mut body: Option<&[u8]> = None;
-    let mut directory: Option<&[u8]> = None;
-    let (mut priority, mut at): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
-    let mut size = 0usize;
     for (key, value) in &items {
         let (Ok(key), Ok(value)) = (key.cast_exact::<PyBytes>(), value.cast_exact::<PyBytes>())
         else {
@@ -197,57 +229,68 @@ fn spool_job<'py>(
         let (key, value) = (key.as_bytes(), value.as_bytes());
         if key == b"body" {
             body = Some(value);
-            continue;
+        } else {
+            vars.push((key, value));
         }
-        size += 4 + key.len() + value.len();
-        if key == b"spooler" && !value.is_empty() {
-            let known = spoolers
-                .iter()
-                .any(|d| d.cast::<PyBytes>().is_ok_and(|d| d.as_bytes() == value));
-            if !known {
-                return Ok(None);
-            }
-            directory = Some(value);
-        } else if key == b"priority" {
-            if !value.is_empty() && spool::write::parse_priority(value).is_err() {
-                return Ok(None);
-            }
-            priority = Some(value.to_vec());
-        } else if key == b"at" {
-            at = Some(value.to_vec());
-        }
-        vars.push((key, value));
     }
-    if size > spool::packet::MAX_VARS_SIZE {
-        return Ok(None);
-    }
+    // The shim raises the other refusals, with the line uWSGI logs.
+    let checked = match job::check(&vars, &SpoolerList(spoolers)) {
+        Ok(c) => Ok(c),
+        Err(e @ JobError::BadAt(_)) => Err(e),
+        Err(_) => return Ok(None),
+    };
     let mut packet = Vec::new();
     spool::packet::encode_into(&vars, body.unwrap_or_default(), &mut packet)?;
-    let first;
-    let directory = match directory {
-        Some(d) => d,
-        None => match spoolers.get_item(0) {
-            Ok(d) => {
-                first = d.cast_into::<PyBytes>()?;
-                first.as_bytes()
-            }
-            Err(_) => return Ok(None),
-        },
+    let spooler = checked.as_ref().ok().and_then(|c| c.spooler);
+    let Some(directory) = job_dir(spooler, spoolers)? else {
+        return Ok(None);
     };
-    let directory =
-        PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(directory));
-    drop(vars);
     if body.is_some() {
         // uWSGI takes the body out of the caller's dict.
         dict.del_item(PyBytes::new(py, b"body"))?;
     }
+    let checked = checked?;
     let job = Job {
         packet: &packet,
-        priority: priority.as_deref(),
-        at: at.as_deref(),
+        priority: checked.priority,
+        at: checked.at,
     };
     let id = write_with_signals(py, || DirWriter::new(&directory, durable).enqueue(&job))?;
     Ok(Some(id_bytes(py, &id)))
+}
+
+/// `uwsgi.spool(job)` once the shim converted the job to `(bytes, bytes)` pairs and took its
+/// body out: the same checks as `spool_job`, raised with uWSGI's messages (and logged with
+/// uWSGI's lines), then the write. `spoolers`: the configured directories, the first the default.
+#[pyfunction]
+#[pyo3(signature = (spoolers, vars, body = b"".as_slice(), durable = false))]
+fn spool_pairs<'py>(
+    py: Python<'py>,
+    spoolers: &Bound<'py, PyList>,
+    vars: &Bound<'py, PyAny>,
+    body: &[u8],
+    durable: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let vars = extract_vars(vars)?;
+    let checked = match job::check(&vars, &SpoolerList(spoolers)) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(line) = e.uwsgi_log() {
+                log(py, "uwsgidecorators.spool", "error", &line)?;
+            }
+            return Err(e.into());
+        }
+    };
+    let directory = job_dir(checked.spooler, spoolers)?.ok_or(JobError::NoSpooler)?;
+    let mut packet = Vec::new();
+    spool::packet::encode_into(&vars, body, &mut packet)?;
+    let job = Job {
+        packet: &packet,
+        priority: checked.priority,
+        at: checked.at,
+    };
+    let id = write_with_signals(py, || DirWriter::new(&directory, durable).enqueue(&job))?;
+    Ok(id_bytes(py, &id))
 }
 
 /// `Task.failed`'s answer: (attempts, retry_at, dead_path).
@@ -329,10 +372,13 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
             path.display()
         ),
     };
-    let logger = py
-        .import("logging")?
-        .call_method1("getLogger", ("uwsgidecorators.spooler",))?;
-    logger.call_method1("warning", (msg,))?;
+    log(py, "uwsgidecorators.spooler", "warning", &msg)
+}
+
+/// One line to a `logging` logger.
+fn log(py: Python<'_>, logger: &str, level: &str, msg: &str) -> PyResult<()> {
+    let logger = py.import("logging")?.call_method1("getLogger", (logger,))?;
+    logger.call_method1(level, (msg,))?;
     Ok(())
 }
 
