@@ -3,6 +3,7 @@
 //! Everything here builds and tests without Python (`cargo test`). The PyO3 binding lives in
 //! `py/` behind the `python` feature, which maturin enables.
 
+pub mod channel;
 pub mod cron;
 pub mod direct;
 pub mod error;

@@ -3,7 +3,6 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -237,7 +236,9 @@ impl PyCronSpec {
 
     /// True if the wall-clock minute matches.
     fn matches(&self, year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<bool> {
-        Ok(self.spec.matches(&civil(year, month, day, hour, minute)?))
+        Ok(self
+            .spec
+            .matches(&Civil::checked(year, month, day, hour, minute)?))
     }
 
     /// The first matching wall-clock minute strictly after the given one, as a tuple.
@@ -249,7 +250,7 @@ impl PyCronSpec {
         hour: u8,
         minute: u8,
     ) -> PyResult<Option<CivilTuple>> {
-        let c = civil(year, month, day, hour, minute)?;
+        let c = Civil::checked(year, month, day, hour, minute)?;
         Ok(self
             .spec
             .next_after(&c)
@@ -260,21 +261,7 @@ impl PyCronSpec {
     /// in time zone `tz` (None: the system's), each wall-clock minute at most once.
     #[pyo3(signature = (after, tz = None))]
     fn next_fire(&self, after: f64, tz: Option<&str>) -> PyResult<Option<i64>> {
-        let zone = match tz {
-            None => jiff::tz::TimeZone::system(),
-            Some(name) => jiff::tz::TimeZone::get(name)
-                .map_err(|_| PyValueError::new_err(format!("unknown time zone {name:?}")))?,
-        };
-        if !after.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "after must be a finite unix time, got {after}"
-            )));
-        }
-        let secs = after.floor();
-        let ts = jiff::Timestamp::from_second(secs as i64)
-            .map_err(|_| PyValueError::new_err(format!("time out of range: {after}")))?;
-        // Fractions of a second inside a minute do not change the answer.
-        Ok(tz::next_fire(&self.spec, ts, &zone).map(|t| t.as_second()))
+        Ok(tz::next_fire_secs(&self.spec, after, tz)?)
     }
 
     fn __repr__(&self) -> String {
@@ -284,20 +271,4 @@ impl PyCronSpec {
             s.minutes, s.hours, s.days, s.months, s.weekdays, s.day_or_weekday
         )
     }
-}
-
-fn civil(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<Civil> {
-    let dim = crate::cron::civil::days_in_month(year, month.clamp(1, 12));
-    if !(-9999..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > dim
-        || hour > 23
-        || minute > 59
-    {
-        return Err(PyValueError::new_err(format!(
-            "not a valid wall-clock minute: {year}-{month:02}-{day:02} {hour:02}:{minute:02}"
-        )));
-    }
-    Ok(Civil::new(year, month, day, hour, minute))
 }

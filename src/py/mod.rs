@@ -6,7 +6,6 @@ mod master;
 mod spool;
 mod supervisor;
 
-use std::io;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
 
@@ -58,43 +57,13 @@ fn recv_signals(
     notify: i32,
 ) -> PyResult<Vec<u8>> {
     let deadline = blocking::deadline(timeout)?;
-    let fds: Vec<i32> = [private, direct, shared, wake_fd, notify]
-        .into_iter()
-        .filter(|&fd| fd >= 0)
-        .collect();
+    let channels = crate::channel::Channels::new(private, direct, shared, wake_fd, notify);
     // A wake-up fd is Python's signal wake-up pipe (the worker loop's): no polling needed.
     let got = blocking::wait(
         py,
         deadline,
         wake_fd >= 0,
-        |slice| -> io::Result<Option<Vec<u8>>> {
-            let ready = crate::sys::poll_readable(&fds, slice)?;
-            let mut nums = Vec::new();
-            let mut buf = [0u8; 256];
-            let mut woken = false;
-            for (&fd, &r) in fds.iter().zip(&ready) {
-                if !r {
-                    continue;
-                }
-                if fd == wake_fd || fd == notify {
-                    crate::sys::drain_fd(fd);
-                    woken = true;
-                } else if fd == shared {
-                    if let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
-                        nums.extend_from_slice(&buf[..n]);
-                    }
-                } else {
-                    while let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
-                        if n == 0 {
-                            break;
-                        }
-                        nums.extend_from_slice(&buf[..n]);
-                    }
-                }
-            }
-            // Ready without data (a peer hung up) also returns, so the caller looks at its flags.
-            Ok((woken || !nums.is_empty() || ready.iter().any(|&r| r)).then_some(nums))
-        },
+        |slice| channels.recv(slice),
         |got| Ok(got?.map_or(Flow::Idle, Flow::Done)),
     )?;
     Ok(got.unwrap_or_default())
