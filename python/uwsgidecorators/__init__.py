@@ -64,6 +64,8 @@ _RPCHandlerT = _typing.TypeVar('_RPCHandlerT', bound='_typing.Callable[..., byte
 class _FreeSignal(int):
     """The default ``signum=`` of @timer & co: "the lowest free signal" (an int for type checkers)."""
 
+    __slots__ = ()
+
 
 _FREE_SIGNAL = _FreeSignal(-1)
 

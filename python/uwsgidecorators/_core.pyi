@@ -1,4 +1,11 @@
-"""Type stubs of the Rust extension ``uwsgidecorators._core`` (see docs/architecture.md)."""
+"""The Rust extension ``uwsgidecorators._core``: its contract with the Python package.
+
+This stub is the one description of the names the extension exports (CI checks it against the
+built extension with ``python -m mypy.stubtest uwsgidecorators._core``). Paths are accepted as
+``str``, ``bytes`` or ``os.PathLike``; paths returned are ``bytes``. Every blocking call releases
+the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input raises
+``ValueError`` (or ``TypeError``) naming what is wrong.
+"""
 
 import os
 from collections.abc import Iterable
@@ -6,64 +13,181 @@ from typing import Any, final
 
 _Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
-__version__: str
+__all__ = [
+    '__version__',
+    'encode_spool',
+    'decode_spool',
+    'spool_write',
+    'spool_job',
+    'spool_pairs',
+    'spool_read',
+    'spool_list',
+    'hostname',
+    'recv_signals',
+    'check_signal_target',
+    'Spooler',
+    'Task',
+    'MasterLoop',
+    'CronSpec',
+    'DirectSender',
+    'direct_socket_path',
+    'Supervisor',
+    'fail_held_task',
+    'insecure_spool_dir',
+]
 
-def encode_spool(vars: Iterable[tuple[bytes, bytes]], body: bytes = b'') -> bytes: ...
-def decode_spool(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]: ...
+__version__: str
+"""The package version (Cargo.toml's)."""
+
+# ---------------------------------------------------------------- spool files
+
+def encode_spool(vars: Iterable[tuple[bytes, bytes]], body: bytes = b'') -> bytes:
+    """A uwsgi packet (header, vars, body) as uWSGI writes it to a spool file.
+
+    Limits (a var over 64 KiB, the vars over 64 KiB) raise ``SpoolTooLargeError`` (a ``ValueError``).
+    """
+
+def decode_spool(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """``(vars, body)`` of a spool file's bytes; malformed bytes raise ``SpoolPacketError`` (a
+    ``ValueError``) naming the offset and the fault."""
+
 def spool_write(
     directory: _Path, vars: Iterable[tuple[bytes, bytes]], body: bytes = b'', durable: bool = False
-) -> bytes: ...
-def spool_job(job: object, spoolers: list[bytes], durable: bool = False) -> bytes | None: ...
+) -> bytes:
+    """Write one task into ``directory`` and return its path.
+
+    The name is uWSGI's (``uwsgi_spoolfile_on_<host>_<pid>_<counter>_<rand>_<sec>_<usec>``, the
+    counter per process and kept across fork); a ``priority`` var puts it in that subdirectory
+    (digits only, else ``ValueError``); an ``at`` var becomes its mtime. ``durable``: fsync the
+    file and the directory before returning.
+    """
+
+def spool_job(job: object, spoolers: list[bytes], durable: bool = False) -> bytes | None:
+    """``uwsgi.spool(job)`` for the common case: every key and value exactly ``bytes``, a known
+    ``spooler``, a numeric ``priority``, vars within 64 KiB. Returns the new file's path, or None
+    when the job needs the shim's full treatment (conversions of other value types, and the
+    errors uWSGI raises), which then handles it from the start: the caller's dict loses a bytes
+    ``body`` only when the job is written here."""
+
 def spool_pairs(
     spoolers: list[bytes], vars: Iterable[tuple[bytes, bytes]], body: bytes = b'', durable: bool = False
-) -> bytes: ...
-def spool_read(id: _Path) -> dict[Any, bytes] | None: ...
-def spool_list(directory: _Path) -> list[bytes]: ...
-def hostname() -> str: ...
-def check_signal_target(target: str) -> None: ...
+) -> bytes:
+    """``uwsgi.spool(job)`` once the shim converted the job's values to bytes and took its body out:
+    the same checks as ``spool_job`` (which spooler, priority, ``at``, vars within 64 KiB), raised
+    with uWSGI's messages (``ValueError`` "unable to spool job: ...", ``SpoolTooLargeError``) and
+    logged with uWSGI's lines, then the write. ``spoolers``: the configured directories, the first
+    the default. Returns the new file's path."""
+
+def spool_read(id: _Path) -> dict[Any, bytes] | None:
+    """Read one task (by id: for a spool directory, the file's path) as
+    ``uwsgi.spooler_get_task`` does: None if it is missing, locked by a running spooler or
+    malformed."""
+
+def spool_list(directory: _Path) -> list[bytes]:
+    """The ids of the tasks the queue at ``directory`` holds (for a spool directory, the task
+    files' full paths), as ``uwsgi.spooler_jobs`` lists them."""
+
+def hostname() -> str:
+    """The machine's hostname as uWSGI reports it (the ``<host>`` of spool file names)."""
+
+# ---------------------------------------------------------------- signals
+
+def check_signal_target(target: str) -> None:
+    """Check a uWSGI signal target string as the master will (``ValueError`` naming what is
+    wrong), so a process without the master refuses exactly what the master would."""
+
 def recv_signals(
     private: int, shared: int, wake_fd: int, timeout: float | None = None, direct: int = -1, notify: int = -1
-) -> bytes: ...
-def direct_socket_path(control_path: _Path, worker_id: int) -> str: ...
+) -> bytes:
+    """Wait for signals on a process's channels and return their numbers, one byte each.
+
+    ``private`` and ``direct``: every byte waiting is taken; ``shared``: one datagram (the other
+    processes of the kind take the rest); or until ``wake_fd`` is readable (drained; returns an
+    empty result so the caller can look at its stop flag). A negative fd is not watched. The GIL
+    is released while waiting; Ctrl-C is checked every 100 ms, or only when ``wake_fd`` fires if
+    it is given (it must then be the process's signal wake-up fd). ``notify`` is one more
+    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``timeout``
+    None: no limit.
+    """
+
+def direct_socket_path(control_path: _Path, worker_id: int) -> str:
+    """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
 
 @final
 class DirectSender:
-    def send(self, num: int) -> bool: ...
-    def register(self, num: int, target: str) -> None: ...
-    def worker(self, num: int) -> int | None: ...
+    """Direct delivery to one worker: the shared 256-byte table of ``workerN`` targets and the
+    workers' direct sockets (from ``MasterLoop.direct_sender``)."""
+
+    def send(self, num: int) -> bool:
+        """Deliver ``num`` straight to its worker; False: send it to the master instead."""
+    def register(self, num: int, target: str) -> None:
+        """A worker registered ``num`` for ``target`` at run time: the table says so at once."""
+    def worker(self, num: int) -> int | None:
+        """The worker ``num`` goes to directly, or None (through the master)."""
+
+# ---------------------------------------------------------------- the spooler
 
 @final
 class Task:
+    """A claimed task; its file stays locked until one outcome method (``ok``, ``retry``,
+    ``failed``, ``release``) is called."""
+
     @property
-    def id(self) -> bytes: ...
+    def id(self) -> bytes:
+        """The task's opaque id (for a spool directory, the file's full path)."""
     @property
-    def workdir(self) -> bytes | None: ...
+    def workdir(self) -> bytes | None:
+        """Where the task runs, when it differs from the queue's home (a priority subdirectory)."""
     @property
-    def name(self) -> bytes: ...
+    def name(self) -> bytes:
+        """The file's basename."""
     @property
-    def path(self) -> bytes: ...
+    def path(self) -> bytes:
+        """The file's full path."""
     @property
-    def in_subdir(self) -> bool: ...
+    def in_subdir(self) -> bool:
+        """True for a task of a priority subdirectory (its file is not directly in the spool dir)."""
     @property
-    def attempts(self) -> int: ...
+    def attempts(self) -> int:
+        """Failures recorded before this run."""
     @property
-    def vars(self) -> list[tuple[bytes, bytes]]: ...
+    def vars(self) -> list[tuple[bytes, bytes]]:
+        """The vars in file order."""
     @property
-    def body(self) -> bytes: ...
-    def plugin_dict(self) -> dict[Any, bytes]: ...
-    def ok(self) -> None: ...
-    def retry(self) -> int: ...
+    def body(self) -> bytes:
+        """The packet's body (empty when there is none)."""
+    def plugin_dict(self) -> dict[Any, bytes]:
+        """The dict real uWSGI's plugin passes to ``uwsgi.spooler``."""
+    def ok(self) -> None:
+        """Success: delete the file (on a reaper thread; ``Spooler.flush`` waits for it)."""
+    def retry(self) -> int:
+        """Keep the file; it runs again after the spooler frequency. Returns the unix time."""
     @property
-    def fd(self) -> int: ...
+    def fd(self) -> int:
+        """The claimed file's descriptor (the master's harakiri record finds the task by it)."""
     @property
-    def ino(self) -> int: ...
-    def failed(self, reason: str = ...) -> tuple[int, int | None, bytes | None]: ...
-    def release(self) -> None: ...
+    def ino(self) -> int:
+        """The claimed file's inode number."""
+    def failed(self, reason: str = ...) -> tuple[int, int | None, bytes | None]:
+        """The task raised (``reason``: the traceback, written to the dead letter's ``.reason``). Returns ``(attempts, retry_at, dead_path)``: ``retry_at`` (unix time)
+        when it is kept, ``dead_path`` when it was moved to the dead-letter folder."""
+    def release(self) -> None:
+        """Give the task back unchanged."""
 
 @final
 class Spooler:
-    def __init__(
-        self,
+    """One spooler process's queue over a spool directory: inotify plus a periodic scan, claims
+    by OFD lock (safe beside other spoolers, ours or uWSGI's).
+
+    ``frequency``: scan period (s); ``retry_delay``/``retry_max_delay``: back-off of failed
+    tasks (s); ``max_attempts``: failures before the task moves to ``dead/`` (0: retry for
+    ever); ``numeric_names``: also take all-digit file names at the top level (uWSGI's
+    ``spooler-ordered``); ``share=(i, n)``: this is process ``i`` of ``n`` over the same
+    directory and, within one second of enqueue time, takes its share of the files first.
+    """
+
+    def __new__(
+        cls,
         directory: _Path,
         *,
         frequency: float = 30.0,
@@ -73,59 +197,117 @@ class Spooler:
         numeric_names: bool = False,
         share: tuple[int, int] = (0, 1),
         trusted_uids: list[int] = ...,
-    ) -> None: ...
+    ) -> Spooler: ...
     @property
-    def directory(self) -> bytes: ...
+    def directory(self) -> bytes:
+        """The spool directory (realpath) as bytes."""
     @property
-    def home(self) -> bytes: ...
-    def pending(self) -> int: ...
+    def home(self) -> bytes:
+        """Where tasks run unless they name their own ``workdir`` (the spool directory)."""
+    def pending(self) -> int:
+        """Tasks waiting (ready now or later) as far as this spooler knows."""
     @property
-    def unreadable(self) -> int: ...
-    def wake(self) -> None: ...
-    def rescan(self) -> None: ...
-    def flush(self) -> None: ...
-    def next_task(self, timeout: float | None = None) -> Task | None: ...
+    def unreadable(self) -> int:
+        """Task files this spooler could not open (permission denied), each logged once."""
+    def wake(self) -> None:
+        """Make a blocked ``next_task`` return None soon. Safe from a signal handler or another thread."""
+    def rescan(self) -> None:
+        """List the directory again before the next task (what SIGUSR1 does to uWSGI's spooler).
+        Safe from a signal handler or another thread."""
+    def flush(self) -> None:
+        """Wait until every task finished with ``ok`` is deleted (deletion runs on reaper threads)."""
+    def next_task(self, timeout: float | None = None) -> Task | None:
+        """Claim the next task, waiting up to ``timeout`` seconds (None: for ever)."""
     @property
-    def frequency(self) -> float: ...
+    def frequency(self) -> float:
+        """The scan period in seconds (``uwsgi.set_spooler_frequency`` sets it)."""
     @frequency.setter
     def frequency(self, secs: float) -> None: ...
-    def watch_fd(self, fd: int) -> None: ...
-    def watch_wakeup_fd(self, fd: int) -> None: ...
+    def watch_fd(self, fd: int) -> None:
+        """Also make ``next_task`` return None when ``fd`` is readable (a signal channel to read)."""
+    def watch_wakeup_fd(self, fd: int) -> None:
+        """Watch the non-blocking read end of the pipe given to ``signal.set_wakeup_fd``: a Unix
+        signal then makes ``next_task`` return None at once, and an idle ``next_task`` sleeps
+        without polling for signals."""
 
-@final
-class MasterLoop:
-    def __init__(self, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False) -> None: ...
-    def register_signal(self, num: int, target: str) -> None: ...
-    def signal_registered(self, num: int) -> bool: ...
-    def add_channel(self, kind_name: str, id: int, fd: int) -> None: ...
-    def remove_channel(self, kind_name: str, id: int) -> None: ...
-    def add_queue(self, kind_name: str, fd: int) -> None: ...
-    def raise_signal(self, num: int) -> None: ...
-    def add_timer(self, num: int, secs: float, iterations: int = 0) -> None: ...
-    def add_cron(self, num: int, spec: CronSpec, tz: str | None = None, catch_up: bool = False) -> None: ...
-    def add_file_monitor(self, num: int, path: _Path, recursive: bool = False) -> None: ...
-    def set_clock_offset(self, offset: int) -> None: ...
-    def wall_time(self) -> float: ...
-    def step(self, timeout: float = 1.0) -> list[tuple[str, int, str]]: ...
-    def direct_sender(self) -> DirectSender: ...
-    def close_in_child(self) -> None: ...
+# ---------------------------------------------------------------- the master
 
 @final
 class CronSpec:
-    def __init__(self, text: str) -> None: ...
+    """A cron entry: uWSGI's five integers (``from_uwsgi``) or a crontab string."""
+
+    def __new__(cls, text: str) -> CronSpec: ...
     @staticmethod
-    def from_uwsgi(minute: int, hour: int, day: int, month: int, weekday: int) -> CronSpec: ...
-    def matches(self, year: int, month: int, day: int, hour: int, minute: int) -> bool: ...
+    def from_uwsgi(minute: int, hour: int, day: int, month: int, weekday: int) -> CronSpec:
+        """``uwsgi.add_cron``'s integers: -1 any, -N every N."""
+    def matches(self, year: int, month: int, day: int, hour: int, minute: int) -> bool:
+        """True if the wall-clock minute matches."""
     def next_after(
         self, year: int, month: int, day: int, hour: int, minute: int
-    ) -> tuple[int, int, int, int, int] | None: ...
-    def next_fire(self, after: float, tz: str | None = None) -> int | None: ...
-    def to_uwsgi(self) -> tuple[int, int, int, int, int] | None: ...
+    ) -> tuple[int, int, int, int, int] | None:
+        """The first matching wall-clock minute strictly after the given one, as a tuple."""
+    def next_fire(self, after: float, tz: str | None = None) -> int | None:
+        """The first instant (unix seconds) strictly after ``after`` whose wall-clock minute
+        matches in time zone ``tz`` (None: the system's), each wall-clock minute at most once."""
+    def to_uwsgi(self) -> tuple[int, int, int, int, int] | None:
+        """The five ``uwsgi.add_cron`` integers with the same meaning, or None if uWSGI cannot say it."""
+
+@final
+class MasterLoop:
+    """The master's event loop: control socket, signal table and routing, timers, cron, file
+    monitors. ``wakeup_fd``: the read end of the master's ``signal.set_wakeup_fd`` pipe;
+    ``test_clock``: control datagrams may move the wall clock cron sees (tests only)."""
+
+    def __new__(cls, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False) -> MasterLoop: ...
+    def register_signal(self, num: int, target: str) -> None:
+        """``uwsgi.register_signal``: route signal ``num`` to ``target``."""
+    def signal_registered(self, num: int) -> bool:
+        """Whether signal ``num`` has a target."""
+    def add_channel(self, kind_name: str, id: int, fd: int) -> None:
+        """A child's private channel (``kind_name`` 'worker', 'spooler' or 'mule', its id, the
+        master's end)."""
+    def remove_channel(self, kind_name: str, id: int) -> None:
+        """Forget a child's private channel (it exited)."""
+    def add_queue(self, kind_name: str, fd: int) -> None:
+        """The shared queue of a kind (the "first available" targets)."""
+    def raise_signal(self, num: int) -> None:
+        """Route signal ``num`` now, as a child's ``uwsgi.signal`` does."""
+    def add_timer(self, num: int, secs: float, iterations: int = 0) -> None:
+        """Raise ``num`` every ``secs`` seconds (``iterations`` 0: for ever)."""
+    def add_cron(self, num: int, spec: CronSpec, tz: str | None = None, catch_up: bool = False) -> None:
+        """Raise ``num`` at each minute ``spec`` matches in ``tz`` (None: the system's local
+        zone); ``catch_up``: a minute missed while the master was stopped or the machine slept
+        runs once, late (uWSGI skips it)."""
+    def add_file_monitor(self, num: int, path: _Path, recursive: bool = False) -> None:
+        """Raise ``num`` when ``path`` changes (survives replace-by-rename)."""
+    def set_clock_offset(self, offset: int) -> None:
+        """Move the wall clock used by cron (``offset`` seconds from the real one) and re-plan
+        the cron entries."""
+    def wall_time(self) -> float:
+        """The wall clock cron sees, in unix seconds."""
+    def step(self, timeout: float = 1.0) -> list[tuple[str, int, str]]:
+        """Run the loop for up to ``timeout`` seconds (or until a Unix signal wakes it) and return
+        the events to log, as ``(kind, signum, detail)`` tuples."""
+    def direct_sender(self) -> DirectSender:
+        """A sender for signals aimed at one worker (its own socket, the shared table); a child
+        takes one before ``close_in_child``."""
+    def close_in_child(self) -> None:
+        """In a forked child: close the inherited descriptors, leaving the master's socket file."""
 
 @final
 class Supervisor:
-    def __init__(
-        self,
+    """The master's decisions about its children as a pure state machine.
+
+    ``slots``: one ``(label, recycles)`` per child the master keeps alive. Each event method
+    returns the actions to carry out, in order: ``('spawn', slot)``, ``('term', pid)``,
+    ``('kill', pid)``, ``('exit', code)``, ``('log', level, message)``. A child dead within
+    ``quick_death`` s is respawned after a back-off doubling from ``first_backoff`` to
+    ``max_backoff``; ``stop`` SIGTERMs the children, lets them run up to ``mercy`` s, then
+    SIGKILLs the rest and waits up to ``kill_grace`` s for them before exiting.
+    """
+
+    def __new__(
+        cls,
         slots: list[tuple[str, bool]],
         *,
         quick_death: float = 1.0,
@@ -133,18 +315,29 @@ class Supervisor:
         max_backoff: float = 8.0,
         mercy: float = 30.0,
         kill_grace: float = 10.0,
-    ) -> None: ...
-    def start(self, now: float) -> list[tuple[Any, ...]]: ...
-    def spawned(self, slot: int, pid: int, now: float) -> list[tuple[Any, ...]]: ...
-    def spawn_failed(self, slot: int, error: str, now: float) -> list[tuple[Any, ...]]: ...
-    def exited(self, pid: int, status: int, now: float) -> list[tuple[Any, ...]]: ...
-    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[tuple[Any, ...]]: ...
-    def stop(self, now: float, why: str = 'stop') -> list[tuple[Any, ...]]: ...
-    def tick(self, now: float) -> list[tuple[Any, ...]]: ...
-    def next_deadline(self) -> float | None: ...
-    def pid(self, slot: int) -> int | None: ...
+    ) -> Supervisor: ...
+    def start(self, now: float) -> list[tuple[Any, ...]]:
+        """Start: spawn every slot."""
+    def spawned(self, slot: int, pid: int, now: float) -> list[tuple[Any, ...]]:
+        """The fork of ``slot`` made ``pid``."""
+    def spawn_failed(self, slot: int, error: str, now: float) -> list[tuple[Any, ...]]:
+        """The fork of ``slot`` failed with ``error``: it is retried after the back-off."""
+    def exited(self, pid: int, status: int, now: float) -> list[tuple[Any, ...]]:
+        """``pid`` exited; ``status`` is the raw status from ``os.waitpid``."""
+    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[tuple[Any, ...]]:
+        """A harakiri deadline of ``pid`` passed; ``what`` names it, for the log line."""
+    def stop(self, now: float, why: str = 'stop') -> list[tuple[Any, ...]]:
+        """Stop requested; ``why`` names the request (e.g. "SIGTERM"), for the log line. A second
+        request while stopping kills the rest at once."""
+    def tick(self, now: float) -> list[tuple[Any, ...]]:
+        """Time passed: respawns due, mercy or grace ended."""
+    def next_deadline(self) -> float | None:
+        """When ``tick`` must be called next at the latest (None: only on events)."""
+    def pid(self, slot: int) -> int | None:
+        """The pid in ``slot``, if it runs."""
     @property
-    def finished(self) -> bool: ...
+    def finished(self) -> bool:
+        """True once ``('exit', code)`` was returned."""
 
 def fail_held_task(
     fd_path: str | bytes,
@@ -155,6 +348,11 @@ def fail_held_task(
     retry_delay: float = ...,
     retry_max_delay: float = ...,
     max_attempts: int = ...,
-) -> tuple[int, int | None, bytes | None] | None: ...
+) -> tuple[int, int | None, bytes | None] | None:
+    """Record a failed attempt (a harakiri) on the task a killed spooler held open as ``fd_path``
+    (``/proc/<pid>/fd/<n>``), if it is still inode ``ino`` under ``root``: back-off, or the
+    dead-letter folder past ``max_attempts``. Returns what ``Task.failed`` returns, or None when
+    the file is no longer that task."""
 
-def insecure_spool_dir(directory: str | bytes) -> str | None: ...
+def insecure_spool_dir(directory: str | bytes) -> str | None:
+    """Why ``directory`` must not be a spool directory (others can write it), or None."""

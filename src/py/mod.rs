@@ -46,7 +46,10 @@ impl<'a, 'py> FromPyObject<'a, 'py> for FsPath {
 /// `notify` is one more wake-up pipe (`uwsgi.signal_wait`'s: another thread ran the awaited
 /// signal). `timeout` None: no limit.
 #[pyfunction]
-#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1, notify = -1))]
+#[pyo3(
+    signature = (private, shared, wake_fd, timeout = None, direct = -1, notify = -1),
+    text_signature = "(private, shared, wake_fd, timeout=None, direct=-1, notify=-1)"
+)]
 fn recv_signals(
     py: Python<'_>,
     private: i32,

@@ -126,7 +126,7 @@ fn path_bytes<'py>(py: Python<'py>, p: &std::path::Path) -> Bound<'py, PyBytes> 
 }
 
 #[pyfunction]
-#[pyo3(signature = (vars, body = b"".as_slice()))]
+#[pyo3(signature = (vars, body = b"".as_slice()), text_signature = "(vars, body=b'')")]
 fn encode_spool<'py>(
     py: Python<'py>,
     vars: &Bound<'py, PyAny>,
@@ -147,7 +147,10 @@ fn decode_spool<'py>(
 }
 
 #[pyfunction]
-#[pyo3(signature = (directory, vars, body = b"".as_slice(), durable = false))]
+#[pyo3(
+    signature = (directory, vars, body = b"".as_slice(), durable = false),
+    text_signature = "(directory, vars, body=b'', durable=False)"
+)]
 fn spool_write<'py>(
     py: Python<'py>,
     directory: FsPath,
@@ -263,7 +266,10 @@ fn spool_job<'py>(
 /// body out: the same checks as `spool_job`, raised with uWSGI's messages (and logged with
 /// uWSGI's lines), then the write. `spoolers`: the configured directories, the first the default.
 #[pyfunction]
-#[pyo3(signature = (spoolers, vars, body = b"".as_slice(), durable = false))]
+#[pyo3(
+    signature = (spoolers, vars, body = b"".as_slice(), durable = false),
+    text_signature = "(spoolers, vars, body=b'', durable=False)"
+)]
 fn spool_pairs<'py>(
     py: Python<'py>,
     spoolers: &Bound<'py, PyList>,
@@ -396,7 +402,10 @@ struct PySpooler {
 #[pymethods]
 impl PySpooler {
     #[new]
-    #[pyo3(signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1), trusted_uids = Vec::new()))]
+    #[pyo3(
+        signature = (directory, *, frequency = 30.0, retry_delay = 1.0, retry_max_delay = 3600.0, max_attempts = 0, numeric_names = false, share = (0, 1), trusted_uids = Vec::new()),
+        text_signature = "(directory, *, frequency=30.0, retry_delay=1.0, retry_max_delay=3600.0, max_attempts=0, numeric_names=False, share=(0, 1), trusted_uids=[])"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         directory: FsPath,
