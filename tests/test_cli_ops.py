@@ -391,3 +391,36 @@ def test_a_typo_in_an_ini_file_stops_the_master_before_it_starts(procs, tmp_path
     assert m.wait(20) == 2, m.log()
     assert 'error: unknown option --imprt' in m.log() and 'did you mean --import?' in m.log()
     assert 'starting' not in m.log()
+
+
+SLOW_IMPORT = textwrap.dedent(
+    """
+    import os, time
+    from uwsgidecorators import postfork
+
+    with open(os.environ['IMPORT_OUT'], 'a') as f:
+        f.write('importing\\n')
+    time.sleep(1.5)
+
+    @postfork
+    def hook():
+        with open(os.environ['IMPORT_OUT'], 'a') as f:
+            f.write('forked\\n')
+    """
+)
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_task_modules_import_ends_the_master_cleanly(procs, tmp_path, sig):
+    """A service manager may stop the master while a slow task module (Django) imports. Before,
+    the signal's default action killed the master there (exit -15 for SIGTERM, a traceback for
+    SIGINT); now the stop is recorded, the import finishes, nothing is forked and it exits 0."""
+    mod = tmp_path / 'slowmod.py'
+    mod.write_text(SLOW_IMPORT)
+    out = tmp_path / 'import.txt'
+    m = procs.master(['--import', mod, '--processes', '2'], env={'IMPORT_OUT': out})
+    wait_until(lambda: 'importing' in _lines(out), 20, 'the slow import to start', [m])
+    os.kill(m.pid, sig)
+    assert m.wait(30) == 0, m.log()
+    assert 'forked' not in _lines(out), m.log()
+    assert 'respawning' not in m.log()
