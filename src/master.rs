@@ -118,9 +118,25 @@ pub struct MasterLoop {
 }
 
 impl MasterLoop {
-    /// Bind the control socket at `control_path` (replacing a stale one).
+    /// Bind the control socket at `control_path`, replacing a stale socket left there (the
+    /// caller makes sure no live master uses it). Anything else at that path is an error: it is
+    /// never removed.
     pub fn new(control_path: &Path, wakeup_fd: Option<RawFd>) -> io::Result<Self> {
-        let _ = std::fs::remove_file(control_path);
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::symlink_metadata(control_path) {
+            Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(control_path)?,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} exists and is not a socket: not replaced by the control socket",
+                        control_path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
         let control = UnixDatagram::bind(control_path)?;
         control.set_nonblocking(true)?;
         let base_ns = sys::monotonic_ns();
@@ -686,6 +702,20 @@ mod tests {
         ml.step(Duration::from_millis(50)).unwrap();
         assert_eq!(routes.worker(1), None);
         assert_eq!(routes.worker(2), Some(1));
+    }
+
+    #[test]
+    fn a_stale_socket_is_replaced_and_anything_else_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control");
+        drop(UnixDatagram::bind(&path).unwrap()); // a killed master's socket file
+        let ml = MasterLoop::new(&path, None).unwrap();
+        drop(ml);
+        assert!(!path.exists());
+        std::fs::write(&path, b"precious").unwrap();
+        let err = MasterLoop::new(&path, None).err().unwrap();
+        assert!(err.to_string().contains("is not a socket"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
     }
 
     #[test]

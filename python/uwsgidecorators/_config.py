@@ -80,6 +80,9 @@ class RuntimeState:
     """``spoolers`` were found usable (checked once, at the first enqueue)"""
     spoolers_origin: str = ENV_SPOOLERS
     """where ``spoolers`` came from, for error messages"""
+    control: str | None = None
+    """the master's control socket, set by ``configure(control=...)`` (else the environment's
+    ``UWSGIDECORATORS_CONTROL``, else the default place next to the first spool dir)"""
     _uwsgi_opt: dict[str, bytes | bool] | None = None
 
     def uwsgi_opt(self) -> dict[str, bytes | bool]:
@@ -234,6 +237,7 @@ def _as_list(spooler: PathArg | Iterable[PathArg]) -> list[PathArg]:
 def configure(
     spooler: PathArg | Iterable[PathArg] | None = None,
     durable: bool | None = None,
+    control: PathArg | None = None,
 ) -> None:
     """Tell this process where to enqueue, without a master or environment variables.
 
@@ -241,7 +245,9 @@ def configure(
     reached with the ``spooler`` key, as with ``--spooler`` given several times). Each must exist
     and be writable (``SpoolDirectoryError`` names the path and the fix otherwise): a process that
     only enqueues never creates one. ``durable=True`` makes every enqueue fsync
-    the file and its directory before returning.
+    the file and its directory before returning. ``control``: the master's control socket
+    (``--control-socket``), where ``uwsgi.signal`` sends; by default the environment's
+    ``UWSGIDECORATORS_CONTROL``, else ``<first spool dir>/.uwsgidecorators/control``.
 
     Only what is passed changes; the rest (e.g. what came from the environment) is kept.
     """
@@ -261,3 +267,8 @@ def configure(
             st._uwsgi_opt = None
         if durable is not None:
             st.durable = bool(durable)
+        if control is not None:
+            path = os.fsdecode(os.fspath(control))
+            if not path:
+                raise ValueError('configure(control=...) needs the path of the master\'s control socket')
+            st.control = os.path.abspath(path)

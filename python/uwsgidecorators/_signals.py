@@ -17,7 +17,8 @@ fork, and each worker's own run-time registrations. We keep the same split:
   timers, cron entries and file monitors as a worker does (uWSGI's shared tables let any process
   of the instance add them).
 * **any other process** (a gunicorn worker, a shell, a test): ``signal(n)`` reaches the master
-  through the control socket named by ``UWSGIDECORATORS_CONTROL``; registrations, timers and
+  through its control socket: ``configure(control=...)``, else ``UWSGIDECORATORS_CONTROL``, else
+  ``<first spool dir>/.uwsgidecorators/control`` when it exists; registrations, timers and
   cron entries are recorded or checked but have no master to run them, so they warn once and
   do nothing else (a task module stays importable there).
 
@@ -416,14 +417,31 @@ def set_test_clock_offset(seconds: int, control: str | None = None) -> None:
     _send(b'T' + struct.pack('<q', offset), control)
 
 
+#: where a master puts its control socket when no --control-socket is given and it has a spool
+#: dir: inside the first one (the one every process of the deployment already knows)
+CONTROL_DIR = '.uwsgidecorators'
+
+
+def default_control_path(spooler: bytes | str) -> str:
+    """The control socket of a master whose first spool dir is ``spooler``."""
+    return os.path.join(os.fsdecode(spooler), CONTROL_DIR, 'control')
+
+
 def _control_path() -> str:
-    path = os.environ.get(_config.ENV_CONTROL, '')
-    if not path:
-        raise MasterNotFoundError(
-            'unable to send the signal: this process knows no uwsgidecorators master (the master sets '
-            f'{_config.ENV_CONTROL} for its children; give it to other processes in their environment)'
-        )
-    return path
+    st = _config.state()
+    path = st.control or os.environ.get(_config.ENV_CONTROL, '')
+    if path:
+        return path
+    if st.spoolers:
+        guess = default_control_path(st.spoolers[0])
+        if os.path.exists(guess):
+            return guess
+    raise MasterNotFoundError(
+        'unable to send the signal: this process knows no uwsgidecorators master (the master sets '
+        f'{_config.ENV_CONTROL} for its children; elsewhere give the master\'s --control-socket path in '
+        f'{_config.ENV_CONTROL} or configure(control=...), or configure the master\'s first spool dir, '
+        f'whose {CONTROL_DIR}/control it uses by default)'
+    )
 
 
 def _new_sender() -> socket.socket:
