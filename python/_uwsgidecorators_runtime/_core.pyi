@@ -1,7 +1,7 @@
-"""The Rust extension ``uwsgidecorators._core``: its contract with the Python package.
+"""The Rust extension ``_uwsgidecorators_runtime._core`` (also reachable as ``uwsgidecorators._core``): its contract with the Python package.
 
 This stub is the one description of the names the extension exports (CI checks it against the
-built extension with ``python -m mypy.stubtest uwsgidecorators._core``). Paths are accepted as
+built extension with ``python -m mypy.stubtest _uwsgidecorators_runtime._core``). Paths are accepted as
 ``str``, ``bytes`` or ``os.PathLike``; paths returned are ``bytes``. Every blocking call releases
 the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input raises
 ``ValueError`` (or ``TypeError``) naming what is wrong.
@@ -21,6 +21,7 @@ __all__ = [
     'decode_spool',
     'spool_write',
     'spool_job',
+    'spool_pairs',
     'spool_read',
     'spool_list',
     'hostname',
@@ -77,6 +78,15 @@ def spool_job(job: object, spoolers: list[bytes], durable: bool = False) -> byte
     when the job needs the shim's full treatment (conversions of other value types, and the
     errors uWSGI raises), which then handles it from the start: the caller's dict loses a bytes
     ``body`` only when the job is written here."""
+
+def spool_pairs(
+    spoolers: list[bytes], vars: Iterable[tuple[bytes, bytes]], body: bytes = b'', durable: bool = False
+) -> bytes:
+    """``uwsgi.spool(job)`` once the shim converted the job's values to bytes and took its body out:
+    the same checks as ``spool_job`` (which spooler, priority, ``at``, vars within 64 KiB), raised
+    with uWSGI's messages (``ValueError`` "unable to spool job: ...", ``SpoolTooLargeError``) and
+    logged with uWSGI's lines, then the write. ``spoolers``: the configured directories, the first
+    the default. Returns the new file's path."""
 
 def spool_read(id: _Path) -> dict[Any, bytes] | None:
     """Read one task (by id: for a spool directory, the file's path) as
