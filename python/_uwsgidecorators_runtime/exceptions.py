@@ -95,3 +95,10 @@ class NoMasterWarning(RuntimeWarning):
 
         warnings.filterwarnings('ignore', category=uwsgidecorators.exceptions.NoMasterWarning)
     """
+
+
+# Their public name: tracebacks, reprs and pickles say `uwsgidecorators.exceptions.X`, as they did
+# before the classes moved here (unpickling imports that module, which re-exports these classes).
+for _name in __all__:
+    globals()[_name].__module__ = 'uwsgidecorators.exceptions'
+del _name
