@@ -6,9 +6,10 @@ One single-threaded loop, no helper threads (so forking the master is always saf
 * the decisions (spawn, respawn and its back-off, whom to kill at harakiri and at shutdown, when
   to exit) are made by ``_core.Supervisor``, a pure state machine; this module only feeds it what
   happened (a fork, a reaped child, an expired deadline, a stop request, time passing, all on
-  ``time.monotonic()``) and carries out what it answers (fork, SIGTERM, SIGKILL, log, exit);
+  ``time.monotonic()``) and carries out what it answers (``_core.Action``: fork, SIGTERM,
+  SIGKILL, log, exit);
 * children are forked with ``os.fork`` (Python's at-fork hooks run, ``random`` is reseeded);
-* every child owns one slot of the shared table (``_shared.SharedTable``), created before the
+* every child owns one slot of the shared table (``_uwsgidecorators_runtime.shared.SharedTable``), created before the
   first fork; children publish harakiri deadlines there, the master compares them with its clock
   every loop turn and reports an expired one to the supervisor (uWSGI's master does the same);
 * SIGCHLD/SIGTERM/SIGINT wake the loop through ``signal.set_wakeup_fd``; dead children are reaped
@@ -25,7 +26,9 @@ children and attached processes raise signals, timers, cron, file monitors) and 
 signal as one datagram byte: to a child's private channel (a socketpair per child) or to the shared
 queue of a kind (one socketpair per kind whose read end every child of that kind holds, so exactly
 one idle child takes each byte). Workers wait on their channel and the worker queue and run the
-handler; spoolers do the same between tasks.
+handler; spoolers do the same between tasks. After the fork a child closes the master's plumbing
+and hands over to its role (``_roles``: ``enter_role``, then ``spooler.run_spooler`` or
+``worker.run_worker``).
 """
 
 from __future__ import annotations
