@@ -9,6 +9,7 @@ pub mod direct;
 pub mod error;
 pub mod fsmon;
 pub mod master;
+pub mod proto;
 pub mod signal;
 pub mod spool;
 pub mod supervisor;
