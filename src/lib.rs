@@ -8,6 +8,7 @@ pub mod cron;
 pub mod direct;
 pub mod error;
 pub mod fsmon;
+pub mod ipc;
 pub mod master;
 pub mod proto;
 pub mod signal;
