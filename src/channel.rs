@@ -19,7 +19,8 @@ use crate::sys;
 pub struct Channels {
     /// The fds polled, in the order read: private, direct, shared, wake, notify.
     fds: Vec<RawFd>,
-    shared: RawFd,
+    /// Shared queues (the kind's, and a mule's farms'): one datagram per wait.
+    shared: Vec<RawFd>,
     wake: RawFd,
     notify: RawFd,
 }
@@ -32,10 +33,19 @@ impl Channels {
             .collect();
         Channels {
             fds,
-            shared,
+            shared: vec![shared],
             wake,
             notify,
         }
+    }
+
+    /// Also watch these shared queues (a mule's farms' signal queues).
+    pub fn with_more_shared(mut self, fds: &[RawFd]) -> Self {
+        for &fd in fds.iter().filter(|&&fd| fd >= 0) {
+            self.fds.push(fd);
+            self.shared.push(fd);
+        }
+        self
     }
 
     /// Wait up to `max_wait` for any channel. `Ok(None)`: nothing happened. `Ok(Some(nums))`:
@@ -53,7 +63,7 @@ impl Channels {
             if fd == self.wake || fd == self.notify {
                 sys::drain_fd(fd);
                 woken = true;
-            } else if fd == self.shared {
+            } else if self.shared.contains(&fd) {
                 if let Some(n) = sys::recv_nonblocking(fd, &mut buf)? {
                     nums.extend_from_slice(&buf[..n]);
                 }

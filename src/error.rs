@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::cron::CronError;
+use crate::ipc::mule_queue::MuleError;
 use crate::master::MasterError;
 use crate::signal::SignalError;
 use crate::spool::job::JobError;
@@ -28,6 +29,8 @@ pub enum Error {
     /// A target refused where uWSGI's `register_signal` says so.
     #[error("unable to register signal: {0}")]
     RegisterSignal(SignalError),
+    #[error(transparent)]
+    Mule(#[from] MuleError),
     #[error(transparent)]
     Io(#[from] io::Error),
     /// A wait's timeout is NaN or negative (`optional`: None is also accepted).

@@ -136,7 +136,7 @@ pub enum MuleError {
     NoSuchFarm(String),
     #[error("no mule configured")]
     NoMules,
-    #[error("the mule queue of {0} is full")]
+    #[error("mule message not queued: {0}")]
     Full(String),
     #[error("bad mule setup: {0}")]
     BadSetup(String),

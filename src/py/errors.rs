@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use crate::Error;
 use crate::cron::CronError;
 use crate::fsmon::MonitorError;
+use crate::ipc::mule_queue::MuleError;
 use crate::master::MasterError;
 use crate::signal::SignalError;
 use crate::spool::job::JobError;
@@ -13,6 +14,7 @@ use crate::spool::{PacketError, WriteError};
 
 pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolPacketError);
 pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolTooLargeError);
+pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, MuleQueueFullError);
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
@@ -40,7 +42,9 @@ impl From<Error> for PyErr {
             Error::Master(
                 MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source),
             )
+            | Error::Mule(MuleError::Io { source, .. })
             | Error::Io(source) => PyErr::from(source),
+            Error::Mule(MuleError::Full(_)) => MuleQueueFullError::new_err(e.to_string()),
             Error::Write(_)
             | Error::Job(_)
             | Error::Master(_)
@@ -52,6 +56,7 @@ impl From<Error> for PyErr {
             | Error::BadShare(_)
             | Error::BadFd(_)
             | Error::Closed(_)
+            | Error::Mule(_)
             | Error::Settled => PyValueError::new_err(e.to_string()),
         }
     }
@@ -84,5 +89,6 @@ through_core_error!(
     JobError,
     MasterError,
     CronError,
-    SignalError
+    SignalError,
+    MuleError
 );

@@ -5,6 +5,7 @@ mod control;
 mod errors;
 mod kind;
 mod master;
+mod mule;
 mod spool;
 mod supervisor;
 
@@ -104,5 +105,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<supervisor::PyAction>()?;
     m.add_class::<kind::PyKind>()?;
+    m.add_class::<mule::PyMuleQueues>()?;
+    m.add_function(wrap_pyfunction!(mule::mule_queue_path, m)?)?;
+    m.add_function(wrap_pyfunction!(mule::mule_wake_path, m)?)?;
     Ok(())
 }
