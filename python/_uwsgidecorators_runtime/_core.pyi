@@ -140,11 +140,17 @@ class MuleQueues:
 
     @staticmethod
     def create(
-        control: _Path, mules: int, farms: list[tuple[str, list[int]]], msg_size: int, queue_bytes: int = ...
+        control: _Path,
+        mules: int,
+        farms: list[tuple[str, list[int]]],
+        msg_size: int,
+        send_timeout: float = 5.0,
+        queue_bytes: int = ...,
     ) -> tuple[MuleQueues, int]:
         """The master's: create the queues for ``mules`` mules and ``farms`` [(name, [mule
         ids])] next to the control socket, or take over the file a previous master left there.
-        Returns the queues and the number of messages found waiting."""
+        Returns the queues and the number of messages found waiting. ``send_timeout``: how long
+        every sender waits for room in a full queue (``--mule-send-timeout``)."""
     @staticmethod
     def open(control: _Path) -> MuleQueues:
         """Any process's: the queues of the master whose control socket is ``control``."""
@@ -159,10 +165,10 @@ class MuleQueues:
         """The file's path."""
     def farms(self) -> list[tuple[str, list[int]]]:
         """The farms: [(name, [mule ids])], in declaration order."""
-    def send(self, msg: bytes, target: int | str | bytes | None = None, timeout: float = 5.0) -> None:
+    def send(self, msg: bytes, target: int | str | bytes | None = None, timeout: float | None = None) -> None:
         """Queue ``msg`` for ``target`` (None or 0: any one mule; N: mule N; str or bytes: one
         mule of that farm). A full queue is waited on (GIL released, Ctrl-C works) up to
-        ``timeout`` seconds, then ``MuleQueueFullError``; an oversized message, an unknown mule
+        ``timeout`` seconds (None: the master's ``--mule-send-timeout``), then ``MuleQueueFullError``; an oversized message, an unknown mule
         or farm raise ``ValueError``."""
     def recv(
         self,

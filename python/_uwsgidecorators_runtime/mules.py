@@ -44,8 +44,9 @@ __all__ = [
 log = logging.getLogger('uwsgidecorators.mule')
 
 SEND_TIMEOUT = 5.0
-"""How long a sender waits for room in a full queue before ``MuleQueueFullError`` (seconds;
-``--mule-send-timeout`` in the master's children, ``UWSGIDECORATORS_MULE_SEND_TIMEOUT`` elsewhere)."""
+"""How long a sender waits for room in a full queue before ``MuleQueueFullError``, in seconds, by
+default: the master's ``--mule-send-timeout`` (kept in the queue file, so attached processes follow
+it), or this process's ``UWSGIDECORATORS_MULE_SEND_TIMEOUT``."""
 
 ENV_SEND_TIMEOUT = 'UWSGIDECORATORS_MULE_SEND_TIMEOUT'
 
@@ -73,12 +74,16 @@ _held = threading.local()
 _timeout: float | None = None
 
 
-def _send_timeout() -> float:
+def _send_timeout() -> float | None:
+    """This process's own timeout (``UWSGIDECORATORS_MULE_SEND_TIMEOUT``), else None: the
+    master's."""
     global _timeout
     if _timeout is None:
         raw = os.environ.get(ENV_SEND_TIMEOUT, '')
+        if not raw:
+            return None
         try:
-            _timeout = float(raw) if raw else SEND_TIMEOUT
+            _timeout = float(raw)
         except ValueError:
             raise ValueError(f'{ENV_SEND_TIMEOUT} must be a number of seconds, got {raw!r}') from None
     return _timeout
@@ -109,12 +114,6 @@ def queues() -> Any:
         ) from None
     _queues_pid = os.getpid()
     return _queues
-
-
-def reset_timeout() -> None:
-    """Read the send timeout from the environment again (the master just set it)."""
-    global _timeout
-    _timeout = None
 
 
 def reset() -> None:

@@ -609,14 +609,14 @@ class Master:
             self.farm_queues[name] = (write_end, read_end)
         old_umask = os.umask(0o077)
         try:
-            self.mule_queues, waiting = _core.MuleQueues.create(control, len(s.mules), s.farms, s.mule_msg_size)
+            self.mule_queues, waiting = _core.MuleQueues.create(
+                control, len(s.mules), s.farms, s.mule_msg_size, s.mule_send_timeout
+            )
         except (OSError, ValueError) as exc:
             raise ControlError(f'cannot set up the mule queues next to {control}: {exc}') from None
         finally:
             os.umask(old_umask)
         _mules.set_queues(self.mule_queues)
-        os.environ[_mules.ENV_SEND_TIMEOUT] = repr(s.mule_send_timeout)
-        _mules.reset_timeout()
         log.info('mule queues: %s (%d mule(s), farms: %s)', self.mule_queues.path, len(s.mules),
                  ', '.join(f'{n}:{",".join(map(str, m))}' for n, m in s.farms) or 'none')
         if waiting:

@@ -72,7 +72,9 @@ struct Header {
     queue_bytes: u64,
     total_len: u64,
     retired: AtomicU32,
-    _pad0: [u8; 20],
+    /// How long a sender waits for room (ms): the master's `--mule-send-timeout`.
+    send_timeout_ms: AtomicU32,
+    _pad0: [u8; 16],
     mutex: libc::pthread_mutex_t,
     _pad1: [u8; 64 - std::mem::size_of::<libc::pthread_mutex_t>() % 64],
     sleeping: [AtomicU32; MAX_MULES as usize + 1],
@@ -498,6 +500,17 @@ impl MuleQueues {
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// How long a sender waits for room in a full queue (the master's setting).
+    pub fn send_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::from(self.header().send_timeout_ms.load(SeqCst)))
+    }
+
+    /// Set it (the master, at start).
+    pub fn set_send_timeout(&self, t: std::time::Duration) {
+        let ms = u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+        self.header().send_timeout_ms.store(ms, SeqCst);
     }
 
     /// The file was removed or replaced: open it again.

@@ -84,19 +84,22 @@ impl PyMuleQueues {
     /// to the control socket, or take over the file a previous master left there. Returns the
     /// queues and the number of messages found waiting.
     #[staticmethod]
-    #[pyo3(signature = (control, mules, farms, msg_size, queue_bytes = mule_queue::DEFAULT_QUEUE_BYTES))]
+    #[pyo3(signature = (control, mules, farms, msg_size, send_timeout = 5.0, queue_bytes = mule_queue::DEFAULT_QUEUE_BYTES))]
     fn create(
         py: Python<'_>,
         control: FsPath,
         mules: u32,
         farms: Vec<(String, Vec<u32>)>,
         msg_size: u32,
+        send_timeout: f64,
         queue_bytes: u64,
     ) -> PyResult<(PyMuleQueues, usize)> {
+        let timeout = crate::error::seconds("send_timeout", send_timeout)?;
         let (q, n) = blocking::detached(py, || {
             MuleQueues::create(&control.0, mules, &farms, msg_size, queue_bytes)
         })
         .map_err(Error::from)?;
+        q.set_send_timeout(timeout);
         Ok((
             PyMuleQueues {
                 inner: Mutex::new(Arc::new(q)),
@@ -141,21 +144,22 @@ impl PyMuleQueues {
 
     /// Queue `msg` for `target` (None or 0: any one mule; N: mule N; a str or bytes: one mule of
     /// that farm). When the queue is full, wait (GIL released, Ctrl-C works) up to `timeout`
-    /// seconds for room, then raise `MuleQueueFullError`. A message over `msg_size` bytes, an
+    /// seconds (None: the master's `--mule-send-timeout`) for room, then raise `MuleQueueFullError`. A message over `msg_size` bytes, an
     /// unknown mule or farm raise `ValueError`.
-    #[pyo3(signature = (msg, target = None, timeout = 5.0))]
+    #[pyo3(signature = (msg, target = None, timeout = None))]
     fn send(
         &self,
         py: Python<'_>,
         msg: &[u8],
         target: Option<&Bound<'_, PyAny>>,
-        timeout: f64,
+        timeout: Option<f64>,
     ) -> PyResult<()> {
         let q = self.current()?;
         let dest = Self::dest(&q, target)?;
         if q.try_send(&dest, msg).map_err(Error::from)?.is_some() {
             return Ok(());
         }
+        let timeout = timeout.unwrap_or_else(|| q.send_timeout().as_secs_f64());
         let deadline = blocking::deadline(Some(timeout))?;
         let qq = q.clone();
         let d2 = dest.clone();
