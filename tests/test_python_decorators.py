@@ -467,15 +467,11 @@ def test_harakiri_without_master_warns_once(unconfigured):
 
 # Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
 BUILT = {'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread', 'harakiri'}
+BUILT |= {'mulefunc', 'mule', 'muleloop', 'mulemsg', 'farm'}  # issue 12 (tests/test_mules_proc.py)
 NOT_BUILT = {
     'rpc': lambda: uwsgidecorators.rpc('x'),
     'erlang': lambda: uwsgidecorators.erlang('x'),
     'lock': lambda: uwsgidecorators.lock(lambda: None),
-    'mulefunc': lambda: uwsgidecorators.mulefunc(lambda: None),
-    'mule': lambda: uwsgidecorators.mule(1),
-    'muleloop': lambda: uwsgidecorators.muleloop(1),
-    'mulemsg': lambda: uwsgidecorators.mulemsg(1),
-    'farm': lambda: uwsgidecorators.farm('f'),
 }
 
 
