@@ -5,6 +5,7 @@
 
 pub mod cron;
 pub mod direct;
+pub mod erlang;
 pub mod fsmon;
 pub mod master;
 pub mod signal;
