@@ -51,6 +51,7 @@ from typing import Any
 
 from . import _config, _signals
 from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
+from ._erlang import KIND_ERLANG, run_node
 from ._spooler import (
     StopFlag,
     become_spooler_process,
@@ -132,6 +133,10 @@ class Settings:
     """--no-initgroups: no supplementary groups at all (else the --uid user's own, as uWSGI)"""
     created_dirs: list[bytes] = field(default_factory=list)
     """spool dirs this master created (given to the --uid/--gid user)"""
+    erlang: str | None = None
+    """--erlang NAME: run an Erlang node of that name in a child process (``_erlang.run_node``)"""
+    erlang_cookie: str | None = None
+    """--erlang-cookie: its cookie (default: ~/.erlang.cookie, as Erlang)"""
     log_date: str | None = None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
@@ -203,6 +208,8 @@ def settings_from_options(opts: Options) -> Settings:
     s.vacuum = opts.flag('vacuum')
     s.logto = _log_option(opts, 'logto')
     s.logto2 = _log_option(opts, 'logto2')
+    s.erlang = _str_option(opts, 'erlang')
+    s.erlang_cookie = _str_option(opts, 'erlang-cookie')
     _resolve_ids(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
@@ -268,6 +275,13 @@ def _path_option(opts: Options, name: str) -> str | None:
     if value is True or value == '':
         raise UsageError(f'option --{name} needs a file name')
     return os.path.abspath(str(value))
+
+
+def _str_option(opts: Options, name: str) -> str | None:
+    value = opts.last(name)
+    if value is True or value == '':
+        raise UsageError(f'option --{name} needs a value')
+    return value if isinstance(value, str) else None
 
 
 def _log_option(opts: Options, name: str) -> str | None:
@@ -377,6 +391,8 @@ class ChildSpec:
     share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
 
     def label(self) -> str:
+        if self.kind == KIND_ERLANG:
+            return 'erlang node'
         return f'spooler {self.ident}' if self.kind == KIND_SPOOLER else f'worker {self.ident}'
 
 
@@ -407,6 +423,8 @@ class Master:
                 self.specs.append(ChildSpec(KIND_SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
             self.specs.append(ChildSpec(KIND_WORKER, wid))
+        if settings.erlang:
+            self.specs.append(ChildSpec(KIND_ERLANG, 1))
         self.sup: Any = _core.Supervisor(
             # a spooler that exits 0 recycled itself (--spooler-max-tasks): respawned at once
             [(spec.label(), spec.kind == KIND_SPOOLER) for spec in self.specs],
@@ -911,12 +929,15 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         chan_child.close()
         self.channels[slot] = chan_master
-        self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
+        if spec.kind != KIND_ERLANG:  # the node takes no signals
+            self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
         self.children[pid] = slot
         if spec.kind == KIND_SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
+        elif spec.kind == KIND_ERLANG:
+            log.info('spawned the Erlang node %s (pid: %d)', self.s.erlang, pid)
         else:
             log.info('spawned uWSGI worker %d (pid: %d)', spec.ident, pid)
         self._apply(self.sup.spawned(slot, pid, time.monotonic()))
@@ -940,7 +961,8 @@ class Master:
             assert self.table is not None
             self.table.release(slot)
             # Signals for it are reported as unrouted until it is back.
-            self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
+            if spec.kind != KIND_ERLANG:
+                self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
@@ -996,7 +1018,7 @@ class Master:
         queue = self.queues[kind_name][1]
         for name, (write_end, read_end) in self.queues.items():
             write_end.close()
-            if name != kind_name:
+            if name != kind_name or spec.kind == KIND_ERLANG:
                 read_end.close()
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -1015,6 +1037,9 @@ class Master:
         table = self.table
         assert table is not None
         table.put(slot, F_PID, os.getpid())
+        if spec.kind == KIND_ERLANG:
+            assert self.s.erlang is not None
+            return run_node(self.s.erlang, self.s.erlang_cookie, lambda: stop.requested)
         st = _config.state()
         st.role = 'spooler' if spec.kind == KIND_SPOOLER else 'worker'
         st.worker_id = spec.ident if spec.kind == KIND_WORKER else 0

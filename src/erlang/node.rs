@@ -179,6 +179,14 @@ pub fn parse_name(full: &str) -> Result<NodeName, Error> {
     if name.contains('@') || host.contains('@') {
         return Err(bad("more than one '@'".into()));
     }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(bad(
+            "the name part may hold letters, digits, '_' and '-' only".into(),
+        ));
+    }
     NodeName::new(&name, &host).map_err(|e| bad(e.to_string()))
 }
 
@@ -513,6 +521,7 @@ mod tests {
         assert!(matches!(parse_name("@x"), Err(Error::Name { .. })));
         assert!(matches!(parse_name("a@"), Err(Error::Name { .. })));
         assert!(matches!(parse_name("a@b@c"), Err(Error::Name { .. })));
+        assert!(matches!(parse_name("/tmp/a@b"), Err(Error::Name { .. })));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
 
+mod erlang;
 mod master;
 mod spool;
 mod supervisor;
@@ -151,6 +152,7 @@ fn hostname() -> &'static str {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     spool::register(m)?;
+    erlang::register(m)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;
