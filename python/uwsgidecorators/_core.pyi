@@ -358,7 +358,7 @@ def insecure_spool_dir(directory: str | bytes) -> str | None:
 class ErlangPid:
     """An Erlang process id (``<id.serial>`` on ``node``): a message's sender, or where to send."""
 
-    def __init__(self, node: str, id: int, serial: int, creation: int) -> None: ...
+    def __new__(cls, node: str, id: int, serial: int, creation: int) -> ErlangPid: ...
     @property
     def node(self) -> str:
         """The node the process lives on (``name@host``)."""
@@ -371,14 +371,14 @@ class ErlangPid:
     @property
     def creation(self) -> int:
         """The node's incarnation."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 @final
 class ErlangRef:
     """An Erlang reference (``make_ref()``), kept so that it can be sent back."""
 
-    def __init__(self, node: str, ids: list[int], creation: int) -> None:
+    def __new__(cls, node: str, ids: list[int], creation: int) -> ErlangRef:
         """``ids``: 1 to 5 numbers, else ``ValueError``."""
     @property
     def node(self) -> str:
@@ -389,7 +389,7 @@ class ErlangRef:
     @property
     def creation(self) -> int:
         """The node's incarnation."""
-    def __eq__(self, other: object) -> bool: ...
+    def __eq__(self, other: object, /) -> bool: ...
     def __hash__(self) -> int: ...
 
 def erlang_encode(obj: object) -> bytes:
@@ -417,7 +417,7 @@ class ErlangNode:
     refuses the name (one already registered).
     """
 
-    def __init__(self, name: str, cookie: str, epmd_port: int = 4369) -> None: ...
+    def __new__(cls, name: str, cookie: str, epmd_port: int = 4369) -> ErlangNode: ...
     @property
     def name(self) -> str:
         """The full node name, ``name@host``."""

@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -286,10 +286,8 @@ impl Node {
 
     /// The next event, waiting at most `timeout`; `None` when none came.
     pub fn recv(&self, timeout: Duration) -> Option<Event> {
-        match lock(&self.events).recv_timeout(timeout) {
-            Ok(ev) => Some(ev),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => None,
-        }
+        // Disconnected cannot happen while the node holds its own sender.
+        lock(&self.events).recv_timeout(timeout).ok()
     }
 
     /// Sends `message` to the process `to` (on any node, connecting to it if needed).

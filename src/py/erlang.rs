@@ -250,7 +250,7 @@ pub(crate) struct PyErlangNode {
 #[pymethods]
 impl PyErlangNode {
     #[new]
-    #[pyo3(signature = (name, cookie, epmd_port = node::DEFAULT_EPMD_PORT))]
+    #[pyo3(signature = (name, cookie, epmd_port = 4369))]
     fn new(py: Python<'_>, name: &str, cookie: &str, epmd_port: u16) -> PyResult<Self> {
         let inner = py
             .detach(|| Node::start(name, cookie, epmd_port))
