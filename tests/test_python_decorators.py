@@ -8,6 +8,7 @@ here must equal, byte for byte, the one uWSGI wrote for the same call.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import pickle
 import subprocess
@@ -664,3 +665,15 @@ def test_erlang_inside_real_uwsgi_2_raises_attribute_error(monkeypatch):
     monkeypatch.setattr(uwsgidecorators, 'uwsgi', Real())
     with pytest.raises(AttributeError, match='erlang_register_process'):
         uwsgidecorators.erlang('x')(lambda m: m)
+
+
+def test_refusals_log_uwsgis_lines(dirs, caplog):
+    # The checks are the core's (spool/job.rs); the lines uWSGI logs with the errors stay.
+    with caplog.at_level(logging.ERROR, logger='uwsgidecorators.spool'):
+        with pytest.raises(ValueError, match='unable to spool job: unknown spooler'):
+            uwsgi.spool({b'spooler': b'/nowhere', b'x': b'y'})
+        with pytest.raises(SpoolTooLargeError):
+            uwsgi.spool({b'a': bytearray(70000)})
+    assert '[uwsgi-spooler] unable to find spooler "/nowhere"' in caplog.text
+    assert "[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values" in caplog.text
+    assert not list(dirs[0].iterdir())

@@ -1,8 +1,6 @@
 //! `ErlangNode`, `ErlangPid`, `ErlangRef`, `erlang_encode`/`erlang_decode`: the Erlang node and
 //! the Python <-> term mapping.
 
-use std::time::{Duration, Instant};
-
 use erl_dist::term::{Atom, Pid, Reference};
 use num_bigint::BigInt;
 use pyo3::exceptions::{PyConnectionError, PyTypeError, PyValueError};
@@ -11,6 +9,7 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple,
 };
 
+use super::blocking::{self, Flow};
 use crate::erlang::node::{self, Dest, Event, Node};
 use crate::erlang::term::{self, Value};
 
@@ -252,9 +251,8 @@ impl PyErlangNode {
     #[new]
     #[pyo3(signature = (name, cookie, epmd_port = 4369))]
     fn new(py: Python<'_>, name: &str, cookie: &str, epmd_port: u16) -> PyResult<Self> {
-        let inner = py
-            .detach(|| Node::start(name, cookie, epmd_port))
-            .map_err(node_err)?;
+        let inner =
+            blocking::detached(py, || Node::start(name, cookie, epmd_port)).map_err(node_err)?;
         Ok(PyErlangNode { inner })
     }
 
@@ -279,25 +277,15 @@ impl PyErlangNode {
         py: Python<'py>,
         timeout: Option<f64>,
     ) -> PyResult<Option<Bound<'py, PyTuple>>> {
-        let deadline = match timeout {
-            Some(t) => Some(
-                Instant::now()
-                    + Duration::try_from_secs_f64(t).map_err(|_| {
-                        PyValueError::new_err("timeout must be a non-negative number or None")
-                    })?,
-            ),
-            None => None,
-        };
-        loop {
-            let slice = super::wait_slice(deadline, false);
-            if let Some(ev) = py.detach(|| self.inner.recv(slice)) {
-                return event_tuple(py, ev).map(Some);
-            }
-            py.check_signals()?;
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(None);
-            }
-        }
+        let deadline = blocking::deadline(timeout)?;
+        let ev = blocking::wait(
+            py,
+            deadline,
+            false,
+            |slice| self.inner.recv(slice),
+            |ev| Ok(ev.map_or(Flow::Idle, Flow::Done)),
+        )?;
+        ev.map(|ev| event_tuple(py, ev)).transpose()
     }
 
     fn send(
@@ -308,7 +296,7 @@ impl PyErlangNode {
     ) -> PyResult<()> {
         let term = term::to_term(&to_value(message, 0)?).map_err(term_err)?;
         let pid = to.get().to_pid();
-        py.detach(|| self.inner.send(&pid, term)).map_err(node_err)
+        blocking::detached(py, || self.inner.send(&pid, term)).map_err(node_err)
     }
 
     fn reg_send(
@@ -319,8 +307,7 @@ impl PyErlangNode {
         message: &Bound<'_, PyAny>,
     ) -> PyResult<()> {
         let term = term::to_term(&to_value(message, 0)?).map_err(term_err)?;
-        py.detach(|| self.inner.reg_send(node, name, term))
-            .map_err(node_err)
+        blocking::detached(py, || self.inner.reg_send(node, name, term)).map_err(node_err)
     }
 
     fn close(&self) {
