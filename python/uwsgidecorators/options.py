@@ -86,6 +86,8 @@ _SERVED: dict[str, tuple[str, str]] = {
     'uid': (VALUE, 'uid'),
     'gid': (VALUE, 'gid'),
     'no-initgroups': (FLAG, 'no-initgroups'),
+    'erlang': (VALUE, 'erlang'),
+    'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
     'control-socket': (VALUE, 'control-socket'),
     'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),
