@@ -93,6 +93,8 @@ _SERVED: dict[str, tuple[str, str]] = {
     'farm': (VALUE, 'farm'),
     'mule-msg-size': (VALUE, 'mule-msg-size'),
     'mule-harakiri': (VALUE, 'mule-harakiri'),
+    'erlang': (VALUE, 'erlang'),
+    'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
     'control-socket': (VALUE, 'control-socket'),
     'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),
