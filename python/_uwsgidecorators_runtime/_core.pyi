@@ -138,7 +138,6 @@ def mule_wake_path(control_path: _Path, mule_id: int) -> str:
     """The path of mule ``mule_id``'s wake socket for the control socket ``control_path``."""
 
 @final
-@disjoint_base
 class MuleQueues:
     """The mule message queues of one master (a file next to its control socket), mapped in
     this process: one bounded queue per mule, per farm and one for any mule."""

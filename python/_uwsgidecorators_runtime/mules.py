@@ -67,7 +67,7 @@ class MuleState:
     wake_fd: Callable[[], int] = lambda: -1
 
 
-_queues: Any = None
+_queues: _core.MuleQueues | None = None
 _queues_pid = 0
 _mule: MuleState | None = None
 _held = threading.local()
@@ -89,13 +89,13 @@ def _send_timeout() -> float | None:
     return _timeout
 
 
-def set_queues(q: Any) -> None:
+def set_queues(q: _core.MuleQueues) -> None:
     """The master's own queues (it created them), inherited by its children."""
     global _queues, _queues_pid
     _queues, _queues_pid = q, os.getpid()
 
 
-def queues() -> Any:
+def queues() -> _core.MuleQueues:
     """This process's ``_core.MuleQueues``, opened on first use."""
     global _queues, _queues_pid
     if _queues is not None:

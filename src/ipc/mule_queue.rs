@@ -264,7 +264,9 @@ impl MuleQueues {
             }
         }
         if msg_size == 0 {
-            return Err(MuleError::BadSetup("--mule-msg-size must be positive".into()));
+            return Err(MuleError::BadSetup(
+                "--mule-msg-size must be positive".into(),
+            ));
         }
         let min_ring = 4 * round16(u64::from(msg_size) + REC);
         let cap = queue_bytes.max(min_ring).div_ceil(4096) * 4096;
@@ -525,7 +527,8 @@ impl MuleQueues {
     }
 
     fn farm_has(&self, i: usize, mule: u32) -> bool {
-        mule <= MAX_MULES && self.header().farm_members[i][(mule / 64) as usize] & (1 << (mule % 64)) != 0
+        mule <= MAX_MULES
+            && self.header().farm_members[i][(mule / 64) as usize] & (1 << (mule % 64)) != 0
     }
 
     /// The farms: (name, member mule ids), in declaration order.
@@ -604,7 +607,12 @@ impl MuleQueues {
 
     fn rec_u32(&self, q: u32, off: u64, field: usize) -> u32 {
         // SAFETY: as above; field is 0 (len) or 2 (pid).
-        unsafe { self.ring(q).add(off as usize + 4 * field).cast::<u32>().read_volatile() }
+        unsafe {
+            self.ring(q)
+                .add(off as usize + 4 * field)
+                .cast::<u32>()
+                .read_volatile()
+        }
     }
 
     fn set_rec_u32(&self, q: u32, off: u64, field: usize, v: u32) {

@@ -21,6 +21,9 @@ pub(super) struct PyMuleQueues {
     control: PathBuf,
 }
 
+/// What `recv` returns: (token, message, signal numbers).
+type Received<'py> = (Option<u64>, Option<Bound<'py, PyBytes>>, Vec<u8>);
+
 enum Got {
     Msg(Token, Vec<u8>),
     Signals(Vec<u8>),
@@ -32,7 +35,9 @@ impl PyMuleQueues {
         let mut g = lock(&self.inner);
         if g.retired() {
             *g = Arc::new(MuleQueues::open(&self.control).map_err(|e| match e {
-                MuleError::Io { ref source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
+                MuleError::Io { ref source, .. }
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
                     Error::from(MuleError::NoMules)
                 }
                 e => Error::from(e),
@@ -181,7 +186,13 @@ impl PyMuleQueues {
                     pause = (pause * 2).min(Duration::from_millis(5));
                 }
             },
-            |r| Ok(if r.map_err(Error::from)? { Flow::Done(()) } else { Flow::Idle }),
+            |r| {
+                Ok(if r.map_err(Error::from)? {
+                    Flow::Done(())
+                } else {
+                    Flow::Idle
+                })
+            },
         )?;
         match sent {
             Some(()) => Ok(()),
@@ -199,7 +210,10 @@ impl PyMuleQueues {
     /// `wake_fd` (the signal wake-up fd) meanwhile. Returns (token, message, signals): a claimed
     /// message (acknowledge it with `ack(token)` once run), or signal numbers, or (None, None,
     /// []) when `timeout` passed.
-    #[pyo3(signature = (mule, *, own = true, farms = true, timeout = None, private = -1, shared = -1, farm_signals = Vec::new(), wake_fd = -1, wake_sock = -1))]
+    #[pyo3(
+        signature = (mule, *, own = true, farms = true, timeout = None, private = -1, shared = -1, farm_signals = Vec::new(), wake_fd = -1, wake_sock = -1),
+        text_signature = "(self, /, mule, *, own=True, farms=True, timeout=None, private=-1, shared=-1, farm_signals=..., wake_fd=-1, wake_sock=-1)"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn recv<'py>(
         &self,
@@ -213,7 +227,7 @@ impl PyMuleQueues {
         farm_signals: Vec<i32>,
         wake_fd: i32,
         wake_sock: i32,
-    ) -> PyResult<(Option<u64>, Option<Bound<'py, PyBytes>>, Vec<u8>)> {
+    ) -> PyResult<Received<'py>> {
         let q = self.current()?;
         let deadline = blocking::deadline(timeout)?;
         let pid = std::process::id();

@@ -3,11 +3,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 fn tmpdir(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "mq-{tag}-{}-{}",
-        std::process::id(),
-        sys_nanos()
-    ));
+    let d = std::env::temp_dir().join(format!("mq-{tag}-{}-{}", std::process::id(), sys_nanos()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -17,7 +13,10 @@ fn sys_nanos() -> u64 {
 }
 
 fn farms() -> Vec<(String, Vec<u32>)> {
-    vec![("pair".to_owned(), vec![1, 2]), ("solo".to_owned(), vec![3])]
+    vec![
+        ("pair".to_owned(), vec![1, 2]),
+        ("solo".to_owned(), vec![3]),
+    ]
 }
 
 #[test]
@@ -29,7 +28,9 @@ fn send_take_ack_in_order_per_destination() {
     let me = std::process::id();
     q.try_send(&Dest::Mule(2), b"to two").unwrap().unwrap();
     q.try_send(&Dest::Any, b"any").unwrap().unwrap();
-    q.try_send(&q.dest_farm("pair").unwrap(), b"farm").unwrap().unwrap();
+    q.try_send(&q.dest_farm("pair").unwrap(), b"farm")
+        .unwrap()
+        .unwrap();
     assert_eq!(q.pending(), 3);
     // mule 1: not its own message; its farm first, then the any queue
     let (t, m) = q.try_take(1, me, true, true).unwrap().unwrap();
@@ -48,8 +49,14 @@ fn send_take_ack_in_order_per_destination() {
     let other = MuleQueues::open(&control).unwrap();
     assert_eq!(other.farms(), farms());
     assert_eq!(other.mules(), 3);
-    assert!(matches!(other.dest_farm("nope"), Err(MuleError::NoSuchFarm(_))));
-    assert!(matches!(other.dest_mule(4), Err(MuleError::NoSuchMule(4, 3))));
+    assert!(matches!(
+        other.dest_farm("nope"),
+        Err(MuleError::NoSuchFarm(_))
+    ));
+    assert!(matches!(
+        other.dest_mule(4),
+        Err(MuleError::NoSuchMule(4, 3))
+    ));
     std::fs::remove_dir_all(&d).unwrap();
 }
 
@@ -86,7 +93,10 @@ fn oversized_and_full_are_refused_and_the_ring_wraps() {
         }
         for _ in 0..n {
             let (t, m) = q.try_take(1, me, true, true).unwrap().unwrap();
-            assert_eq!(m, next_out.to_le_bytes().repeat(1 + (next_out % 20) as usize));
+            assert_eq!(
+                m,
+                next_out.to_le_bytes().repeat(1 + (next_out % 20) as usize)
+            );
             next_out += 1;
             q.ack(t, me).unwrap();
         }
@@ -224,7 +234,11 @@ fn forked_senders_and_mules_with_a_kill() {
             let q = MuleQueues::open(&control).unwrap();
             for i in 0..PER {
                 let v = s * PER + i;
-                while q.try_send(&Dest::Farm(0), &v.to_le_bytes()).unwrap().is_none() {
+                while q
+                    .try_send(&Dest::Farm(0), &v.to_le_bytes())
+                    .unwrap()
+                    .is_none()
+                {
                     std::thread::sleep(std::time::Duration::from_micros(100));
                 }
             }
@@ -267,7 +281,9 @@ fn forked_senders_and_mules_with_a_kill() {
     f.read_to_end(&mut all).unwrap();
     let mut seen: HashMap<u32, u32> = HashMap::new();
     for c in all.chunks_exact(4) {
-        *seen.entry(u32::from_le_bytes(c.try_into().unwrap())).or_default() += 1;
+        *seen
+            .entry(u32::from_le_bytes(c.try_into().unwrap()))
+            .or_default() += 1;
     }
     assert_eq!(seen.len() as u32, 3 * PER, "every message ran");
     let dups: u32 = seen.values().map(|&n| n - 1).sum();
