@@ -183,12 +183,15 @@ def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> 
     m = _mule
     if m is None:
         raise ValueError('you can receive mule messages only in a mule !')
-    ack_held()
+    held = _held
+    token = getattr(held, 'token', None)
+    q = _queues if _queues is not None else queues()
+    if token is not None:
+        held.token = None
+        q.ack(token)
     if m.stopping():
         raise SystemExit(0)
-    from . import signals as _signals
-
-    token, message, nums = queues().recv(
+    token, message, nums = q.recv(
         m.mule_id,
         own=own,
         farms=farms,
@@ -200,8 +203,10 @@ def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> 
         wake_sock=m.wake_sock,
     )
     if token is not None:
-        _held.token = token
+        held.token = token
         return message
+    from . import signals as _signals
+
     for num in nums:
         _signals.run_handler(num, where=m.where, harakiri=m.harakiri)
     if m.stopping() and not holding():
@@ -233,9 +238,20 @@ def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:
     when none is set (as uWSGI); exceptions are logged; ``--mule-harakiri`` is armed around it."""
     m = _mule
     assert m is not None
+    if m.harakiri <= 0:  # the common case: nothing to arm
+        try:
+            if hook is None:
+                log.info('*** mule %d received a %d bytes message ***', m.mule_id, len(message))
+            else:
+                hook(message)
+        except Exception:
+            import traceback
+
+            log.error('%s: mule_msg_hook raised:\n%s', m.where, traceback.format_exc().rstrip())
+        return
     st = _config.state()
     table, slot = st.table, st.slot
-    armed = table is not None and slot is not None and m.harakiri > 0
+    armed = table is not None and slot is not None
     if armed:
         from .shared import F_TASK_DEADLINE
 

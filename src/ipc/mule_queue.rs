@@ -199,6 +199,8 @@ pub struct MuleQueues {
     len: usize,
     path: PathBuf,
     control: PathBuf,
+    /// The mules' wake socket paths (index: mule id), made once.
+    wake_paths: Vec<PathBuf>,
     waker: Option<UnixDatagram>,
     _file: File,
 }
@@ -389,6 +391,8 @@ impl MuleQueues {
             }
             hm.magic = MAGIC;
         }
+        let mut q = q;
+        q.wake_paths = (0..=mules).map(|m| wake_path(control, m)).collect();
         Ok((q, tmp))
     }
 
@@ -408,7 +412,7 @@ impl MuleQueues {
                 why: "too short",
             });
         }
-        let q = MuleQueues::map(file, len as usize, path.clone(), control)?;
+        let mut q = MuleQueues::map(file, len as usize, path.clone(), control)?;
         let h = q.header();
         if h.magic != MAGIC || h.version != VERSION {
             return Err(MuleError::BadFile {
@@ -429,6 +433,7 @@ impl MuleQueues {
                 why: "inconsistent header",
             });
         }
+        q.wake_paths = (0..=h.mules).map(|m| wake_path(control, m)).collect();
         Ok(q)
     }
 
@@ -453,6 +458,7 @@ impl MuleQueues {
             len,
             path,
             control: control.to_owned(),
+            wake_paths: Vec::new(),
             waker: UnixDatagram::unbound()
                 .and_then(|s| s.set_nonblocking(true).map(|()| s))
                 .ok(),
@@ -702,7 +708,15 @@ impl MuleQueues {
 
     fn send_wake(&self, mule: u32) -> bool {
         let Some(s) = &self.waker else { return false };
-        match s.send_to(&[1], wake_path(&self.control, mule)) {
+        let made;
+        let path = match self.wake_paths.get(mule as usize) {
+            Some(p) => p,
+            None => {
+                made = wake_path(&self.control, mule);
+                &made
+            }
+        };
+        match s.send_to(&[1], path) {
             Ok(_) => true,
             // Its queue of wake-ups is full: it is awake enough.
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,

@@ -253,7 +253,14 @@ impl PyMuleQueues {
                 q.set_sleeping(mule, false);
                 Ok(match r? {
                     Some(nums) if !nums.is_empty() => Got::Signals(nums),
-                    _ => Got::Nothing,
+                    // Woken (most often by a sender): take the message without a round trip
+                    // through the interpreter; Python's signal handlers run on the way back
+                    // otherwise.
+                    Some(_) => match q.try_take(mule, pid, own, farms)? {
+                        Some((t, m)) => Got::Msg(t, m),
+                        None => Got::Nothing,
+                    },
+                    None => Got::Nothing,
                 })
             },
             |g| {
