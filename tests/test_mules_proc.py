@@ -306,3 +306,51 @@ def test_mule_with_a_script_or_module_function(procs, tmp_path, script):
     assert sender.wait(30) == 0, sender.log()
     wait_until(lambda: _lines(out / 'script') == ['hello 2'], 20, 'the script mule', [m])
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_mule_harakiri_kills_a_stuck_message_drops_it_and_the_next_ones_run(procs, tmp_path):
+    (tmp_path / 'mslow.py').write_text(
+        textwrap.dedent(
+            """
+            import os, time, uwsgi
+            from uwsgidecorators import harakiri, mulefunc
+
+            def _append(line):
+                with open(os.path.join(os.environ['MULE_OUT'], 'ran'), 'a') as f:
+                    f.write(line + '\\n')
+
+            @mulefunc
+            def work(x):
+                _append('start %s' % x)
+                if x == 'stuck':
+                    time.sleep(30)
+                _append('done %s' % x)
+
+            @mulefunc
+            @harakiri(1)
+            def user_limited(x):
+                _append('start %s' % x)
+                time.sleep(30)
+            """
+        )
+    )
+    out = tmp_path / 'out'
+    out.mkdir()
+    control = tmp_path / 'ctl' / 'control'
+    m = procs.master(
+        ['--mules', '1', '--mule-harakiri', '1', '--import', 'mslow', '--control-socket', control],
+        cwd=tmp_path,
+        env={'MULE_OUT': out},
+    )
+    wait_until(lambda: _mule_pids(m.log(), 1), 20, 'the mule', [m])
+    code = 'import mslow; mslow.work("stuck"); mslow.work("after"); mslow.user_limited("u"); mslow.work("last")'
+    sender = procs.python(['-c', code], cwd=tmp_path, env={'UWSGIDECORATORS_CONTROL': control, 'MULE_OUT': out})
+    assert sender.wait(30) == 0, sender.log()
+    wait_until(lambda: 'done last' in _lines(out / 'ran'), 30, 'the messages after the stuck ones', [m])
+    ran = _lines(out / 'ran')
+    assert ran.count('start stuck') == 1 and 'done stuck' not in ran
+    assert ran.count('start u') == 1
+    assert 'done after' in ran
+    assert m.log().count('the message it was running is dropped') == 2
+    assert len(_mule_pids(m.log(), 1)) == 3
+    assert m.stop(signal.SIGTERM) == 0

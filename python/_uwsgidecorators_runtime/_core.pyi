@@ -194,8 +194,12 @@ class MuleQueues:
         Acknowledge a message with ``ack(token)`` once it ran."""
     def ack(self, token: int) -> None:
         """The message ``token`` ran: remove it from its queue."""
-    def reclaim(self, mule: int, pid: int) -> int:
-        """Mule ``mule``'s process ``pid`` died: what it had claimed is queued again."""
+    def reclaim(self, mule: int, pid: int) -> tuple[int, int]:
+        """Mule ``mule``'s process ``pid`` died: what it had claimed is queued again, unless that
+        message has now killed 3 mules (then dropped). Returns (requeued, dropped)."""
+    def drop_claims(self, pid: int) -> int:
+        """Process ``pid`` is about to be killed for the message it runs (harakiri): drop what it
+        claimed, as uWSGI loses it. Returns how many."""
     def pending(self) -> int:
         """Messages queued or running."""
     def retire_if_empty(self) -> int:

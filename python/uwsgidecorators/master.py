@@ -1086,9 +1086,16 @@ class Master:
             if spec.kind == _core.Kind.MULE and self.mule_queues is not None:
                 # What it was running is queued again (run at least once; every other message
                 # of its queues stays where it was).
-                requeued = self.mule_queues.reclaim(spec.ident, pid)
+                requeued, dropped = self.mule_queues.reclaim(spec.ident, pid)
                 if requeued:
                     log.warning('mule %d (pid %d) died running a message: queued again', spec.ident, pid)
+                if dropped:
+                    log.error(
+                        'mule %d (pid %d) died running a message that has now killed %d mules: dropped',
+                        spec.ident,
+                        pid,
+                        3,
+                    )
             self._apply(self.sup.exited(pid, status, time.monotonic()))
 
     def _check_harakiri(self) -> None:
@@ -1108,6 +1115,9 @@ class Master:
                 what = 'mule message or signal handler (--mule-harakiri)'
             else:
                 what = 'signal handler (--harakiri)'
+            if spec.kind == _core.Kind.MULE and self.mule_queues is not None and self.mule_queues.drop_claims(pid):
+                # as in uWSGI the message is lost: run again, it would be killed again
+                log.error('mule %d (pid %d): harakiri, the message it was running is dropped', spec.ident, pid)
             if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
                 fail_task_before_harakiri(
                     table,

@@ -6,7 +6,7 @@
 //! the message size limit, one process-shared robust mutex, a `sleeping` word per mule, a
 //! `retired` word), then one queue per destination (index 0: any mule; 1..=N: mule N; then the
 //! farms in declaration order). A queue is a byte ring of records aligned to 16 bytes:
-//! `len u32, state u32, pid u32, 0u32`, then the message. `head` and `tail` grow for ever (the
+//! `len u32, state u32, pid u32, deaths u32`, then the message. `head` and `tail` grow for ever (the
 //! ring offset is `% cap`); a record that does not fit before the end is preceded by a `WRAP`
 //! record filling the rest of the ring.
 //!
@@ -52,6 +52,9 @@ pub const MAX_FARM_NAME: usize = 63;
 pub const DEFAULT_MSG_SIZE: u32 = 65536;
 /// Bytes of ring per queue by default (a queue holds at least 4 messages of the largest size).
 pub const DEFAULT_QUEUE_BYTES: u64 = 4 << 20;
+/// A message whose mule died this many times while running it is dropped (a poison message
+/// would otherwise kill its mules for ever).
+pub const MAX_DEATHS: u32 = 3;
 
 const HEADER_BYTES: usize = 16384;
 const QHEAD_BYTES: usize = 64;
@@ -680,6 +683,7 @@ impl MuleQueues {
             }
             self.set_rec_u32(q, pos, 0, msg.len() as u32);
             self.set_rec_u32(q, pos, 2, 0);
+            self.set_rec_u32(q, pos, 3, 0);
             self.rec_state(q, pos).store(READY, SeqCst);
             qh.tail.store(tail + extra + need, SeqCst);
             qh.ready.fetch_add(1, SeqCst);
@@ -837,10 +841,17 @@ impl MuleQueues {
     }
 
     /// Turn the messages claimed by `pred(pid)` back into ready ones (their mule died) and wake
-    /// a mule for each queue touched. Returns how many.
-    fn reclaim_where(&self, pred: impl Fn(u32) -> bool) -> Result<usize, MuleError> {
+    /// a mule for each queue touched; a message that has now killed [`MAX_DEATHS`] mules, or
+    /// every one when `drop` (its mule is being killed for it: harakiri), is removed instead.
+    /// Returns (requeued, dropped).
+    fn reclaim_where(
+        &self,
+        pred: impl Fn(u32) -> bool,
+        drop: bool,
+    ) -> Result<(usize, usize), MuleError> {
         let mut touched = Vec::new();
         let mut n = 0;
+        let mut dropped = 0;
         {
             let _g = self.lock()?;
             let cap = self.header().queue_bytes;
@@ -855,35 +866,54 @@ impl MuleQueues {
                     let off = p % cap;
                     let state = self.rec_state(q, off).load(SeqCst);
                     if state == CLAIMED && pred(self.rec_u32(q, off, 2)) {
-                        self.set_rec_u32(q, off, 2, 0);
-                        self.rec_state(q, off).store(READY, SeqCst);
-                        qh.claimed.fetch_sub(1, SeqCst);
-                        qh.ready.fetch_add(1, SeqCst);
-                        n += 1;
-                        if !touched.contains(&q) {
-                            touched.push(q);
+                        let deaths = self.rec_u32(q, off, 3).saturating_add(1);
+                        self.set_rec_u32(q, off, 3, deaths);
+                        if drop || deaths >= MAX_DEATHS {
+                            self.rec_state(q, off).store(DONE, SeqCst);
+                            qh.claimed.fetch_sub(1, SeqCst);
+                            dropped += 1;
+                        } else {
+                            self.set_rec_u32(q, off, 2, 0);
+                            self.rec_state(q, off).store(READY, SeqCst);
+                            qh.claimed.fetch_sub(1, SeqCst);
+                            qh.ready.fetch_add(1, SeqCst);
+                            n += 1;
+                            if !touched.contains(&q) {
+                                touched.push(q);
+                            }
                         }
                     }
                     p += self.rec_size(q, off, state).max(16);
+                }
+                if dropped > 0 {
+                    self.advance(q);
                 }
             }
         }
         for q in touched {
             self.wake(&self.dest_of(q));
         }
-        Ok(n)
+        Ok((n, dropped))
     }
 
     /// Mule process `pid` died: what it had claimed is ready again (at-least-once for the
-    /// message it was running). Also forgets its sleeping mark (`mule`).
-    pub fn reclaim(&self, mule: u32, pid: u32) -> Result<usize, MuleError> {
+    /// message it was running), unless that message has killed [`MAX_DEATHS`] mules. Also
+    /// forgets its sleeping mark (`mule`). Returns (requeued, dropped).
+    pub fn reclaim(&self, mule: u32, pid: u32) -> Result<(usize, usize), MuleError> {
         self.set_sleeping(mule, false);
-        self.reclaim_where(|p| p == pid)
+        self.reclaim_where(|p| p == pid, false)
+    }
+
+    /// Process `pid` is about to be killed for the message it runs (harakiri): remove what it
+    /// claimed, as uWSGI loses it (run again, it would be killed again). Returns how many.
+    pub fn drop_claims(&self, pid: u32) -> Result<usize, MuleError> {
+        Ok(self.reclaim_where(|p| p == pid, true)?.1)
     }
 
     /// Reclaim what processes that are gone had claimed (a master taking over the file).
     pub fn reclaim_dead(&self) -> usize {
-        self.reclaim_where(|p| !pid_alive(p)).unwrap_or(0)
+        self.reclaim_where(|p| !pid_alive(p), false)
+            .map_or(0, |(n, _)| n)
     }
 
     /// Messages queued or running.

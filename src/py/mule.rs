@@ -285,10 +285,18 @@ impl PyMuleQueues {
         Ok(())
     }
 
-    /// Mule `mule`'s process `pid` died: its claimed message is queued again; returns how many.
-    fn reclaim(&self, mule: u32, pid: u32) -> PyResult<usize> {
+    /// Mule `mule`'s process `pid` died: its claimed message is queued again, unless it has
+    /// now killed 3 mules (then dropped). Returns (requeued, dropped).
+    fn reclaim(&self, mule: u32, pid: u32) -> PyResult<(usize, usize)> {
         let q = lock(&self.inner).clone();
         Ok(q.reclaim(mule, pid).map_err(Error::from)?)
+    }
+
+    /// Process `pid` is about to be killed for the message it runs (harakiri): drop what it
+    /// claimed (uWSGI loses it; run again, it would be killed again). Returns how many.
+    fn drop_claims(&self, pid: u32) -> PyResult<usize> {
+        let q = lock(&self.inner).clone();
+        Ok(q.drop_claims(pid).map_err(Error::from)?)
     }
 
     /// Messages queued or running.

@@ -120,7 +120,7 @@ fn a_dead_mules_claim_is_requeued_and_acks_out_of_order_free_space() {
     // a wrong pid's ack changes nothing
     q.ack(ta, 222).unwrap();
     assert_eq!(q.pending(), 2);
-    assert_eq!(q.reclaim(1, 111).unwrap(), 1);
+    assert_eq!(q.reclaim(1, 111).unwrap(), (1, 0));
     // the late ack of the dead process is ignored
     q.ack(ta, 111).unwrap();
     let (t, m) = q.try_take(2, 222, true, true).unwrap().unwrap();
@@ -253,8 +253,8 @@ fn forked_senders_and_mules_with_a_kill() {
     let mut status = 0;
     // SAFETY: reaps our own child.
     unsafe { libc::waitpid(m1, &mut status, 0) };
-    let requeued = q.reclaim(1, m1 as u32).unwrap();
-    assert!(requeued <= 1);
+    let (requeued, dropped) = q.reclaim(1, m1 as u32).unwrap();
+    assert!(requeued <= 1 && dropped == 0);
     let m1b = mule(1);
     for pid in senders {
         // SAFETY: reaps our own child.
@@ -288,5 +288,25 @@ fn forked_senders_and_mules_with_a_kill() {
     assert_eq!(seen.len() as u32, 3 * PER, "every message ran");
     let dups: u32 = seen.values().map(|&n| n - 1).sum();
     assert!(dups <= 1, "{dups} duplicates");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn a_poison_message_is_dropped_after_killing_three_mules_and_harakiri_drops_at_once() {
+    let d = tmpdir("poison");
+    let control = d.join("control");
+    let (q, _) = MuleQueues::create(&control, 1, &[], 64, 0).unwrap();
+    q.try_send(&Dest::Any, b"poison").unwrap().unwrap();
+    q.try_send(&Dest::Any, b"next").unwrap().unwrap();
+    for pid in 1..=3u32 {
+        let (_, m) = q.try_take(1, pid, true, true).unwrap().unwrap();
+        assert_eq!(m, b"poison");
+        let expect = if pid < MAX_DEATHS { (1, 0) } else { (0, 1) };
+        assert_eq!(q.reclaim(1, pid).unwrap(), expect);
+    }
+    let (_, m) = q.try_take(1, 7, true, true).unwrap().unwrap();
+    assert_eq!(m, b"next");
+    assert_eq!(q.drop_claims(7).unwrap(), 1);
+    assert_eq!(q.pending(), 0);
     std::fs::remove_dir_all(&d).unwrap();
 }
