@@ -204,7 +204,9 @@ pub struct MuleQueues {
     control: PathBuf,
     /// The mules' wake socket paths (index: mule id), made once.
     wake_paths: Vec<PathBuf>,
-    waker: Option<UnixDatagram>,
+    /// A datagram socket per mule, connected to its wake socket on first use (a send to a
+    /// connected socket skips the path lookup); connected again when the mule was replaced.
+    wakers: Vec<std::sync::Mutex<Option<UnixDatagram>>>,
     _file: File,
 }
 
@@ -395,7 +397,7 @@ impl MuleQueues {
             hm.magic = MAGIC;
         }
         let mut q = q;
-        q.wake_paths = (0..=mules).map(|m| wake_path(control, m)).collect();
+        q.set_wakers(control, mules);
         Ok((q, tmp))
     }
 
@@ -436,7 +438,8 @@ impl MuleQueues {
                 why: "inconsistent header",
             });
         }
-        q.wake_paths = (0..=h.mules).map(|m| wake_path(control, m)).collect();
+        let mules = h.mules;
+        q.set_wakers(control, mules);
         Ok(q)
     }
 
@@ -462,9 +465,7 @@ impl MuleQueues {
             path,
             control: control.to_owned(),
             wake_paths: Vec::new(),
-            waker: UnixDatagram::unbound()
-                .and_then(|s| s.set_nonblocking(true).map(|()| s))
-                .ok(),
+            wakers: Vec::new(),
             _file: file,
         })
     }
@@ -711,20 +712,37 @@ impl MuleQueues {
     }
 
     fn send_wake(&self, mule: u32) -> bool {
-        let Some(s) = &self.waker else { return false };
-        let made;
-        let path = match self.wake_paths.get(mule as usize) {
-            Some(p) => p,
-            None => {
-                made = wake_path(&self.control, mule);
-                &made
-            }
+        let (Some(slot), Some(path)) = (
+            self.wakers.get(mule as usize),
+            self.wake_paths.get(mule as usize),
+        ) else {
+            return false;
         };
-        match s.send_to(&[1], path) {
-            Ok(_) => true,
-            // Its queue of wake-ups is full: it is awake enough.
-            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+        let mut g = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for fresh in [false, true] {
+            if fresh || g.is_none() {
+                *g = UnixDatagram::unbound()
+                    .and_then(|s| s.set_nonblocking(true).map(|()| s))
+                    .and_then(|s| s.connect(path).map(|()| s))
+                    .ok();
+            }
+            let Some(s) = g.as_ref() else { return false };
+            match s.send(&[1]) {
+                Ok(_) => return true,
+                // Its queue of wake-ups is full: it is awake enough.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                // The mule was replaced (a new socket at the path), or is gone: connect again once.
+                Err(_) => {}
+            }
         }
+        false
+    }
+
+    fn set_wakers(&mut self, control: &Path, mules: u32) {
+        self.wake_paths = (0..=mules).map(|m| wake_path(control, m)).collect();
+        self.wakers = (0..=mules).map(|_| std::sync::Mutex::new(None)).collect();
     }
 
     /// Mark mule `mule` as about to sleep (then look at its queues once more before sleeping).

@@ -187,6 +187,12 @@ fn a_sleeping_mule_is_woken_once_and_a_busy_one_not_at_all() {
     q.try_send(&Dest::Mule(1), b"z").unwrap().unwrap();
     assert_eq!(sock.recv(&mut buf).unwrap(), 1);
     assert!(sock.recv(&mut buf).is_err(), "one wake-up per sleep");
+    // the mule is replaced (its successor binds the path again): the sender follows it
+    drop(sock);
+    let sock = bind_wake(&control, 1).unwrap();
+    q.set_sleeping(1, true);
+    q.try_send(&Dest::Mule(1), b"again").unwrap().unwrap();
+    assert_eq!(sock.recv(&mut buf).unwrap(), 1);
     std::fs::remove_dir_all(&d).unwrap();
 }
 
