@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import config as _config
-from .shared import F_TASK_DEADLINE
+from .shared import F_TASK_DEADLINE, qualified_name
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [
@@ -569,6 +569,7 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     st = _config.state()
     table, slot = st.table, st.slot
     if table is not None and slot is not None and harakiri > 0:
+        table.set_name(slot, F_TASK_DEADLINE, qualified_name(handler))
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     try:
         handler(num)

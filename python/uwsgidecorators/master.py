@@ -976,7 +976,8 @@ class Master:
                     retry_max_delay=self.s.retry_max_delay,
                     max_attempts=self.s.max_attempts,
                 )
-            self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what))
+            function = table.name(slot, fld)
+            self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what, function))
 
     # -- inside a child ---------------------------------------------------------------------
     def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:
