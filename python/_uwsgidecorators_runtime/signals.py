@@ -414,6 +414,15 @@ def send_signal(num: Any, remote: Any = None) -> None:
     _send((_RAISE or _raise_datagrams())[n])
 
 
+def request_reload() -> bool:
+    """``uwsgi.reload()``: ask the master for a graceful reload, through its control socket (the
+    master sends it to itself too, so every way in is handled at one place of its loop)."""
+    from . import _core
+
+    _send(_core.control_reload(os.getpid()))
+    return True
+
+
 def _raise_datagrams() -> tuple[bytes, ...]:
     global _RAISE
     from . import _core

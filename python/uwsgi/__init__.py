@@ -103,7 +103,6 @@ _NOT_BUILT = {
     'register_rpc': _RPC,
     'rpc': _RPC,
     'rpc_list': _RPC,
-    'reload': 'reloading is',
 }
 
 
@@ -397,6 +396,15 @@ def register_signal(signum: int, target: str, handler: Callable[[int], Any], /) 
 def signal_registered(signum: int, /) -> Literal[True] | None:
     """True if this process has a handler for ``signum``, None (not False) otherwise."""
     return _signals().signal_registered(signum)  # type: ignore[no-any-return]
+
+
+def reload() -> bool:
+    """Reload the master gracefully, as SIGHUP does: running tasks and handlers finish (up to
+    ``--reload-mercy``), then the master re-executes itself and imports the task modules afresh
+    (after checking that they import: if not, it logs why and keeps the running processes).
+    Works in the master, its children and any process that reaches its control socket; raises
+    ``MasterNotFoundError`` elsewhere. Returns True once the request is sent."""
+    return bool(_signals().request_reload())
 
 
 @overload
