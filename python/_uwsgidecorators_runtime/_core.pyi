@@ -42,6 +42,7 @@ __all__ = [
     'control_timer',
     'control_cron',
     'control_file_monitor',
+    'control_reload',
     'fail_held_task',
     'insecure_spool_dir',
 ]
