@@ -12,7 +12,11 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 import time
+from pathlib import Path
+
+import pytest
 
 from interop import sigapp
 from interop.procs import pid_alive, read_jsonl, wait_until
@@ -167,4 +171,99 @@ def test_touch_spoolers_reload_restarts_only_the_spoolers(procs, tmp_path):
     assert not pid_alive(spooler[0]) and all(pid_alive(w) for w in workers)
     assert len(_master_imports(m, out)) == 1 and RESPAWNED not in m.log()
     assert 'spoolers reload' in m.log()
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_reload_keeps_the_private_control_dir_and_the_pidfile_until_the_real_exit(procs, tmp_path):
+    """Without a spool dir the control socket lives in a private temporary directory: a reload
+    keeps it (same path), and only the real exit removes it and, with --vacuum, the pidfile."""
+    pidfile = tmp_path / 'm.pid'
+    m, out = sigapp.start(procs, tmp_path, BODY, '--pidfile', pidfile, '--vacuum', workers=1)
+    wait_until(lambda: _events(out, 'up'), 20, 'the worker', [m])
+    control = sigapp.control(m)
+    m.send(signal.SIGHUP)
+    wait_until(lambda: len(_events(out, 'up')) >= 2, 40, 'the worker after the reload', [m])
+    assert RESPAWNED in m.log()
+    assert re.findall(r'signal control socket: (\S+)', m.log()) == [control, control]
+    assert os.path.exists(control) and pidfile.read_text() == f'{m.pid}\n'
+    assert 'VACUUM' not in m.log()
+    assert m.stop(signal.SIGTERM) == 0
+    assert not os.path.exists(os.path.dirname(control)) and not pidfile.exists()
+
+
+def _runs_as(uid, gid):
+    import subprocess
+
+    try:
+        return subprocess.run([sys.executable, '-c', 'pass'], user=uid, group=gid, timeout=20).returncode == 0
+    except PermissionError:
+        return False
+
+
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason='dropping privileges needs root')
+
+
+@needs_root
+def test_reload_after_dropping_privileges(procs):
+    """The re-executed master runs as the --uid user already: it adopts what it had and does not
+    try again what needed root (pidfile, log file, chown, setuid)."""
+    import grp
+    import pwd
+    import shutil
+    import tempfile
+
+    try:
+        uid, gid = pwd.getpwnam('nobody').pw_uid, grp.getgrnam('nogroup').gr_gid
+    except KeyError:
+        pytest.skip('no user nobody / group nogroup here')
+    world = Path(tempfile.mkdtemp(prefix='uwsgidecorators-reload-', dir='/tmp'))
+    try:
+        os.chmod(world, 0o755)
+        out = world / 'out.jsonl'
+        out.touch()
+        os.chmod(out, 0o666)
+        (world / 'sigtasks.py').write_text(sigapp.HEADER + BODY)
+        m = procs.master(
+            ['--uid', 'nobody', '--gid', 'nogroup', '--spooler', world / 'spool', '--import', world / 'sigtasks.py',
+             '--processes', '1', '--pidfile', world / 'm.pid', '--logto', world / 'm.log'],
+            env={'SIG_OUT': out},
+            cwd=world,
+        )
+        wait_until(lambda: len(_events(out, 'up')) >= 2, 20, 'children up', [m])
+        m.send(signal.SIGHUP)
+        if not _runs_as(uid, gid):
+            # this interpreter is not executable by nobody (under /root here): a reload cannot
+            # re-execute it, so it is refused up front with the reason, and nothing stops
+            wait_until(lambda: 'no reload' in (world / 'm.log').read_text(), 20, 'the refusal', [m])
+            log = (world / 'm.log').read_text()
+            assert f'cannot run {sys.executable} for the import check (Permission denied)' in log, log
+            assert all(pid_alive(r['pid']) for r in _events(out, 'up')) and RESPAWNED not in log
+            assert m.stop(signal.SIGTERM) == 0
+            return
+        wait_until(lambda: len(_events(out, 'up')) >= 4, 40, 'children after the reload', [m])
+        log = (world / 'm.log').read_text()
+        assert RESPAWNED in log and 'the master stops' not in log, log
+        status = Path(f'/proc/{m.pid}/status').read_text()
+        assert f'Uid:\t{uid}\t' in status and f'Gid:\t{gid}\t' in status
+        assert (world / 'm.pid').read_text() == f'{m.pid}\n'
+        assert len(_master_imports(m, out)) == 2
+        assert m.stop(signal.SIGTERM) == 0
+    finally:
+        shutil.rmtree(world, ignore_errors=True)
+
+
+@needs_root
+def test_reload_with_uid_logto_and_pidfile_hands_them_over(procs, tmp_path):
+    """--uid/--gid (root here, so the interpreter stays executable), --logto and --pidfile: the
+    re-executed master does not drop privileges, open the log or write the pidfile again."""
+    logfile, pidfile = tmp_path / 'm.log', tmp_path / 'm.pid'
+    m, out = sigapp.start(
+        procs, tmp_path, BODY, '--uid', '0', '--gid', '0', '--logto', logfile, '--pidfile', pidfile, workers=1
+    )
+    wait_until(lambda: _events(out, 'up'), 20, 'the worker', [m])
+    m.send(signal.SIGHUP)
+    wait_until(lambda: len(_events(out, 'up')) >= 2, 40, 'the worker after the reload', [m])
+    log = logfile.read_text()
+    assert RESPAWNED in log and log.count('writing pidfile') == 1 and log.count('setuid() to 0') == 1, log
+    assert pidfile.read_text() == f'{m.pid}\n' and len(_master_imports(m, out)) == 2
     assert m.stop(signal.SIGTERM) == 0

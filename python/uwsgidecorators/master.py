@@ -1234,7 +1234,12 @@ class Master:
             try:
                 self.check = _ImportCheck.start(why, self.s, time.monotonic())
             except OSError as exc:
-                log.error('%s: cannot start the import check (%s): no reload', why, exc.strerror or exc)
+                log.error(
+                    '%s: cannot run %s for the import check (%s): no reload, the running processes are kept',
+                    why,
+                    sys.executable,
+                    exc.strerror or exc,
+                )
 
     def _add_reload_watches(self) -> None:
         """--touch-reload / --touch-spoolers-reload on the loop's own file monitor (inotify);
