@@ -115,7 +115,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_log_output(settings)
         for notice in opts.notices:
             log.warning('%s', notice)
-        return Master(settings).run()
+        # What a reload executes again: this very command line (interpreter options included),
+        # or the same options through `python -m uwsgidecorators` when called with an argv.
+        if argv is None and getattr(sys, 'orig_argv', None):
+            again = list(sys.orig_argv)
+        else:
+            again = [sys.executable, '-m', 'uwsgidecorators', *args]
+        return Master(settings, reexec_argv=again).run()
     except UsageError as exc:
         sys.stderr.write(f'uwsgidecorators: error: {exc}\n')
         return 2

@@ -536,7 +536,7 @@ def _set_parent_death_signal(sig: int) -> None:
 
 
 class Master:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reexec_argv: list[str] | None = None) -> None:
         from _uwsgidecorators_runtime import _core
 
         self.s = settings
@@ -600,6 +600,9 @@ class Master:
         """the import check running before a reload"""
         self.reexec = False
         """the supervisor answered Reload: re-execute instead of exiting"""
+        self.reexec_argv = reexec_argv
+        """the command a reload executes again (the ``uwsgidecorators`` command gives its own);
+        None: a master run from other code cannot re-execute itself, so it refuses reloads"""
         self.touched: dict[int, tuple[str, str, int | None]] = {}
         """file hook id -> (what, path, mtime in ns or None when missing)"""
         self.autoreload_at = 0.0
@@ -883,9 +886,13 @@ class Master:
             try:
                 self._import_modules()
                 self._add_option_timers()
-                self._add_reload_watches()
             except Exception:
                 log.error('import failed, the master stops:\n%s', traceback.format_exc().rstrip())
+                return 1
+            try:
+                self._add_reload_watches()
+            except UsageError as exc:
+                log.error('%s: the master stops', exc)
                 return 1
             self._install_signals()
             try:
@@ -1183,8 +1190,10 @@ class Master:
                 what = 'user (uwsgi.set_user_harakiri)'
             elif spec.kind == _core.Kind.SPOOLER:
                 what = 'task or signal handler (--spooler-harakiri)'
-            else:
+            elif spec.kind == _core.Kind.WORKER:
                 what = 'signal handler (--harakiri)'
+            else:  # any other kind arms its own option's deadline (a mule: --mule-harakiri)
+                what = f'--{spec.kind.label}-harakiri'
             if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
                 fail_task_before_harakiri(
                     table,
@@ -1221,6 +1230,7 @@ class Master:
                 log.info('%s: the master is stopping, no reload', check.why)
             else:
                 log.info('%s: the task modules import, reloading', check.why)
+                self.stopping = True  # the children go away: their channels close, and so on
                 self._apply(self.sup.reload(time.monotonic(), check.why))
         if self.reload_requests and self.check is None:
             why = self.reload_requests.pop(0)
@@ -1229,6 +1239,13 @@ class Master:
                 self.reload_requests.clear()
             if self.stopping or self.reexec:
                 log.info('%s: the master is already stopping, no reload', why)
+                return
+            if not self.reexec_argv:
+                log.error(
+                    '%s: this master was not started by the uwsgidecorators command, so it cannot '
+                    're-execute itself: no reload',
+                    why,
+                )
                 return
             log.info('%s: checking that the task modules import before reloading', why)
             try:
@@ -1255,13 +1272,18 @@ class Master:
                     watched = os.path.dirname(path) or '.'
                 try:
                     self.ml.add_file_hook(hook, watched)
-                except (OSError, ValueError) as exc:
-                    raise UsageError(f'--touch-{"spoolers-" if what == "spoolers" else ""}reload {path}: {exc}') from None
+                except Exception as exc:  # the monitor's error names the path and the reason
+                    option = '--touch-reload' if what == 'reload' else '--touch-spoolers-reload'
+                    raise UsageError(f'{option} {path}: {exc}') from None
                 self.touched[hook] = (what, path, mtime)
         if self.s.py_autoreload > 0:
             self.module_mtimes = self._module_mtimes()
             self.autoreload_at = time.monotonic() + self.s.py_autoreload
-            log.info('Python auto-reloader enabled: every %g s, %d module files', self.s.py_autoreload, len(self.module_mtimes))
+            log.info(
+                'Python auto-reloader enabled: every %g s, %d module files',
+                self.s.py_autoreload,
+                len(self.module_mtimes),
+            )
 
     def _file_hook(self, hook: int) -> None:
         entry = self.touched.get(hook)
@@ -1327,7 +1349,7 @@ class Master:
             state['lock_fd'] = self._control_lock
             env = dict(self.orig_env)
             env[ENV_RELOAD] = json.dumps(state)
-            argv = list(getattr(sys, 'orig_argv', None) or [sys.executable, *sys.argv])
+            argv = list(self.reexec_argv or ())
             signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the new master handles it
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             os.chdir(self.orig_cwd)
