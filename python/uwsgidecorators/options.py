@@ -93,6 +93,8 @@ _SERVED: dict[str, tuple[str, str]] = {
     'python-autoreload': (VALUE, 'py-autoreload'),
     'python-auto-reload': (VALUE, 'py-autoreload'),
     'py-auto-reload-ignore': (VALUE, 'py-auto-reload-ignore'),
+    'erlang': (VALUE, 'erlang'),
+    'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
     'control-socket': (VALUE, 'control-socket'),
     'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),
