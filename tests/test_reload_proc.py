@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -266,4 +267,34 @@ def test_reload_with_uid_logto_and_pidfile_hands_them_over(procs, tmp_path):
     log = logfile.read_text()
     assert RESPAWNED in log and log.count('writing pidfile') == 1 and log.count('setuid() to 0') == 1, log
     assert pidfile.read_text() == f'{m.pid}\n' and len(_master_imports(m, out)) == 2
+    assert m.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.skipif(shutil.which('erl') is None, reason='erl not installed (apt-get install erlang-base)')
+def test_a_reload_restarts_the_erlang_node_which_answers_again(procs, tmp_path):
+    from tests.test_erlang_proc import COOKIE, TASKS, _erl, _free_port, _listening, _result
+
+    port = _free_port()
+    env = {'ERL_EPMD_PORT': str(port), 'HOME': str(tmp_path), 'PATH': '/usr/bin:/bin'}
+    epmd = procs.start([shutil.which('epmd'), '-port', str(port), '-address', '127.0.0.1'], name='epmd', env=env)
+    wait_until(lambda: _listening(port), 10, 'epmd', [epmd])
+    (tmp_path / 'tasks.py').write_text(TASKS)
+    m = procs.master(
+        ['--erlang', 'ours@localhost', '--erlang-cookie', COOKIE, '--import', 'tasks', '--processes', '1'],
+        cwd=tmp_path,
+        env={'ERL_EPMD_PORT': str(port)},
+    )
+    registered = 'Erlang C-Node ours@localhost registered on port'
+    wait_until(lambda: registered in m.log(), 30, 'our node', [m])
+    m.send(signal.SIGHUP)
+    wait_until(lambda: m.log().count(registered) == 2, 60, 'our node after the reload', [m])
+    assert RESPAWNED in m.log() and m.log().count('spawned the Erlang node') == 2
+    script = """
+        {echo, 'ours@localhost'} ! {hello, 1},
+        R1 = receive X -> X after 15000 -> timeout end,
+        file:write_file(OUT, io_lib:format("~p.~ndone.~n", [R1])),
+        halt().
+    """
+    erl, out = _erl(procs, tmp_path, 'after', COOKIE, script, env)
+    assert _result(out, erl) == '{echoed,{hello,1}}.done.', m.tail()
     assert m.stop(signal.SIGTERM) == 0
