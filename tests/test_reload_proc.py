@@ -298,3 +298,27 @@ def test_a_reload_restarts_the_erlang_node_which_answers_again(procs, tmp_path):
     erl, out = _erl(procs, tmp_path, 'after', COOKIE, script, env)
     assert _result(out, erl) == '{echoed,{hello,1}}.done.', m.tail()
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_sighup_lets_a_running_signal_handler_finish(procs, tmp_path):
+    body = BODY + """
+@signal(60)
+def busy(num):
+    rec('handler_start')
+    time.sleep(2)
+    rec('handler_done')
+
+if os.environ.get('UWSGIDECORATORS_RELOAD_CHECK') != '1' and not os.path.exists(MARK):
+    @postfork
+    def kick():
+        open(MARK, 'w').close()
+        uwsgi.signal(60)
+"""
+    m, out = sigapp.start(procs, tmp_path, body, workers=1)
+    wait_until(lambda: _events(out, 'handler_start'), 20, 'the handler to start', [m])
+    m.send(signal.SIGHUP)
+    wait_until(lambda: RESPAWNED in m.log(), 40, 'the reload', [m])
+    start, done = _events(out, 'handler_start'), _events(out, 'handler_done')
+    assert len(start) == 1 and [r['pid'] for r in done] == [start[0]['pid']]  # finished, not killed
+    assert 'HARAKIRI' not in m.log() and 'SIGKILL' not in m.log()
+    assert m.stop(signal.SIGTERM) == 0
