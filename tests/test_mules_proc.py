@@ -354,3 +354,29 @@ def test_mule_harakiri_kills_a_stuck_message_drops_it_and_the_next_ones_run(proc
     assert m.log().count('the message it was running is dropped') == 2
     assert len(_mule_pids(m.log(), 1)) == 3
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_queued_messages_survive_a_reload_by_re_exec(procs, tmp_path):
+    (tmp_path / 'mhook.py').write_text(HOOK.split('def on_signal')[0])
+    out = tmp_path / 'out'
+    out.mkdir()
+    control = tmp_path / 'ctl' / 'control'
+    m = procs.master(
+        ['--mules', '1', '--import', 'mhook', '--control-socket', control, '--reload-mercy', '1'],
+        cwd=tmp_path,
+        env={'MULE_OUT': out},
+    )
+    wait_until(lambda: _mule_pids(m.log(), 1), 20, 'the mule', [m])
+    os.kill(_mule_pids(m.log(), 1)[0], signal.SIGSTOP)  # it cannot take them: they stay queued
+    code = 'import uwsgi\nfor i in range(5): uwsgi.mule_msg(b"r%d" % i, 1)\n'
+    sender = procs.python(['-c', code], env={'UWSGIDECORATORS_CONTROL': control})
+    assert sender.wait(30) == 0, sender.log()
+    m.send(signal.SIGHUP)
+    wait_until(lambda: len(_mule_pids(m.log(), 1)) == 2, 40, 'the mule of the re-executed master', [m])
+    wait_until(lambda: len(_lines(out / 'got')) == 5, 20, 'the queued messages', [m])
+    assert sorted(ln.split()[0] for ln in _lines(out / 'got')) == [f'r{i}' for i in range(5)]
+    # and an attached sender keeps working across the re-exec (same file)
+    sender = procs.python(['-c', 'import uwsgi; uwsgi.mule_msg(b"after", 1)'], env={'UWSGIDECORATORS_CONTROL': control})
+    assert sender.wait(30) == 0, sender.log()
+    wait_until(lambda: len(_lines(out / 'got')) == 6, 20, 'a message after the reload', [m])
+    assert m.stop(signal.SIGTERM) == 0

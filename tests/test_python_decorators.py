@@ -513,7 +513,12 @@ def test_the_shim_names_what_is_not_built():
         uwsgi.lock()
     with pytest.raises(AttributeError, match="'register_rpc': RPC is not built yet"):
         uwsgi.register_rpc('x', print)
-    with pytest.raises(AttributeError, match="'reload': reloading is not built yet"):
+
+
+def test_reload_without_a_master_says_so(unconfigured):
+    from uwsgidecorators.exceptions import MasterNotFoundError
+
+    with pytest.raises(MasterNotFoundError):
         uwsgi.reload()
 
 

@@ -253,9 +253,10 @@ def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:
     table, slot = st.table, st.slot
     armed = table is not None and slot is not None
     if armed:
-        from .shared import F_TASK_DEADLINE
+        from .shared import F_TASK_DEADLINE, qualified_name
 
         assert table is not None and slot is not None
+        table.set_name(slot, F_TASK_DEADLINE, qualified_name(hook) if hook is not None else 'mule_msg_hook')
         table.arm(slot, F_TASK_DEADLINE, m.harakiri)
     try:
         if hook is None:

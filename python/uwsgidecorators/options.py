@@ -93,6 +93,13 @@ _SERVED: dict[str, tuple[str, str]] = {
     'farm': (VALUE, 'farm'),
     'mule-msg-size': (VALUE, 'mule-msg-size'),
     'mule-harakiri': (VALUE, 'mule-harakiri'),
+    'touch-reload': (VALUE, 'touch-reload'),
+    'touch-spoolers-reload': (VALUE, 'touch-spoolers-reload'),
+    'py-autoreload': (VALUE, 'py-autoreload'),
+    'py-auto-reload': (VALUE, 'py-autoreload'),
+    'python-autoreload': (VALUE, 'py-autoreload'),
+    'python-auto-reload': (VALUE, 'py-autoreload'),
+    'py-auto-reload-ignore': (VALUE, 'py-auto-reload-ignore'),
     'erlang': (VALUE, 'erlang'),
     'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
@@ -156,14 +163,11 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'memory-report': (FLAG, 'not implemented yet'),
     'thunder-lock': (FLAG, 'there is no accept() to serialize'),
     'cheaper': (VALUE, 'worker count is fixed'),
-    'touch-reload': (VALUE, 'not implemented yet'),
-    'py-autoreload': (VALUE, 'not implemented yet'),
     'procname-prefix': (VALUE, 'not implemented yet'),
     'procname-prefix-spaced': (VALUE, 'not implemented yet'),
     'auto-procname': (FLAG, 'not implemented yet'),
     'no-orphans': (FLAG, 'children always follow the master here'),
     'strict': (FLAG, 'an option no uWSGI knows is an error here already, and placeholders stay allowed'),
-    'touch-spoolers-reload': (VALUE, 'not implemented yet'),
     'locks': (VALUE, 'locks are not implemented yet'),
 }
 
