@@ -201,7 +201,6 @@ pub struct MuleQueues {
     ptr: NonNull<u8>,
     len: usize,
     path: PathBuf,
-    control: PathBuf,
     /// The mules' wake socket paths (index: mule id), made once.
     wake_paths: Vec<PathBuf>,
     /// A datagram socket per mule, connected to its wake socket on first use (a send to a
@@ -366,7 +365,7 @@ impl MuleQueues {
         let queues = 1 + mules as u64 + farms.len() as u64;
         let total = HEADER_BYTES as u64 + queues * (QHEAD_BYTES as u64 + cap);
         file.set_len(total).map_err(io_at(&tmp))?;
-        let q = MuleQueues::map(file, total as usize, path, control)?;
+        let q = MuleQueues::map(file, total as usize, path)?;
         // SAFETY: a fresh mapping no other process has yet: plain writes to the header.
         unsafe {
             let h = q.ptr.as_ptr().cast::<Header>();
@@ -417,7 +416,7 @@ impl MuleQueues {
                 why: "too short",
             });
         }
-        let mut q = MuleQueues::map(file, len as usize, path.clone(), control)?;
+        let mut q = MuleQueues::map(file, len as usize, path.clone())?;
         let h = q.header();
         if h.magic != MAGIC || h.version != VERSION {
             return Err(MuleError::BadFile {
@@ -443,7 +442,7 @@ impl MuleQueues {
         Ok(q)
     }
 
-    fn map(file: File, len: usize, path: PathBuf, control: &Path) -> Result<MuleQueues, MuleError> {
+    fn map(file: File, len: usize, path: PathBuf) -> Result<MuleQueues, MuleError> {
         // SAFETY: maps the whole file, shared; its length was checked or set by the caller.
         let p = unsafe {
             libc::mmap(
@@ -463,7 +462,6 @@ impl MuleQueues {
             ptr,
             len,
             path,
-            control: control.to_owned(),
             wake_paths: Vec::new(),
             wakers: Vec::new(),
             _file: file,
