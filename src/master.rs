@@ -13,7 +13,8 @@
 //! - `T<i64 le>`: set the test clock's offset in seconds (honoured only with the test clock on);
 //! - `t<num><f64 le secs><u32 le iterations>`: a worker added a timer at run time;
 //! - `c<num><catch_up u8><tz len u8><tz><U + 5 x i64 le | S + crontab text>`: a cron entry;
-//! - `f<num><recursive u8><path>`: a file monitor.
+//! - `f<num><recursive u8><path>`: a file monitor;
+//! - `F<num>`: a worker read a file monitor's event for signal `num` that it does not run.
 //!
 //! A datagram that cannot be applied is reported as [`LoopEvent::BadControl`] with the reason.
 
@@ -86,6 +87,15 @@ struct CronEntry {
     next: Option<Timestamp>,
 }
 
+/// Who reads a file monitor's events when it is not the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// `workerN`: worker N.
+    Worker(u32),
+    /// `worker`: every worker, and the first to read takes the event.
+    AnyWorker,
+}
+
 /// The master loop.
 pub struct MasterLoop {
     base_ns: u64,
@@ -106,6 +116,12 @@ pub struct MasterLoop {
     timers: Vec<TimerEntry>,
     crons: Vec<CronEntry>,
     fsmon: Option<FileMonitor<u8>>,
+    /// File monitors read by workers themselves (one hop), by who reads them: their own
+    /// inotify instances, shared with the workers forked after they were added. The loop reads
+    /// one only while no worker that reads it is alive.
+    worker_fsmon: Vec<(Reader, FileMonitor<u8>)>,
+    /// A child was forked: from now on new monitors go to the master's own instance.
+    forked: bool,
     test_clock: bool,
     wall_offset: i64,
     events: Vec<LoopEvent>,
@@ -139,6 +155,8 @@ impl MasterLoop {
             timers: Vec::new(),
             crons: Vec::new(),
             fsmon: None,
+            worker_fsmon: Vec::new(),
+            forked: false,
             test_clock: false,
             wall_offset: 0,
             events: Vec::new(),
@@ -206,6 +224,7 @@ impl MasterLoop {
 
     /// Add a process's private channel (the master's end of its socketpair).
     pub fn add_channel(&mut self, kind: Kind, id: u32, fd: RawFd) {
+        self.forked = true;
         self.channels.insert((kind, id), fd);
         let ids = self.ids_mut(kind);
         if !ids.contains(&id) {
@@ -409,13 +428,47 @@ impl MasterLoop {
         path: &Path,
         recursive: bool,
     ) -> Result<(), MasterError> {
-        if self.fsmon.is_none() {
-            self.fsmon = Some(FileMonitor::new()?);
-        }
-        if let Some(m) = self.fsmon.as_mut() {
-            m.add(path, recursive, num)?;
-        }
+        // Before any fork, a monitor whose signal goes to one worker (or to any worker) gets
+        // an instance that the workers read themselves; the children forked later share it.
+        let reader = match self.table.get(num) {
+            _ if self.forked => None,
+            Some(Target::Worker(n)) => Some(Reader::Worker(*n)),
+            Some(Target::AnyWorker) => Some(Reader::AnyWorker),
+            _ => None,
+        };
+        let monitor = match reader {
+            None => self.fsmon.get_or_insert(FileMonitor::new()?),
+            Some(r) => {
+                let at = match self.worker_fsmon.iter().position(|(who, _)| *who == r) {
+                    Some(i) => i,
+                    None => {
+                        self.worker_fsmon.push((r, FileMonitor::new()?));
+                        self.worker_fsmon.len() - 1
+                    }
+                };
+                &mut self.worker_fsmon[at].1
+            }
+        };
+        monitor.add(path, recursive, num)?;
         Ok(())
+    }
+
+    /// In worker `id`, just forked: take the file monitors it reads itself (see
+    /// [`crate::direct::WorkerMonitors`]); this copy of the loop keeps none of them.
+    pub fn take_worker_monitors(&mut self, id: u32) -> Vec<FileMonitor<u8>> {
+        let (mine, rest) = std::mem::take(&mut self.worker_fsmon)
+            .into_iter()
+            .partition(|(who, _)| *who == Reader::Worker(id) || *who == Reader::AnyWorker);
+        self.worker_fsmon = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// True while no live worker reads the monitors of `reader`: the loop reads them then.
+    fn unread(&self, reader: Reader) -> bool {
+        match reader {
+            Reader::Worker(n) => !self.topology.workers.contains(&n),
+            Reader::AnyWorker => self.topology.workers.is_empty(),
+        }
     }
 
     // ----------------------------------------------------------------- the loop
@@ -444,6 +497,8 @@ impl MasterLoop {
         };
         match tag {
             b'S' if rest.len() == 1 => self.raise_signal(num, "signal"),
+            // A worker read a file event whose signal is not its own to run.
+            b'F' if rest.len() == 1 => self.raise_signal(num, "file monitor"),
             b'R' if !rest.is_empty() => {
                 let t = Target::parse(&text(args)?).map_err(|e| e.to_string())?;
                 // In the master's order, so the shared copy ends as the table does.
@@ -515,6 +570,13 @@ impl MasterLoop {
             fds.push(m.fd());
             fds.len() - 1
         });
+        let worker_fsmon_at: Vec<(usize, usize)> = (0..self.worker_fsmon.len())
+            .filter(|&i| self.unread(self.worker_fsmon[i].0))
+            .map(|i| {
+                fds.push(self.worker_fsmon[i].1.fd());
+                (i, fds.len() - 1)
+            })
+            .collect();
         let wakeup_at = self.wakeup_fd.map(|w| {
             fds.push(w);
             fds.len() - 1
@@ -536,6 +598,13 @@ impl MasterLoop {
             };
             for num in nums {
                 self.raise_signal(num, "file monitor");
+            }
+        }
+        for (i, at) in worker_fsmon_at {
+            if ready[at] {
+                for num in self.worker_fsmon[i].1.read()? {
+                    self.raise_signal(num, "file monitor");
+                }
             }
         }
         if let (Some(i), Some(w)) = (wakeup_at, self.wakeup_fd) {
@@ -682,6 +751,42 @@ mod tests {
         ml.step(Duration::from_millis(50)).unwrap();
         assert_eq!(routes.worker(1), None);
         assert_eq!(routes.worker(2), Some(1));
+    }
+
+    #[test]
+    fn monitors_aimed_at_workers_are_theirs_to_read_while_they_live() {
+        let (tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        let f = tmp.path().join("f");
+        std::fs::write(&f, "a").unwrap();
+        ml.register_signal(3, "worker2").unwrap();
+        ml.register_signal(4, "worker").unwrap();
+        ml.register_signal(5, "workers").unwrap();
+        for n in [3, 4, 5] {
+            ml.add_file_monitor(n, &f, false).unwrap();
+        }
+        assert_eq!(ml.worker_fsmon.len(), 2);
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
+        // No worker alive: the loop reads them all and routes as always.
+        std::fs::write(&f, "b").unwrap();
+        let events = ml.step(Duration::from_millis(200)).unwrap();
+        assert!(events.contains(&LoopEvent::Unrouted {
+            num: 3,
+            reason: "worker 2 does not exist".into()
+        }));
+        // Worker 2 is alive: its monitor and the any-worker one are left to the workers.
+        ml.add_channel(Kind::Worker, 2, q_master.as_raw_fd());
+        std::fs::write(&f, "c").unwrap();
+        ml.step(Duration::from_millis(200)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![5]);
+        // After a fork, monitors go to the master's instance whatever their target.
+        ml.add_file_monitor(3, &f, false).unwrap();
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(2));
+        // The worker takes its own and the any-worker instance; another worker takes only that.
+        assert_eq!(ml.take_worker_monitors(2).len(), 2);
+        assert!(ml.take_worker_monitors(1).is_empty());
     }
 
     #[test]

@@ -577,6 +577,8 @@ class Master:
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         # The direct sender (its own socket, the shared table) outlives the loop's copy.
         direct = self.ml.direct_sender() if self.ml is not None else None
+        # A worker reads the file monitors aimed at it (or at any worker) itself: one hop.
+        monitors = self.ml.worker_monitors(spec.ident) if self.ml is not None and spec.kind == KIND_WORKER else None
         _signals.detach_master(direct)
         if self.ml is not None:
             self.ml.close_in_child()
@@ -649,9 +651,11 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return self._worker_loop(spec, stop, chan, queue)
+        return self._worker_loop(spec, stop, chan, queue, monitors)
 
-    def _worker_loop(self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket) -> int:
+    def _worker_loop(
+        self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket, monitors: Any = None
+    ) -> int:
         """Run signal handlers until SIGTERM: one byte from the private channel or the shared
         worker queue is one signal. The wake-up fd closes the check-then-sleep race of SIGTERM."""
         wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
@@ -676,7 +680,9 @@ class Master:
             while not stop.requested:
                 # The wait (GIL released) and the reads are the core's: one call per wake-up.
                 wake_fd = wakeup[0] if wakeup is not None else -1
-                for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno()):
+                for num in _core.recv_signals(
+                    chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno(), monitors
+                ):
                     if stop.requested:
                         break
                     _signals.run_handler(num, where=where, harakiri=harakiri)

@@ -9,7 +9,7 @@ use pyo3::types::PyTuple;
 
 use super::{FsPath, lock, wait_slice};
 use crate::cron::{Civil, CronSpec, tz};
-use crate::direct::DirectSender;
+use crate::direct::{DirectSender, WorkerMonitors};
 use crate::fsmon::MonitorError;
 use crate::master::{LoopEvent, MasterError};
 use crate::signal::{Kind, Target};
@@ -122,6 +122,25 @@ impl PyMasterLoop {
         })
     }
 
+    /// In worker `worker_id`, just forked (before `close_in_child`): the file monitors this
+    /// worker reads itself (one hop), to pass to `recv_signals`; None if it reads none.
+    fn worker_monitors(&self, worker_id: u32) -> PyResult<Option<PyWorkerMonitors>> {
+        let (monitors, routes, control) = self.with(|ml| {
+            (
+                ml.take_worker_monitors(worker_id),
+                ml.direct_routes(),
+                ml.control_path().to_owned(),
+            )
+        })?;
+        if monitors.is_empty() {
+            return Ok(None);
+        }
+        let sender = DirectSender::new(routes, &control)?;
+        Ok(Some(PyWorkerMonitors {
+            inner: Mutex::new(WorkerMonitors::new(worker_id, monitors, sender)),
+        }))
+    }
+
     /// In a forked child: close the inherited descriptors, leaving the master's socket file.
     fn close_in_child(&self) {
         lock(&self.inner).take();
@@ -178,6 +197,12 @@ impl PyMasterLoop {
             }
         }
     }
+}
+
+/// The file monitors a worker reads itself (see `crate::direct::WorkerMonitors`).
+#[pyclass(name = "WorkerMonitors", module = "uwsgidecorators._core", frozen)]
+pub(super) struct PyWorkerMonitors {
+    pub(super) inner: Mutex<WorkerMonitors>,
 }
 
 /// Direct delivery to one worker (see `crate::direct`).

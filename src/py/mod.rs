@@ -606,7 +606,7 @@ impl PyTask {
 /// every 100 ms, or only when `wake_fd` fires if it is given (it must then be the process's signal
 /// wake-up fd). `timeout` None: no limit.
 #[pyfunction]
-#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1))]
+#[pyo3(signature = (private, shared, wake_fd, timeout = None, direct = -1, monitors = None))]
 fn recv_signals(
     py: Python<'_>,
     private: i32,
@@ -614,6 +614,7 @@ fn recv_signals(
     wake_fd: i32,
     timeout: Option<f64>,
     direct: i32,
+    monitors: Option<&master::PyWorkerMonitors>,
 ) -> PyResult<Vec<u8>> {
     let deadline = match timeout {
         Some(t) => Some(
@@ -624,10 +625,15 @@ fn recv_signals(
         ),
         None => None,
     };
-    let fds: Vec<i32> = [private, direct, shared, wake_fd]
+    let mut fds: Vec<i32> = [private, direct, shared, wake_fd]
         .into_iter()
         .filter(|&fd| fd >= 0)
         .collect();
+    // File monitors this worker reads itself come after: their signals run after the others.
+    let watched = fds.len();
+    if let Some(m) = monitors {
+        fds.extend(lock(&m.inner).fds());
+    }
     loop {
         // A wake-up fd is Python's signal wake-up pipe (the worker loop's): no polling needed.
         let slice = wait_slice(deadline, wake_fd >= 0);
@@ -636,11 +642,15 @@ fn recv_signals(
             let mut nums = Vec::new();
             let mut buf = [0u8; 256];
             let mut woken = false;
-            for (&fd, &r) in fds.iter().zip(&ready) {
+            for (i, (&fd, &r)) in fds.iter().zip(&ready).enumerate() {
                 if !r {
                     continue;
                 }
-                if fd == wake_fd {
+                if i >= watched {
+                    if let Some(m) = monitors {
+                        nums.extend(lock(&m.inner).read(fd)?);
+                    }
+                } else if fd == wake_fd {
                     crate::sys::drain_fd(fd);
                     woken = true;
                 } else if fd == shared {
@@ -700,6 +710,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyMasterLoop>()?;
     m.add_class::<master::PyCronSpec>()?;
     m.add_class::<master::PyDirectSender>()?;
+    m.add_class::<master::PyWorkerMonitors>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
     Ok(())
