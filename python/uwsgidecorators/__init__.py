@@ -14,7 +14,6 @@ Differences from the uWSGI module, all deliberate:
 * :func:`configure` is new: it points a process that the master did not start at a spool dir.
 """
 
-import pickle
 import sys
 import typing as _typing
 from functools import partial
@@ -101,6 +100,8 @@ def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
     job: dict[_typing.Any, _typing.Any] = {_decode_or_keep(key): value for key, value in list(vars.items())}
     if 'args' in job:
         # pop + re-insert moves both to the end, where uWSGI's module leaves them too
+        import pickle  # only for pass_arguments jobs: a process that never sees one never loads it
+
         job['args'] = pickle.loads(job.pop('args'))
         job['kwargs'] = pickle.loads(job.pop('kwargs'))
     job = {key: _decode_or_keep(value) for key, value in list(job.items())}
@@ -143,6 +144,8 @@ class _spoolraw:
             for key in ('message_dict', 'spooler', 'priority', 'at', 'body'):
                 if key in kwargs:
                     arguments[key] = kwargs.pop(key)
+            import pickle
+
             arguments['args'] = pickle.dumps(args)
             arguments['kwargs'] = pickle.dumps(kwargs)
         else:
@@ -253,6 +256,8 @@ class mulefunc:
     def real_call(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
         # Key order is part of the wire format (the pickle bytes).
         message = {'service': 'uwsgi_mulefunc', 'func': self.fname, 'args': args, 'kwargs': kwargs}
+        import pickle
+
         uwsgi.mule_msg(pickle.dumps(message), self.mule)
 
     def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
@@ -266,6 +271,8 @@ class mulefunc:
 
 def mule_msg_dispatcher(message: bytes) -> _typing.Any:
     """Installed as ``uwsgi.mule_msg_hook``: run a ``@mulefunc`` call received by a mule."""
+    import pickle
+
     msg = pickle.loads(message)
     if msg['service'] == 'uwsgi_mulefunc':
         return mule_functions[msg['func']](*msg['args'], **msg['kwargs'])

@@ -35,11 +35,9 @@ import importlib
 import importlib.util
 import logging
 import os
-import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterable
@@ -200,15 +198,28 @@ class ChildSpec:
         return f'spooler {self.ident}' if self.kind == KIND_SPOOLER else f'worker {self.ident}'
 
 
+def _make_runtime_dir() -> str:
+    """A private directory (mode 0700) for the control socket, as ``tempfile.mkdtemp`` makes one;
+    without tempfile, whose imports (random, shutil, bz2, lzma) every child would carry."""
+    base = os.environ.get('TMPDIR') or '/tmp'
+    while True:
+        path = os.path.join(base, f'uwsgidecorators-{os.urandom(6).hex()}')
+        try:
+            os.mkdir(path, 0o700)
+            return os.path.abspath(path)
+        except FileExistsError:
+            continue
+
+
 def _set_parent_death_signal(sig: int) -> None:
     # Linux prctl(PR_SET_PDEATHSIG): if the master is SIGKILLed its children get `sig` and stop
     # after their current task instead of running on as orphans.
-    try:
-        import ctypes
+    # Through the core: importing ctypes for it cost each child about 0.4 MiB (bench_memory.py).
+    from . import _core
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, sig, 0, 0, 0)
-    except Exception:  # not Linux / no libc symbol: orphans are then reaped by the supervisor
+    try:
+        _core.set_parent_death_signal(sig)
+    except OSError:  # refused: orphans are then reaped by the supervisor
         pass
 
 
@@ -312,7 +323,7 @@ class Master:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
+        self.runtime_dir = _make_runtime_dir()
         control = os.path.join(self.runtime_dir, 'control')
         test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
         self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
@@ -342,6 +353,8 @@ class Master:
         self.ml = None  # the last reference: the loop closes its fds and removes the control socket
         os.environ.pop(_config.ENV_CONTROL, None)
         if self.runtime_dir:
+            import shutil  # here, not at the top: every child would carry it (bench_memory.py)
+
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
         for fd in (self._wake_r, self._wake_w):
