@@ -1,6 +1,7 @@
 """What idle processes of our master carry (bench/bench_memory.py measures the memory itself):
-modules only some roles need are not loaded at all until used, and the children still stop when
-the master is killed (their parent-death signal is set through the core, not through ctypes)."""
+modules only some roles need are not loaded at all until used, the spooler starts its reaper
+threads only when tasks finish, and the children still stop when the master is killed (their
+parent-death signal is set through the core, not through ctypes)."""
 
 from __future__ import annotations
 
@@ -45,6 +46,23 @@ def test_idle_children_load_no_module_they_do_not_use(procs, tmp_path):
         # for pass_arguments jobs and mules): each was in every child before, shared or not.
         unwanted = {'ctypes', 'tempfile', 'shutil', 'random', 'bz2', 'lzma', 'pickle'} & loaded
         assert not unwanted, f"{'spooler' if rec['spooler'] else 'worker'} loaded {sorted(unwanted)}"
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_an_idle_spooler_has_no_reaper_thread_until_a_task_finishes(procs, tmp_path):
+    m, out = sigapp.start(procs, tmp_path, BODY + "\n@spool\ndef ping(arguments):\n    rec('ping')\n    return uwsgi.SPOOL_OK\n",
+                          workers=1, spooler=True)
+    wait_until(lambda: len(sigapp.events(out, 'modules')) >= 2, 30, 'the worker and the spooler', [m])
+    spooler = next(r['pid'] for r in sigapp.events(out, 'modules') if r['spooler'])
+    time.sleep(0.3)
+    assert not [t for t in _threads(spooler) if t.startswith('spool-reaper')], _threads(spooler)
+    # A task finishes: its file is deleted by a reaper thread, started for it.
+    env = dict(os.environ, UWSGIDECORATORS_SPOOLERS=str(tmp_path / 'spool'))
+    code = 'import uwsgi; uwsgi.spool({b"ud_spool_func": b"ping"})'
+    assert os.spawnve(os.P_WAIT, os.sys.executable, [os.sys.executable, '-c', code], env) == 0
+    wait_until(lambda: sigapp.events(out, 'ping'), 20, 'the task', [m])
+    wait_until(lambda: not os.listdir(tmp_path / 'spool') or None, 20, 'the task file deleted', [m])
+    assert [t for t in _threads(spooler) if t.startswith('spool-reaper')]
     assert m.stop(signal.SIGTERM) == 0
 
 
