@@ -18,6 +18,12 @@ Ours: `uwsgidecorators --master --processes 1 --spooler DIR --spooler-quiet --im
 
 stderr: one `# run ...` line per measurement; stdout: ONE JSON line with per-target medians
 (KiB), per-process figures of the last run, and `ratio_pss` (ours / uWSGI, by the medians).
+
+PSS divides a page shared with processes OUTSIDE the tree too: ours' interpreter and libraries
+are shared with every other Python of the machine (other sessions' tests), uWSGI's libpython
+with fewer, so PSS moves with the machine's load. `tree_kib` (as root) counts each physical page
+mapped by the tree once, whoever else maps it (from /proc/<pid>/pagemap): the memory the
+instance holds on its own, steady whatever else runs. `ratio_tree` compares that.
 """
 
 from __future__ import annotations
@@ -27,12 +33,14 @@ import json
 import os
 import shutil
 import statistics
+import struct
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PAGE = os.sysconf('SC_PAGE_SIZE')
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / 'tests'))
 from interop import procs as P  # noqa: E402  (after the sys.path line above)
@@ -77,6 +85,27 @@ def rollup(pid: int) -> dict[str, int]:
     return out
 
 
+def frames(pid: int) -> set[int] | None:
+    """The physical frames of every present page of `pid` (needs root: /proc/<pid>/pagemap)."""
+    out: set[int] = set()
+    try:
+        with open(f'/proc/{pid}/maps') as maps, open(f'/proc/{pid}/pagemap', 'rb') as pm:
+            for line in maps:
+                lo, hi = (int(x, 16) for x in line.split()[0].split('-'))
+                if line.rstrip().endswith('[vsyscall]'):
+                    continue
+                pm.seek(lo // PAGE * 8)
+                data = pm.read((hi - lo) // PAGE * 8)
+                for (e,) in struct.iter_unpack('<Q', data):
+                    if e >> 63 & 1:
+                        out.add(e & ((1 << 55) - 1))
+    except OSError:
+        return None
+    if out == {0}:
+        return None  # PFNs hidden (not root)
+    return out
+
+
 def threads(pid: int) -> int:
     return len(os.listdir(f'/proc/{pid}/task'))
 
@@ -101,8 +130,9 @@ def measure(target: str, d: Path, args: argparse.Namespace) -> dict:
             p = g.start(argv, name='uwsgi', env=env, cwd=str(app_dir))
         else:
             env = P.our_env({**extra, 'PYTHONPATH': str(app_dir)})
-            script = Path(args.ours_python).parent / 'uwsgidecorators'
-            master = [str(script)] if script.exists() else [args.ours_python, '-m', 'uwsgidecorators']
+            python = target.partition('=')[2] or args.ours_python
+            script = Path(python).parent / 'uwsgidecorators'
+            master = [str(script)] if script.exists() else [python, '-m', 'uwsgidecorators']
             argv = master + ['--master', '--processes', '1', '--spooler', str(sp), '--spooler-quiet',
                              '--import', module]
             p = g.start(argv, name='ours', env=env, cwd=str(app_dir))
@@ -117,12 +147,16 @@ def measure(target: str, d: Path, args: argparse.Namespace) -> dict:
         time.sleep(args.settle)
         pids = [p.pid] + sorted(P.descendants(p.pid))
         per = {pid: rollup(pid) for pid in pids}
+        tree: set[int] | None = set()
+        for pid in pids:
+            f = frames(pid)
+            tree = None if f is None or tree is None else tree | f
         names = {pid: P.cmdline(pid)[:60] for pid in pids}
         nthreads = {pid: threads(pid) for pid in pids}
     finally:
         g.close()
     assert len(kids) >= 2
-    r: dict = {'processes': len(pids)}
+    r: dict = {'processes': len(pids), 'tree_kib': len(tree) * PAGE // 1024 if tree is not None else 0}
     for k in ('Pss', 'Rss', 'Private'):
         r[k.lower() + '_kib'] = sum(v.get(k, 0) for v in per.values())
     r['per_process'] = [
@@ -137,7 +171,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--runs', type=int, default=3)
     ap.add_argument('--settle', type=float, default=3.0, help='idle seconds before measuring')
-    ap.add_argument('--targets', default='uwsgi,ours')
+    ap.add_argument(
+        '--targets', default='uwsgi,ours', help='uwsgi, ours, or ours=PYTHON (several builds of ours in one run)'
+    )
     dflt = REPO / '.ci' / 'venv' / 'bin' / 'python'
     ap.add_argument('--ours-python', default=str(dflt) if dflt.exists() else sys.executable)
     ap.add_argument('--keep', action='store_true', help='keep the run dirs')
@@ -150,11 +186,11 @@ def main() -> None:
     for run in range(args.runs):
         order = targets if run % 2 == 0 else list(reversed(targets))
         for t in order:
-            d = Path(tempfile.mkdtemp(prefix=f'bench-mem-{t}-'))
+            d = Path(tempfile.mkdtemp(prefix=f'bench-mem-{t.partition("=")[0]}-'))
             try:
                 r = measure(t, d, args)
                 res[t].append(r)
-                log(f'# run {run} {t}: pss {r["pss_kib"]} KiB, rss {r["rss_kib"]} KiB, private {r["private_kib"]} '
+                log(f'# run {run} {t}: pss {r["pss_kib"]} KiB, tree {r["tree_kib"]} KiB, rss {r["rss_kib"]} KiB, private {r["private_kib"]} '
                     f'KiB, {r["processes"]} processes, threads {[x["threads"] for x in r["per_process"]]}, '
                     f'pss per process {[x["pss_kib"] for x in r["per_process"]]}')
             except Exception as e:  # keep the other runs
@@ -171,14 +207,21 @@ def main() -> None:
         out['results'][t] = {
             k: {'median': statistics.median(r[k] for r in rs), 'min': min(r[k] for r in rs),
                 'max': max(r[k] for r in rs), 'runs': [r[k] for r in rs]}
-            for k in ('pss_kib', 'rss_kib', 'private_kib')
+            for k in ('pss_kib', 'tree_kib', 'rss_kib', 'private_kib')
         }
         out['results'][t]['last_run_per_process'] = rs[-1]['per_process']
-    if res.get('uwsgi') and res.get('ours'):
+    if res.get('uwsgi'):
         u = out['results']['uwsgi']['pss_kib']['median']
-        o = out['results']['ours']['pss_kib']['median']
-        out['ratio_pss'] = round(o / u, 3)
-        log(f'# PSS median: uWSGI {u / 1024:.1f} MiB, ours {o / 1024:.1f} MiB, ours/uWSGI {o / u:.3f}')
+        for t in targets:
+            if t.startswith('ours') and res.get(t):
+                o = out['results'][t]['pss_kib']['median']
+                key = 'ratio_pss' if t == 'ours' else f'ratio_pss {t}'
+                out[key] = round(o / u, 3)
+                log(f'# PSS median: uWSGI {u / 1024:.1f} MiB, {t} {o / 1024:.1f} MiB, ratio {o / u:.3f}')
+                ut, ot = out['results']['uwsgi']['tree_kib']['median'], out['results'][t]['tree_kib']['median']
+                if ut and ot:
+                    out[key.replace('pss', 'tree')] = round(ot / ut, 3)
+                    log(f'# tree median: uWSGI {ut / 1024:.1f} MiB, {t} {ot / 1024:.1f} MiB, ratio {ot / ut:.3f}')
     print(json.dumps(out))
 
 
