@@ -766,10 +766,15 @@ impl Spooler {
                 }
                 continue;
             }
-            if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                // A new name: a complete file, or an empty one that its writer is filling,
-                // which an open finds short and leaves (see `try_claim`).
+            if ev.mask.contains(EventMask::MOVED_TO) {
+                // Renamed into place: a complete file.
                 self.offer(&mut book, bucket, n, false);
+            } else if ev.mask.contains(EventMask::CREATE) {
+                // A new name: a complete file linked into place, or (most often) an empty one
+                // that an in-place writer is about to lock and fill. Look before opening: an
+                // open and lock of the empty file would make that writer wait for our lock (a
+                // wake-up more on the task's way to its handler); its close brings it back.
+                self.offer(&mut book, bucket, n, true);
             } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
                 // A writer finished, or another spooler left the file: look before opening.
                 self.offer(&mut book, bucket, n, true);
@@ -1177,6 +1182,36 @@ mod tests {
         // neither looks at nor tries to open any of the 50 names.
         assert!(next_task(&mut b).is_none());
         assert_eq!(b.claim_attempts, 0);
+    }
+
+    #[test]
+    fn a_created_empty_file_is_looked_at_not_opened() {
+        // An in-place writer between its create and its lock: the spooler must not open (and
+        // lock) the empty file, which would make the writer wait for it.
+        let tmp = tempfile::tempdir().unwrap();
+        let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+        assert!(next_task(&mut sp).is_none());
+        let path = tmp.path().join("uwsgi_spoolfile_on_h_1_1_7_1700000000_1");
+        let mut writer = File::create(&path).unwrap();
+        let mut spy = Inotify::init().unwrap();
+        spy.watches()
+            .add(&path, WatchMask::OPEN | WatchMask::CLOSE)
+            .unwrap();
+        assert!(next_task(&mut sp).is_none());
+        let mut buf = [0u8; 1024];
+        let opened = match spy.read_events(&mut buf) {
+            Ok(evs) => evs.count(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(opened, 0, "the spooler opened the empty file");
+        // The writer fills and closes it: now it runs.
+        std::io::Write::write_all(&mut writer, &packet::encode(&[v("n", "1")], b"").unwrap())
+            .unwrap();
+        drop(writer);
+        let t = next_task(&mut sp).expect("the task after the writer's close");
+        assert_eq!(t.vars, vec![v("n", "1")]);
+        t.ok().unwrap();
     }
 
     #[test]
