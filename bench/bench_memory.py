@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 PAGE = os.sysconf('SC_PAGE_SIZE')
@@ -110,7 +111,7 @@ def threads(pid: int) -> int:
     return len(os.listdir(f'/proc/{pid}/task'))
 
 
-def measure(target: str, d: Path, args: argparse.Namespace) -> dict:
+def measure(target: str, d: Path, args: argparse.Namespace) -> dict[str, Any]:
     sp = d / 'spool'
     sp.mkdir()
     if args.app == 'bench':
@@ -156,7 +157,7 @@ def measure(target: str, d: Path, args: argparse.Namespace) -> dict:
     finally:
         g.close()
     assert len(kids) >= 2
-    r: dict = {'processes': len(pids), 'tree_kib': len(tree) * PAGE // 1024 if tree is not None else 0}
+    r: dict[str, Any] = {'processes': len(pids), 'tree_kib': len(tree) * PAGE // 1024 if tree is not None else 0}
     for k in ('Pss', 'Rss', 'Private'):
         r[k.lower() + '_kib'] = sum(v.get(k, 0) for v in per.values())
     r['per_process'] = [
@@ -181,7 +182,7 @@ def main() -> None:
     ap.add_argument('--uwsgi-bench', default=str(REPO.parent / 'shared' / 'bench' / 'uwsgi'))
     args = ap.parse_args()
     targets = args.targets.split(',')
-    res: dict[str, list[dict]] = {t: [] for t in targets}
+    res: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
     errors: list[str] = []
     for run in range(args.runs):
         order = targets if run % 2 == 0 else list(reversed(targets))
@@ -199,7 +200,7 @@ def main() -> None:
             finally:
                 if not args.keep:
                     shutil.rmtree(d, ignore_errors=True)
-    out: dict = {'bench': 'memory', 'runs': args.runs, 'results': {}, 'errors': errors,
+    out: dict[str, Any] = {'bench': 'memory', 'runs': args.runs, 'results': {}, 'errors': errors,
                  'config': {'settle_s': args.settle, 'ours_python': args.ours_python, 'app': args.app}}
     for t, rs in res.items():
         if not rs:
