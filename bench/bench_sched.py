@@ -12,7 +12,7 @@ stderr; ONE final JSON line goes to stdout:
  "ratios": {...}, "targets_met": {...}, "anchors": {...}, "errors": [...]}.
 
 cron     next-fire computations per second, from Python, on the peers' CRON_SPECS with their
-         method (../shared/bench/peers/bench_cron.py: kept iterator of CRON_NEXT_ITER_N nexts
+         method (bench/peers/bench_cron.py: kept iterator of CRON_NEXT_ITER_N nexts
          from CRON_BASE, parse+one next CRON_NEXT_COLD_N times, match every 131st minute of
          2025). The peers' adapters are imported for croniter-rs, cronsim and croniter; ours:
          `_core.CronSpec(s).next_fire(t, 'UTC')` chained on unix seconds (`next_fire`),
@@ -81,7 +81,7 @@ ANCHORS = {
     'uwsgi_signal_oneway_p99_us': 242,
     'uwsgi_signal_rtt_p50_us': 163,
     'uwsgi_signal_rtt_p99_us': 471,
-    'source': '../shared/bench/uwsgi/BASELINE.md and ../shared/bench/peers/PEERS_BASELINE.md',
+    'source': 'bench/uwsgi_harness/BASELINE.md and bench/peers/PEERS_BASELINE.md',
 }
 
 now = time.monotonic
@@ -793,7 +793,7 @@ def main():
     ap.add_argument('--sig-n', type=int, default=2000)
     ap.add_argument('--fm-n', type=int, default=200)
     ap.add_argument('--targets', default='ours,uwsgi', help='process targets for timer/signal/filemon')
-    ap.add_argument('--peers', default=str(REPO.parent / 'shared' / 'bench' / 'peers'))
+    ap.add_argument('--peers', default=str(HERE / 'peers'))
     ap.add_argument('--quick', action='store_true', help='smoke run: 1 run, 5 s timers, 300 signals, 40 events')
     ap.add_argument('--keep', action='store_true', help='keep the run directories')
     args = ap.parse_args()

@@ -10,7 +10,7 @@ package installed. Per-run lines go to stderr; ONE final JSON line goes to stdou
 {"bench": "spool", "runs": R, "results": {measure: {target: {metric: {median, min, max, runs}}}},
  "ratios": {...ours/uwsgi medians...}, "anchors": {...}, "errors": [...]}.
 
-Measures (uWSGI side reuses /work/shared/bench/uwsgi, i.e. ../shared/bench/uwsgi):
+Measures (uWSGI side reuses the team harness vendored in bench/uwsgi_harness):
   enqueue   `uwsgi.spool(dict)` calls/s, 5 keys x 20 bytes, 20000 calls, spooler present but
             SIGSTOPped, --spooler-quiet. uWSGI: the shared harness's bench 1 (a mule,
             mule_enqueue.py). Ours: the same mule_enqueue.py, unmodified, in a plain process with
@@ -69,7 +69,7 @@ ANCHORS = {
     'uwsgi_drain_tasks_per_s_p2': 14080,
     'uwsgi_latency_idle_p50_us': 493,
     'uwsgi_latency_idle_p99_us': 1070,
-    'source': '../shared/bench/uwsgi/BASELINE.md (medians of 5 runs on this kind of machine)',
+    'source': 'bench/uwsgi_harness/BASELINE.md (medians of 5 runs on this kind of machine)',
 }
 
 
@@ -536,7 +536,7 @@ def main():
     ap.add_argument('--only', default='enqueue,durable,drain,rest,queue,latency')
     venv_py = REPO / '.ci' / 'venv' / 'bin' / 'python'
     ap.add_argument('--ours-python', default=str(venv_py) if venv_py.exists() else sys.executable)
-    ap.add_argument('--uwsgi-bench', default=str(REPO.parent / 'shared' / 'bench' / 'uwsgi'))
+    ap.add_argument('--uwsgi-bench', default=str(HERE / 'uwsgi_harness'))
     ap.add_argument('--enq-n', type=int, default=20000)
     ap.add_argument('--durable-n', type=int, default=2000)
     ap.add_argument('--drain-n', type=int, default=20000)

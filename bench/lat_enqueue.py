@@ -4,7 +4,7 @@ plain process with our `uwsgi` shim (our spooler is woken by inotify).
 
 LAT_OUT dir, LAT_MODE idle|busy, LAT_N probes, LAT_LONG seconds of the long task (busy),
 LAT_FOREVER=1 to sleep after the run (a mule must not exit or uWSGI respawns it).
-idle: one probe every 30-70 ms (random, seeded), as /work/shared/bench/uwsgi bench 3.
+idle: one probe every 30-70 ms (random, seeded), as bench/uwsgi_harness bench 3.
 busy: a long task is enqueued, and once it runs a probe is enqueued LAT_LONG/4 later; the
       next pair starts when the probe has run (or after a 120 s cap).
 """

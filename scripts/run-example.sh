@@ -8,9 +8,14 @@ cd "$ROOT"
 PY="${PYTHON:-python3}"
 if [ ! -x .venv/bin/uwsgidecorators ] || [ -n "$(find src python Cargo.toml -newer .venv/.built 2>/dev/null | head -1)" ]; then
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
-  command -v maturin >/dev/null || .venv/bin/pip install -q 'maturin>=1.9.4,<2'
+  # maturin from PATH if there is one, else into .venv (and called from there: .venv is not on PATH)
+  MATURIN="$(command -v maturin || true)"
+  if [ -z "$MATURIN" ]; then
+    [ -x .venv/bin/maturin ] || .venv/bin/pip install -q 'maturin>=1.9.4,<2'
+    MATURIN=.venv/bin/maturin
+  fi
   rm -rf dist/example && mkdir -p dist/example
-  maturin build --release -q -o dist/example --interpreter .venv/bin/python >/dev/null
+  "$MATURIN" build --release -q -o dist/example --interpreter .venv/bin/python >/dev/null
   .venv/bin/pip install -q --force-reinstall --no-deps dist/example/*.whl
   touch .venv/.built
 fi

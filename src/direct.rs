@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::fsmon::FileMonitor;
+use crate::proto::control::Control;
 use crate::signal::Target;
 use crate::sys::SharedBytes;
 
@@ -165,7 +166,9 @@ impl WorkerMonitors {
             if worker == Some(self.me) || (worker.is_none() && routes.any_worker(num)) {
                 mine.push(num);
             } else if !self.sender.send(num) {
-                let _ = self.sender.to_master(&[b'F', num]);
+                if let Ok(msg) = (Control::FileEvent { num }).encode() {
+                    let _ = self.sender.to_master(&msg);
+                }
             }
         }
         Ok(mine)

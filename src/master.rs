@@ -7,15 +7,8 @@
 //! entries (on the wall clock, which tests can move) and the file monitors, and it routes every
 //! raised signal to the processes the owner registered (one datagram byte per delivery).
 //!
-//! Control datagrams (from children and attached processes, on a Unix socket):
-//! - `S<num>`: raise signal `num`;
-//! - `R<num><target>`: a worker registered `num` at run time (it may overwrite);
-//! - `T<i64 le>`: set the test clock's offset in seconds (honoured only with the test clock on);
-//! - `t<num><f64 le secs><u32 le iterations>`: a worker added a timer at run time;
-//! - `c<num><catch_up u8><tz len u8><tz><U + 5 x i64 le | S + crontab text>`: a cron entry;
-//! - `f<num><recursive u8><path>`: a file monitor;
-//! - `F<num>`: a worker read a file monitor's event for signal `num` that it does not run.
-//!
+//! Control datagrams (from children and attached processes, on a Unix socket) are
+//! [`crate::proto::control`]'s; their format is documented there, once.
 //! A datagram that cannot be applied is reported as [`LoopEvent::BadControl`] with the reason.
 
 use std::collections::HashMap;
@@ -31,6 +24,7 @@ use jiff::tz::TimeZone;
 use crate::cron::{CronSpec, tz};
 use crate::direct::DirectRoutes;
 use crate::fsmon::{FileMonitor, MonitorError};
+use crate::proto::control::{Control, CronForm, DecodeError};
 use crate::signal::{self, Delivery, Kind, SignalError, SignalTable, Target, Topology};
 use crate::sys;
 use crate::timer::{TimerKey, TimerWheel};
@@ -45,7 +39,9 @@ pub enum MasterError {
     Signal(#[from] SignalError),
     #[error(transparent)]
     Monitor(#[from] MonitorError),
-    #[error("timer period must be a number of seconds from 0 to 1e9, got {0}")]
+    #[error(
+        "timer period must be a number of seconds over 0 (at least 1 us) and at most 1e9, got {0}"
+    )]
     BadPeriod(f64),
     #[error("unknown time zone {0:?}")]
     BadTimeZone(String),
@@ -132,9 +128,25 @@ pub struct MasterLoop {
 }
 
 impl MasterLoop {
-    /// Bind the control socket at `control_path` (replacing a stale one).
+    /// Bind the control socket at `control_path`, replacing a stale socket left there (the
+    /// caller makes sure no live master uses it). Anything else at that path is an error: it is
+    /// never removed.
     pub fn new(control_path: &Path, wakeup_fd: Option<RawFd>) -> io::Result<Self> {
-        let _ = std::fs::remove_file(control_path);
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::symlink_metadata(control_path) {
+            Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(control_path)?,
+            Ok(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} exists and is not a socket: not replaced by the control socket",
+                        control_path.display()
+                    ),
+                ));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
         let control = UnixDatagram::bind(control_path)?;
         control.set_nonblocking(true)?;
         let base_ns = sys::monotonic_ns();
@@ -293,7 +305,8 @@ impl MasterLoop {
     /// now, phase-locked; `secs == 0` is accepted and never fires, as in uWSGI.
     pub fn add_timer(&mut self, num: u8, secs: f64, iterations: u32) -> Result<(), MasterError> {
         // Up to about 31 years: enough for any timer, and microsecond arithmetic never overflows.
-        if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) {
+        if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) || (secs * 1e6).round() < 1.0 {
+            // A period of 0 us would never fire (uWSGI accepts 0 and the timer never fires).
             return Err(MasterError::BadPeriod(secs));
         }
         let period_us = (secs * 1e6).round() as u64;
@@ -486,65 +499,53 @@ impl MasterLoop {
         }
     }
 
-    /// Apply one control datagram (see the module docs for the formats).
+    /// Apply one control datagram (its format: [`crate::proto::control`]).
     fn control_message(&mut self, msg: &[u8]) -> Result<(), String> {
-        let (&tag, rest) = msg.split_first().ok_or("empty control datagram")?;
-        let (&num, args) = rest.split_first().unwrap_or((&0, &[]));
-        let text = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .map(str::to_owned)
-                .map_err(|_| "not UTF-8".to_owned())
-        };
-        match tag {
-            b'S' if rest.len() == 1 => self.raise_signal(num, "signal"),
+        match Control::decode(msg).map_err(|e| e.to_string())? {
+            Control::Raise { num } => self.raise_signal(num, "signal"),
             // A worker read a file event whose signal is not its own to run.
-            b'F' if rest.len() == 1 => self.raise_signal(num, "file monitor"),
-            b'R' if !rest.is_empty() => {
-                let t = Target::parse(&text(args)?).map_err(|e| e.to_string())?;
+            Control::FileEvent { num } => self.raise_signal(num, "file monitor"),
+            Control::Register { num, target } => {
+                let t = Target::parse(&target).map_err(|e| e.to_string())?;
                 // In the master's order, so the shared copy ends as the table does.
                 self.routes.set(num, &t);
                 self.table.set(num, t);
             }
-            b'T' if msg.len() == 9 && self.test_clock => {
-                let b: [u8; 8] = msg[1..9].try_into().map_err(|_| "bad clock datagram")?;
-                self.set_wall_offset(i64::from_le_bytes(b));
+            Control::ClockOffset { seconds } if self.test_clock => self.set_wall_offset(seconds),
+            Control::ClockOffset { .. } => {
+                return Err(DecodeError::Unknown { len: msg.len() }.to_string());
             }
-            b't' if args.len() == 12 => {
-                let secs = f64::from_le_bytes(args[..8].try_into().map_err(|_| "bad timer")?);
-                let iterations =
-                    u32::from_le_bytes(args[8..12].try_into().map_err(|_| "bad timer")?);
-                self.add_timer(num, secs, iterations)
-                    .map_err(|e| e.to_string())?;
-            }
-            b'c' if args.len() >= 3 => {
-                let catch_up = args[0] != 0;
-                let tz_len = usize::from(args[1]);
-                let tz_end = 2 + tz_len;
-                if args.len() < tz_end + 1 {
-                    return Err("truncated cron datagram".into());
+            Control::Timer {
+                num,
+                secs,
+                iterations,
+            } => self
+                .add_timer(num, secs, iterations)
+                .map_err(|e| e.to_string())?,
+            Control::Cron {
+                num,
+                catch_up,
+                tz,
+                form,
+            } => {
+                let spec = match form {
+                    CronForm::Uwsgi([m, h, d, mo, w]) => CronSpec::from_uwsgi(m, h, d, mo, w),
+                    CronForm::Crontab(text) => CronSpec::parse(&text),
                 }
-                let tz_name = (tz_len > 0).then(|| text(&args[2..tz_end])).transpose()?;
-                let spec = match (args[tz_end], &args[tz_end + 1..]) {
-                    (b'U', f) if f.len() == 40 => {
-                        let v: Vec<i64> = f
-                            .chunks_exact(8)
-                            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                            .collect();
-                        CronSpec::from_uwsgi(v[0], v[1], v[2], v[3], v[4])
-                    }
-                    (b'S', t) => CronSpec::parse(&text(t)?).map_err(|e| e.to_string())?,
-                    _ => return Err("bad cron datagram".into()),
-                };
-                self.add_cron(num, spec, tz_name.as_deref(), catch_up)
+                .map_err(|e| e.to_string())?;
+                self.add_cron(num, spec, tz.as_deref(), catch_up)
                     .map_err(|e| e.to_string())?;
             }
-            b'f' if args.len() >= 2 => {
+            Control::FileMonitor {
+                num,
+                recursive,
+                path,
+            } => {
                 use std::os::unix::ffi::OsStrExt;
-                let path = Path::new(std::ffi::OsStr::from_bytes(&args[1..]));
-                self.add_file_monitor(num, path, args[0] != 0)
+                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                self.add_file_monitor(num, path, recursive)
                     .map_err(|e| e.to_string())?;
             }
-            _ => return Err(format!("unknown control datagram ({} bytes)", msg.len())),
         }
         Ok(())
     }
@@ -790,6 +791,20 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_socket_is_replaced_and_anything_else_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control");
+        drop(UnixDatagram::bind(&path).unwrap()); // a killed master's socket file
+        let ml = MasterLoop::new(&path, None).unwrap();
+        drop(ml);
+        assert!(!path.exists());
+        std::fs::write(&path, b"precious").unwrap();
+        let err = MasterLoop::new(&path, None).err().unwrap();
+        assert!(err.to_string().contains("is not a socket"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    }
+
+    #[test]
     fn control_socket_raises_and_timers_fire_phase_locked() {
         let (_tmp, mut ml) = setup();
         let (_q_master, q_worker) = one_worker(&mut ml);
@@ -819,7 +834,7 @@ mod tests {
         ml.enable_test_clock();
         ml.add_cron(
             5,
-            CronSpec::from_uwsgi(40, 2, -1, -1, -1),
+            CronSpec::from_uwsgi(40, 2, -1, -1, -1).unwrap(),
             Some("UTC"),
             false,
         )
@@ -895,6 +910,8 @@ mod tests {
         assert_eq!(ml.timers.len(), 1);
         assert!(ml.add_timer(1, 1e300, 0).is_err());
         assert!(ml.add_timer(1, f64::NAN, 0).is_err());
+        assert!(ml.add_timer(1, 0.0, 0).is_err());
+        assert!(ml.add_timer(1, 1e-9, 0).is_err());
         assert_eq!(ml.crons.len(), 1);
         assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
         let bad: Vec<_> = events

@@ -7,15 +7,21 @@
 
 use std::collections::BTreeMap;
 
-/// Kinds of process a signal can be delivered to.
+/// Kinds of process the master forks and a signal can be delivered to: the one list of them
+/// (Python gets it as `_core.Kind`). The number is what the shared process table stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
 pub enum Kind {
-    Worker,
-    Spooler,
-    Mule,
+    Worker = 2,
+    Spooler = 1,
+    Mule = 3,
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Worker, Kind::Spooler, Kind::Mule];
+
+    /// The kind's name in uWSGI's target strings and in logs.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Worker => "worker",
@@ -24,14 +30,31 @@ impl Kind {
         }
     }
 
+    /// The kind named `s` (see [`name`](Self::name)).
     pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "worker" => Some(Kind::Worker),
-            "spooler" => Some(Kind::Spooler),
-            "mule" => Some(Kind::Mule),
-            _ => None,
-        }
+        Kind::ALL.into_iter().find(|k| k.name() == s)
     }
+
+    /// Its number in the shared process table (0 there is a free slot).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind numbered `code`.
+    pub fn from_code(code: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// [`Kind::parse`], or an error naming the kinds there are.
+    pub fn from_name(s: &str) -> Result<Kind, SignalError> {
+        Kind::parse(s).ok_or_else(|| SignalError::BadKind(s.to_owned()))
+    }
+}
+
+/// A uWSGI signal number, 0 to 255. (uWSGI's `B` format takes any int modulo 256: 300 is 44,
+/// -1 is 255; we refuse those.)
+pub fn signum(n: i64) -> Result<u8, SignalError> {
+    u8::try_from(n).map_err(|_| SignalError::OutOfRange(n))
 }
 
 /// A registered signal's target, parsed from uWSGI's target strings.
@@ -74,6 +97,10 @@ pub enum SignalError {
     TargetTooLong(String),
     #[error("signal {0} is already registered")]
     AlreadyRegistered(u8),
+    #[error("signal number {0} is out of range: uWSGI signals are 0 to 255")]
+    OutOfRange(i64),
+    #[error("kind must be worker, spooler or mule, got {0:?}")]
+    BadKind(String),
 }
 
 fn numbered(s: &str, prefix: &str) -> Option<u32> {

@@ -206,6 +206,9 @@ pub struct StatAt {
     pub mtime: i64,
     pub ctime: i64,
     pub nlink: u64,
+    pub uid: u32,
+    pub mode: u32,
+    pub ino: u64,
 }
 
 impl StatAt {
@@ -216,6 +219,9 @@ impl StatAt {
             mtime: st.st_mtime,
             ctime: st.st_ctime,
             nlink: st.st_nlink,
+            uid: st.st_uid,
+            mode: st.st_mode,
+            ino: st.st_ino,
         }
     }
 }

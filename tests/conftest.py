@@ -28,13 +28,15 @@ except ImportError:  # hypothesis is a test dependency; only the property tests 
 
 
 def _golden_dir() -> Path:
+    """tests/golden (vendored from the team's uwsgi-spec/golden), unless $UWSGI_GOLDEN_DIR names
+    another copy (e.g. one just regenerated with produce_with_uwsgi.sh)."""
     env = os.environ.get('UWSGI_GOLDEN_DIR')
-    return Path(env).resolve() if env else (REPO.parent / 'shared' / 'uwsgi-spec' / 'golden').resolve()
+    return Path(env).resolve() if env else (REPO / 'tests' / 'golden').resolve()
 
 
 @pytest.fixture(scope='session')
 def golden_dir() -> Path:
-    """The golden vectors made by real uWSGI (../shared/uwsgi-spec/golden, or $UWSGI_GOLDEN_DIR)."""
+    """The golden vectors made by real uWSGI (tests/golden, or $UWSGI_GOLDEN_DIR)."""
     d = _golden_dir()
     if not (d / 'manifest.json').is_file():
         pytest.fail(f'golden vectors not found at {d} (set UWSGI_GOLDEN_DIR)')
@@ -95,11 +97,6 @@ def pytest_runtest_makereport(item, call):
     rep = yield
     setattr(item, 'rep_' + rep.when, rep)
     return rep
-
-
-@pytest.fixture(scope='session')
-def shared_dir() -> Path:
-    return _golden_dir().parent.parent
 
 
 def pytest_report_header(config):

@@ -165,7 +165,8 @@ def test_the_spooler_process_is_set_up_as_uwsgi_sets_up_its_own(procs, spool_dir
     )
     wait_until(lambda: _spooler_pids(m), 20, 'the spooler to start', [m])
     pid = _spooler_pids(m)[0]
-    assert os.getpriority(os.PRIO_PROCESS, pid) == 19
+    # its pid is logged as soon as it is forked, before it has set itself up
+    wait_until(lambda: os.getpriority(os.PRIO_PROCESS, pid) == 19, 10, 'the spooler at nice 19', [m])
     os.kill(pid, signal.SIGALRM)
     os.kill(pid, signal.SIGUSR2)
     enqueue.greet({'who': 'after-signals'})

@@ -83,9 +83,10 @@ def test_flags_can_be_turned_off():
 
 
 def test_unknown_and_unserved_options_get_one_notice_each():
-    opts = parse_args(
-        ['--http', ':8080', '--module', 'app:application', '--bogus', 'x', '--http', ':8081', '--frobnicate']
-    )
+    argv = ['--http', ':8080', '--module', 'app:application', '--bogus', 'x', '--http', ':8081', '--frobnicate']
+    with pytest.raises(UsageError, match='unknown option --bogus .*unknown option --frobnicate'):
+        parse_args(argv)
+    opts = parse_args([*argv, '--ignore-unknown-options'])
     notices = '\n'.join(opts.notices)
     assert notices.count('--http is not served') == 1
     assert '--module is not served' in notices
@@ -201,7 +202,7 @@ def test_settings_create_and_resolve_spool_dirs(tmp_path, monkeypatch):
     real = os.path.realpath(tmp_path)
     assert s.spoolers == [os.fsencode(p) for p in (f'{real}/q1', f'{real}/ext', f'{real}/q2')]
     assert s.external == {1}
-    assert (tmp_path / 'q1').stat().st_mode & 0o777 == 0o750
+    assert (tmp_path / 'q1').stat().st_mode & 0o777 == 0o700  # uWSGI: 0750
     assert (s.workers, s.spooler_processes, s.harakiri, s.max_tasks) == (0, 2, 7.0, 3)
     assert (s.quiet, s.durable, s.max_attempts, s.reload_mercy) == (True, True, 5, 4.0)
     assert s.spooler_imports == ['x.py']
@@ -222,3 +223,35 @@ def test_cli_help_version_and_errors(capsys):
     assert 'uwsgidecorators-rs' in capsys.readouterr().out
     assert main(['--processes', 'many']) == 2
     assert 'must be an integer' in capsys.readouterr().err
+
+
+def test_an_option_no_uwsgi_knows_is_an_error_naming_the_nearest_one(tmp_path):
+    """Before, `imprt = tasks` only warned, and the master started with no task to run."""
+    ini = tmp_path / 'app.ini'
+    ini.write_text('[uwsgi]\nspooler = /tmp/q\nimprt = tasks\n')
+    expected = r'unknown option --imprt \(.*app.ini:3\): no uWSGI version knows it; did you mean --import\?'
+    with pytest.raises(UsageError, match=expected):
+        parse_args(['--ini', str(ini)])
+    with pytest.raises(UsageError, match='did you mean --spooler-processes'):
+        parse_args(['--spooler-proceses', '2'])
+    with pytest.raises(UsageError, match='unknown option -K'):
+        parse_args(['-K'])
+    # the operator's way out: a key the application reads from uwsgi.opt
+    ini.write_text('[uwsgi]\nimprt = tasks\nignore-unknown-options = true\nmyapp-setting = 5\n')
+    opts = parse_args(['--ini', str(ini)])
+    assert any('unknown option --imprt' in n and 'ignored' in n for n in opts.notices)
+    assert any('unknown option --myapp-setting' in n for n in opts.notices)
+    assert json.loads(opts.opt_json())['myapp-setting'] == '5'
+
+
+def test_uwsgi_options_we_do_not_serve_only_get_a_notice():
+    """Names from the vendored list of uWSGI's options (generated from the real binary)."""
+    from uwsgidecorators.options import uwsgi_options
+
+    assert {'gevent', 'http', 'spooler', 'import', 'cache2', 'log-date'} <= uwsgi_options()
+    assert 'imprt' not in uwsgi_options()
+    opts = parse_args(['--cache2', 'name=x,items=10', '--gevent', '100', '-O', '2', '--ksm'])
+    notices = '\n'.join(opts.notices)
+    for name in ('cache2', 'gevent', 'optimize', 'ksm'):
+        assert f'uWSGI option --{name} is not served here' in notices, notices
+    assert ('optimize', '2') in _pairs(opts)

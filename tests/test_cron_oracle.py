@@ -106,6 +106,10 @@ class Oracle:
     def never(self) -> bool:
         return not self.any_time or not self.any_date
 
+    def refused(self) -> bool:
+        """The core must refuse this spec (ValueError): it could never fire."""
+        return self.never()
+
     def core(self):
         raise NotImplementedError
 
@@ -138,6 +142,11 @@ class UwsgiOracle(Oracle):
         if self.day >= 0 and self.weekday >= 0:
             return dom or dow
         return dom and dow
+
+    def refused(self) -> bool:
+        # A value >= 0 outside its field is refused even where an ORed weekday would rescue it.
+        ranges = ((self.minute, 0, 59), (self.hour, 0, 23), (self.day, 1, 31), (self.month, 1, 12), (self.weekday, 0, 7))
+        return any(v >= 0 and not lo <= v <= hi for v, lo, hi in ranges) or self.never()
 
     def core(self):
         return _core.CronSpec.from_uwsgi(self.minute, self.hour, self.day, self.month, self.weekday)
@@ -323,6 +332,22 @@ uwsgi_values = st.one_of(
 
 
 @st.composite
+def wide_uwsgi_specs(draw):
+    """Any integers, refused ones included (out of range, dates that never occur)."""
+    return UwsgiOracle(
+        draw(uwsgi_values),
+        draw(uwsgi_values),
+        draw(uwsgi_values),
+        draw(uwsgi_values),
+        draw(st.one_of(uwsgi_values, st.integers(-8, 8))),
+    )
+
+
+def _in_range(lo: int, hi: int):
+    return st.one_of(st.just(-1), st.just(-1), st.integers(-12, -2), st.integers(-70, -13), st.integers(lo, hi))
+
+
+@st.composite
 def uwsgi_specs(draw, dense: bool = False):
     if dense:  # mostly matching, for the time-zone tests
         minute = draw(st.one_of(st.integers(-20, -1), st.integers(0, 59)))
@@ -330,11 +355,11 @@ def uwsgi_specs(draw, dense: bool = False):
         rest = st.one_of(st.just(-1), st.just(-1), st.integers(-3, -2))
         return UwsgiOracle(minute, hour, draw(rest), draw(rest), draw(st.one_of(rest, st.integers(0, 7))))
     return UwsgiOracle(
-        draw(uwsgi_values),
-        draw(uwsgi_values),
-        draw(uwsgi_values),
-        draw(uwsgi_values),
-        draw(st.one_of(uwsgi_values, st.integers(-8, 8))),
+        draw(_in_range(0, 59)),
+        draw(_in_range(0, 23)),
+        draw(_in_range(1, 31)),
+        draw(_in_range(1, 12)),
+        draw(st.one_of(_in_range(0, 7), st.integers(-8, 8))),
     )
 
 
@@ -389,7 +414,8 @@ def crontab_specs(draw, dense: bool = False):
 
 
 def any_specs(dense: bool = False):
-    return st.one_of(uwsgi_specs(dense), crontab_specs(dense))
+    """Specs the core accepts (those that can fire)."""
+    return st.one_of(uwsgi_specs(dense), crontab_specs(dense)).filter(lambda o: not o.refused())
 
 
 @st.composite
@@ -495,15 +521,12 @@ WINDOW_DAYS = 30 * 366
 @MORE
 @given(any_specs(), civil_minutes())
 @example(UwsgiOracle(0, 0, 29, 2, 1), (2026, 3, 1, 0, 0))  # Feb 29 that is a Monday: 2044
-@example(UwsgiOracle(0, 0, 30, 2, -1), (2026, 3, 1, 0, 0))  # never
 @example(UwsgiOracle(0, 0, -2, -1, 1), (2026, 11, 28, 10, 7))  # even-dated Mondays
 @example(UwsgiOracle(0, 0, 1, -1, 5), (2026, 11, 28, 10, 7))  # 1st OR Friday
 @example(UwsgiOracle(-7, -1, -1, -1, -1), (2026, 1, 1, 0, 56))
 @example(UwsgiOracle(0, 0, -1, -1, -7), (2026, 1, 1, 0, 0))  # weekday -7: Sundays
-@example(UwsgiOracle(0, 0, -32, -1, -1), (2026, 1, 1, 0, 0))  # no day divisible by 32
 @example(CrontabOracle('0 0 29 feb mon'), (2026, 3, 1, 0, 0))  # OR: any Monday or Feb 29
 @example(CrontabOracle('0 0 */29 feb MON'), (2026, 3, 1, 0, 0))  # AND (day starts with *)
-@example(CrontabOracle('0 0 31 4,6,9,11 *'), (2026, 3, 1, 0, 0))  # never
 @example(CrontabOracle('59 23 31 12 5-7'), (2026, 12, 31, 23, 58))
 @example(CrontabOracle('@weekly'), (9000, 12, 31, 23, 59))
 def test_next_after_equals_oracle(o, start):
@@ -637,12 +660,36 @@ def test_uwsgi_spec_table():
         (0, 0, -2, -1, 1): (2026, 11, 30, 0, 0),
         (-7, -1, -1, -1, -1): (2026, 11, 28, 10, 14),
         (0, 0, -1, -2, -1): (2026, 12, 1, 0, 0),
-        (61, -1, -1, -1, -1): None,
     }
     for args, want in table.items():
         o = UwsgiOracle(*args)
         assert oracle_next_after(o, start, 400) == want, args
         assert o.core().next_after(*start) == want, args
+
+
+@MORE
+@given(st.one_of(wide_uwsgi_specs(), crontab_specs()), civil_minutes())
+@example(UwsgiOracle(0, 0, 30, 2, -1), (2026, 3, 1, 0, 0))  # February 30
+@example(UwsgiOracle(0, 0, -32, -1, -1), (2026, 1, 1, 0, 0))  # no day divisible by 32
+@example(UwsgiOracle(61, -1, -1, -1, -1), (2026, 1, 1, 0, 0))
+@example(UwsgiOracle(0, 0, 32, -1, 1), (2026, 1, 1, 0, 0))  # ORed with Mondays, still refused
+@example(UwsgiOracle(0, 0, 31, 4, 1), (2026, 1, 1, 0, 0))  # day 31 of April OR Mondays: fires
+@example(UwsgiOracle(0, 0, -1, -1, 7), (2026, 1, 1, 0, 0))  # 7 is Sunday
+@example(CrontabOracle('0 0 31 4,6,9,11 *'), (2026, 3, 1, 0, 0))  # never
+@example(CrontabOracle('0 0 30 feb *'), (2026, 3, 1, 0, 0))  # never
+def test_core_refuses_exactly_the_specs_that_cannot_fire(o, start):
+    """Issue 10: out-of-range integers and impossible dates were accepted and never fired. The
+    core refuses exactly those, naming the field; every spec it accepts fires again from any
+    minute."""
+    note(o.label)
+    if o.refused():
+        with pytest.raises(ValueError, match='minute|hour|day|month|weekday'):
+            o.core()
+        return
+    spec = o.core()
+    got = spec.next_after(*start)
+    assert got is not None, o.label
+    assert o.matches(*got) and dt.datetime(*got) > dt.datetime(*start)
 
 
 @pytest.mark.parametrize('text', ['61 * * * *', '* * * *', '*/0 * * * *', '@sometimes', '5-1 * * * *', 'x * * * *'])

@@ -169,3 +169,37 @@ def test_spooler_killed_repeatedly_while_deleting_finished_tasks_loses_nothing(p
     # Only tasks in flight at a kill run again: the one running and those awaiting deletion.
     assert again <= kills * 100, f'{again} tasks ran twice after {kills} kills'
     assert spoolfmt.runnable_files(str(spool_dir)) == []
+
+
+def test_harakiri_is_a_failed_attempt_and_does_not_block_the_queue(procs, spool_dir, work_dir):
+    """3 tasks of 4 s under a 2 s --spooler-harakiri: each kill counts as a failed attempt (back-off,
+    --spooler-max-attempts), the tasks behind the killed one run, and after 2 attempts each task
+    lands in dead/ with a reason. Before: task 0 restarted at once, for ever; 1 and 2 never ran."""
+    from uwsgidecorators import _core
+
+    for i in range(3):
+        _core.spool_write(str(spool_dir), [(b'id', b'slow-%d' % i), (b'sleep', b'4')])
+    m = procs.master(
+        [
+            '--spooler', spool_dir, '--spooler-import', FAULT, '--spooler-frequency', '1',
+            '--spooler-harakiri', '2', '--spooler-retry-delay', '1', '--spooler-max-attempts', '2',
+        ],  # fmt: skip
+        env={'FAULT_DIR': work_dir},
+    )
+    dead = spool_dir / 'dead'
+    P.wait_until(
+        lambda: dead.is_dir() and len(list(dead.glob('*.reason'))) == 3,
+        90,
+        'the three tasks to land in dead/ after 2 harakiri each',
+        [m],
+    )
+    m.stop()
+    starts = Counter(e[1] for e in _events(work_dir) if e[0] == 'start')
+    assert starts == Counter({'slow-0': 2, 'slow-1': 2, 'slow-2': 2}), starts
+    assert not [e for e in _events(work_dir) if e[0] == 'done']
+    for reason in dead.glob('*.reason'):
+        text = reason.read_text()
+        assert 'failed 2 times' in text and 'harakiri' in text, text
+    assert len([p for p in dead.iterdir() if not p.name.endswith('.reason')]) == 3  # nothing lost
+    assert spoolfmt.runnable_files(str(spool_dir)) == []
+    assert 'harakiri counted as failed attempt 1' in m.log()

@@ -2,7 +2,7 @@
 exactly the `uwsgi.spooler` dict real uWSGI passes (SPEC 3.1): same keys, key and value types,
 values and order.
 
-Two sources: (a) the golden files in ../shared/uwsgi-spec/golden/files, placed under their real
+Two sources: (a) the golden files in tests/golden/files, placed under their real
 names (priority subdirs, `at` mtimes) as verify_roundtrip.py does; (b) files freshly produced by
 real uWSGI on this machine with golden/produce_with_uwsgi.sh. The spooler function is
 golden/consumer_spooler.py itself, loaded unmodified by our master with --spooler-import.

@@ -8,6 +8,7 @@ here must equal, byte for byte, the one uWSGI wrote for the same call.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import pickle
 import subprocess
@@ -19,6 +20,7 @@ import uwsgi
 import uwsgidecorators
 from uwsgidecorators import _config, spool, spoolforever, spoolraw
 from uwsgidecorators.exceptions import (
+    NotBuiltError,
     SpoolerNotConfiguredError,
     SpoolError,
     SpoolPacketError,
@@ -64,6 +66,8 @@ def dirs(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     _config.reset()
     a, b = tmp_path / 'A', tmp_path / 'B'
+    a.mkdir()
+    b.mkdir()
     uwsgidecorators.configure(spooler=[a, b])
     try:
         yield Path(os.path.realpath(a)), Path(os.path.realpath(b))
@@ -268,9 +272,13 @@ def test_not_configured_is_a_clear_error(unconfigured, tmp_path):
     assert isinstance(info.value, RuntimeError) and isinstance(info.value, SpoolError)
     with pytest.raises(SpoolerNotConfiguredError):
         uwsgi.spooler_jobs()
-    # configure() then makes the same object work, creating the dir (0750 as uWSGI)
+    # configure() then makes the same object work (it never creates the dir: a typo would
+    # queue tasks that no spooler runs)
+    with pytest.raises(uwsgidecorators.exceptions.SpoolDirectoryError, match='does not exist'):
+        uwsgidecorators.configure(spooler=tmp_path / 'new')
+    assert not (tmp_path / 'new').exists()
+    (tmp_path / 'new').mkdir()
     uwsgidecorators.configure(spooler=tmp_path / 'new')
-    assert (tmp_path / 'new').is_dir() and ((tmp_path / 'new').stat().st_mode & 0o777) == 0o750
     path = later({'a': 'b'})
     assert uwsgi.spooler_jobs() == [path]
     assert uwsgi.opt['spooler'] == os.fsencode(os.path.realpath(tmp_path / 'new'))
@@ -436,16 +444,13 @@ def test_thread_returns_the_function():
 
 
 def test_lock_in_spooler_does_not_call(monkeypatch):
+    # uWSGI's class, as it runs inside real uWSGI (outside, @lock is not built yet: below)
+    monkeypatch.setattr(uwsgidecorators, '_REAL_UWSGI', True)
     monkeypatch.setattr(_config.state(), 'role', 'spooler')
     assert uwsgi.i_am_the_spooler() is True
     called = []
     assert uwsgidecorators.lock(lambda: called.append(1))() is None
     assert called == []
-    monkeypatch.setattr(_config.state(), 'role', None)
-    assert uwsgi.i_am_the_spooler() is None
-    # outside the spooler it needs uwsgi.lock(), which the shim does not fake yet
-    with pytest.raises(AttributeError):
-        uwsgidecorators.lock(lambda: None)()
 
 
 def test_harakiri_without_master_warns_once(unconfigured):
@@ -460,20 +465,62 @@ def test_harakiri_without_master_warns_once(unconfigured):
     assert len([w for w in caught if 'harakiri' in str(w.message)]) == 1
 
 
-def test_unbuilt_subsystems_are_honestly_missing():
-    # RPC, erlang and mules are not built yet: the real decorators fail loudly, never pretend.
-    # (Signals are built: tests/test_signals_*.py.)
-    with pytest.raises(AttributeError):
-        uwsgidecorators.rpc('x')(lambda: None)
-    with pytest.raises(AttributeError):
-        uwsgidecorators.erlang('x')(lambda: None)
-    with pytest.raises(AttributeError):
-        uwsgidecorators.mulefunc(lambda: None)()
-    assert uwsgidecorators.farm('f')(lambda m: None) is None
-    assert uwsgidecorators.mule(1)(lambda: None) is None
+# Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
+BUILT = {'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread', 'harakiri'}
+NOT_BUILT = {
+    'rpc': lambda: uwsgidecorators.rpc('x'),
+    'erlang': lambda: uwsgidecorators.erlang('x'),
+    'lock': lambda: uwsgidecorators.lock(lambda: None),
+    'mulefunc': lambda: uwsgidecorators.mulefunc(lambda: None),
+    'mule': lambda: uwsgidecorators.mule(1),
+    'muleloop': lambda: uwsgidecorators.muleloop(1),
+    'mulemsg': lambda: uwsgidecorators.mulemsg(1),
+    'farm': lambda: uwsgidecorators.farm('f'),
+}
 
 
-def test_mulefunc_payload_is_uwsgi_s():
+@pytest.mark.parametrize('name', sorted(NOT_BUILT))
+def test_unbuilt_decorators_raise_a_clear_error_where_applied(name):
+    """Issue 10: @rpc and @erlang raised AttributeError at import (which stopped the master),
+    @lock and @mulefunc an AttributeError at call time, and @mule/@muleloop/@mulemsg/@farm
+    silently never ran. Outside real uWSGI each raises NotBuiltError naming itself."""
+    with pytest.raises(NotBuiltError, match=rf'^uwsgidecorators: @{name} is not built yet \(see docs/compat.md') as info:
+        NOT_BUILT[name]()
+    assert isinstance(info.value, NotImplementedError) and isinstance(info.value, UwsgiError)
+    assert uwsgidecorators.postfork_chain == [] or all(
+        type(h).__name__ not in ('mule_brain', 'mule_brainloop', 'mulemsg_loop', 'farm_loop')
+        for h in uwsgidecorators.postfork_chain
+    )
+
+
+def test_every_decorator_of_the_real_module_is_built_or_refused():
+    real = Path('/usr/lib/python3/dist-packages/uwsgidecorators.py')
+    if not real.exists():
+        pytest.skip('Debian uwsgidecorators not installed')
+    import ast
+
+    tree = ast.parse(real.read_text())
+    helpers = {'farm_loop', 'mule_brain', 'mule_brainloop', 'mulemsg_loop', '_spoolraw', '_spool', '_spoolforever'}
+    decorators = {
+        n.name
+        for n in tree.body
+        if isinstance(n, ast.ClassDef) and n.name not in helpers
+        or isinstance(n, ast.FunctionDef) and n.name in ('spool', 'spoolforever', 'spoolraw')
+    }
+    assert decorators == BUILT | set(NOT_BUILT)
+
+
+def test_the_shim_names_what_is_not_built():
+    with pytest.raises(AttributeError, match="'lock': locks are not built yet"):
+        uwsgi.lock()
+    with pytest.raises(AttributeError, match="'register_rpc': RPC is not built yet"):
+        uwsgi.register_rpc('x', print)
+    with pytest.raises(AttributeError, match="'reload': reloading is not built yet"):
+        uwsgi.reload()
+
+
+def test_mulefunc_payload_is_uwsgi_s(monkeypatch):
+    monkeypatch.setattr(uwsgidecorators, '_REAL_UWSGI', True)  # uWSGI's class, as inside real uWSGI
     sent = []
     mf = uwsgidecorators.mulefunc(2)
     real = mf(lambda a, b=0: (a, b))
@@ -587,3 +634,15 @@ def test_inside_real_uwsgi_keeps_the_spooler_check(uwsgi_bin, tmp_path, spool_di
     assert 'shim=False real=True' in text, log
     assert 'path=' not in text
     assert 'you have to enable the uWSGI spooler to use @_spool decorator' in log, log
+
+
+def test_refusals_log_uwsgis_lines(dirs, caplog):
+    # The checks are the core's (spool/job.rs); the lines uWSGI logs with the errors stay.
+    with caplog.at_level(logging.ERROR, logger='uwsgidecorators.spool'):
+        with pytest.raises(ValueError, match='unable to spool job: unknown spooler'):
+            uwsgi.spool({b'spooler': b'/nowhere', b'x': b'y'})
+        with pytest.raises(SpoolTooLargeError):
+            uwsgi.spool({b'a': bytearray(70000)})
+    assert '[uwsgi-spooler] unable to find spooler "/nowhere"' in caplog.text
+    assert "[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values" in caplog.text
+    assert not list(dirs[0].iterdir())

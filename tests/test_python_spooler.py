@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uwsgi
 from uwsgidecorators import _config, configure
-from uwsgidecorators._spooler import StopFlag, _result_code, run_spooler
+from uwsgidecorators._roles.spooler import StopFlag, _result_code, run_spooler
 
 
 @pytest.fixture
@@ -149,7 +149,12 @@ def test_exception_is_logged_and_dead_lettered(qdir, monkeypatch, caplog):
     with caplog.at_level(logging.INFO, logger='uwsgidecorators.spooler'):
         _run(qdir, max_tasks=1, max_attempts=1)
     assert 'RuntimeError: task exploded' in caplog.text and 'Traceback' in caplog.text
-    assert _files(qdir) == [] and len(list((qdir / 'dead').iterdir())) == 1
+    assert _files(qdir) == []
+    # the dead letter and, beside it, why it is there: the last traceback
+    [dead] = [p for p in (qdir / 'dead').iterdir() if not p.name.endswith('.reason')]
+    reason = (qdir / 'dead' / (dead.name + '.reason')).read_text()
+    assert 'failed 1 time (' in reason and 'Traceback' in reason and 'RuntimeError: task exploded' in reason
+    assert sorted(p.name for p in (qdir / 'dead').iterdir()) == [dead.name, dead.name + '.reason']
 
 
 def test_zero_and_missing_function_are_not_tasks(qdir, monkeypatch, caplog):

@@ -5,6 +5,7 @@ decorators' forms. Processes with a master: test_signals_proc.py and friends."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import struct
 import threading
@@ -45,14 +46,63 @@ def _quiet(fn, *args, **kwargs):
 # numbers and targets
 
 
-def test_signal_numbers_are_taken_modulo_256_and_must_be_integers():
-    assert _signals.signum(300) == 44 and _signals.signum(-1) == 255 and _signals.signum(True) == 1
+def test_signal_numbers_must_be_integers_from_0_to_255():
+    assert _signals.signum(0) == 0 and _signals.signum(255) == 255 and _signals.signum(True) == 1
     for bad in (1.0, '3', None):
         with pytest.raises(TypeError):
             _signals.signum(bad)
-    _quiet(uwsgi.register_signal, 300, '', lambda n: None)
-    assert uwsgi.signal_registered(44) is True
+    _quiet(uwsgi.register_signal, 255, '', lambda n: None)
+    assert uwsgi.signal_registered(255) is True
     assert uwsgi.signal_registered(45) is None  # None, not False, as in uWSGI
+
+
+@pytest.mark.parametrize('num', [256, 300, -1, -256, 2**40])
+def test_signal_numbers_out_of_range_are_refused_everywhere(num, tmp_path):
+    """Issue 10: @signal(300) registered signal 44 and @signal(-1) signal 255 (uWSGI's "B"
+    format takes any int modulo 256); every call that takes a signal number refuses them."""
+    named = rf'signal number {num} is out of range: uWSGI signals are 0 to 255'
+
+    def f(n):
+        pass
+
+    calls = {
+        'unable to register signal': lambda: uwsgi.register_signal(num, '', f),
+        'unable to raise signal': lambda: uwsgi.signal(num),
+        'unable to add timer': lambda: uwsgi.add_timer(num, 1),
+        'unable to add rb_timer': lambda: uwsgi.add_rb_timer(num, 1),
+        'unable to add cron': lambda: uwsgi.add_cron(num, -1, -1, -1, -1, -1),
+        'unable to add file monitor': lambda: uwsgi.add_file_monitor(num, tmp_path),
+        '': lambda: uwsgi.signal_registered(num),
+    }
+    for what, call in calls.items():
+        with pytest.raises(ValueError, match=f'{what}.*{named}'):
+            call()
+    for deco in (
+        uwsgidecorators.signal(num),
+        uwsgidecorators.timer(1, signum=num),
+        uwsgidecorators.rbtimer(1, signum=num),
+        uwsgidecorators.cron(-1, -1, -1, -1, -1, signum=num),
+        uwsgidecorators.filemon(tmp_path, signum=num),
+    ):
+        with pytest.raises(ValueError, match=named):
+            deco(f)
+    assert not any(uwsgi.signal_registered(n) for n in range(256))
+    # the master's loop and the direct sender (the core's side) refuse them too
+    ml = _core.MasterLoop(str(tmp_path / 'control'))
+    for call in (
+        lambda: ml.register_signal(num, ''),
+        lambda: ml.raise_signal(num),
+        lambda: ml.signal_registered(num),
+        lambda: ml.add_timer(num, 1.0),
+        lambda: ml.add_cron(num, _core.CronSpec('* * * * *')),
+        lambda: ml.add_file_monitor(num, str(tmp_path)),
+    ):
+        with pytest.raises(ValueError, match=named):
+            call()
+    sender = ml.direct_sender()
+    for call in (lambda: sender.send(num), lambda: sender.worker(num), lambda: sender.register(num, 'worker1')):
+        with pytest.raises(ValueError, match=named):
+            call()
 
 
 @pytest.mark.parametrize(
@@ -165,6 +215,68 @@ def test_sources_without_a_master_check_their_arguments_then_warn():
         uwsgi.add_cron(1, '* * * * *', 3)
     with pytest.raises(TypeError):
         uwsgi.add_cron(1, 0.5, 0, -1, -1, -1)
+
+
+def test_timer_periods_of_zero_are_refused():
+    """Issue 10: @timer(0), @rbtimer(0), add_timer(n, 0) were accepted and never fired."""
+    for call in (
+        lambda: uwsgi.add_timer(1, 0),
+        lambda: uwsgi.add_timer(1, 0.0),
+        lambda: uwsgi.add_timer(1, 1e-9),  # rounds to 0 us
+        lambda: uwsgi.add_rb_timer(1, 0),
+        lambda: uwsgi.add_rb_timer(1, 0, 3),
+    ):
+        with pytest.raises(ValueError, match=r'unable to add (rb_)?timer: the period must be .* over 0'):
+            call()
+
+    def f(num):
+        pass
+
+    for deco, what in ((uwsgidecorators.timer, 'timer'), (uwsgidecorators.rbtimer, 'rb_timer')):
+        with pytest.raises(ValueError, match=f'unable to add {what}: .* over 0'):
+            deco(0, signum=9)(f)
+        assert uwsgi.signal_registered(9) is None  # refused before anything was registered
+    _quiet(uwsgidecorators.timer(0.001, signum=10), f)  # the smallest sensible periods stay
+
+
+@pytest.mark.parametrize(
+    'fields,named',
+    [
+        ((60, -1, -1, -1, -1), 'minute 60'),
+        ((0, 24, -1, -1, -1), 'hour 24'),
+        ((0, 0, 32, -1, -1), 'day 32'),
+        ((0, 0, 0, -1, -1), 'day 0'),
+        ((0, 0, -1, 13, -1), 'month 13'),
+        ((0, 0, -1, -1, 8), 'weekday 8'),
+        ((0, 0, -32, -1, -1), 'day -32'),
+        ((0, 0, 31, 2, -1), 'day 31 never falls in month 2'),
+        ((0, 0, 30, 2, -1), 'day 30 never falls in month 2'),
+        ((0, 0, 31, 4, -1), 'day 31 never falls in month 4'),
+        ((0, 0, 31, 11, -1), 'day 31 never falls in month 11'),
+        (('0 0 31 4,6,9,11 *',), 'day 31 never falls in month 4,6,9,11'),
+        (('0 0 30 feb *',), 'day 30 never falls in month feb'),
+    ],
+)
+def test_cron_entries_that_could_never_fire_are_refused(fields, named):
+    """Issue 10: out-of-range integers and impossible dates were accepted and never fired."""
+    with pytest.raises(ValueError, match=f'unable to add cron: cron {named}'):
+        uwsgi.add_cron(1, *fields)
+
+    def f(num):
+        pass
+
+    # the decorator refuses before anything is registered
+    with pytest.raises(ValueError, match=f'cron {named}'):
+        uwsgidecorators.cron(*fields, signum=9)(f)
+    assert uwsgi.signal_registered(9) is None
+
+
+def test_cron_keeps_uwsgis_weekday_7_negative_steps_and_february_29():
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', NoMasterWarning)
+        for fields in [(0, 0, -1, -1, 7), (-70, -24, -31, -12, -7), (0, 0, 29, 2, -1), (0, 0, 31, 4, 1)]:
+            assert uwsgi.add_cron(1, *fields) is True
+            uwsgidecorators.cron(*fields)(lambda n: None)
 
 
 def test_file_monitor_on_a_missing_path_raises_even_without_a_master(tmp_path):
@@ -309,7 +421,7 @@ def test_signal_reaches_a_master_loop_through_its_control_socket(tmp_path, monke
     ml.register_signal(9, '')
     monkeypatch.setenv(_config.ENV_CONTROL, control)
     uwsgi.signal(9)
-    uwsgi.signal(10 + 256)
+    uwsgi.signal(10)
     events = []
     for _ in range(20):
         events += ml.step(0.05)
@@ -521,3 +633,81 @@ def test_master_loop_refuses_what_the_master_refuses(tmp_path):
         _signals.detach_master()
     assert struct.calcsize('<q') == 8
     assert os.path.exists(tmp_path / 'c')
+
+
+# ---------------------------------------------------------------------------------------------
+# signal_wait / signal_received (real processes: test_signal_wait_proc.py)
+
+
+def test_signal_wait_without_a_master_is_a_clear_error():
+    assert uwsgi.signal_received() == 0
+    with pytest.raises(MasterNotFoundError, match=r'signal_wait\(\): no uwsgidecorators master'):
+        uwsgi.signal_wait()
+    with pytest.raises(MasterNotFoundError):
+        uwsgi.signal_wait(3)
+    with pytest.raises(ValueError, match='signal number 300 is out of range'):
+        uwsgi.signal_wait(300)
+    with pytest.raises(TypeError):
+        uwsgi.signal_wait('3')  # type: ignore[arg-type]
+    _signals.attach_master(object())  # in the master: it routes signals, it receives none
+    with pytest.raises(RuntimeError, match='the master routes signals'):
+        uwsgi.signal_wait()
+
+
+def test_signal_wait_runs_handlers_releases_the_gil_and_ends_on_ctrl_c():
+    private_w, private_r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    shared_w, shared_r = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    for s in (private_r, shared_r):
+        s.setblocking(False)
+    ran: list[int] = []
+    for n in (4, 5, 6):
+        _quiet(uwsgi.register_signal, n, '', ran.append)
+    _signals.set_channels(private_r.fileno(), shared_r.fileno(), where='test')
+    try:
+        # 4 and 5 wait already: 4's handler runs, 5 ends the wait
+        private_w.send(bytes([4]))
+        shared_w.send(bytes([5]))
+        assert uwsgi.signal_wait(5) == b''
+        assert uwsgi.signal_received() == 5 and ran == [4, 5]
+
+        # another thread sends while this one waits: the GIL is free meanwhile
+        def later(data: bytes) -> None:
+            time.sleep(0.2)
+            private_w.send(data)
+
+        t = threading.Thread(target=later, args=(bytes([6]),))
+        t.start()
+        assert uwsgi.signal_wait() == b''
+        t.join()
+        assert uwsgi.signal_received() == 6 and ran == [4, 5, 6]
+
+        # a thread's wait ends when another thread (here: this one) reads and runs the signal
+        seen: list[int] = []
+
+        def waiter() -> None:
+            uwsgi.signal_wait(4)
+            seen.append(uwsgi.signal_received())
+
+        t = threading.Thread(target=waiter)
+        t.start()
+        time.sleep(0.2)
+        _signals.run_handler(4, where='test')  # what the worker loop does with a 4 it read
+        t.join(10)
+        assert not t.is_alive() and seen == [4]
+        assert uwsgi.signal_received() == 6  # per thread
+
+        # Ctrl-C ends the wait at once
+        def interrupt() -> None:
+            time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        t = threading.Thread(target=interrupt)
+        t.start()
+        with pytest.raises(KeyboardInterrupt):
+            uwsgi.signal_wait(7)
+        t.join()
+        assert uwsgi.signal_received() == -1  # as in uWSGI, after a wait that did not end with a signal
+        assert signal.set_wakeup_fd(-1) == -1  # the wait gave the wake-up fd back
+    finally:
+        for s in (private_w, private_r, shared_w, shared_r):
+            s.close()

@@ -48,6 +48,19 @@ INSIDE = textwrap.dedent(
         def changed(num):
             rec('filemon')
 
+    # not built outside real uWSGI (NotBuiltError there); here the builtin module does the work
+    @uwsgidecorators.rpc('hello')
+    def hello():
+        return b'hi'
+
+    @uwsgidecorators.lock
+    def locked():
+        return 'locked'
+
+    @uwsgidecorators.mule(1)
+    def in_mule_one():  # no mule runs here: never called, and no error
+        rec('mule')
+
     refused = []
     for make in (lambda: cron(0, 0, -1, -1, -1, tz='UTC'), lambda: cron('0 0 * * 1-5')):
         try:
@@ -56,7 +69,8 @@ INSIDE = textwrap.dedent(
             refused.append(str(exc))
     rec('loaded', shim=getattr(uwsgi, '__uwsgidecorators_shim__', False), real=uwsgidecorators._REAL_UWSGI,
         warnings=[str(w.message) for w in caught], refused=refused,
-        registered=[bool(uwsgi.signal_registered(n)) for n in (0, 1, 2, 30, 31)])
+        registered=[bool(uwsgi.signal_registered(n)) for n in (0, 1, 2, 30, 31)],
+        rpc=[n.decode() for n in uwsgi.rpc_list()], lock=type(locked).__name__, mule=in_mule_one)
     """
 )
 
@@ -87,6 +101,7 @@ def test_decorators_delegate_to_the_builtin_module(procs, tmp_path, uwsgi_bin):
     loaded = wait_until(lambda: [r for r in read_jsonl(out) if r['event'] == 'loaded'], 20, 'the module', [u])[0]
     assert loaded['shim'] is False and loaded['real'] is True
     assert loaded['registered'] == [True] * 5
+    assert loaded['rpc'] == ['hello'] and loaded['lock'] == 'lock' and loaded['mule'] is None
     assert any('catch_up' in w for w in loaded['warnings']) and any('recursive' in w for w in loaded['warnings'])
     assert 'needs the uwsgidecorators master' in loaded['refused'][0]
     assert "cannot be expressed with real uWSGI's add_cron" in loaded['refused'][1]

@@ -184,19 +184,17 @@ def test_timer_whose_target_has_no_process_is_logged(procs, tmp_path):
     assert m.stop(signal.SIGTERM) == 0
 
 
-def test_zero_period_never_fires_and_negative_is_refused(procs, tmp_path):
+def test_zero_and_negative_periods_are_refused(procs, tmp_path):
+    # Issue 10: @timer(0) used to be accepted in the master and never fire.
     m, out = _start(
         procs,
         tmp_path,
         """
-        @timer(0)
-        def never(num):
-            rec('never')
-
-        try:
-            uwsgi.add_timer(3, -1)
-        except ValueError as exc:
-            rec('refused', why=str(exc))
+        for make in (lambda: timer(0), lambda: rbtimer(0), lambda: uwsgi.add_timer(3, -1), lambda: uwsgi.add_timer(3, 0)):
+            try:
+                make()
+            except ValueError as exc:
+                rec('refused', why=str(exc))
 
         @timer(0.1)
         def soon(num):
@@ -205,8 +203,8 @@ def test_zero_period_never_fires_and_negative_is_refused(procs, tmp_path):
         workers=1,
     )
     wait_until(lambda: len(_events(out, 'soon')) >= 5, 20, 'the other timer', [m])
-    assert _events(out, 'never') == []
-    assert 'unable to add timer' in _events(out, 'refused')[0]['why']
+    refused = [e['why'] for e in _events(out, 'refused')]
+    assert len(refused) == 4 and all('unable to add' in why for why in refused), refused
     assert m.stop(signal.SIGTERM) == 0
 
 
@@ -254,3 +252,14 @@ def test_a_worker_adds_timers_at_run_time(procs, tmp_path):
     assert len(rb) == 6 and sorted(r['worker'] for r in rb) == [1, 1, 1, 2, 2, 2], rb
     assert 'control datagram refused' not in m.log()
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_timer_option_of_zero_seconds_is_a_usage_error():
+    # Issue 10: the master's core now refuses a 0 period; the option says so before it starts.
+    import pytest
+    from uwsgidecorators.master import UsageError, _timer_option
+
+    assert _timer_option('timer', '7 0.2') == (7, 0.2)
+    for bad in ('7 0', '7 -1', '256 1', '-1 1'):
+        with pytest.raises(UsageError, match='SIGNUM SECONDS'):
+            _timer_option('timer', bad)

@@ -6,13 +6,15 @@ gunicorn worker, a test) this module answers with real uWSGI's names, signatures
 messages (Python 3 flavour: most strings are ``bytes``).
 
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
-``signal_registered``, ``add_timer``, ``add_rb_timer``, ``add_cron``, ``add_file_monitor``).
+``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
+``add_cron``, ``add_file_monitor``).
 Functions of subsystems that are not built yet (locks, mules, RPC) are deliberately absent, so
 calling them fails loudly with ``AttributeError`` instead of pretending to work.
 
-Importing this module has no side effects and imports nothing heavy: the package internals are
-loaded on first use, so ``import uwsgi`` alone never imports ``uwsgidecorators`` (whose import
-installs ``uwsgi.spooler``, which must only happen when the user asks for it).
+Importing this module has no side effects: it imports only the private runtime
+(``_uwsgidecorators_runtime``: the Rust extension now, the rest on first use), never the
+``uwsgidecorators`` package, whose import installs ``uwsgi.spooler`` and ``uwsgi.post_fork_hook``
+(as in uWSGI, that happens when the program imports the decorators, not before).
 """
 
 from __future__ import annotations
@@ -22,22 +24,27 @@ import os
 import socket as _socket
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
-    from uwsgidecorators._config import RuntimeState
+    from _uwsgidecorators_runtime.config import RuntimeState
 
 # Checked by uwsgidecorators to tell this shim from the real builtin module. Must stay first.
 __uwsgidecorators_shim__ = True
 
-SPOOL_OK = -2
-SPOOL_RETRY = -1
-SPOOL_IGNORE = 0
+SPOOL_OK: Literal[-2] = -2
+SPOOL_RETRY: Literal[-1] = -1
+SPOOL_IGNORE: Literal[0] = 0
 
 #: the uWSGI version we reproduce, tagged so that a log or a bug report shows it is not uWSGI
 version: bytes = b'2.0.21-uwsgidecorators-rs'
-version_info = (2, 0, 21, 0, 'uwsgidecorators-rs')
+version_info: tuple[int, int, int, int, bytes] = (2, 0, 21, 0, b'uwsgidecorators-rs')
 hostname: bytes = _socket.gethostname().encode('utf-8', 'surrogateescape')
+
+# Computed on access (module __getattr__ below); declared for type checkers.
+opt: dict[str, bytes | Literal[True]]
+spoolers: tuple[bytes, ...]
+numproc: int
 
 # Settable hooks, absent until set (as in uWSGI, where the plugin looks them up at call time):
 #   spooler(dict) -> int      called by the spooler for every task
@@ -49,9 +56,6 @@ mule_msg_hook: Callable[[bytes], Any]
 
 _log = logging.getLogger('uwsgidecorators.spool')
 
-_PKT_MAX = 0xFFFF
-
-
 _CONFIG: Any = None
 
 
@@ -59,7 +63,7 @@ def _state() -> RuntimeState:
     # The module is kept: an import statement per enqueue runs importlib's Python code.
     global _CONFIG
     if _CONFIG is None:
-        from uwsgidecorators import _config
+        from _uwsgidecorators_runtime import config as _config
 
         _CONFIG = _config
     return _CONFIG.state()  # type: ignore[no-any-return]
@@ -74,7 +78,32 @@ def __getattr__(name: str) -> Any:
         return tuple(_state().spoolers)
     if name == 'numproc':
         return _numproc()
+    if name in _NOT_BUILT:
+        raise AttributeError(
+            f"module 'uwsgi' has no attribute {name!r}: {_NOT_BUILT[name]} not built yet in the uwsgidecorators "
+            'shim (see docs/compat.md, "Not built yet")'
+        )
     raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
+
+
+_LOCKS = 'locks are'
+_MULES = 'mules and farms are'
+_RPC = 'RPC is'
+#: uWSGI API names whose subsystem is not here yet, and what is missing
+_NOT_BUILT = {
+    'lock': _LOCKS,
+    'unlock': _LOCKS,
+    'is_locked': _LOCKS,
+    'mule_msg': _MULES,
+    'mule_get_msg': _MULES,
+    'farm_msg': _MULES,
+    'farm_get_msg': _MULES,
+    'in_farm': _MULES,
+    'register_rpc': _RPC,
+    'rpc': _RPC,
+    'rpc_list': _RPC,
+    'reload': 'reloading is',
+}
 
 
 def _numproc() -> int:
@@ -107,7 +136,7 @@ def mule_id() -> int:
     return 0
 
 
-def i_am_the_spooler() -> bool | None:
+def i_am_the_spooler() -> Literal[True] | None:
     """True in a spooler process, None (not False, as in uWSGI) elsewhere."""
     return True if _state().role == 'spooler' else None
 
@@ -117,7 +146,7 @@ def i_am_the_spooler() -> bool | None:
 
 
 def _not_configured() -> Exception:
-    from uwsgidecorators.exceptions import SpoolerNotConfiguredError
+    from _uwsgidecorators_runtime.exceptions import SpoolerNotConfiguredError
 
     return SpoolerNotConfiguredError(
         'no spooler is configured in this process: run it under the uwsgidecorators master '
@@ -152,11 +181,12 @@ def _value_to_bytes(value: Any) -> bytes:
     raise ValueError('spooler callable dictionary must contains only bytes')
 
 
-def _spool_error(reason: str) -> ValueError:
-    # Keep uWSGI's text first so code matching on it still works; add why.
-    return ValueError(f'unable to spool job: {reason}')
-
-
+@overload
+def spool(message_dict: dict[bytes, bytes], /) -> bytes: ...
+@overload
+def spool(
+    *, spooler: bytes = ..., priority: bytes = ..., at: bytes = ..., body: bytes = ..., **kwargs: bytes
+) -> bytes: ...
 def spool(*args: Any, **kwargs: Any) -> bytes:
     """Write one job into a spool directory; returns the full path of the new file (bytes).
 
@@ -167,8 +197,12 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
     numeric subdirectory, ``b'at'`` the earliest run time (unix seconds).
     """
     st = _state()
-    if not st.spoolers:
-        raise _not_configured()
+    if not st.spoolers_checked:
+        if not st.spoolers:
+            raise _not_configured()
+        from _uwsgidecorators_runtime.config import check_spoolers
+
+        check_spoolers(st)  # once per process: missing, read-only, others-writable dirs
     if args:
         job = args[0]
         if type(job) is dict:
@@ -199,40 +233,11 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
             raise ValueError('spooler callable dictionary must contains only bytes')
         pairs.append((bytes(key), _value_to_bytes(value)))
 
-    directory = st.spoolers[0]
-    pktsize = 0
-    for key, value in pairs:
-        pktsize += 4 + len(key) + len(value)
-        if key == b'spooler' and value:
-            if value not in st.spoolers:
-                _log.error('[uwsgi-spooler] unable to find spooler "%s"', value.decode('utf-8', 'replace'))
-                known = ', '.join(os.fsdecode(d) for d in st.spoolers)
-                raise _spool_error(
-                    f'unknown spooler {value!r}; the "spooler" value must be the realpath of a '
-                    f'configured spooler directory ({known})'
-                )
-            directory = value
-        elif key == b'priority' and value and not value.isdigit():
-            # uWSGI writes it into <dir>/<priority>/ and then never scans that directory: the job
-            # would sit there for ever. Refusing is the honest answer.
-            raise _spool_error(
-                f'priority must be all digits, got {value!r} (uWSGI only ever runs numeric priority '
-                'directories, and only with --spooler-ordered)'
-            )
-    if pktsize > _PKT_MAX:
-        from uwsgidecorators.exceptions import SpoolTooLargeError
-
-        _log.error("[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values")
-        raise SpoolTooLargeError(
-            f'unable to spool job: its vars take {pktsize} bytes, over the 65535-byte limit of the '
-            "uwsgi packet; put big values in the 'body' key, which has no size limit"
-        )
-
-    core = _core_module()
-    # str path: the core's PathBuf conversion takes str (surrogateescape round-trips any bytes).
-    path: bytes = core.spool_write(os.fsdecode(directory), pairs, body, st.durable)
+    # The checks (which spooler, priority, `at`, size) are the core's, the same as the fast
+    # path's; it raises uWSGI's errors and logs uWSGI's lines.
+    path: bytes = _core_module().spool_pairs(st.spoolers, pairs, body, st.durable)
     if _log.isEnabledFor(logging.INFO):
-        _log.info('[spooler] written %d bytes to file %s', 4 + pktsize + len(body), os.fsdecode(path))
+        _log.info('[spooler] written %d bytes to file %s', os.path.getsize(path), os.fsdecode(path))
     return path
 
 
@@ -245,10 +250,10 @@ _CORE: Any = None
 def _core_module() -> Any:
     global _CORE
     try:
-        from uwsgidecorators import _core
+        from _uwsgidecorators_runtime import _core
     except ImportError as exc:  # a source checkout without `maturin develop`
         raise ImportError(
-            'uwsgidecorators._core (the Rust extension) is not built: run `maturin develop` in the '
+            '_uwsgidecorators_runtime._core (the Rust extension) is not built: run `maturin develop` in the '
             f'uwsgidecorators-rs checkout or install the wheel ({exc})'
         ) from exc
     _CORE = _core
@@ -264,23 +269,19 @@ def spooler_jobs() -> list[bytes]:
     st = _state()
     if not st.spoolers:
         raise _not_configured()
-    out = []
-    with os.scandir(st.spoolers[0]) as entries:
-        for entry in entries:
-            if entry.name.startswith(b'uwsgi_spoolfile_on_') and entry.is_file(follow_symlinks=False):
-                out.append(os.path.join(st.spoolers[0], entry.name))
-    out.sort()
-    return out
+    # The ids the queue reports; for a spool directory, the task files' full paths.
+    return sorted(_core_module().spool_list(st.spoolers[0]))
 
 
-def spooler_get_task(path: str | bytes) -> dict[Any, bytes] | None:
-    """The dict ``uwsgi.spooler`` would receive for the job file at ``path``; None if unreadable."""
+def spooler_get_task(path: str, /) -> dict[Any, bytes] | None:
+    """The dict ``uwsgi.spooler`` would receive for the job ``path`` names (a task id: for a spool
+    directory, the file's path, as ``spool`` returned it); None if unreadable."""
     return _core_module().spool_read(os.fsdecode(path))  # type: ignore[no-any-return]
 
 
 def spooler_pids() -> list[int]:
     """pids of the spooler processes of this instance (empty outside the master's family)."""
-    from uwsgidecorators._shared import KIND_SPOOLER
+    from _uwsgidecorators_runtime.shared import KIND_SPOOLER
 
     table = _state().table
     return table.pids(KIND_SPOOLER) if table is not None else []
@@ -294,7 +295,7 @@ def spooler_pid() -> int:
     return st.table.spooler_pids_by_dir(len(st.spoolers))[0]
 
 
-def set_spooler_frequency(freq: int) -> bool:
+def set_spooler_frequency(freq: int, /) -> Literal[True]:
     """Change how often spoolers rescan their directory (seconds), for every spooler process."""
     seconds = int(freq)
     if seconds <= 0:
@@ -319,14 +320,14 @@ _local_spooler_frequency = 0
 _harakiri_warned = False
 
 
-def set_user_harakiri(secs: int) -> None:
+def set_user_harakiri(secs: int, /) -> None:
     """Ask the master to SIGKILL this process if it is still busy ``secs`` seconds from now.
 
     0 clears the deadline. Works in processes forked by the uwsgidecorators master; elsewhere
     nothing could enforce it, so it does nothing and warns once (uWSGI logs "unable to set user
     harakiri without the master process" in that situation).
     """
-    from uwsgidecorators._shared import F_USER_DEADLINE
+    from _uwsgidecorators_runtime.shared import F_USER_DEADLINE
 
     seconds = int(secs)
     st = _state()
@@ -356,13 +357,13 @@ def _signals() -> Any:
     # Imported on first use (importing this shim must not import the package), then kept.
     global _signals_module
     if _signals_module is None:
-        from uwsgidecorators import _signals
+        from _uwsgidecorators_runtime import signals as _signals
 
         _signals_module = _signals
     return _signals_module
 
 
-def register_signal(signum: int, target: str, handler: Callable[[int], Any]) -> None:
+def register_signal(signum: int, target: str, handler: Callable[[int], Any], /) -> None:
     """Run ``handler(signum)`` where ``target`` says when signal ``signum`` (0..255) is raised.
 
     Targets as in uWSGI: ``''``/``'worker'`` (one idle worker), ``'workers'``, ``'workerN'``,
@@ -373,12 +374,16 @@ def register_signal(signum: int, target: str, handler: Callable[[int], Any]) -> 
     _signals().register_signal(signum, target, handler)
 
 
-def signal_registered(signum: int) -> bool | None:
+def signal_registered(signum: int, /) -> Literal[True] | None:
     """True if this process has a handler for ``signum``, None (not False) otherwise."""
     return _signals().signal_registered(signum)  # type: ignore[no-any-return]
 
 
-def signal(signum: int, remote: str | None = None) -> None:
+@overload
+def signal(signum: int, /) -> None: ...
+@overload
+def signal(signum: int, remote: str, /) -> None: ...
+def signal(signum: int, remote: str | None = None, /) -> None:
     """Raise signal ``signum``: the master routes it to the registered target.
 
     Works in the master, in its children and in any process that has ``UWSGIDECORATORS_CONTROL``
@@ -388,16 +393,46 @@ def signal(signum: int, remote: str | None = None) -> None:
     _signals().send_signal(signum, remote)
 
 
-def add_timer(signum: int, seconds: float) -> None:
-    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 never fires), from the master."""
+@overload
+def signal_wait() -> Literal[b'']: ...
+@overload
+def signal_wait(signum: int, /) -> Literal[b'']: ...
+def signal_wait(signum: int | None = None, /) -> Literal[b'']:
+    """Wait until signal ``signum`` (any signal without it) reaches this process, running the
+    handler of every signal that arrives meanwhile; returns ``b''``. Then
+    :func:`signal_received` tells which one ended the wait.
+
+    In the workers and spoolers of a uwsgidecorators master (a ``@postfork`` function, a thread
+    it starts, a signal handler); elsewhere no signal can arrive and it raises
+    ``MasterNotFoundError`` (in an attached process) or ``RuntimeError`` (in the master). The
+    wait releases the GIL; Ctrl-C ends it, and so does a stop request (``SystemError``, as uWSGI).
+    """
+    if signum is None:
+        return _signals().signal_wait()  # type: ignore[no-any-return]
+    return _signals().signal_wait(signum)  # type: ignore[no-any-return]
+
+
+def signal_received() -> int:
+    """The signal that ended this thread's last :func:`signal_wait` (0 before any, -1 during one)."""
+    return _signals().signal_received()  # type: ignore[no-any-return]
+
+
+def add_timer(signum: int, seconds: float, /) -> None:
+    """Raise ``signum`` every ``seconds`` (fractions allowed; 0 or less raises ValueError), from the master."""
     _signals().add_timer(signum, seconds)
 
 
-def add_rb_timer(signum: int, seconds: float, iterations: int = 0) -> None:
+def add_rb_timer(signum: int, seconds: float, iterations: int = 0, /) -> None:
     """Like :func:`add_timer`, stopping after ``iterations`` raises (0: never stops)."""
     _signals().add_timer(signum, seconds, iterations, rb=True)
 
 
+@overload
+def add_cron(
+    signum: int, minute: int, hour: int, day: int, month: int, weekday: int, /, *, tz: str | None = ..., catch_up: bool = ...
+) -> Literal[True]: ...
+@overload
+def add_cron(signum: int, crontab: str, /, *, tz: str | None = ..., catch_up: bool = ...) -> Literal[True]: ...
 def add_cron(
     signum: int,
     minute: int | str,
@@ -405,10 +440,11 @@ def add_cron(
     day: int | None = None,
     month: int | None = None,
     weekday: int | None = None,
+    /,
     *,
     tz: str | None = None,
     catch_up: bool = False,
-) -> bool:
+) -> Literal[True]:
     """Raise ``signum`` at the start of every matching minute. Returns True.
 
     uWSGI's five integers (``-1`` any, ``-N`` divisible by N, weekday 0/7 = Sunday) or, ours, one
@@ -421,7 +457,7 @@ def add_cron(
     )
 
 
-def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], *, recursive: bool = False) -> None:
+def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], /, *, recursive: bool = False) -> None:
     """Raise ``signum`` when the file or directory ``path`` changes.
 
     A missing path raises ``FileMonitorPathError`` (a FileNotFoundError and a ValueError). The
@@ -431,9 +467,8 @@ def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], *, recur
 
 
 # Load the extension now, not on the first enqueue: in uWSGI that first call pays nothing, and
-# here it would pay the package's import (about 15 ms) inside the caller's request. Done last, so
-# that `import uwsgidecorators` (which imports this module) finds this one complete. A checkout
-# without the built extension still imports; its first use raises _core_module's error.
+# here it would pay the extension's load inside the caller's request. A checkout without the
+# built extension still imports; its first use raises _core_module's error.
 try:
     _core_module()
 except ImportError:

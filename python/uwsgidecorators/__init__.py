@@ -14,6 +14,7 @@ Differences from the uWSGI module, all deliberate:
 * :func:`configure` is new: it points a process that the master did not start at a spool dir.
 """
 
+import os
 import sys
 import typing as _typing
 from functools import partial
@@ -21,12 +22,18 @@ from threading import Thread
 
 import uwsgi
 
+# The runtime this package shares with the `uwsgi` shim (which imports it, never this package).
+from _uwsgidecorators_runtime import config as _config
+
 # Public re-exports (the real module has no __all__, so `import *` takes every public name).
-from ._config import configure as configure
+from _uwsgidecorators_runtime.config import configure as configure
 from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
 from .exceptions import SpoolError as SpoolError
+from .exceptions import SpoolArgumentsError as SpoolArgumentsError
+from .exceptions import SpoolDirectoryError as SpoolDirectoryError
 from .exceptions import SpoolPacketError as SpoolPacketError
 from .exceptions import SpoolTooLargeError as SpoolTooLargeError
+from .exceptions import NotBuiltError as NotBuiltError
 from .exceptions import UwsgiError as UwsgiError
 
 # The shim marks itself; the builtin module of a real uWSGI process has no such attribute.
@@ -34,6 +41,35 @@ _REAL_UWSGI: bool = not getattr(uwsgi, '__uwsgidecorators_shim__', False)
 
 if _REAL_UWSGI and uwsgi.masterpid() == 0:
     raise Exception('you have to enable the uWSGI master process to use this module')
+
+
+
+def _not_built(name: str, inside: str = 'it works inside real uWSGI') -> None:
+    """Outside real uWSGI, a decorator whose subsystem is not built yet raises where it is
+    applied (a clear error at import, not an AttributeError later, or a function that silently
+    never runs). Inside real uWSGI the builtin module does the work, as before."""
+    if not _REAL_UWSGI:
+        raise NotBuiltError(
+            f'uwsgidecorators: @{name} is not built yet (see docs/compat.md, "Not built yet"); {inside}'
+        )
+
+
+_P = _typing.ParamSpec('_P')
+_P2 = _typing.ParamSpec('_P2')
+_R = _typing.TypeVar('_R')
+#: what a spool function returns (@spoolraw: the spooler's answer; @spool, @spoolforever: ignored)
+_SR = _typing.TypeVar('_SR', bound='int | None')
+_SignalHandlerT = _typing.TypeVar('_SignalHandlerT', bound='_typing.Callable[[int], _typing.Any]')
+_RPCHandlerT = _typing.TypeVar('_RPCHandlerT', bound='_typing.Callable[..., bytes | None]')
+
+
+class _FreeSignal(int):
+    """The default ``signum=`` of @timer & co: "the lowest free signal" (an int for type checkers)."""
+
+    __slots__ = ()
+
+
+_FREE_SIGNAL = _FreeSignal(-1)
 
 #: ``ud_spool_func`` name -> function; the key is the bare ``__name__``, so a later function
 #: with the same name replaces an earlier one (as in uWSGI)
@@ -119,15 +155,27 @@ def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
         result = func(*job['args'], **job['kwargs'])
     else:
         result = func(job)
-    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself
-    # (and a @spoolraw function returning None makes int() raise: retried, as in uWSGI).
-    return int(job.get('ud_spool_ret', result))
+    # @spool / @spoolforever stored their fixed answer in the job; @spoolraw answers itself.
+    answer = job.get('ud_spool_ret', result)
+    try:
+        return int(answer)
+    except (TypeError, ValueError):
+        # Raising keeps uWSGI's outcome (the task is retried); the message says why.
+        raise TypeError(
+            f'@spoolraw function {name!r} returned {answer!r}: a @spoolraw function must return '
+            'an int, uwsgi.SPOOL_OK (-2: done, the task is deleted), uwsgi.SPOOL_RETRY (-1: run '
+            'it again) or uwsgi.SPOOL_IGNORE (0); use @spool for a function whose return value '
+            'does not matter'
+        ) from None
 
 
-class _spoolraw:
-    """``@spoolraw``: the function's return value (an int) tells the spooler what to do."""
+class _spoolraw(_typing.Generic[_P, _SR]):
+    """``@spoolraw``: the function's return value (an int) tells the spooler what to do.
 
-    def __init__(self, f: '_typing.Callable[..., _typing.Any]', pass_arguments: bool) -> None:
+    Calling the decorated object (or its ``.spool``) takes the function's own arguments and
+    returns the path of the spool file (bytes)."""
+
+    def __init__(self, f: '_typing.Callable[_P, _SR]', pass_arguments: bool) -> None:
         if _REAL_UWSGI and 'spooler' not in uwsgi.opt:
             raise Exception(f'you have to enable the uWSGI spooler to use @{type(self).__name__} decorator')
         self.f = f
@@ -137,7 +185,7 @@ class _spoolraw:
         self.pass_arguments = pass_arguments
         self.base_dict: dict[str, _typing.Any] = {'ud_spool_func': f.__name__}
 
-    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> bytes:
         arguments = self.base_dict.copy()
         if self.pass_arguments:
             # These keywords steer the spooler, they are not the function's own arguments.
@@ -150,29 +198,50 @@ class _spoolraw:
             arguments['kwargs'] = pickle.dumps(kwargs)
         else:
             if args:
-                arguments.update(args[0])  # only the first positional (a dict) counts
+                try:
+                    arguments.update(_typing.cast('dict[str, _typing.Any]', args[0]))  # only the first positional (a dict) counts
+                except (TypeError, ValueError):
+                    raise SpoolArgumentsError(
+                        f'{self.f.__name__}.spool() takes a dict (or keyword arguments) as the '
+                        f'task, got {type(args[0]).__name__} {args[0]!r:.60}; to pass any '
+                        f'arguments, decorate {self.f.__name__} with '
+                        f'@{type(self).__name__.lstrip("_")}(pass_arguments=True)'
+                    ) from None
             if kwargs:
                 arguments.update(kwargs)
-        return uwsgi.spool(_encode_to_spooler(arguments))  # type: ignore[no-any-return]
+        try:
+            return uwsgi.spool(_encode_to_spooler(arguments))
+        except SpoolTooLargeError as exc:
+            if not self.pass_arguments:
+                raise  # its advice (the 'body' key, which the function receives) is right here
+            # The body never reaches a pass_arguments function: advise what does work.
+            size = len(arguments['args']) + len(arguments['kwargs'])
+            raise SpoolTooLargeError(
+                f'unable to spool job: the pickled arguments of {self.f.__name__} take {size} bytes, '
+                'over the 65535-byte limit of the uwsgi packet. With pass_arguments=True the body '
+                f'does not reach the function: pass {self.f.__name__} a reference to the data (a '
+                "file path, a database key), or decorate it without pass_arguments and put the big "
+                "value in the 'body' key (it receives it as arguments['body'])"
+            ) from exc
 
-    def spool(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
+    def spool(self, *args: _P.args, **kwargs: _P.kwargs) -> bytes:
         """Legacy (uWSGI < 1.9.13) spelling of calling the decorated object."""
         return type(self).__call__(self, *args, **kwargs)
 
 
-class _spool(_spoolraw):
+class _spool(_spoolraw[_P, _SR]):
     """``@spool``: the job is done (file deleted) whatever the function returns."""
 
-    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> bytes:
         # Set on every call, before copy(): this is what puts ud_spool_ret second in the file.
         self.base_dict['ud_spool_ret'] = str(uwsgi.SPOOL_OK)
         return _spoolraw.__call__(self, *args, **kwargs)
 
 
-class _spoolforever(_spoolraw):
+class _spoolforever(_spoolraw[_P, _SR]):
     """``@spoolforever``: the job runs again on every spooler pass, for ever."""
 
-    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> bytes:
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> bytes:
         self.base_dict['ud_spool_ret'] = str(uwsgi.SPOOL_RETRY)
         return _spoolraw.__call__(self, *args, **kwargs)
 
@@ -180,21 +249,37 @@ class _spoolforever(_spoolraw):
 def spool_decorate(
     f: '_typing.Callable[..., _typing.Any] | None' = None,
     pass_arguments: bool = False,
-    _class: type = _spoolraw,
+    _class: 'type[_spoolraw[_typing.Any, _typing.Any]]' = _spoolraw,
 ) -> _typing.Any:
     if not f:
         return partial(_class, pass_arguments=pass_arguments)
     return _class(f, pass_arguments)
 
 
+@_typing.overload
+def spoolraw(f: '_typing.Callable[_P, _SR]', pass_arguments: bool = False) -> '_spoolraw[_P, _SR]': ...
+@_typing.overload
+def spoolraw(
+    f: None = None, pass_arguments: bool = False
+) -> '_typing.Callable[[_typing.Callable[_P, _SR]], _spoolraw[_P, _SR]]': ...
 def spoolraw(f: '_typing.Callable[..., _typing.Any] | None' = None, pass_arguments: bool = False) -> _typing.Any:
     return spool_decorate(f, pass_arguments)
 
 
+@_typing.overload
+def spool(f: '_typing.Callable[_P, _SR]', pass_arguments: bool = False) -> '_spool[_P, _SR]': ...
+@_typing.overload
+def spool(f: None = None, pass_arguments: bool = False) -> '_typing.Callable[[_typing.Callable[_P, _SR]], _spool[_P, _SR]]': ...
 def spool(f: '_typing.Callable[..., _typing.Any] | None' = None, pass_arguments: bool = False) -> _typing.Any:
     return spool_decorate(f, pass_arguments, _spool)
 
 
+@_typing.overload
+def spoolforever(f: '_typing.Callable[_P, _SR]', pass_arguments: bool = False) -> '_spoolforever[_P, _SR]': ...
+@_typing.overload
+def spoolforever(
+    f: None = None, pass_arguments: bool = False
+) -> '_typing.Callable[[_typing.Callable[_P, _SR]], _spoolforever[_P, _SR]]': ...
 def spoolforever(f: '_typing.Callable[..., _typing.Any] | None' = None, pass_arguments: bool = False) -> _typing.Any:
     return spool_decorate(f, pass_arguments, _spoolforever)
 
@@ -212,13 +297,17 @@ def postfork_chain_hook() -> None:
         hook()
 
 
-class postfork:
+class postfork(_typing.Generic[_R]):
     """``@postfork`` runs f after every fork; ``@postfork(N)`` only in worker N.
 
     With ``@postfork(N)`` the decorated name is bound to None (the second call stores the
     function and returns nothing), exactly as in uWSGI.
     """
 
+    @_typing.overload
+    def __init__(self: 'postfork[_typing.Any]', f: int) -> None: ...
+    @_typing.overload
+    def __init__(self, f: '_typing.Callable[[], _R]') -> None: ...
     def __init__(self, f: _typing.Any) -> None:
         if callable(f):
             self.wid = 0
@@ -228,6 +317,10 @@ class postfork:
             self.wid = f
         postfork_chain.append(self)
 
+    @_typing.overload
+    def __call__(self, f: '_typing.Callable[[], _typing.Any]', /) -> None: ...
+    @_typing.overload
+    def __call__(self) -> '_R | None': ...
     def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         if not self.f:
             self.f = args[0]
@@ -238,13 +331,19 @@ class postfork:
 
 
 # --------------------------------------------------------------------------------------------
-# mules and farms (need uwsgi.mule_msg & co: not in the shim yet)
+# mules and farms (need uwsgi.mule_msg & co: not in the shim yet, so outside real uWSGI applying
+# them raises NotBuiltError; the classes stay as uWSGI's for real uWSGI)
 
 
-class mulefunc:
+class mulefunc(_typing.Generic[_P]):
     """Run the function in a mule: bare ``@mulefunc`` (any mule) or ``@mulefunc(N|b'farm')``."""
 
+    @_typing.overload
+    def __init__(self: 'mulefunc[...]', f: 'int | str | bytes') -> None: ...
+    @_typing.overload
+    def __init__(self, f: '_typing.Callable[_P, _typing.Any]') -> None: ...
     def __init__(self, f: _typing.Any) -> None:
+        _not_built('mulefunc')
         if callable(f):
             self.fname: str | None = f.__name__
             self.mule: _typing.Any = 0
@@ -253,13 +352,17 @@ class mulefunc:
             self.mule = f
             self.fname = None
 
-    def real_call(self, *args: _typing.Any, **kwargs: _typing.Any) -> None:
+    def real_call(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         # Key order is part of the wire format (the pickle bytes).
         message = {'service': 'uwsgi_mulefunc', 'func': self.fname, 'args': args, 'kwargs': kwargs}
         import pickle
 
         uwsgi.mule_msg(pickle.dumps(message), self.mule)
 
+    @_typing.overload
+    def __call__(self, f: '_typing.Callable[_P2, _typing.Any]', /) -> '_typing.Callable[_P2, None]': ...  # type: ignore[overload-overlap]
+    @_typing.overload
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> None: ...
     def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
         if not self.fname:
             target = args[0]
@@ -280,16 +383,17 @@ def mule_msg_dispatcher(message: bytes) -> _typing.Any:
 
 
 class rpc:
-    def __init__(self, name: _typing.Any) -> None:
+    def __init__(self, name: str) -> None:
+        _not_built('rpc')
         self.name = name
 
-    def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
+    def __call__(self, f: _RPCHandlerT) -> _RPCHandlerT:
         uwsgi.register_rpc(self.name, f)
         return f
 
 
 class farm_loop:
-    def __init__(self, f: '_typing.Callable[[bytes], _typing.Any]', farm: _typing.Any) -> None:
+    def __init__(self, f: '_typing.Callable[[bytes], _typing.Any]', farm: 'str | None') -> None:
         self.f = f
         self.farm = farm
 
@@ -307,7 +411,8 @@ class farm_loop:
 class farm:
     """``@farm(name)``: every mule of the farm loops on its messages. The name becomes None."""
 
-    def __init__(self, name: _typing.Any = None, **kwargs: _typing.Any) -> None:
+    def __init__(self, name: 'str | None' = None, **kwargs: _typing.Any) -> None:
+        _not_built('farm')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
@@ -347,6 +452,7 @@ class mule:
     """``@mule(N)``: mule N runs f once after fork. The decorated name becomes None."""
 
     def __init__(self, num: int) -> None:
+        _not_built(type(self).__name__)
         self.num = num
 
     def __call__(self, f: '_typing.Callable[[], _typing.Any]') -> None:
@@ -377,6 +483,7 @@ class mulemsg:
     """``@mulemsg(N)``: mule N loops on its messages. The decorated name becomes None."""
 
     def __init__(self, num: int) -> None:
+        _not_built('mulemsg')
         self.num = num
 
     def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
@@ -394,11 +501,11 @@ class mulemsg:
 
 
 class signal:
-    def __init__(self, num: int, **kwargs: _typing.Any) -> None:
+    def __init__(self, num: int, *, target: str = '', **kwargs: _typing.Any) -> None:
         self.num = num
-        self.target = kwargs.get('target', '')
+        self.target = target
 
-    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
+    def __call__(self, f: _SignalHandlerT) -> _SignalHandlerT:
         uwsgi.register_signal(self.num, self.target, f)
         return f
 
@@ -411,12 +518,19 @@ class timer:
     """``@timer(secs)``: f(signum) runs every ``secs`` seconds (fractions allowed here; real uWSGI
     takes whole seconds) where ``target=`` says (default: one idle worker)."""
 
-    def __init__(self, secs: float, **kwargs: _typing.Any) -> None:
-        self.num = kwargs.get('signum', get_free_signal())
-        self.secs = secs
-        self.target = kwargs.get('target', '')
+    def __init__(
+        self, secs: float, *, signum: int = _FREE_SIGNAL, target: str = '', **kwargs: _typing.Any
+    ) -> None:
+        # A period of 0 (or negative) raises here, before anything is registered.
+        from _uwsgidecorators_runtime.signals import _seconds
 
-    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
+        _seconds(secs, 'rb_timer' if isinstance(self, rbtimer) else 'timer')
+        free = get_free_signal()
+        self.num = free if signum is _FREE_SIGNAL else signum
+        self.secs = secs
+        self.target = target
+
+    def __call__(self, f: _SignalHandlerT) -> _SignalHandlerT:
         uwsgi.register_signal(self.num, self.target, f)
         self._add()
         return f
@@ -428,7 +542,8 @@ class timer:
 def _crontab_to_uwsgi(text: str) -> 'tuple[int, int, int, int, int]':
     """The five ``uwsgi.add_cron`` integers that fire exactly when crontab ``text`` does (for
     real uWSGI, which only takes integers); ValueError when its syntax cannot say it."""
-    from . import _core
+
+    from _uwsgidecorators_runtime import _core
 
     ints = _core.CronSpec(text).to_uwsgi()
     if ints is None:
@@ -444,6 +559,32 @@ class cron:
     or, ours, ``@cron("*/5 * * * *")``. Keywords: ``signum``, ``target``, and ours ``tz`` (an IANA
     zone name) and ``catch_up`` (run a missed minute once, late)."""
 
+    @_typing.overload
+    def __init__(
+        self,
+        minute: int,
+        hour: int,
+        day: int,
+        month: int,
+        dayweek: int,
+        *,
+        signum: int = ...,
+        target: str = '',
+        tz: 'str | None' = None,
+        catch_up: bool = False,
+        **kwargs: _typing.Any,
+    ) -> None: ...
+    @_typing.overload
+    def __init__(
+        self,
+        minute: str,
+        *,
+        signum: int = ...,
+        target: str = '',
+        tz: 'str | None' = None,
+        catch_up: bool = False,
+        **kwargs: _typing.Any,
+    ) -> None: ...
     def __init__(
         self,
         minute: 'int | str',
@@ -451,6 +592,11 @@ class cron:
         day: 'int | None' = None,
         month: 'int | None' = None,
         dayweek: 'int | None' = None,
+        *,
+        signum: int = _FREE_SIGNAL,
+        target: str = '',
+        tz: 'str | None' = None,
+        catch_up: bool = False,
         **kwargs: _typing.Any,
     ) -> None:
         if not isinstance(minute, str):
@@ -464,15 +610,22 @@ class cron:
                 )
         elif (hour, day, month, dayweek) != (None, None, None, None):
             raise TypeError('cron() takes either one crontab string or five integers')
-        self.num = kwargs.get('signum', get_free_signal())
+        if not _REAL_UWSGI or not isinstance(minute, str):
+            # A value out of range or a date that never occurs raises here, before anything is
+            # registered (real uWSGI would accept it and never fire).
+            from _uwsgidecorators_runtime.signals import cron_spec
+
+            cron_spec(minute, hour, day, month, dayweek)
+        free = get_free_signal()
+        self.num = free if signum is _FREE_SIGNAL else signum
         self.minute = minute
         self.hour = hour
         self.day = day
         self.month = month
         self.dayweek = dayweek
-        self.target = kwargs.get('target', '')
-        self.tz: str | None = kwargs.get('tz')
-        self.catch_up = bool(kwargs.get('catch_up', False))
+        self.target = target
+        self.tz: str | None = tz
+        self.catch_up = bool(catch_up)
         if _REAL_UWSGI:
             if self.tz is not None:
                 raise ValueError(
@@ -481,14 +634,16 @@ class cron:
                 )
             self._fields = _crontab_to_uwsgi(minute) if isinstance(minute, str) else (minute, hour, day, month, dayweek)
 
-    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
+    def __call__(self, f: _SignalHandlerT) -> _SignalHandlerT:
         uwsgi.register_signal(self.num, self.target, f)
+        # One call for both forms (the overloads of add_cron tell them apart for callers).
+        add_cron: _typing.Any = uwsgi.add_cron
         if _REAL_UWSGI:
             if self.catch_up:
                 _warn_real('@cron(catch_up=True)', 'real uWSGI skips a missed minute')
-            uwsgi.add_cron(self.num, *self._fields)
+            add_cron(self.num, *self._fields)
         else:
-            uwsgi.add_cron(
+            add_cron(
                 self.num, self.minute, self.hour, self.day, self.month, self.dayweek, tz=self.tz, catch_up=self.catch_up
             )
         return f
@@ -505,13 +660,22 @@ class filemon:
     """``@filemon(path)``: f(signum) runs when the file or directory changes. Ours: ``recursive=True``
     watches a directory tree; a missing path raises at once."""
 
-    def __init__(self, fsobj: _typing.Any, **kwargs: _typing.Any) -> None:
-        self.num = kwargs.get('signum', get_free_signal())
+    def __init__(
+        self,
+        fsobj: 'str | os.PathLike[str]',
+        *,
+        signum: int = _FREE_SIGNAL,
+        target: str = '',
+        recursive: bool = False,
+        **kwargs: _typing.Any,
+    ) -> None:
+        free = get_free_signal()
+        self.num = free if signum is _FREE_SIGNAL else signum
         self.fsobj = fsobj
-        self.target = kwargs.get('target', '')
-        self.recursive = bool(kwargs.get('recursive', False))
+        self.target = target
+        self.recursive = bool(recursive)
 
-    def __call__(self, f: '_typing.Callable[[int], _typing.Any]') -> '_typing.Callable[[int], _typing.Any]':
+    def __call__(self, f: _SignalHandlerT) -> _SignalHandlerT:
         uwsgi.register_signal(self.num, self.target, f)
         if _REAL_UWSGI:
             if self.recursive:
@@ -529,9 +693,11 @@ def _warn_real(what: str, why: str) -> None:
 
 
 class erlang:
-    """Gone from uWSGI 2.0 (no ``uwsgi.erlang_register_process``): decorating raises AttributeError."""
+    """Gone from uWSGI 2.0 (no ``uwsgi.erlang_register_process``): inside real uWSGI decorating
+    raises AttributeError, as uWSGI's module does; elsewhere ``NotBuiltError``."""
 
     def __init__(self, name: str) -> None:
+        _not_built('erlang', 'uWSGI 2.0 dropped it too')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
@@ -543,13 +709,14 @@ class erlang:
 # lock, thread, harakiri
 
 
-class lock:
+class lock(_typing.Generic[_P, _R]):
     """Run f holding uWSGI lock 0. In a spooler (which may not lock) f is NOT called: None."""
 
-    def __init__(self, f: '_typing.Callable[..., _typing.Any]') -> None:
+    def __init__(self, f: '_typing.Callable[_P, _R]') -> None:
+        _not_built('lock')
         self.f = f
 
-    def __call__(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> '_R | None':
         if uwsgi.i_am_the_spooler():
             return None
         uwsgi.lock()
@@ -559,13 +726,15 @@ class lock:
             uwsgi.unlock()
 
 
-class thread:
+class thread(_typing.Generic[_P, _R]):
     """Calling starts f in a daemon thread (positional arguments only) and returns f itself."""
 
-    def __init__(self, f: '_typing.Callable[..., _typing.Any]') -> None:
+    def __init__(self, f: '_typing.Callable[_P, _R]') -> None:
         self.f = f
 
-    def __call__(self, *args: _typing.Any) -> '_typing.Callable[..., _typing.Any]':
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> '_typing.Callable[_P, _R]':
+        if kwargs:  # uWSGI's class takes positional arguments only
+            raise TypeError(f'thread.__call__() got an unexpected keyword argument {next(iter(kwargs))!r}')
         worker = Thread(target=self.f, args=args)
         worker.daemon = True
         worker.start()
@@ -588,8 +757,8 @@ class harakiri:
         uwsgi.set_user_harakiri(0)
         return result
 
-    def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':
-        self.f = f
+    def __call__(self, f: '_typing.Callable[_P, _R]') -> '_typing.Callable[_P, _R]':
+        self.f: _typing.Callable[..., _typing.Any] = f
         return self.real_call
 
 
@@ -599,3 +768,17 @@ class harakiri:
 uwsgi.spooler = manage_spool_request
 uwsgi.post_fork_hook = postfork_chain_hook
 uwsgi.mule_msg_hook = mule_msg_dispatcher
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # The runtime's extension and signal table, under the private names they had in this package,
+    # loaded on first use as before (importing the decorators does not load them).
+    if name == '_core':
+        from _uwsgidecorators_runtime import _core
+
+        return _core
+    if name == '_signals':
+        from _uwsgidecorators_runtime import signals
+
+        return signals
+    raise AttributeError(f"module 'uwsgidecorators' has no attribute {name!r}")

@@ -35,15 +35,47 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-retry-max-delay S  longest back-off (default 3600; our option)
   --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
   --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
+  --control-socket PATH        the master's control socket, where other processes send
+                               uwsgi.signal() (default: FIRST_SPOOL_DIR/.uwsgidecorators/control;
+                               attached processes: UWSGIDECORATORS_CONTROL=PATH; our option)
+  --uid USER, --gid GROUP      drop privileges (names or numbers) in the master before the
+                               imports and the first fork; --uid alone also takes USER's group
+  --no-initgroups              no supplementary groups (default: USER's own, as uWSGI)
+  --pidfile FILE               write the master's pid (before privileges are dropped)
+  --pidfile2 FILE              the same, after privileges are dropped
+  --vacuum                     remove the pidfiles at exit (--pidfile only without --uid/--gid)
+  --logto FILE                 append the output of the master and every child to FILE
+  --logto2 FILE                the same, opened after privileges are dropped
+  --log-date[=FORMAT]          start each log line with the date (ctime, or a strftime FORMAT)
   --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
 
 Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
 
 Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
-one-line notice.
+one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an error naming the
+nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
+given, e.g. for ini keys the application reads from uwsgi.opt.
+
+Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms), @rpc, @erlang, and
+reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
+that uses the others raises AttributeError where it reaches the missing uwsgi function.
 """
 
 log = logging.getLogger('uwsgidecorators')
+
+
+def version_line() -> str:
+    """What ``--version`` prints: first ``uwsgi.version`` alone, as uWSGI prints it (scripts that
+    parse uWSGI's output read that first word), then this package's own name and version."""
+    import uwsgi
+
+    try:
+        from importlib.metadata import PackageNotFoundError, version
+
+        ours = version('uwsgidecorators-rs')
+    except (ImportError, PackageNotFoundError):
+        ours = 'unknown'
+    return f'{uwsgi.version.decode()} (uwsgidecorators-rs {ours})'
 
 
 def _setup_logging() -> None:
@@ -59,21 +91,25 @@ def _setup_logging() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     _setup_logging()
+    if not args:
+        # A master with nothing to run would sit there until killed: answer as a CLI does.
+        sys.stderr.write(USAGE)
+        sys.stderr.write('\nuwsgidecorators: error: no options given (try --spooler DIR --import MODULE)\n')
+        return 2
     try:
         opts = parse_args(args)
         if opts.flag('help'):
             sys.stdout.write(USAGE)
             return 0
         if opts.flag('version'):
-            import uwsgi
-
-            sys.stdout.write(uwsgi.version.decode() + '\n')
+            sys.stdout.write(version_line() + '\n')
             return 0
-        for notice in opts.notices:
-            log.warning('%s', notice)
-        from .master import Master, settings_from_options
+        from .master import Master, settings_from_options, setup_log_output
 
         settings = settings_from_options(opts)
+        setup_log_output(settings)
+        for notice in opts.notices:
+            log.warning('%s', notice)
         return Master(settings).run()
     except UsageError as exc:
         sys.stderr.write(f'uwsgidecorators: error: {exc}\n')

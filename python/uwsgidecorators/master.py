@@ -6,9 +6,10 @@ One single-threaded loop, no helper threads (so forking the master is always saf
 * the decisions (spawn, respawn and its back-off, whom to kill at harakiri and at shutdown, when
   to exit) are made by ``_core.Supervisor``, a pure state machine; this module only feeds it what
   happened (a fork, a reaped child, an expired deadline, a stop request, time passing, all on
-  ``time.monotonic()``) and carries out what it answers (fork, SIGTERM, SIGKILL, log, exit);
+  ``time.monotonic()``) and carries out what it answers (``_core.Action``: fork, SIGTERM,
+  SIGKILL, log, exit);
 * children are forked with ``os.fork`` (Python's at-fork hooks run, ``random`` is reseeded);
-* every child owns one slot of the shared table (``_shared.SharedTable``), created before the
+* every child owns one slot of the shared table (``_uwsgidecorators_runtime.shared.SharedTable``), created before the
   first fork; children publish harakiri deadlines there, the master compares them with its clock
   every loop turn and reports an expired one to the supervisor (uWSGI's master does the same);
 * SIGCHLD/SIGTERM/SIGINT wake the loop through ``signal.set_wakeup_fd``; dead children are reaped
@@ -25,18 +26,22 @@ children and attached processes raise signals, timers, cron, file monitors) and 
 signal as one datagram byte: to a child's private channel (a socketpair per child) or to the shared
 queue of a kind (one socketpair per kind whose read end every child of that kind holds, so exactly
 one idle child takes each byte). Workers wait on their channel and the worker queue and run the
-handler; spoolers do the same between tasks.
+handler; spoolers do the same between tasks. After the fork a child closes the master's plumbing
+and hands over to its role (``_roles``: ``enter_role``, then ``spooler.run_spooler`` or
+``worker.run_worker``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import importlib
 import importlib.util
 import logging
 import os
 import signal
 import socket
+import stat
 import sys
 import time
 import traceback
@@ -45,9 +50,18 @@ from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
 
-from . import _config, _signals
-from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import StopFlag, become_spooler_process, give_back_wakeup_fd, run_spooler, take_wakeup_fd
+from _uwsgidecorators_runtime import config as _config
+from _uwsgidecorators_runtime import signals as _signals
+from _uwsgidecorators_runtime import _core
+from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
+from ._roles import enter_role
+from ._roles.spooler import (
+    StopFlag,
+    become_spooler_process,
+    fail_task_before_harakiri,
+    run_spooler,
+)
+from ._roles.worker import run_worker
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -88,6 +102,8 @@ class Settings:
     retry_delay: float = 1.0
     retry_max_delay: float = 3600.0
     max_attempts: int = 0
+    trusted_uids: list[int] = field(default_factory=list)
+    """--spooler-trusted-user: uids whose task files run besides the spooler's own and root's"""
     reload_mercy: float = 30.0
     opt_json: str = '{}'
     worker_harakiri: float = 0
@@ -96,10 +112,36 @@ class Settings:
     """``--timer "SIG SECS"``"""
     rbtimers: list[tuple[int, float]] = field(default_factory=list)
     """``--rbtimer "SIG SECS"``"""
+    control: str | None = None
+    """--control-socket: where the control socket goes (default: next to the first spool dir)"""
+    pidfile: str | None = None
+    """--pidfile: the master's pid, written before privileges are dropped"""
+    pidfile2: str | None = None
+    """--pidfile2: the same, written after privileges are dropped"""
+    vacuum: bool = False
+    """--vacuum: remove the pidfiles at exit (--pidfile only when privileges were not dropped)"""
+    logto: str | None = None
+    """--logto: stdout and stderr of the master and every child appended to this file (opened
+    before privileges are dropped)"""
+    logto2: str | None = None
+    """--logto2: the same, opened after privileges are dropped"""
+    uid: int | None = None
+    """--uid (a name or a number), resolved: privileges are dropped to it before the imports"""
+    gid: int | None = None
+    """--gid (a name or a number), resolved; with --uid alone, the user's primary group"""
+    user_name: str | None = None
+    """the --uid user's name, for initgroups"""
+    no_initgroups: bool = False
+    """--no-initgroups: no supplementary groups at all (else the --uid user's own, as uWSGI)"""
+    created_dirs: list[bytes] = field(default_factory=list)
+    """spool dirs this master created (given to the --uid/--gid user)"""
+    log_date: str | None = None
+    """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
+    with it and ' - '"""
 
 
 def settings_from_options(opts: Options) -> Settings:
-    """Validate the served options; spool dirs are created (0750) and resolved right away,
+    """Validate the served options; spool dirs are created (0700) and resolved right away,
     relative to the directory the master was started in, as uWSGI does before any --chdir."""
     s = Settings()
     for item in opts.items:
@@ -113,9 +155,15 @@ def settings_from_options(opts: Options) -> Settings:
         raw = os.fsencode(str(item.value))
         try:
             if not os.path.isdir(raw):
-                os.makedirs(raw, mode=0o750, exist_ok=True)
+                os.makedirs(raw, mode=0o700, exist_ok=True)  # uWSGI: 0750
+                s.created_dirs.append(os.path.realpath(raw))
+            from _uwsgidecorators_runtime import _core
+
+            insecure = _core.insecure_spool_dir(raw)
         except OSError as exc:
             raise UsageError(f'cannot create spooler directory {item.value}: {exc.strerror or exc}') from None
+        if insecure is not None:
+            raise UsageError(insecure)
         real = os.path.realpath(raw)
         if os.fsencode(os.pathsep) in real:
             raise UsageError(
@@ -146,12 +194,141 @@ def settings_from_options(opts: Options) -> Settings:
     s.retry_delay = opts.number('spooler-retry-delay', 1.0)
     s.retry_max_delay = opts.number('spooler-retry-max-delay', 3600.0)
     s.max_attempts = int(opts.number('spooler-max-attempts', 0, integer=True))
+    s.trusted_uids = [_uid_option(v) for v in opts.strings('spooler-trusted-user')]
     s.reload_mercy = opts.number('reload-mercy', 30.0)
     s.opt_json = opts.opt_json()
     s.worker_harakiri = opts.number('harakiri', 0)
     s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
     s.rbtimers = [_timer_option('rbtimer', v) for v in opts.strings('rbtimer')]
+    s.control = _path_option(opts, 'control-socket')
+    s.pidfile = _path_option(opts, 'pidfile')
+    s.pidfile2 = _path_option(opts, 'pidfile2')
+    s.vacuum = opts.flag('vacuum')
+    s.logto = _log_option(opts, 'logto')
+    s.logto2 = _log_option(opts, 'logto2')
+    _resolve_ids(opts, s)
+    date = opts.last('log-date')
+    if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
+        s.log_date = ''
+    elif isinstance(date, str) and date.strip().lower() not in ('false', 'off', 'no', '0'):
+        s.log_date = date
     return s
+
+
+def _uid_option(value: str) -> int:
+    """``--spooler-trusted-user NAME_OR_UID``."""
+    import pwd
+
+    if value.isdigit():
+        return int(value)
+    try:
+        return pwd.getpwnam(value).pw_uid
+    except KeyError:
+        raise UsageError(f'--spooler-trusted-user {value}: no such user') from None
+
+
+def _resolve_ids(opts: Options, s: Settings) -> None:
+    """--uid/--gid by name or number, as uWSGI takes them; an unknown name is an error."""
+    import grp
+    import pwd
+
+    uid_raw, gid_raw = opts.last('uid'), opts.last('gid')
+    s.no_initgroups = opts.flag('no-initgroups')
+    primary: int | None = None
+    if uid_raw is not None:
+        if uid_raw is True or not str(uid_raw).strip():
+            raise UsageError('option --uid needs a user name or number')
+        text = str(uid_raw).strip()
+        try:
+            entry = pwd.getpwuid(int(text)) if text.isdigit() else pwd.getpwnam(text)
+        except KeyError:
+            if not text.isdigit():
+                raise UsageError(f'--uid: user {text} not found') from None
+            s.uid = int(text)  # a uid without a passwd entry: allowed, as in uWSGI
+        else:
+            s.uid, s.user_name, primary = entry.pw_uid, entry.pw_name, entry.pw_gid
+    if gid_raw is not None:
+        if gid_raw is True or not str(gid_raw).strip():
+            raise UsageError('option --gid needs a group name or number')
+        text = str(gid_raw).strip()
+        if text.isdigit():
+            s.gid = int(text)
+        else:
+            try:
+                s.gid = grp.getgrnam(text).gr_gid
+            except KeyError:
+                raise UsageError(f'--gid: group {text} not found') from None
+    elif s.uid is not None:
+        if primary is None:
+            raise UsageError(f'--uid {s.uid} has no passwd entry, so no primary group: give --gid too')
+        s.gid = primary  # uWSGI would keep the group it started with (root's)
+
+
+def _path_option(opts: Options, name: str) -> str | None:
+    value = opts.last(name)
+    if value is None:
+        return None
+    if value is True or value == '':
+        raise UsageError(f'option --{name} needs a file name')
+    return os.path.abspath(str(value))
+
+
+def _log_option(opts: Options, name: str) -> str | None:
+    value = opts.last(name)
+    if isinstance(value, str) and ':' in value and not value.startswith(('/', '.')):
+        # uWSGI takes HOST:PORT as a UDP log server
+        raise UsageError(f'--{name} {value}: logging to a UDP address is not served; give a file path')
+    return _path_option(opts, name)
+
+
+def redirect_output(path: str) -> None:
+    """--logto/--logto2: append fds 1 and 2 (so every later child's too) to ``path``, created
+    rw-r----- as uWSGI does."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
+    except OSError as exc:
+        raise UsageError(f'cannot open log file {path}: {exc.strerror or exc}') from None
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+
+
+class DateFormatter(logging.Formatter):
+    """--log-date: ``<date> - <message>``, the date as ``ctime`` gives it (uWSGI's default) or
+    formatted with the operator's strftime format, in local time."""
+
+    def __init__(self, date_format: str) -> None:
+        super().__init__('%(message)s')
+        self.date_format = date_format
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = record.created
+        if self.date_format:
+            stamp = time.strftime(self.date_format, time.localtime(when))
+        else:
+            stamp = time.ctime(when)
+        return f'{stamp} - {super().format(record)}'
+
+
+def setup_log_output(settings: Settings) -> None:
+    """Before anything is logged: --logto, and --log-date on every handler of the root logger
+    (the children inherit both)."""
+    if settings.logto:
+        redirect_output(settings.logto)
+    if settings.log_date is not None:
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(DateFormatter(settings.log_date))
+
+
+def write_pidfile(path: str, pid: int) -> None:
+    log.info('writing pidfile to %s', path)
+    try:
+        with open(path, 'w') as fh:
+            fh.write(f'{pid}\n')
+    except OSError as exc:
+        raise UsageError(f'could not write pidfile {path}: {exc.strerror or exc}') from None
 
 
 def _timer_option(name: str, value: str) -> tuple[int, float]:
@@ -162,10 +339,10 @@ def _timer_option(name: str, value: str) -> tuple[int, float]:
         if len(parts) != 2:
             raise ValueError
         num, secs = int(parts[0]), float(parts[1])
-        if num < 0 or num > 255 or not secs >= 0 or secs == float('inf'):
+        if num < 0 or num > 255 or not secs > 0 or secs == float('inf'):
             raise ValueError
     except ValueError:
-        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number >= 0), got {value!r}') from None
+        raise UsageError(f'--{name} needs "SIGNUM SECONDS" (0..255 and a number > 0), got {value!r}') from None
     return num, secs
 
 
@@ -187,15 +364,23 @@ def import_target(target: str) -> ModuleType:
     return importlib.import_module(target)
 
 
+class ControlError(Exception):
+    """The control socket cannot be set up (another live master uses it, a bad path...)."""
+
+
+class PrivilegeError(Exception):
+    """--uid/--gid could not be carried out: the master stops rather than run on as root."""
+
+
 @dataclass
 class ChildSpec:
-    kind: int  # KIND_SPOOLER | KIND_WORKER
+    kind: _core.Kind  # SPOOLER or WORKER
     ident: int  # spooler number (1..) or worker id (1..N)
     dir_index: int = -1
     share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
 
     def label(self) -> str:
-        return f'spooler {self.ident}' if self.kind == KIND_SPOOLER else f'worker {self.ident}'
+        return f'{self.kind.label} {self.ident}'
 
 
 def _make_runtime_dir() -> str:
@@ -215,8 +400,6 @@ def _set_parent_death_signal(sig: int) -> None:
     # Linux prctl(PR_SET_PDEATHSIG): if the master is SIGKILLed its children get `sig` and stop
     # after their current task instead of running on as orphans.
     # Through the core: importing ctypes for it cost each child about 0.4 MiB (bench_memory.py).
-    from . import _core
-
     try:
         _core.set_parent_death_signal(sig)
     except OSError:  # refused: orphans are then reaped by the supervisor
@@ -225,7 +408,7 @@ def _set_parent_death_signal(sig: int) -> None:
 
 class Master:
     def __init__(self, settings: Settings) -> None:
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         self.s = settings
         self.specs: list[ChildSpec] = []
@@ -235,12 +418,12 @@ class Master:
                 continue
             for share in range(settings.spooler_processes):
                 number += 1
-                self.specs.append(ChildSpec(KIND_SPOOLER, number, index, (share, settings.spooler_processes)))
+                self.specs.append(ChildSpec(_core.Kind.SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
-            self.specs.append(ChildSpec(KIND_WORKER, wid))
+            self.specs.append(ChildSpec(_core.Kind.WORKER, wid))
         self.sup: Any = _core.Supervisor(
             # a spooler that exits 0 recycled itself (--spooler-max-tasks): respawned at once
-            [(spec.label(), spec.kind == KIND_SPOOLER) for spec in self.specs],
+            [(spec.label(), spec.kind == _core.Kind.SPOOLER) for spec in self.specs],
             quick_death=_QUICK_DEATH,
             first_backoff=_FIRST_BACKOFF,
             max_backoff=_MAX_BACKOFF,
@@ -263,11 +446,19 @@ class Master:
         """the signal loop (``_core.MasterLoop``); a child closes its copy with ``close_in_child``
         (which leaves the master's control socket file in place)"""
         self.runtime_dir: str | None = None
+        self.control: str | None = None
+        """the control socket's path"""
+        self.control_dir: str | None = None
+        """the directory this master made (or keeps 0700) for its control socket"""
+        self._control_lock = -1
+        self._control_lock_path: str | None = None
         self.channels: dict[int, socket.socket] = {}
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
         """kind -> (write end kept by the master, read end shared by the children of that kind)"""
         self.events = _EventLog()
+        self.dropped = False
+        """privileges were dropped (--uid/--gid)"""
 
     # -- setup ------------------------------------------------------------------------------
     def _prepare_process(self) -> None:
@@ -318,28 +509,112 @@ class Master:
             log.info('imported %s', target)
 
     def _open_loop(self) -> None:
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self.runtime_dir = _make_runtime_dir()
-        control = os.path.join(self.runtime_dir, 'control')
+        control = self._control_place()
+        self._lock_control(control)
         test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
-        self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+        old_umask = os.umask(0o077)  # the socket is born 0600: nobody else may raise signals
+        try:
+            self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+        except OSError as exc:
+            raise ControlError(f'cannot bind the control socket {control}: {exc.strerror or exc}') from None
+        finally:
+            os.umask(old_umask)
+        os.chmod(control, 0o600)
+        self.control = control
         os.environ[_config.ENV_CONTROL] = control
-        for kind in ('worker', 'spooler'):
+        for kind in (_core.Kind.WORKER, _core.Kind.SPOOLER):
             write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
             write_end.setblocking(False)
             read_end.setblocking(False)
-            self.ml.add_queue(kind, write_end.fileno())
-            self.queues[kind] = (write_end, read_end)
+            self.ml.add_queue(kind.label, write_end.fileno())
+            self.queues[kind.label] = (write_end, read_end)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
         if test_clock:
             log.warning(
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
+
+    def _control_place(self) -> str:
+        """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
+        attached processes that know the spool dir find it; else a private temporary directory
+        (removed at exit). The directory is created 0700; the default one is kept 0700."""
+        s = self.s
+        if s.control:
+            control = s.control
+            parent = os.path.dirname(control)
+            if not os.path.isdir(parent):
+                try:
+                    os.makedirs(parent, mode=0o700)
+                except OSError as exc:
+                    why = exc.strerror or exc
+                    raise ControlError(f'cannot create {parent} for the control socket: {why}') from None
+                self.control_dir = parent
+            return control
+        if not s.spoolers:
+            self.runtime_dir = _make_runtime_dir()
+            self.control_dir = self.runtime_dir
+            return os.path.join(self.runtime_dir, 'control')
+        control = _signals.default_control_path(s.spoolers[0])
+        parent = os.path.dirname(control)
+        try:
+            os.mkdir(parent, 0o700)
+        except FileExistsError:
+            st = os.lstat(parent)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid not in (os.geteuid(), s.uid):
+                raise ControlError(
+                    f'{parent} is not a directory of this user: remove it or give --control-socket'
+                ) from None
+            os.chmod(parent, 0o700)
+        except OSError as exc:
+            raise ControlError(f'cannot create {parent} for the control socket: {exc.strerror or exc}') from None
+        self.control_dir = parent
+        return control
+
+    def _lock_control(self, control: str) -> None:
+        """One live master per control socket: a lock on ``<socket>.lock`` (held until this
+        master exits, released by the kernel if it is killed), so a socket left by a killed
+        master is simply replaced and a second master on the same path stops with an error.
+        The lock file is removed at exit (while still locked); a master that locked a file just
+        removed that way sees that the name no longer leads to it and tries again."""
+        path = control + '.lock'
+        for _attempt in range(5):
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+            except FileNotFoundError:
+                # the directory went with a master that was just leaving
+                with contextlib.suppress(OSError):
+                    os.mkdir(os.path.dirname(path), 0o700)
+                continue
+            except OSError as exc:
+                raise ControlError(f'cannot open {path}: {exc.strerror or exc}') from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                other = os.read(fd, 32).decode(errors='replace').strip() or '?'
+                os.close(fd)
+                raise ControlError(
+                    f'another uwsgidecorators master (pid {other}) is running with the control socket {control}: '
+                    'stop it first, or give this one another --control-socket'
+                ) from None
+            try:
+                same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+            except FileNotFoundError:
+                same = False
+            if not same:
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f'{self.pid}\n'.encode())
+            self._control_lock = fd
+            self._control_lock_path = path
+            return
+        raise ControlError(f'cannot take the lock {path}: it keeps being replaced')
 
     def _close_loop(self) -> None:
         _signals.detach_master()
@@ -352,11 +627,27 @@ class Master:
         self.queues.clear()
         self.ml = None  # the last reference: the loop closes its fds and removes the control socket
         os.environ.pop(_config.ENV_CONTROL, None)
+        if self.control and not self.runtime_dir:
+            # what this master left next to its socket, so the directory is left as found:
+            # the workers' direct sockets, the lock (removed while still held), the directory
+            for wid in range(1, self.s.workers + 1):
+                with contextlib.suppress(OSError):
+                    os.unlink(_core_direct_socket_path(self.control, wid))
+            if self._control_lock_path:
+                with contextlib.suppress(OSError):
+                    os.unlink(self._control_lock_path)
+        if self._control_lock >= 0:
+            os.close(self._control_lock)
+            self._control_lock = -1
+        if self.control_dir and not self.runtime_dir:
+            with contextlib.suppress(OSError):
+                os.rmdir(self.control_dir)  # only when empty
         if self.runtime_dir:
             import shutil  # here, not at the top: every child would carry it (bench_memory.py)
 
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
+        self.control = self.control_dir = self._control_lock_path = None
         for fd in (self._wake_r, self._wake_w):
             try:
                 os.close(fd)
@@ -382,6 +673,11 @@ class Master:
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requests.append(signum)  # reported by the loop (the wake-up fd woke it)
 
+    def _on_stop_while_starting(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_requests:
+            raise KeyboardInterrupt(f'second {signal.Signals(signum).name} while importing the task modules')
+        self.stop_requests.append(signum)
+
     def _on_child(self, signum: int, frame: FrameType | None) -> None:
         pass  # the wakeup fd already woke the loop; reaping happens there
 
@@ -396,8 +692,21 @@ class Master:
         )
         log.info('*** uwsgidecorators master (pid: %d) starting ***', self.pid)
         log.info('spoolers: %s; workers: %d', dirs or 'none', self.s.workers)
-        self._open_loop()
         try:
+            if self.s.pidfile:
+                write_pidfile(self.s.pidfile, self.pid)
+            try:
+                self._open_loop()
+                self._drop_privileges()
+            except (ControlError, PrivilegeError) as exc:
+                log.error('%s: the master stops', exc)
+                return 1
+            self._after_root()
+            # A stop that comes while the task modules import (a service manager's SIGTERM, a
+            # Ctrl-C) is recorded and honoured once they are in, instead of killing the master
+            # by the signal's default action; a second one interrupts the import itself.
+            signal.signal(signal.SIGTERM, self._on_stop_while_starting)
+            signal.signal(signal.SIGINT, self._on_stop_while_starting)
             try:
                 self._import_modules()
                 self._add_option_timers()
@@ -413,6 +722,88 @@ class Master:
             return code
         finally:
             self._close_loop()
+            self._vacuum()
+
+    def _drop_privileges(self) -> None:
+        """--uid/--gid, in uWSGI's order, in the master before the task modules are imported and
+        before any fork: what needs root is made by now (spool dirs, pidfile, log file, the
+        control socket and the shared table), and what the children must use is given to the
+        new owner first. Any failure stops the master: it never runs on as root."""
+        s = self.s
+        if s.uid is None and s.gid is None:
+            return
+        uid = os.getuid() if s.uid is None else s.uid
+        gid = os.getgid() if s.gid is None else s.gid
+        # Given to the new owner, so the processes keep using them after the drop.
+        paths: list[bytes | str] = [*s.created_dirs, *self._owned_paths()]
+        for path in paths:
+            try:
+                os.chown(path, uid, gid)
+            except OSError as exc:
+                why = exc.strerror or exc
+                raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
+        try:
+            if s.gid is not None:
+                os.setgid(gid)
+                log.info('setgid() to %d', gid)
+                if s.uid is None or s.no_initgroups:
+                    os.setgroups([])
+                else:
+                    os.initgroups(s.user_name or str(uid), gid)
+            if s.uid is not None:
+                os.setuid(uid)
+                log.info('setuid() to %d', uid)
+        except OSError as exc:
+            raise PrivilegeError(f'cannot drop privileges to uid {uid} gid {gid}: {exc.strerror or exc}') from None
+        self.dropped = True
+        groups = [g for g in os.getgroups() if g != gid]
+        if groups:
+            log.info('supplementary groups: %s', ', '.join(str(g) for g in groups))
+        # A spool dir the new user cannot use would fail task after task: say so now.
+        for index, directory in enumerate(s.spoolers):
+            if index in s.external:
+                continue
+            if not os.access(directory, os.R_OK | os.W_OK | os.X_OK):
+                raise PrivilegeError(
+                    f'spooler directory {os.fsdecode(directory)} is not readable and writable by uid {uid} '
+                    f'gid {gid}: give it to that user (chown) or pick another directory'
+                )
+
+    def _owned_paths(self) -> list[str]:
+        """The control socket, its lock and its directory when this master made it (workers
+        bind their direct sockets there)."""
+        out = []
+        if self.control_dir:
+            out.append(self.control_dir)
+        if self.control:
+            out.append(self.control)
+        if self._control_lock_path:
+            out.append(self._control_lock_path)
+        return out
+
+    def _after_root(self) -> None:
+        """What uWSGI does once privileges are dropped: --logto2, then --pidfile2."""
+        if self.s.logto2:
+            redirect_output(self.s.logto2)
+        if self.s.pidfile2:
+            write_pidfile(self.s.pidfile2, self.pid)
+
+    def _vacuum(self) -> None:
+        """--vacuum, as uWSGI's: remove the pidfiles this master wrote; --pidfile (written as
+        root) only when privileges were not dropped."""
+        if not self.s.vacuum:
+            return
+        for path, what in ((self.s.pidfile, 'pidfile'), (self.s.pidfile2, 'pidfile2')):
+            if not path or (what == 'pidfile' and self.dropped):
+                continue
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.error('VACUUM: cannot remove %s %s: %s', what, path, exc.strerror or exc)
+            else:
+                log.info('VACUUM: %s removed.', what)
 
     def _supervise(self) -> int:
         """Feed the supervisor until it says exit. Each turn: reap, stop requests, harakiri,
@@ -421,31 +812,33 @@ class Master:
         self._report_stops()  # a stop before the start: nothing is spawned
         self._apply(self.sup.start(time.monotonic()))
         while self.exit_code is None:
-            self._reap()
+            # Stops first: a SIGINT or SIGTERM sent to the whole process group (Ctrl-C, systemd's
+            # KillMode=control-group) also ends the children, and the stop must be known before
+            # their exits are, or they would be respawned (and their @postfork hooks run again).
             self._report_stops()
+            self._reap()
             self._check_harakiri()
             self._apply(self.sup.tick(time.monotonic()))
             if self.exit_code is None:
                 self._sleep(self._timeout())
         return self.exit_code
 
-    def _apply(self, actions: Iterable[tuple[Any, ...]]) -> None:
-        """Carry out the supervisor's answer: ``('spawn', slot)``, ``('term', pid)``,
-        ``('kill', pid)``, ``('log', level, message)``, ``('exit', code)``."""
+    def _apply(self, actions: Iterable[_core.Action]) -> None:
+        """Carry out the supervisor's answer (``_core.Action``: Spawn, Term, Kill, Log, Exit)."""
         for action in actions:
-            what = action[0]
-            if what == 'spawn':
-                self._spawn(action[1])
-            elif what == 'term':
-                self._signal_child(action[1], signal.SIGTERM)
-            elif what == 'kill':
-                self._signal_child(action[1], signal.SIGKILL)
-            elif what == 'log':
-                log.log(_LEVELS.get(action[1], logging.WARNING), '%s', action[2])
-            elif what == 'exit':
-                self.exit_code = int(action[1])
-            else:
-                log.error('unknown supervisor action %r, ignored', action)
+            match action:
+                case _core.Action.Spawn(slot):
+                    self._spawn(slot)
+                case _core.Action.Term(pid):
+                    self._signal_child(pid, signal.SIGTERM)
+                case _core.Action.Kill(pid):
+                    self._signal_child(pid, signal.SIGKILL)
+                case _core.Action.Log(level, message):
+                    log.log(_LEVELS.get(level, logging.WARNING), '%s', message)
+                case _core.Action.Exit(code):
+                    self.exit_code = code
+                case _:
+                    log.error('unknown supervisor action %r, ignored', action)
 
     def _signal_child(self, pid: int, sig: int) -> None:
         if pid not in self.children:
@@ -486,7 +879,7 @@ class Master:
         assert table is not None
         # Claimed before the fork: the child may arm a deadline at once, and the master must not
         # then wipe it when it records the pid.
-        table.claim(slot, 0, spec.kind, spec.ident, spec.dir_index)
+        table.claim(slot, 0, spec.kind.code, spec.ident, spec.dir_index)
         # The child's private signal channel: the master writes one byte per signal at its end.
         chan_master, chan_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         chan_master.setblocking(False)
@@ -533,10 +926,10 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         chan_child.close()
         self.channels[slot] = chan_master
-        self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
+        self.ml.add_channel(spec.kind.label, spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
         self.children[pid] = slot
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
         else:
@@ -551,6 +944,10 @@ class Master:
                 return
             if pid == 0:
                 return
+            # The kernel queued a group signal on the master before any child it killed could be
+            # reaped, and its C-level handler ran when waitpid returned; calling a Python function
+            # runs the Python handler, so a stop is reported before this exit is.
+            self._report_stops()
             slot = self.children.pop(pid, None)
             if slot is None:
                 continue  # a grandchild adopted through a subreaper: not the supervisor's
@@ -558,7 +955,7 @@ class Master:
             assert self.table is not None
             self.table.release(slot)
             # Signals for it are reported as unrouted until it is back.
-            self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
+            self.ml.remove_channel(spec.kind.label, spec.ident)
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
@@ -575,10 +972,21 @@ class Master:
             spec = self.specs[slot]
             if fld == F_USER_DEADLINE:
                 what = 'user (uwsgi.set_user_harakiri)'
-            elif spec.kind == KIND_SPOOLER:
+            elif spec.kind == _core.Kind.SPOOLER:
                 what = 'task or signal handler (--spooler-harakiri)'
             else:
                 what = 'signal handler (--harakiri)'
+            if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
+                fail_task_before_harakiri(
+                    table,
+                    slot,
+                    pid,
+                    self.s.spoolers[spec.dir_index],
+                    what=what,
+                    retry_delay=self.s.retry_delay,
+                    retry_max_delay=self.s.retry_max_delay,
+                    max_attempts=self.s.max_attempts,
+                )
             self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what))
 
     # -- inside a child ---------------------------------------------------------------------
@@ -586,19 +994,24 @@ class Master:
         signal.set_wakeup_fd(-1)
         for fd in (self._wake_r, self._wake_w):
             os.close(fd)
+        if self._control_lock >= 0:
+            os.close(self._control_lock)  # the lock is the master's alone: it ends with the master
+            self._control_lock = -1
         # The master's signal plumbing is not ours: keep only this child's channel and the read end
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         # The direct sender (its own socket, the shared table) outlives the loop's copy.
         direct = self.ml.direct_sender() if self.ml is not None else None
         # A worker reads the file monitors aimed at it (or at any worker) itself: one hop.
-        monitors = self.ml.worker_monitors(spec.ident) if self.ml is not None and spec.kind == KIND_WORKER else None
+        monitors = (
+            self.ml.worker_monitors(spec.ident) if self.ml is not None and spec.kind == _core.Kind.WORKER else None
+        )
         _signals.detach_master(direct)
         if self.ml is not None:
             self.ml.close_in_child()
             self.ml = None
         for other in self.channels.values():
             other.close()
-        kind_name = _kind_name(spec.kind)
+        kind_name = spec.kind.label
         queue = self.queues[kind_name][1]
         for name, (write_end, read_end) in self.queues.items():
             write_end.close()
@@ -608,7 +1021,7 @@ class Master:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
         stop.install()
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             become_spooler_process(stop)
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
         _set_parent_death_signal(signal.SIGTERM)
@@ -620,26 +1033,20 @@ class Master:
 
         table = self.table
         assert table is not None
-        table.put(slot, F_PID, os.getpid())
-        st = _config.state()
-        st.role = 'spooler' if spec.kind == KIND_SPOOLER else 'worker'
-        st.worker_id = spec.ident if spec.kind == KIND_WORKER else 0
-        st.master_pid = self.pid
-        st.slot = slot
-        st.table = table
-        if spec.kind == KIND_SPOOLER:
-            st.spooler_dir = self.s.spoolers[spec.dir_index]
+        enter_role(
+            spec.kind,
+            ident=spec.ident,
+            slot=slot,
+            table=table,
+            master_pid=self.pid,
+            spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == _core.Kind.SPOOLER else None,
+            channels=(chan, queue),
+            where=spec.label(),
+            harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
+            stop=stop,
+        )
 
-        import uwsgi
-
-        hook = getattr(uwsgi, 'post_fork_hook', None)
-        if hook is not None:
-            try:
-                hook()
-            except Exception:
-                log.error('%s: post_fork_hook raised:\n%s', spec.label(), traceback.format_exc().rstrip())
-
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             for target in self.s.spooler_imports:
                 try:
                     import_target(target)
@@ -661,53 +1068,17 @@ class Master:
                 quiet=s.quiet,
                 ordered=s.ordered,
                 share=spec.share,
+                trusted_uids=s.trusted_uids,
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return self._worker_loop(spec, stop, chan, queue, monitors)
-
-    def _worker_loop(
-        self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket, monitors: Any = None
-    ) -> int:
-        """Run signal handlers until SIGTERM: one byte from the private channel or the shared
-        worker queue is one signal. The wake-up fd closes the check-then-sleep race of SIGTERM."""
-        wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
-        where = spec.label()
-        harakiri = self.s.worker_harakiri
-        from . import _core
-
-        # Signals aimed at this worker alone come from any process straight to this socket (see
-        # _core.DirectSender); until it is bound they go through the master, so none is lost.
-        direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        direct.setblocking(False)
-        control = os.environ.get(_config.ENV_CONTROL, '')
-        if control:
-            path = _core.direct_socket_path(control, spec.ident)
-            try:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)  # left by this slot's previous worker
-                direct.bind(path)
-            except OSError as exc:
-                log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
-        try:
-            while not stop.requested:
-                # The wait (GIL released) and the reads are the core's: one call per wake-up.
-                wake_fd = wakeup[0] if wakeup is not None else -1
-                for num in _core.recv_signals(
-                    chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno(), monitors
-                ):
-                    if stop.requested:
-                        break
-                    _signals.run_handler(num, where=where, harakiri=harakiri)
-        finally:
-            if wakeup is not None:
-                give_back_wakeup_fd(wakeup)
-            direct.close()
-        return 0
+        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors)
 
 
-def _kind_name(kind: int) -> str:
-    return 'spooler' if kind == KIND_SPOOLER else 'worker'
+def _core_direct_socket_path(control: str, worker_id: int) -> str:
+    from _uwsgidecorators_runtime import _core
+
+    return os.fsdecode(_core.direct_socket_path(control, worker_id))
 
 
 class _EventLog:

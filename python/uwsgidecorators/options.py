@@ -23,6 +23,7 @@ Parsing follows uWSGI's rules:
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -75,11 +76,24 @@ _SERVED: dict[str, tuple[str, str]] = {
     'timer': (VALUE, 'timer'),
     'rbtimer': (VALUE, 'rbtimer'),
     'worker-reload-mercy': (VALUE, 'reload-mercy'),
+    'pidfile': (VALUE, 'pidfile'),
+    'pidfile2': (VALUE, 'pidfile2'),
+    'logto': (VALUE, 'logto'),
+    'logto2': (VALUE, 'logto2'),
+    'log-date': (FLAG, 'log-date'),
+    'logdate': (FLAG, 'log-date'),
+    'vacuum': (FLAG, 'vacuum'),
+    'uid': (VALUE, 'uid'),
+    'gid': (VALUE, 'gid'),
+    'no-initgroups': (FLAG, 'no-initgroups'),
     # ours, not uWSGI's
+    'control-socket': (VALUE, 'control-socket'),
+    'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),
     'spooler-durable': (FLAG, 'spooler-durable'),
     'spooler-retry-delay': (VALUE, 'spooler-retry-delay'),
     'spooler-retry-max-delay': (VALUE, 'spooler-retry-max-delay'),
     'spooler-max-attempts': (VALUE, 'spooler-max-attempts'),
+    'spooler-trusted-user': (VALUE, 'spooler-trusted-user'),
     'help': (FLAG, 'help'),
     'version': (FLAG, 'version'),
 }
@@ -126,15 +140,8 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'threads': (VALUE, 'workers do not serve requests, so they have no request threads'),
     'enable-threads': (FLAG, 'Python threads always work here'),
     'die-on-term': (FLAG, 'SIGTERM always shuts the master down here'),
-    'vacuum': (FLAG, 'there are no sockets or pidfiles to remove'),
-    'pidfile': (VALUE, 'not implemented yet'),
-    'pidfile2': (VALUE, 'not implemented yet'),
     'daemonize': (VALUE, 'run it under your process supervisor instead'),
-    'logto': (VALUE, 'redirect stderr instead'),
-    'log-date': (FLAG, 'not implemented yet'),
     'disable-logging': (FLAG, 'there is no request log'),
-    'uid': (VALUE, 'drop privileges before starting, e.g. in your service manager'),
-    'gid': (VALUE, 'drop privileges before starting, e.g. in your service manager'),
     'stats': (VALUE, 'not implemented yet'),
     'memory-report': (FLAG, 'not implemented yet'),
     'thunder-lock': (FLAG, 'there is no accept() to serialize'),
@@ -145,7 +152,7 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'procname-prefix-spaced': (VALUE, 'not implemented yet'),
     'auto-procname': (FLAG, 'not implemented yet'),
     'no-orphans': (FLAG, 'children always follow the master here'),
-    'strict': (FLAG, 'unknown options are reported, never fatal'),
+    'strict': (FLAG, 'an option no uWSGI knows is an error here already, and placeholders stay allowed'),
     'touch-spoolers-reload': (VALUE, 'not implemented yet'),
     'mule': (VALUE, 'mules are not implemented yet'),
     'mules': (VALUE, 'mules are not implemented yet'),
@@ -208,6 +215,8 @@ class Options:
     items: list[Option] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     positional: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    """options no uWSGI knows: an error unless ``ignore-unknown-options`` is set"""
 
     def values(self, canon: str) -> list[str | bool]:
         return [o.value for o in self.items if canonical(o.name) == canon]
@@ -311,11 +320,11 @@ def parse_args(argv: Sequence[str], *, environ: dict[str, str] | None = None) ->
             while j < len(letters):
                 letter = letters[j]
                 j += 1
-                long_name = _SHORT.get(letter)
+                long_name = _SHORT.get(letter) or uwsgi_short_options().get(letter)
                 if long_name is None:
-                    opts.notices.append(f'uwsgidecorators: unknown option -{letter}, ignored')
+                    opts.errors.append(f'unknown option -{letter} (argv): no uWSGI option has this letter')
                     continue
-                if kind_of(long_name) == VALUE:
+                if kind_of(long_name) in (VALUE, None):  # None: a uWSGI option we do not know the arity of
                     rest = letters[j:]
                     value = take_value(long_name, rest if rest else None, '-' + letter)
                     _add(raw, long_name, value, 'argv', opts, env)
@@ -330,6 +339,14 @@ def parse_args(argv: Sequence[str], *, environ: dict[str, str] | None = None) ->
         opts.notices.append(f'uwsgidecorators: argument {p!r} is not an option or an .ini file, ignored')
     opts.items = _expand(raw, env)
     _add_notices(opts, raw)
+    if opts.errors:
+        if not opts.flag('ignore-unknown-options'):
+            raise UsageError(
+                '; '.join(opts.errors) + ' (--ignore-unknown-options, or ignore-unknown-options = true in the ini '
+                'file, starts anyway: for keys your code reads from uwsgi.opt)'
+            )
+        opts.notices.extend(f'uwsgidecorators: {error} (ignored: --ignore-unknown-options)' for error in opts.errors)
+        opts.errors = []
     return opts
 
 
@@ -512,8 +529,47 @@ def _add_notices(opts: Options, raw: list[Option]) -> None:
             opts.notices.append(f'uwsgidecorators: option --{o.name} is not served ({why}), ignored')
         elif o.origin != 'argv' and o.name in referenced:
             continue  # an ini key used as a %(placeholder): that is its whole purpose
+        elif o.name in uwsgi_options():
+            opts.notices.append(f'uwsgidecorators: uWSGI option --{o.name} is not served here, ignored')
         else:
-            opts.notices.append(f'uwsgidecorators: unknown option --{o.name} ({o.origin}), ignored')
+            # No uWSGI knows it: a typo (`imprt = tasks`) would start a master that runs nothing.
+            near = difflib.get_close_matches(o.name, [*_SERVED, *uwsgi_options()], n=1)
+            hint = f'; did you mean --{near[0]}?' if near else ''
+            opts.errors.append(f'unknown option --{o.name} ({o.origin}): no uWSGI version knows it{hint}')
+
+
+_UWSGI_OPTIONS: tuple[frozenset[str], dict[str, str]] | None = None
+
+
+def _load_uwsgi_options() -> tuple[frozenset[str], dict[str, str]]:
+    global _UWSGI_OPTIONS
+    if _UWSGI_OPTIONS is None:
+        longs: set[str] = set()
+        shorts: dict[str, str] = {}
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'uwsgi_options.txt')
+        with open(path, encoding='utf-8') as fh:
+            for line in fh:
+                line = line.strip()
+                if not line or line.startswith('#'):
+                    continue
+                if line.startswith('-'):
+                    letter, _, name = line[1:].partition(' ')
+                    shorts.setdefault(letter, name)
+                else:
+                    longs.add(line)
+        _UWSGI_OPTIONS = (frozenset(longs), shorts)
+    return _UWSGI_OPTIONS
+
+
+def uwsgi_options() -> frozenset[str]:
+    """Every option name of uWSGI (core and plugins), from ``uwsgi_options.txt``, which
+    ``scripts/gen_uwsgi_options.py`` generates from the real uWSGI binary."""
+    return _load_uwsgi_options()[0]
+
+
+def uwsgi_short_options() -> dict[str, str]:
+    """uWSGI's one-letter options: letter -> one of its long names."""
+    return _load_uwsgi_options()[1]
 
 
 def _all_values(items: Iterable[Option]) -> list[str]:

@@ -3,29 +3,7 @@
 //! 7 as Sunday, and the macros `@yearly` `@annually` `@monthly` `@weekly` `@daily` `@midnight`
 //! `@hourly`.
 
-use super::CronSpec;
-
-/// What is wrong with a crontab string; names the field and the offending text.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CronParseError {
-    #[error("a cron spec has 5 fields (minute hour day month weekday), got {0}: {1:?}")]
-    FieldCount(usize, String),
-    #[error("cron {field} field: {item:?} is not a number, a name, '*', a range or a step")]
-    Item { field: &'static str, item: String },
-    #[error("cron {field} field: {value} is out of range {lo}-{hi}")]
-    Range {
-        field: &'static str,
-        value: u32,
-        lo: u32,
-        hi: u32,
-    },
-    #[error("cron {field} field: step must be at least 1 in {item:?}")]
-    Step { field: &'static str, item: String },
-    #[error(
-        "unknown cron macro {0:?} (known: @yearly @annually @monthly @weekly @daily @midnight @hourly)"
-    )]
-    Macro(String),
-}
+use super::{CronError, CronSpec};
 
 const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
@@ -80,20 +58,20 @@ const FIELDS: [Field; 5] = [
     },
 ];
 
-fn value(f: &Field, text: &str, item: &str) -> Result<u32, CronParseError> {
+fn value(f: &Field, text: &str, item: &str) -> Result<u32, CronError> {
     let lower = text.to_ascii_lowercase();
     if let Some(i) = f.names.iter().position(|n| *n == lower) {
         return Ok(i as u32 + f.names_base);
     }
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) || text.len() > 4 {
-        return Err(CronParseError::Item {
+        return Err(CronError::Item {
             field: f.name,
             item: item.to_owned(),
         });
     }
     let v: u32 = text.parse().unwrap_or(u32::MAX);
     if v < f.lo || v > f.hi {
-        return Err(CronParseError::Range {
+        return Err(CronError::Range {
             field: f.name,
             value: v,
             lo: f.lo,
@@ -103,17 +81,17 @@ fn value(f: &Field, text: &str, item: &str) -> Result<u32, CronParseError> {
     Ok(v)
 }
 
-fn field_bits(f: &Field, text: &str) -> Result<u64, CronParseError> {
+fn field_bits(f: &Field, text: &str) -> Result<u64, CronError> {
     let mut bits = 0u64;
     for item in text.split(',') {
         let (range, step) = match item.split_once('/') {
             Some((r, s)) => {
-                let step: u32 = s.parse().map_err(|_| CronParseError::Item {
+                let step: u32 = s.parse().map_err(|_| CronError::Item {
                     field: f.name,
                     item: item.to_owned(),
                 })?;
                 if step == 0 {
-                    return Err(CronParseError::Step {
+                    return Err(CronError::Step {
                         field: f.name,
                         item: item.to_owned(),
                     });
@@ -127,7 +105,7 @@ fn field_bits(f: &Field, text: &str) -> Result<u64, CronParseError> {
         } else if let Some((a, b)) = range.split_once('-') {
             let (a, b) = (value(f, a, item)?, value(f, b, item)?);
             if a > b {
-                return Err(CronParseError::Item {
+                return Err(CronError::Item {
                     field: f.name,
                     item: item.to_owned(),
                 });
@@ -147,7 +125,7 @@ fn field_bits(f: &Field, text: &str) -> Result<u64, CronParseError> {
     Ok(bits)
 }
 
-pub(super) fn parse(text: &str) -> Result<CronSpec, CronParseError> {
+pub(super) fn parse(text: &str) -> Result<CronSpec, CronError> {
     let text = text.trim();
     let expanded = match text.to_ascii_lowercase().as_str() {
         "@yearly" | "@annually" => "0 0 1 1 *",
@@ -155,12 +133,12 @@ pub(super) fn parse(text: &str) -> Result<CronSpec, CronParseError> {
         "@weekly" => "0 0 * * 0",
         "@daily" | "@midnight" => "0 0 * * *",
         "@hourly" => "0 * * * *",
-        m if m.starts_with('@') => return Err(CronParseError::Macro(text.to_owned())),
+        m if m.starts_with('@') => return Err(CronError::Macro(text.to_owned())),
         _ => text,
     };
     let parts: Vec<&str> = expanded.split_whitespace().collect();
     if parts.len() != 5 {
-        return Err(CronParseError::FieldCount(parts.len(), text.to_owned()));
+        return Err(CronError::FieldCount(parts.len(), text.to_owned()));
     }
     let mut bits = [0u64; 5];
     for (i, (f, p)) in FIELDS.iter().zip(&parts).enumerate() {
@@ -170,7 +148,7 @@ pub(super) fn parse(text: &str) -> Result<CronSpec, CronParseError> {
     if weekdays & (1 << 7) != 0 {
         weekdays = (weekdays & 0x7f) | 1;
     }
-    Ok(CronSpec {
+    let spec = CronSpec {
         minutes: bits[0],
         hours: bits[1] as u32,
         days: bits[2] as u32,
@@ -178,7 +156,9 @@ pub(super) fn parse(text: &str) -> Result<CronSpec, CronParseError> {
         weekdays: weekdays as u8,
         // Vixie cron: if either field starts with '*', both must match; otherwise either.
         day_or_weekday: !parts[2].starts_with('*') && !parts[4].starts_with('*'),
-    })
+    };
+    spec.check_dates(parts[2], parts[3])?;
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -3,41 +3,16 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{FsPath, lock, wait_slice};
+use super::blocking::{self, Flow};
+use super::{FsPath, lock};
+use crate::Error;
 use crate::cron::{Civil, CronSpec, tz};
 use crate::direct::{DirectSender, WorkerMonitors};
-use crate::fsmon::MonitorError;
-use crate::master::{LoopEvent, MasterError};
-use crate::signal::{Kind, Target};
-
-fn master_err(e: MasterError) -> PyErr {
-    match e {
-        MasterError::Monitor(MonitorError::NotFound { .. }) => {
-            PyFileNotFoundError::new_err(e.to_string())
-        }
-        MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source) => {
-            PyErr::from(source)
-        }
-        _ => PyValueError::new_err(e.to_string()),
-    }
-}
-
-fn kind(name: &str) -> PyResult<Kind> {
-    Kind::parse(name).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "kind must be worker, spooler or mule, got {name:?}"
-        ))
-    })
-}
-
-/// uWSGI parses signal numbers as an unsigned byte without a range check: 300 is 44, -1 is 255.
-fn signum(n: i64) -> u8 {
-    n.rem_euclid(256) as u8
-}
+use crate::master::LoopEvent;
+use crate::signal::{self, Kind, Target};
 
 fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTuple>> {
     match e {
@@ -54,7 +29,7 @@ fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTup
 }
 
 /// The master's event loop.
-#[pyclass(name = "MasterLoop", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "MasterLoop", module = "_uwsgidecorators_runtime._core", frozen)]
 pub(super) struct PyMasterLoop {
     /// `None` once closed (in a forked child).
     inner: Mutex<Option<crate::master::MasterLoop>>,
@@ -63,9 +38,7 @@ pub(super) struct PyMasterLoop {
 impl PyMasterLoop {
     fn with<R>(&self, f: impl FnOnce(&mut crate::master::MasterLoop) -> R) -> PyResult<R> {
         let mut guard = lock(&self.inner);
-        let ml = guard
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("this MasterLoop is closed"))?;
+        let ml = guard.as_mut().ok_or(Error::Closed("MasterLoop"))?;
         Ok(f(ml))
     }
 }
@@ -85,31 +58,34 @@ impl PyMasterLoop {
     }
 
     fn register_signal(&self, num: i64, target: &str) -> PyResult<()> {
-        self.with(|ml| ml.register_signal(signum(num), target))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.register_signal(num, target))??;
+        Ok(())
     }
 
     fn signal_registered(&self, num: i64) -> PyResult<bool> {
-        self.with(|ml| ml.signal_registered(signum(num)))
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.signal_registered(num))
     }
 
     fn add_channel(&self, kind_name: &str, id: u32, fd: i32) -> PyResult<()> {
-        let k = kind(kind_name)?;
+        let k = Kind::from_name(kind_name)?;
         self.with(|ml| ml.add_channel(k, id, fd))
     }
 
     fn remove_channel(&self, kind_name: &str, id: u32) -> PyResult<()> {
-        let k = kind(kind_name)?;
+        let k = Kind::from_name(kind_name)?;
         self.with(|ml| ml.remove_channel(k, id))
     }
 
     fn add_queue(&self, kind_name: &str, fd: i32) -> PyResult<()> {
-        let k = kind(kind_name)?;
+        let k = Kind::from_name(kind_name)?;
         self.with(|ml| ml.add_queue(k, fd))
     }
 
     fn raise_signal(&self, num: i64) -> PyResult<()> {
-        self.with(|ml| ml.raise_signal(signum(num), "signal"))
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.raise_signal(num, "signal"))
     }
 
     /// A sender for signals aimed at one worker (its own socket, the shared table); a child
@@ -148,8 +124,9 @@ impl PyMasterLoop {
 
     #[pyo3(signature = (num, secs, iterations = 0))]
     fn add_timer(&self, num: i64, secs: f64, iterations: u32) -> PyResult<()> {
-        self.with(|ml| ml.add_timer(signum(num), secs, iterations))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.add_timer(num, secs, iterations))??;
+        Ok(())
     }
 
     #[pyo3(signature = (num, spec, tz = None, catch_up = false))]
@@ -160,14 +137,16 @@ impl PyMasterLoop {
         tz: Option<&str>,
         catch_up: bool,
     ) -> PyResult<()> {
-        self.with(|ml| ml.add_cron(signum(num), spec.spec.clone(), tz, catch_up))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.add_cron(num, spec.spec.clone(), tz, catch_up))??;
+        Ok(())
     }
 
     #[pyo3(signature = (num, path, recursive = false))]
     fn add_file_monitor(&self, num: i64, path: FsPath, recursive: bool) -> PyResult<()> {
-        self.with(|ml| ml.add_file_monitor(signum(num), &path.0, recursive))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.add_file_monitor(num, &path.0, recursive))??;
+        Ok(())
     }
 
     /// Move the wall clock used by cron (`offset` seconds from the real one).
@@ -185,28 +164,45 @@ impl PyMasterLoop {
     #[pyo3(signature = (timeout = 1.0))]
     fn step<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let total = Duration::try_from_secs_f64(timeout)
-            .map_err(|_| PyValueError::new_err("timeout must be a non-negative number"))?;
+            .map_err(|_| Error::BadTimeout { optional: false })?;
         let deadline = std::time::Instant::now() + total;
         let signals_wake = self.with(|ml| ml.watches_wakeup_fd())?;
-        loop {
-            let slice = wait_slice(Some(deadline), signals_wake);
-            let events = py.detach(|| self.with(|ml| ml.run(slice)))??;
-            py.check_signals()?;
-            if !events.is_empty() || std::time::Instant::now() >= deadline {
-                return events.iter().map(|e| event_tuple(py, e)).collect();
-            }
-        }
+        let events = blocking::wait(
+            py,
+            Some(deadline),
+            signals_wake,
+            |slice| self.with(|ml| ml.run(slice)),
+            |got| {
+                let events = got??;
+                if events.is_empty() {
+                    return Ok(Flow::Idle);
+                }
+                // Events already taken off the loop: the handlers run first, then they return.
+                py.check_signals()?;
+                Ok(Flow::Done(events))
+            },
+        )?
+        .unwrap_or_default();
+        events.iter().map(|e| event_tuple(py, e)).collect()
     }
 }
 
 /// The file monitors a worker reads itself (see `crate::direct::WorkerMonitors`).
-#[pyclass(name = "WorkerMonitors", module = "uwsgidecorators._core", frozen)]
+#[pyclass(
+    name = "WorkerMonitors",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
 pub(super) struct PyWorkerMonitors {
     pub(super) inner: Mutex<WorkerMonitors>,
 }
 
 /// Direct delivery to one worker (see `crate::direct`).
-#[pyclass(name = "DirectSender", module = "uwsgidecorators._core", frozen)]
+#[pyclass(
+    name = "DirectSender",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
 pub(super) struct PyDirectSender {
     inner: DirectSender,
 }
@@ -214,20 +210,20 @@ pub(super) struct PyDirectSender {
 #[pymethods]
 impl PyDirectSender {
     /// Deliver `num` straight to its worker; False: send it to the master instead.
-    fn send(&self, num: i64) -> bool {
-        self.inner.send(signum(num))
+    fn send(&self, num: i64) -> PyResult<bool> {
+        Ok(self.inner.send(signal::signum(num)?))
     }
 
     /// A worker registered `num` for `target` at run time: the table says so at once.
     fn register(&self, num: i64, target: &str) -> PyResult<()> {
-        let t = Target::parse(target).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        self.inner.routes().set(signum(num), &t);
+        let t = Target::parse(target)?;
+        self.inner.routes().set(signal::signum(num)?, &t);
         Ok(())
     }
 
     /// The worker `num` goes to directly, or None (through the master).
-    fn worker(&self, num: i64) -> Option<u32> {
-        self.inner.routes().worker(signum(num))
+    fn worker(&self, num: i64) -> PyResult<Option<u32>> {
+        Ok(self.inner.routes().worker(signal::signum(num)?))
     }
 }
 
@@ -236,7 +232,7 @@ impl PyDirectSender {
 #[pyfunction]
 pub(super) fn set_parent_death_signal(sig: i32) -> PyResult<()> {
     if !(1..=64).contains(&sig) {
-        return Err(PyValueError::new_err(format!("not a signal number: {sig}")));
+        return Err(Error::BadUnixSignal(sig).into());
     }
     Ok(crate::sys::set_parent_death_signal(sig)?)
 }
@@ -251,7 +247,13 @@ pub(super) fn direct_socket_path(control_path: FsPath, worker_id: u32) -> std::f
 type CivilTuple = (i32, u8, u8, u8, u8);
 
 /// A cron entry: uWSGI's five integers or a crontab string.
-#[pyclass(name = "CronSpec", module = "uwsgidecorators._core", frozen, eq, hash)]
+#[pyclass(
+    name = "CronSpec",
+    module = "_uwsgidecorators_runtime._core",
+    frozen,
+    eq,
+    hash
+)]
 #[derive(PartialEq, Eq, Hash)]
 pub(super) struct PyCronSpec {
     spec: CronSpec,
@@ -264,15 +266,16 @@ impl PyCronSpec {
     fn new(text: &str) -> PyResult<Self> {
         CronSpec::parse(text)
             .map(|spec| PyCronSpec { spec })
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+            .map_err(PyErr::from)
     }
 
     /// uWSGI's `add_cron` integers (-1 any, -N divisible by N).
+    /// A value out of its field's range, or a spec that could never fire, raises ValueError.
     #[staticmethod]
-    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> Self {
-        PyCronSpec {
-            spec: CronSpec::from_uwsgi(minute, hour, day, month, weekday),
-        }
+    fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> PyResult<Self> {
+        CronSpec::from_uwsgi(minute, hour, day, month, weekday)
+            .map(|spec| PyCronSpec { spec })
+            .map_err(PyErr::from)
     }
 
     /// The five `uwsgi.add_cron` integers with the same meaning, or None if uWSGI cannot say it.
@@ -282,7 +285,9 @@ impl PyCronSpec {
 
     /// True if the wall-clock minute matches.
     fn matches(&self, year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<bool> {
-        Ok(self.spec.matches(&civil(year, month, day, hour, minute)?))
+        Ok(self
+            .spec
+            .matches(&Civil::checked(year, month, day, hour, minute)?))
     }
 
     /// The first matching wall-clock minute strictly after the given one, as a tuple.
@@ -294,7 +299,7 @@ impl PyCronSpec {
         hour: u8,
         minute: u8,
     ) -> PyResult<Option<CivilTuple>> {
-        let c = civil(year, month, day, hour, minute)?;
+        let c = Civil::checked(year, month, day, hour, minute)?;
         Ok(self
             .spec
             .next_after(&c)
@@ -305,21 +310,7 @@ impl PyCronSpec {
     /// in time zone `tz` (None: the system's), each wall-clock minute at most once.
     #[pyo3(signature = (after, tz = None))]
     fn next_fire(&self, after: f64, tz: Option<&str>) -> PyResult<Option<i64>> {
-        let zone = match tz {
-            None => jiff::tz::TimeZone::system(),
-            Some(name) => jiff::tz::TimeZone::get(name)
-                .map_err(|_| PyValueError::new_err(format!("unknown time zone {name:?}")))?,
-        };
-        if !after.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "after must be a finite unix time, got {after}"
-            )));
-        }
-        let secs = after.floor();
-        let ts = jiff::Timestamp::from_second(secs as i64)
-            .map_err(|_| PyValueError::new_err(format!("time out of range: {after}")))?;
-        // Fractions of a second inside a minute do not change the answer.
-        Ok(tz::next_fire(&self.spec, ts, &zone).map(|t| t.as_second()))
+        Ok(tz::next_fire_secs(&self.spec, after, tz)?)
     }
 
     fn __repr__(&self) -> String {
@@ -329,20 +320,4 @@ impl PyCronSpec {
             s.minutes, s.hours, s.days, s.months, s.weekdays, s.day_or_weekday
         )
     }
-}
-
-fn civil(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<Civil> {
-    let dim = crate::cron::civil::days_in_month(year, month.clamp(1, 12));
-    if !(-9999..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > dim
-        || hour > 23
-        || minute > 59
-    {
-        return Err(PyValueError::new_err(format!(
-            "not a valid wall-clock minute: {year}-{month:02}-{day:02} {hour:02}:{minute:02}"
-        )));
-    }
-    Ok(Civil::new(year, month, day, hour, minute))
 }

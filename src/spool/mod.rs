@@ -1,17 +1,32 @@
-//! The spooler: uWSGI's spool file format and directory protocol.
+//! The spooler: a queue of uwsgi-packet tasks behind one interface, and uWSGI's spool directory
+//! as its backend.
 //!
-//! - [`packet`]: the byte format of one spool file (pure).
-//! - [`name`]: uWSGI's file naming.
-//! - [`write`]: enqueue (atomic, optionally durable).
-//! - [`spooler`]: discovery, ordering, claiming and outcomes for one spooler process.
+//! - [`queue`]: the seam: [`SpoolQueue`] (enqueue, next with a wait, wake, flush) and
+//!   [`Claimed`] (an opaque [`TaskId`], vars and body, where the task runs, and ok / delay /
+//!   bury / release). A second backend (PostgreSQL is the likely one) implements these.
+//! - [`outcome`]: the backend-independent outcome policy (retry after the frequency, back-off
+//!   after a failure, dead letter after `max_attempts`, release).
+//! - [`job`]: the checks of a job before it is enqueued (which spooler, priority, `at`, size),
+//!   once for every way in.
+//! - [`packet`]: the byte format of one task (pure).
+//! - [`dir`]: the directory backend, uWSGI's protocol: naming, atomic enqueue, discovery by
+//!   inotify and scans, ordering, claiming by file lock, outcomes on the file.
 //! - [`reaper`]: the threads that delete finished tasks off the spooler's path.
 
-pub mod name;
+pub mod dir;
+pub mod job;
+pub mod outcome;
 pub mod packet;
+pub mod queue;
 pub mod reaper;
-pub mod spooler;
-pub mod write;
 
+#[cfg(test)]
+mod mem_tests;
+
+pub use dir::{
+    DirWriter, Spooler, SpoolerConfig, Task, fail_held, id_path, insecure_dir_reason, name, write,
+};
+pub use outcome::{FailOutcome, Policy, Settled, Verdict};
 pub use packet::{Packet, PacketError, Var, decode, encode};
-pub use spooler::{FailOutcome, Next, Notice, Spooler, SpoolerConfig, Task};
+pub use queue::{Claimed, Enqueue, Job, Next, Notice, SpoolQueue, TaskId};
 pub use write::{WriteError, spool_write, spool_write_packet};

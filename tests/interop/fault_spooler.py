@@ -1,6 +1,7 @@
 # Spooler-import module for the fault tests. Logs "start <id> <pid>" and "done <id> <pid>" lines
 # to $FAULT_DIR/events. A task with var block=1 waits (at most 60 s) for the file
-# $FAULT_DIR/release.<id> before it finishes, so a test can kill its process mid-task.
+# $FAULT_DIR/release.<id> before it finishes, so a test can kill its process mid-task; one with
+# var sleep=S sleeps S seconds first.
 import os
 import time
 
@@ -20,6 +21,8 @@ def _log(line):
 def _task(env):
     tid = env[b'id'].decode()
     _log(f'start {tid} {os.getpid()}\n')
+    if b'sleep' in env:
+        time.sleep(float(env[b'sleep']))
     if env.get(b'block') == b'1':
         marker = os.path.join(_DIR, 'release.' + tid)
         end = time.monotonic() + 60

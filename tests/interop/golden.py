@@ -1,4 +1,4 @@
-"""Golden vectors (../shared/uwsgi-spec/golden): placing them in a spool dir and the expected
+"""Golden vectors (tests/golden, or $UWSGI_GOLDEN_DIR): placing them in a spool dir and the expected
 outcome of each file for real uWSGI and for us.
 
 `place()` is golden/verify_roundtrip.py's own `rebuild` (imported, not copied), so the

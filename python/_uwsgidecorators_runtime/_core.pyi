@@ -1,0 +1,492 @@
+"""The Rust extension ``_uwsgidecorators_runtime._core`` (also reachable as ``uwsgidecorators._core``): its contract with the Python package.
+
+This stub is the one description of the names the extension exports (CI checks it against the
+built extension with ``python -m mypy.stubtest _uwsgidecorators_runtime._core``). Paths are accepted as
+``str``, ``bytes`` or ``os.PathLike``; paths returned are ``bytes``. Every blocking call releases
+the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input raises
+``ValueError`` (or ``TypeError``) naming what is wrong.
+"""
+
+import os
+from collections.abc import Iterable
+from typing import Any, final
+
+from typing_extensions import disjoint_base
+
+_Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+__all__ = [
+    '__version__',
+    'encode_spool',
+    'decode_spool',
+    'spool_write',
+    'spool_job',
+    'spool_pairs',
+    'spool_read',
+    'spool_list',
+    'hostname',
+    'recv_signals',
+    'check_signal_target',
+    'Spooler',
+    'Task',
+    'MasterLoop',
+    'CronSpec',
+    'DirectSender',
+    'WorkerMonitors',
+    'direct_socket_path',
+    'set_parent_death_signal',
+    'Supervisor',
+    'Action',
+    'Kind',
+    'control_raise',
+    'control_register',
+    'control_clock',
+    'control_timer',
+    'control_cron',
+    'control_file_monitor',
+    'fail_held_task',
+    'insecure_spool_dir',
+]
+
+__version__: str
+"""The package version (Cargo.toml's)."""
+
+# ---------------------------------------------------------------- spool files
+
+def encode_spool(vars: Iterable[tuple[bytes, bytes]], body: bytes = b'') -> bytes:
+    """A uwsgi packet (header, vars, body) as uWSGI writes it to a spool file.
+
+    Limits (a var over 64 KiB, the vars over 64 KiB) raise ``SpoolTooLargeError`` (a ``ValueError``).
+    """
+
+def decode_spool(data: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    """``(vars, body)`` of a spool file's bytes; malformed bytes raise ``SpoolPacketError`` (a
+    ``ValueError``) naming the offset and the fault."""
+
+def spool_write(
+    directory: _Path, vars: Iterable[tuple[bytes, bytes]], body: bytes = b'', durable: bool = False
+) -> bytes:
+    """Write one task into ``directory`` and return its path.
+
+    The name is uWSGI's (``uwsgi_spoolfile_on_<host>_<pid>_<counter>_<rand>_<sec>_<usec>``, the
+    counter per process and kept across fork); a ``priority`` var puts it in that subdirectory
+    (digits only, else ``ValueError``); an ``at`` var becomes its mtime. ``durable``: fsync the
+    file and the directory before returning.
+    """
+
+def spool_job(job: object, spoolers: list[bytes], durable: bool = False) -> bytes | None:
+    """``uwsgi.spool(job)`` for the common case: every key and value exactly ``bytes``, a known
+    ``spooler``, a numeric ``priority``, vars within 64 KiB. Returns the new file's path, or None
+    when the job needs the shim's full treatment (conversions of other value types, and the
+    errors uWSGI raises), which then handles it from the start: the caller's dict loses a bytes
+    ``body`` only when the job is written here."""
+
+def spool_pairs(
+    spoolers: list[bytes], vars: Iterable[tuple[bytes, bytes]], body: bytes = b'', durable: bool = False
+) -> bytes:
+    """``uwsgi.spool(job)`` once the shim converted the job's values to bytes and took its body out:
+    the same checks as ``spool_job`` (which spooler, priority, ``at``, vars within 64 KiB), raised
+    with uWSGI's messages (``ValueError`` "unable to spool job: ...", ``SpoolTooLargeError``) and
+    logged with uWSGI's lines, then the write. ``spoolers``: the configured directories, the first
+    the default. Returns the new file's path."""
+
+def spool_read(id: _Path) -> dict[Any, bytes] | None:
+    """Read one task (by id: for a spool directory, the file's path) as
+    ``uwsgi.spooler_get_task`` does: None if it is missing, locked by a running spooler or
+    malformed."""
+
+def spool_list(directory: _Path) -> list[bytes]:
+    """The ids of the tasks the queue at ``directory`` holds (for a spool directory, the task
+    files' full paths), as ``uwsgi.spooler_jobs`` lists them."""
+
+def hostname() -> str:
+    """The machine's hostname as uWSGI reports it (the ``<host>`` of spool file names)."""
+
+# ---------------------------------------------------------------- signals
+
+def check_signal_target(target: str) -> None:
+    """Check a uWSGI signal target string as the master will (``ValueError`` naming what is
+    wrong), so a process without the master refuses exactly what the master would."""
+
+def recv_signals(
+    private: int,
+    shared: int,
+    wake_fd: int,
+    timeout: float | None = None,
+    direct: int = -1,
+    notify: int = -1,
+    monitors: WorkerMonitors | None = None,
+) -> bytes:
+    """Wait for signals on a process's channels and return their numbers, one byte each.
+
+    ``private`` and ``direct``: every byte waiting is taken; ``shared``: one datagram (the other
+    processes of the kind take the rest); or until ``wake_fd`` is readable (drained; returns an
+    empty result so the caller can look at its stop flag). A negative fd is not watched. The GIL
+    is released while waiting; Ctrl-C is checked every 100 ms, or only when ``wake_fd`` fires if
+    it is given (it must then be the process's signal wake-up fd). ``notify`` is one more
+    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``monitors``:
+    the file monitors a worker reads itself (``MasterLoop.worker_monitors``), polled too; their
+    signals come after the channels'. ``timeout`` None: no limit.
+    """
+
+def set_parent_death_signal(sig: int) -> None:
+    """``prctl(PR_SET_PDEATHSIG, sig)``: this process gets Unix signal ``sig`` when its parent
+    dies. ``ValueError`` if ``sig`` is not 1 to 64, ``OSError`` if the kernel refuses."""
+
+def direct_socket_path(control_path: _Path, worker_id: int) -> str:
+    """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
+
+@final
+class WorkerMonitors:
+    """The file monitors a worker reads itself: those whose signal went to this worker
+    (``workerN``) or to any worker (``worker``) when they were added before the first fork
+    (from ``MasterLoop.worker_monitors``). Signals read there that the table now sends elsewhere
+    go there: to their worker directly, else to the master."""
+
+@final
+class DirectSender:
+    """Direct delivery to one worker: the shared 512-byte table of ``workerN`` (and ``worker``)
+    targets and the workers' direct sockets (from ``MasterLoop.direct_sender``)."""
+
+    def send(self, num: int) -> bool:
+        """Deliver ``num`` straight to its worker; False: send it to the master instead."""
+    def register(self, num: int, target: str) -> None:
+        """A worker registered ``num`` for ``target`` at run time: the table says so at once."""
+    def worker(self, num: int) -> int | None:
+        """The worker ``num`` goes to directly, or None (through the master)."""
+
+# ---------------------------------------------------------------- the spooler
+
+@final
+class Task:
+    """A claimed task; its file stays locked until one outcome method (``ok``, ``retry``,
+    ``failed``, ``release``) is called."""
+
+    @property
+    def id(self) -> bytes:
+        """The task's opaque id (for a spool directory, the file's full path)."""
+    @property
+    def workdir(self) -> bytes | None:
+        """Where the task runs, when it differs from the queue's home (a priority subdirectory)."""
+    @property
+    def name(self) -> bytes:
+        """The file's basename."""
+    @property
+    def path(self) -> bytes:
+        """The file's full path."""
+    @property
+    def in_subdir(self) -> bool:
+        """True for a task of a priority subdirectory (its file is not directly in the spool dir)."""
+    @property
+    def attempts(self) -> int:
+        """Failures recorded before this run."""
+    @property
+    def vars(self) -> list[tuple[bytes, bytes]]:
+        """The vars in file order."""
+    @property
+    def body(self) -> bytes:
+        """The packet's body (empty when there is none)."""
+    def plugin_dict(self) -> dict[Any, bytes]:
+        """The dict real uWSGI's plugin passes to ``uwsgi.spooler``."""
+    def ok(self) -> None:
+        """Success: delete the file (on a reaper thread; ``Spooler.flush`` waits for it)."""
+    def retry(self) -> int:
+        """Keep the file; it runs again after the spooler frequency. Returns the unix time."""
+    @property
+    def fd(self) -> int:
+        """The claimed file's descriptor (the master's harakiri record finds the task by it)."""
+    @property
+    def ino(self) -> int:
+        """The claimed file's inode number."""
+    def failed(self, reason: str = ...) -> tuple[int, int | None, bytes | None]:
+        """The task raised (``reason``: the traceback, written to the dead letter's ``.reason``). Returns ``(attempts, retry_at, dead_path)``: ``retry_at`` (unix time)
+        when it is kept, ``dead_path`` when it was moved to the dead-letter folder."""
+    def release(self) -> None:
+        """Give the task back unchanged."""
+
+@final
+class Spooler:
+    """One spooler process's queue over a spool directory: inotify plus a periodic scan, claims
+    by OFD lock (safe beside other spoolers, ours or uWSGI's).
+
+    ``frequency``: scan period (s); ``retry_delay``/``retry_max_delay``: back-off of failed
+    tasks (s); ``max_attempts``: failures before the task moves to ``dead/`` (0: retry for
+    ever); ``numeric_names``: also take all-digit file names at the top level (uWSGI's
+    ``spooler-ordered``); ``share=(i, n)``: this is process ``i`` of ``n`` over the same
+    directory and, within one second of enqueue time, takes its share of the files first.
+    """
+
+    def __new__(
+        cls,
+        directory: _Path,
+        *,
+        frequency: float = 30.0,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 3600.0,
+        max_attempts: int = 0,
+        numeric_names: bool = False,
+        share: tuple[int, int] = (0, 1),
+        trusted_uids: list[int] = ...,
+    ) -> Spooler: ...
+    @property
+    def directory(self) -> bytes:
+        """The spool directory (realpath) as bytes."""
+    @property
+    def home(self) -> bytes:
+        """Where tasks run unless they name their own ``workdir`` (the spool directory)."""
+    def pending(self) -> int:
+        """Tasks waiting (ready now or later) as far as this spooler knows."""
+    @property
+    def unreadable(self) -> int:
+        """Task files this spooler could not open (permission denied), each logged once."""
+    def wake(self) -> None:
+        """Make a blocked ``next_task`` return None soon. Safe from a signal handler or another thread."""
+    def rescan(self) -> None:
+        """List the directory again before the next task (what SIGUSR1 does to uWSGI's spooler).
+        Safe from a signal handler or another thread."""
+    def flush(self) -> None:
+        """Wait until every task finished with ``ok`` is deleted (deletion runs on reaper threads)."""
+    def next_task(self, timeout: float | None = None) -> Task | None:
+        """Claim the next task, waiting up to ``timeout`` seconds (None: for ever)."""
+    @property
+    def frequency(self) -> float:
+        """The scan period in seconds (``uwsgi.set_spooler_frequency`` sets it)."""
+    @frequency.setter
+    def frequency(self, secs: float) -> None: ...
+    def watch_fd(self, fd: int) -> None:
+        """Also make ``next_task`` return None when ``fd`` is readable (a signal channel to read)."""
+    def watch_wakeup_fd(self, fd: int) -> None:
+        """Watch the non-blocking read end of the pipe given to ``signal.set_wakeup_fd``: a Unix
+        signal then makes ``next_task`` return None at once, and an idle ``next_task`` sleeps
+        without polling for signals."""
+
+# ---------------------------------------------------------------- the master
+
+@final
+class CronSpec:
+    """A cron entry: uWSGI's five integers (``from_uwsgi``) or a crontab string."""
+
+    def __new__(cls, text: str) -> CronSpec: ...
+    @staticmethod
+    def from_uwsgi(minute: int, hour: int, day: int, month: int, weekday: int) -> CronSpec:
+        """``uwsgi.add_cron``'s integers: -1 any, -N every N."""
+    def matches(self, year: int, month: int, day: int, hour: int, minute: int) -> bool:
+        """True if the wall-clock minute matches."""
+    def next_after(
+        self, year: int, month: int, day: int, hour: int, minute: int
+    ) -> tuple[int, int, int, int, int] | None:
+        """The first matching wall-clock minute strictly after the given one, as a tuple."""
+    def next_fire(self, after: float, tz: str | None = None) -> int | None:
+        """The first instant (unix seconds) strictly after ``after`` whose wall-clock minute
+        matches in time zone ``tz`` (None: the system's), each wall-clock minute at most once."""
+    def to_uwsgi(self) -> tuple[int, int, int, int, int] | None:
+        """The five ``uwsgi.add_cron`` integers with the same meaning, or None if uWSGI cannot say it."""
+
+@final
+class MasterLoop:
+    """The master's event loop: control socket, signal table and routing, timers, cron, file
+    monitors. ``wakeup_fd``: the read end of the master's ``signal.set_wakeup_fd`` pipe;
+    ``test_clock``: control datagrams may move the wall clock cron sees (tests only)."""
+
+    def __new__(cls, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False) -> MasterLoop: ...
+    def register_signal(self, num: int, target: str) -> None:
+        """``uwsgi.register_signal``: route signal ``num`` to ``target``."""
+    def signal_registered(self, num: int) -> bool:
+        """Whether signal ``num`` has a target."""
+    def add_channel(self, kind_name: str, id: int, fd: int) -> None:
+        """A child's private channel (``kind_name`` 'worker', 'spooler' or 'mule', its id, the
+        master's end)."""
+    def remove_channel(self, kind_name: str, id: int) -> None:
+        """Forget a child's private channel (it exited)."""
+    def add_queue(self, kind_name: str, fd: int) -> None:
+        """The shared queue of a kind (the "first available" targets)."""
+    def raise_signal(self, num: int) -> None:
+        """Route signal ``num`` now, as a child's ``uwsgi.signal`` does."""
+    def add_timer(self, num: int, secs: float, iterations: int = 0) -> None:
+        """Raise ``num`` every ``secs`` seconds (``iterations`` 0: for ever)."""
+    def add_cron(self, num: int, spec: CronSpec, tz: str | None = None, catch_up: bool = False) -> None:
+        """Raise ``num`` at each minute ``spec`` matches in ``tz`` (None: the system's local
+        zone); ``catch_up``: a minute missed while the master was stopped or the machine slept
+        runs once, late (uWSGI skips it)."""
+    def add_file_monitor(self, num: int, path: _Path, recursive: bool = False) -> None:
+        """Raise ``num`` when ``path`` changes (survives replace-by-rename)."""
+    def set_clock_offset(self, offset: int) -> None:
+        """Move the wall clock used by cron (``offset`` seconds from the real one) and re-plan
+        the cron entries."""
+    def wall_time(self) -> float:
+        """The wall clock cron sees, in unix seconds."""
+    def step(self, timeout: float = 1.0) -> list[tuple[str, int, str]]:
+        """Run the loop for up to ``timeout`` seconds (or until a Unix signal wakes it) and return
+        the events to log, as ``(kind, signum, detail)`` tuples."""
+    def direct_sender(self) -> DirectSender:
+        """A sender for signals aimed at one worker (its own socket, the shared table); a child
+        takes one before ``close_in_child``."""
+    def worker_monitors(self, worker_id: int) -> WorkerMonitors | None:
+        """In worker ``worker_id``, just forked (before ``close_in_child``): the file monitors this
+        worker reads itself (one hop), to pass to ``recv_signals``; None if it reads none."""
+    def close_in_child(self) -> None:
+        """In a forked child: close the inherited descriptors, leaving the master's socket file."""
+
+@final
+class Supervisor:
+    """The master's decisions about its children as a pure state machine.
+
+    ``slots``: one ``(label, recycles)`` per child the master keeps alive. Each event method
+    returns the :class:`Action` objects to carry out, in order. A child dead within
+    ``quick_death`` s is respawned after a back-off doubling from ``first_backoff`` to
+    ``max_backoff``; ``stop`` SIGTERMs the children, lets them run up to ``mercy`` s, then
+    SIGKILLs the rest and waits up to ``kill_grace`` s for them before exiting.
+    """
+
+    def __new__(
+        cls,
+        slots: list[tuple[str, bool]],
+        *,
+        quick_death: float = 1.0,
+        first_backoff: float = 0.25,
+        max_backoff: float = 8.0,
+        mercy: float = 30.0,
+        kill_grace: float = 10.0,
+    ) -> Supervisor: ...
+    def start(self, now: float) -> list[Action]:
+        """Start: spawn every slot."""
+    def spawned(self, slot: int, pid: int, now: float) -> list[Action]:
+        """The fork of ``slot`` made ``pid``."""
+    def spawn_failed(self, slot: int, error: str, now: float) -> list[Action]:
+        """The fork of ``slot`` failed with ``error``: it is retried after the back-off."""
+    def exited(self, pid: int, status: int, now: float) -> list[Action]:
+        """``pid`` exited; ``status`` is the raw status from ``os.waitpid``."""
+    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[Action]:
+        """A harakiri deadline of ``pid`` passed; ``what`` names it, for the log line."""
+    def stop(self, now: float, why: str = 'stop') -> list[Action]:
+        """Stop requested; ``why`` names the request (e.g. "SIGTERM"), for the log line. A second
+        request while stopping kills the rest at once."""
+    def tick(self, now: float) -> list[Action]:
+        """Time passed: respawns due, mercy or grace ended."""
+    def next_deadline(self) -> float | None:
+        """When ``tick`` must be called next at the latest (None: only on events)."""
+    def pid(self, slot: int) -> int | None:
+        """The pid in ``slot``, if it runs."""
+    @property
+    def finished(self) -> bool:
+        """True once ``Action.Exit`` was returned."""
+
+def fail_held_task(
+    fd_path: str | bytes,
+    ino: int,
+    root: str | bytes,
+    *,
+    reason: str,
+    retry_delay: float = ...,
+    retry_max_delay: float = ...,
+    max_attempts: int = ...,
+) -> tuple[int, int | None, bytes | None] | None:
+    """Record a failed attempt (a harakiri) on the task a killed spooler held open as ``fd_path``
+    (``/proc/<pid>/fd/<n>``), if it is still inode ``ino`` under ``root``: back-off, or the
+    dead-letter folder past ``max_attempts``. Returns what ``Task.failed`` returns, or None when
+    the file is no longer that task."""
+
+def insecure_spool_dir(directory: str | bytes) -> str | None:
+    """Why ``directory`` must not be a spool directory (others can write it), or None."""
+
+@disjoint_base
+class Action:
+    """One thing the master must do, returned by :class:`Supervisor`'s event methods: one class
+    per kind, for ``match``: ``case Action.Spawn(slot): ...``."""
+
+    @final
+    class Spawn(Action):
+        """Fork the child of ``slot``."""
+
+        __match_args__ = ('slot',)
+        def __new__(cls, slot: int) -> Action.Spawn: ...
+        @property
+        def slot(self) -> int:
+            """The slot to fork."""
+
+    @final
+    class Term(Action):
+        """Send SIGTERM to ``pid`` (if it is still the master's child)."""
+
+        __match_args__ = ('pid',)
+        def __new__(cls, pid: int) -> Action.Term: ...
+        @property
+        def pid(self) -> int:
+            """The child to signal."""
+
+    @final
+    class Kill(Action):
+        """Send SIGKILL to ``pid`` (if it is still the master's child)."""
+
+        __match_args__ = ('pid',)
+        def __new__(cls, pid: int) -> Action.Kill: ...
+        @property
+        def pid(self) -> int:
+            """The child to signal."""
+
+    @final
+    class Log(Action):
+        """Log ``message`` at ``level`` (``'info'``, ``'warning'`` or ``'error'``)."""
+
+        __match_args__ = ('level', 'message')
+        def __new__(cls, level: str, message: str) -> Action.Log: ...
+        @property
+        def level(self) -> str:
+            """``'info'``, ``'warning'`` or ``'error'``."""
+        @property
+        def message(self) -> str:
+            """The line to log."""
+
+    @final
+    class Exit(Action):
+        """Exit the master with ``code`` (every child is gone)."""
+
+        __match_args__ = ('code',)
+        def __new__(cls, code: int) -> Action.Exit: ...
+        @property
+        def code(self) -> int:
+            """The master's exit status."""
+
+# ---------------------------------------------------------------- control datagrams
+# The master's control datagrams, encoded by the core (their format: src/proto/control.rs). The
+# caller checks the values first (the master judges them again when it applies them); a value
+# outside its wire type raises OverflowError, a zone name over 255 bytes ValueError.
+
+def control_raise(num: int) -> bytes:
+    """Raise signal ``num`` (0..255)."""
+
+def control_register(num: int, target: str) -> bytes:
+    """A worker registered ``num`` for ``target`` at run time."""
+
+def control_clock(seconds: int) -> bytes:
+    """Move the master's test wall clock to now + ``seconds`` (honoured only with its test clock on)."""
+
+def control_timer(num: int, secs: float, iterations: int) -> bytes:
+    """A timer raising ``num`` every ``secs`` s, ``iterations`` times (0: for ever; below 2**32)."""
+
+def control_cron(num: int, catch_up: bool, tz: str | None, form: str | tuple[int, int, int, int, int]) -> bytes:
+    """A cron entry raising ``num``: ``form`` is a crontab string or uWSGI's five integers;
+    ``tz`` an IANA zone name (None: the master's local time)."""
+
+def control_file_monitor(num: int, recursive: bool, path: bytes) -> bytes:
+    """A file monitor raising ``num`` when ``path`` (absolute, raw bytes) changes."""
+
+# ---------------------------------------------------------------- process kinds
+
+@final
+class Kind:
+    """The kinds of process the master forks (the one list is the core's ``signal::Kind``).
+    Compares equal to its number (``int(kind)``), the one the shared process table stores."""
+
+    WORKER: Kind
+    SPOOLER: Kind
+    MULE: Kind
+    def __int__(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def label(self) -> str:
+        """The name in target strings and logs: ``'worker'``, ``'spooler'``, ``'mule'``."""
+    @property
+    def code(self) -> int:
+        """The number the shared process table stores (0 there is a free slot)."""
