@@ -742,6 +742,12 @@ class Master:
             except OSError as exc:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
+        # What this process and its children import lazily (pickle: pass_arguments and mule calls;
+        # shutil: the master's cleanup at exit) is imported now, while the interpreter's files are
+        # surely readable: the new user may not read a root-only Python's standard library. (The
+        # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
+        for name in ('pickle', 'shutil'):
+            importlib.import_module(name)
         try:
             if s.gid is not None:
                 os.setgid(gid)
@@ -1044,6 +1050,7 @@ class Master:
             where=spec.label(),
             harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
             stop=stop,
+            monitors=monitors,
         )
 
         if spec.kind == _core.Kind.SPOOLER:
