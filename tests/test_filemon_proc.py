@@ -337,3 +337,36 @@ def test_one_worker_target_survives_a_respawn_and_a_missing_worker_is_logged(pro
     wait_until(lambda: 'not delivered' in m.log(), 20, 'the log line for worker3', [m])
     assert _events(out, 'never') == []
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_a_postfork_signal_wait_reads_the_monitors_its_worker_reads(procs, tmp_path):
+    # A monitor aimed at worker 1 is read by worker 1 itself (the master leaves it alone while
+    # worker 1 lives): a uwsgi.signal_wait in its @postfork function, before the worker loop
+    # runs, must read it too, or the wait would never end.
+    watched = tmp_path / 'postfork.txt'
+    watched.write_text('')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED, target='worker1')
+        def changed(num):
+            rec('changed', num=num)
+
+        @postfork
+        def wait_in_worker_one():
+            if uwsgi.worker_id() != 1:
+                return
+            rec('ready')
+            uwsgi.signal_wait()
+            rec('waited', received=uwsgi.signal_received())
+        """,
+        watched,
+    )
+    wait_until(lambda: _events(out, 'ready'), 20, 'the wait', [m])
+    time.sleep(0.3)
+    _append(watched)
+    waited = wait_until(lambda: _events(out, 'waited'), 20, 'the end of the wait', [m])
+    changed = _events(out, 'changed')
+    assert [e['num'] for e in changed] == [waited[0]['received']]
+    assert m.stop(signal.SIGTERM) == 0

@@ -60,5 +60,6 @@ def run_worker(
         if wakeup is not None:
             give_back_wakeup_fd(wakeup)
         _signals.set_direct_channel(-1)
+        _signals.set_worker_monitors(None)
         direct.close()
     return 0
