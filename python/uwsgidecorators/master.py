@@ -963,10 +963,10 @@ class Master:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
         # What this process and its children import lazily (pickle: pass_arguments and mule calls;
-        # shutil: the master's cleanup at exit) is imported now, while the interpreter's files are
+        # shutil: the master's cleanup at exit; tempfile: a reload's import check) is imported now, while the interpreter's files are
         # surely readable: the new user may not read a root-only Python's standard library. (The
         # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
-        for name in ('pickle', 'shutil'):
+        for name in ('pickle', 'shutil', 'tempfile'):
             importlib.import_module(name)
         try:
             if s.gid is not None:
