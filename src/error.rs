@@ -39,6 +39,9 @@ pub enum Error {
     BadShare((u32, u32)),
     #[error("{0} must be a valid file descriptor")]
     BadFd(&'static str),
+    /// Not a Unix signal number (1 to 64).
+    #[error("not a signal number: {0}")]
+    BadUnixSignal(i32),
     /// The object was closed (a master loop in a forked child).
     #[error("this {0} is closed")]
     Closed(&'static str),

@@ -331,6 +331,24 @@ pub fn make_thread_batch() {
     unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
 
+/// Ask the kernel to send `sig` to this process when its parent dies (`PR_SET_PDEATHSIG`).
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number by value; no memory is passed.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::c_ulong::from(sig.unsigned_abs()),
+            0,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// fsync a directory, so that a rename or unlink inside it survives power loss.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

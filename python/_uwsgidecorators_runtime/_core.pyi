@@ -32,7 +32,9 @@ __all__ = [
     'MasterLoop',
     'CronSpec',
     'DirectSender',
+    'WorkerMonitors',
     'direct_socket_path',
+    'set_parent_death_signal',
     'Supervisor',
     'Action',
     'Kind',
@@ -113,7 +115,13 @@ def check_signal_target(target: str) -> None:
     wrong), so a process without the master refuses exactly what the master would."""
 
 def recv_signals(
-    private: int, shared: int, wake_fd: int, timeout: float | None = None, direct: int = -1, notify: int = -1
+    private: int,
+    shared: int,
+    wake_fd: int,
+    timeout: float | None = None,
+    direct: int = -1,
+    notify: int = -1,
+    monitors: WorkerMonitors | None = None,
 ) -> bytes:
     """Wait for signals on a process's channels and return their numbers, one byte each.
 
@@ -122,17 +130,29 @@ def recv_signals(
     empty result so the caller can look at its stop flag). A negative fd is not watched. The GIL
     is released while waiting; Ctrl-C is checked every 100 ms, or only when ``wake_fd`` fires if
     it is given (it must then be the process's signal wake-up fd). ``notify`` is one more
-    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``timeout``
-    None: no limit.
+    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``monitors``:
+    the file monitors a worker reads itself (``MasterLoop.worker_monitors``), polled too; their
+    signals come after the channels'. ``timeout`` None: no limit.
     """
+
+def set_parent_death_signal(sig: int) -> None:
+    """``prctl(PR_SET_PDEATHSIG, sig)``: this process gets Unix signal ``sig`` when its parent
+    dies. ``ValueError`` if ``sig`` is not 1 to 64, ``OSError`` if the kernel refuses."""
 
 def direct_socket_path(control_path: _Path, worker_id: int) -> str:
     """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
 
 @final
+class WorkerMonitors:
+    """The file monitors a worker reads itself: those whose signal went to this worker
+    (``workerN``) or to any worker (``worker``) when they were added before the first fork
+    (from ``MasterLoop.worker_monitors``). Signals read there that the table now sends elsewhere
+    go there: to their worker directly, else to the master."""
+
+@final
 class DirectSender:
-    """Direct delivery to one worker: the shared 256-byte table of ``workerN`` targets and the
-    workers' direct sockets (from ``MasterLoop.direct_sender``)."""
+    """Direct delivery to one worker: the shared 512-byte table of ``workerN`` (and ``worker``)
+    targets and the workers' direct sockets (from ``MasterLoop.direct_sender``)."""
 
     def send(self, num: int) -> bool:
         """Deliver ``num`` straight to its worker; False: send it to the master instead."""
@@ -318,6 +338,9 @@ class MasterLoop:
     def direct_sender(self) -> DirectSender:
         """A sender for signals aimed at one worker (its own socket, the shared table); a child
         takes one before ``close_in_child``."""
+    def worker_monitors(self, worker_id: int) -> WorkerMonitors | None:
+        """In worker ``worker_id``, just forked (before ``close_in_child``): the file monitors this
+        worker reads itself (one hop), to pass to ``recv_signals``; None if it reads none."""
     def close_in_child(self) -> None:
         """In a forked child: close the inherited descriptors, leaving the master's socket file."""
 

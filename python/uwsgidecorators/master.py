@@ -46,13 +46,11 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterable
@@ -464,6 +462,8 @@ class _ImportCheck:
             if k not in (_config.ENV_CONTROL, _config.ENV_MASTER_PID, ENV_RELOAD)
         }
         env[ENV_RELOAD_CHECK] = '1'
+        import tempfile  # only when a reload is asked for: children never load it
+
         payload = json.dumps({'path': sys.path, 'imports': [*s.imports, *s.spooler_imports]})
         output = tempfile.TemporaryFile()
         try:
@@ -539,15 +539,26 @@ class ChildSpec:
         return f'{self.kind.label} {self.ident}'
 
 
+def _make_runtime_dir() -> str:
+    """A private directory (mode 0700) for the control socket, as ``tempfile.mkdtemp`` makes one;
+    without tempfile, whose imports (random, shutil, bz2, lzma) every child would carry."""
+    base = os.environ.get('TMPDIR') or '/tmp'
+    while True:
+        path = os.path.join(base, f'uwsgidecorators-{os.urandom(6).hex()}')
+        try:
+            os.mkdir(path, 0o700)
+            return os.path.abspath(path)
+        except FileExistsError:
+            continue
+
+
 def _set_parent_death_signal(sig: int) -> None:
     # Linux prctl(PR_SET_PDEATHSIG): if the master is SIGKILLed its children get `sig` and stop
     # after their current task instead of running on as orphans.
+    # Through the core: importing ctypes for it cost each child about 0.4 MiB (bench_memory.py).
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, sig, 0, 0, 0)
-    except Exception:  # not Linux / no libc symbol: orphans are then reaped by the supervisor
+        _core.set_parent_death_signal(sig)
+    except OSError:  # refused: orphans are then reaped by the supervisor
         pass
 
 
@@ -737,7 +748,7 @@ class Master:
                 self.control_dir = parent
             return control
         if not s.spoolers:
-            self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
+            self.runtime_dir = _make_runtime_dir()
             self.control_dir = self.runtime_dir
             return os.path.join(self.runtime_dir, 'control')
         control = _signals.default_control_path(s.spoolers[0])
@@ -836,6 +847,8 @@ class Master:
             with contextlib.suppress(OSError):
                 os.rmdir(self.control_dir)  # only when empty
         if self.runtime_dir:
+            import shutil  # here, not at the top: every child would carry it (bench_memory.py)
+
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
         self.control = self.control_dir = self._control_lock_path = None
@@ -949,6 +962,12 @@ class Master:
             except OSError as exc:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
+        # What this process and its children import lazily (pickle: pass_arguments and mule calls;
+        # shutil: the master's cleanup at exit; tempfile: a reload's import check) is imported now, while the interpreter's files are
+        # surely readable: the new user may not read a root-only Python's standard library. (The
+        # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
+        for name in ('pickle', 'shutil', 'tempfile'):
+            importlib.import_module(name)
         try:
             if s.gid is not None:
                 os.setgid(gid)
@@ -1401,6 +1420,10 @@ class Master:
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         # The direct sender (its own socket, the shared table) outlives the loop's copy.
         direct = self.ml.direct_sender() if self.ml is not None else None
+        # A worker reads the file monitors aimed at it (or at any worker) itself: one hop.
+        monitors = (
+            self.ml.worker_monitors(spec.ident) if self.ml is not None and spec.kind == _core.Kind.WORKER else None
+        )
         _signals.detach_master(direct)
         if self.ml is not None:
             self.ml.close_in_child()
@@ -1445,6 +1468,7 @@ class Master:
             where=spec.label(),
             harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
             stop=stop,
+            monitors=monitors,
         )
 
         if spec.kind == _core.Kind.SPOOLER:
@@ -1473,7 +1497,7 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue)
+        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors)
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:

@@ -51,6 +51,7 @@ impl From<Error> for PyErr {
             | Error::BadSeconds { .. }
             | Error::BadShare(_)
             | Error::BadFd(_)
+            | Error::BadUnixSignal(_)
             | Error::Closed(_)
             | Error::Settled => PyValueError::new_err(e.to_string()),
         }

@@ -19,11 +19,18 @@ log = logging.getLogger('uwsgidecorators.master')
 
 
 def run_worker(
-    ident: int, where: str, harakiri: float, stop: StopFlag, chan: socket.socket, queue: socket.socket
+    ident: int,
+    where: str,
+    harakiri: float,
+    stop: StopFlag,
+    chan: socket.socket,
+    queue: socket.socket,
+    monitors: _core.WorkerMonitors | None = None,
 ) -> int:
     """Run signal handlers until SIGTERM: one byte from the private channel ``chan``, the direct
-    socket of worker ``ident`` or the shared worker ``queue`` is one signal. The wake-up fd closes
-    the check-then-sleep race of SIGTERM."""
+    socket of worker ``ident`` or the shared worker ``queue`` is one signal, and so is an event of
+    the file ``monitors`` this worker reads itself (``MasterLoop.worker_monitors``: one hop). The
+    wake-up fd closes the check-then-sleep race of SIGTERM."""
     wakeup = take_wakeup_fd()  # the child's own: the master's was cleared after the fork
     # Signals aimed at this worker alone come from any process straight to this socket (see
     # _core.DirectSender); until it is bound they go through the master, so none is lost.
@@ -43,7 +50,9 @@ def run_worker(
         while not stop.requested:
             # The wait (GIL released) and the reads are the core's: one call per wake-up.
             wake_fd = wakeup[0] if wakeup is not None else -1
-            for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno()):
+            for num in _core.recv_signals(
+                chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno(), monitors=monitors
+            ):
                 if stop.requested:
                     break
                 _signals.run_handler(num, where=where, harakiri=harakiri)
@@ -51,5 +60,6 @@ def run_worker(
         if wakeup is not None:
             give_back_wakeup_fd(wakeup)
         _signals.set_direct_channel(-1)
+        _signals.set_worker_monitors(None)
         direct.close()
     return 0
