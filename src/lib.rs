@@ -7,6 +7,8 @@ pub mod cron;
 pub mod direct;
 pub mod fsmon;
 pub mod master;
+pub mod proto;
+pub mod rpc;
 pub mod signal;
 pub mod spool;
 pub mod supervisor;
