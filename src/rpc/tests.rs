@@ -109,8 +109,9 @@ fn bad_input_closes_and_the_next_call_works() {
     for bytes in cases {
         let mut c = TcpStream::connect(hp).unwrap();
         c.set_read_timeout(Some(T)).unwrap();
-        c.write_all(&bytes).unwrap();
-        c.shutdown(std::net::Shutdown::Write).unwrap();
+        // The server may close (and reset) before all is written.
+        let _ = c.write_all(&bytes);
+        let _ = c.shutdown(std::net::Shutdown::Write);
         // Closed without a reply: end of stream, or a reset when bytes were left unread.
         let mut got = Vec::new();
         match c.read_to_end(&mut got) {
