@@ -702,3 +702,23 @@ pub fn unix_connect_nonblocking(path: &std::path::Path) -> io::Result<std::os::u
     stream.set_nonblocking(false)?;
     Ok(stream)
 }
+
+/// The address family of a socket (`SO_DOMAIN`).
+pub fn socket_family(fd: RawFd) -> io::Result<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}

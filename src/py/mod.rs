@@ -3,6 +3,7 @@
 mod blocking;
 mod errors;
 mod master;
+mod rpc;
 mod spool;
 mod supervisor;
 
@@ -99,5 +100,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyDirectSender>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
+    m.add_class::<rpc::PyRpcServer>()?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_listen, m)?)?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_call, m)?)?;
     Ok(())
 }

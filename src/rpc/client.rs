@@ -45,12 +45,27 @@ pub fn call_request(
     request: &[u8],
     timeout: Duration,
 ) -> Result<Option<Vec<u8>>, CallError> {
+    call_request_checked(addr, request, timeout, &mut || Ok(()))
+}
+
+/// [`call_request`], calling `check` whenever a system call was interrupted by a signal: an
+/// error from it ends the call (the binding runs Python's signal handlers there, so Ctrl-C
+/// ends a call at once).
+pub fn call_request_checked(
+    addr: &Addr,
+    request: &[u8],
+    timeout: Duration,
+    check: &mut dyn FnMut() -> io::Result<()>,
+) -> Result<Option<Vec<u8>>, CallError> {
     let deadline = Instant::now() + timeout;
     let io_err = |source| CallError::Io {
         addr: describe(addr),
         source,
     };
-    let mut conn = connect(addr, deadline).map_err(io_err)?;
+    let mut conn = Conn {
+        stream: connect(addr, deadline).map_err(io_err)?,
+        check,
+    };
     conn.write_all_by(request, deadline).map_err(io_err)?;
     let mut head = [0u8; HEADER_LEN];
     let got = conn.read_full(&mut head, deadline).map_err(io_err)?;
@@ -83,9 +98,14 @@ fn describe(addr: &Addr) -> String {
     }
 }
 
-enum Conn {
+enum Stream {
     Tcp(TcpStream),
     Unix(std::os::unix::net::UnixStream),
+}
+
+struct Conn<'a> {
+    stream: Stream,
+    check: &'a mut dyn FnMut() -> io::Result<()>,
 }
 
 fn timed_out() -> io::Error {
@@ -100,7 +120,7 @@ fn remaining(deadline: Instant) -> io::Result<Duration> {
     Ok(left)
 }
 
-fn connect(addr: &Addr, deadline: Instant) -> io::Result<Conn> {
+fn connect(addr: &Addr, deadline: Instant) -> io::Result<Stream> {
     match addr {
         Addr::Tcp(hp) => {
             let mut last = None;
@@ -108,7 +128,7 @@ fn connect(addr: &Addr, deadline: Instant) -> io::Result<Conn> {
                 match TcpStream::connect_timeout(&sa, remaining(deadline)?) {
                     Ok(s) => {
                         s.set_nodelay(true)?;
-                        return Ok(Conn::Tcp(s));
+                        return Ok(Stream::Tcp(s));
                     }
                     Err(e) => last = Some(e),
                 }
@@ -120,7 +140,7 @@ fn connect(addr: &Addr, deadline: Instant) -> io::Result<Conn> {
         Addr::Unix(path) => loop {
             // A full backlog (every worker busy) gives EAGAIN: try again until the deadline.
             match crate::sys::unix_connect_nonblocking(path) {
-                Ok(s) => return Ok(Conn::Unix(s)),
+                Ok(s) => return Ok(Stream::Unix(s)),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     std::thread::sleep(remaining(deadline)?.min(Duration::from_millis(1)));
                 }
@@ -130,28 +150,28 @@ fn connect(addr: &Addr, deadline: Instant) -> io::Result<Conn> {
     }
 }
 
-impl Conn {
+impl Conn<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Tcp(s) => s.read(buf),
-            Conn::Unix(s) => s.read(buf),
+        match &mut self.stream {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
         }
     }
 
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Tcp(s) => s.write(data),
-            Conn::Unix(s) => s.write(data),
+        match &mut self.stream {
+            Stream::Tcp(s) => s.write(data),
+            Stream::Unix(s) => s.write(data),
         }
     }
 
     fn set_timeouts(&self, left: Duration) -> io::Result<()> {
-        match self {
-            Conn::Tcp(s) => {
+        match &self.stream {
+            Stream::Tcp(s) => {
                 s.set_read_timeout(Some(left))?;
                 s.set_write_timeout(Some(left))
             }
-            Conn::Unix(s) => {
+            Stream::Unix(s) => {
                 s.set_read_timeout(Some(left))?;
                 s.set_write_timeout(Some(left))
             }
@@ -164,7 +184,7 @@ impl Conn {
             match self.write(data) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => (self.check)()?,
                 Err(e) if is_timeout(&e) => return Err(timed_out()),
                 Err(e) => return Err(e),
             }
@@ -180,7 +200,7 @@ impl Conn {
             match self.read(&mut buf[got..]) {
                 Ok(0) => break,
                 Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => (self.check)()?,
                 Err(e) if is_timeout(&e) => return Err(timed_out()),
                 Err(e) => return Err(e),
             }
