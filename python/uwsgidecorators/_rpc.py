@@ -195,6 +195,28 @@ def dispatch(name: bytes, args: tuple[bytes, ...]) -> bytes | None:
     return run(func, args, name)
 
 
+def worker_dispatch(harakiri: float) -> Callable[[bytes, tuple[bytes, ...]], bytes | None]:
+    """:func:`dispatch` for a worker of the master: with ``harakiri`` > 0 (``--harakiri``) the
+    master's deadline for this process is armed while a function runs, as for a signal handler."""
+    st = _config.state()
+    table, slot = st.table, st.slot
+    if table is None or slot is None or harakiri <= 0:
+        return dispatch
+    from ._shared import F_TASK_DEADLINE
+
+    def guarded(name: bytes, args: tuple[bytes, ...]) -> bytes | None:
+        func = FUNCS.get(name)
+        if func is None:
+            return None
+        table.arm(slot, F_TASK_DEADLINE, harakiri)
+        try:
+            return run(func, args, name)
+        finally:
+            table.put(slot, F_TASK_DEADLINE, 0)
+
+    return guarded
+
+
 def master_socket_path(control: str) -> str:
     """Where a master whose control socket is ``control`` binds its private RPC socket."""
     return control + MASTER_SOCKET_SUFFIX

@@ -135,6 +135,14 @@ class Settings:
     log_date: str | None = None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
+    rpc_sockets: list[str] = field(default_factory=list)
+    """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173)"""
+    listen: int = 100
+    """--listen: backlog of each RPC socket (pending connections the kernel keeps)"""
+    socket_timeout: float = 4.0
+    """--socket-timeout: an RPC client's time to send its request (and to take the reply)"""
+    rpc_max_connections: int = 64
+    """--rpc-max-connections (ours): connections one worker reads or writes at once"""
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -203,6 +211,10 @@ def settings_from_options(opts: Options) -> Settings:
     s.vacuum = opts.flag('vacuum')
     s.logto = _log_option(opts, 'logto')
     s.logto2 = _log_option(opts, 'logto2')
+    s.rpc_sockets = opts.strings('socket')
+    s.listen = int(opts.number('listen', 100, integer=True, minimum=1))
+    s.socket_timeout = opts.number('socket-timeout', 4.0, minimum=0.001)
+    s.rpc_max_connections = int(opts.number('rpc-max-connections', 64, integer=True, minimum=1))
     _resolve_ids(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
@@ -442,6 +454,11 @@ class Master:
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
         """kind -> (write end kept by the master, read end shared by the children of that kind)"""
+        self.rpc_socks: list[socket.socket] = []
+        """the RPC listeners, bound before any fork: the private ``<control>.rpc`` (for
+        processes the master did not fork) and each --socket; every worker accepts on them"""
+        self.rpc_paths: list[str] = []
+        """Unix socket files of ``rpc_socks``, removed at exit"""
         self.events = _EventLog()
         self.dropped = False
         """privileges were dropped (--uid/--gid)"""
@@ -521,10 +538,46 @@ class Master:
             self.queues[kind] = (write_end, read_end)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
+        self._bind_rpc(control)
         if test_clock:
             log.warning(
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
+
+    def _bind_rpc(self, control: str) -> None:
+        """Bind the RPC listeners before any fork (the workers inherit and serve them): always
+        ``<control>.rpc`` (0600, for processes the master did not fork), and each --socket."""
+        from . import _core, _rpc
+
+        private = _rpc.master_socket_path(control)
+        old_umask = os.umask(0o077)
+        try:
+            fd = _core.rpc_listen(private, self.s.listen)
+        except OSError as exc:
+            raise ControlError(f'cannot bind the RPC socket {private}: {exc.strerror or exc}') from None
+        finally:
+            os.umask(old_umask)
+        self.rpc_socks.append(socket.socket(fileno=fd))
+        self.rpc_paths.append(private)
+        for address in self.s.rpc_sockets:
+            try:
+                fd = _core.rpc_listen(address, self.s.listen)
+            except OSError as exc:
+                raise ControlError(
+                    f'cannot bind --socket {address}: {exc.strerror or exc} (is a uWSGI instance or another '
+                    'server using it? this master serves uWSGI RPC there; drop the option if the socket was '
+                    "meant for your web server's uwsgi_pass)"
+                ) from None
+            self.rpc_socks.append(socket.socket(fileno=fd))
+            if ':' not in address:
+                self.rpc_paths.append(address)
+            log.info(
+                'uwsgi socket %s: serving uWSGI RPC (modifier1 173) in the workers; other requests '
+                "(a web server's uwsgi_pass) are closed",
+                address,
+            )
+        if self.s.workers == 0:
+            log.warning('no workers (--processes 0): RPC calls to this master get no answer')
 
     def _control_place(self) -> str:
         """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
@@ -604,6 +657,13 @@ class Master:
 
     def _close_loop(self) -> None:
         _signals.detach_master()
+        for sock in self.rpc_socks:
+            sock.close()
+        self.rpc_socks.clear()
+        for path in self.rpc_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.rpc_paths.clear()
         for sock in self.channels.values():
             sock.close()
         self.channels.clear()
@@ -998,6 +1058,9 @@ class Master:
             write_end.close()
             if name != kind_name:
                 read_end.close()
+        if spec.kind != KIND_WORKER:
+            for sock in self.rpc_socks:
+                sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
@@ -1076,7 +1139,7 @@ class Master:
         wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
         where = spec.label()
         harakiri = self.s.worker_harakiri
-        from . import _core
+        from . import _core, _rpc
 
         # Signals aimed at this worker alone come from any process straight to this socket (see
         # _core.DirectSender); until it is bound they go through the master, so none is lost.
@@ -1092,11 +1155,26 @@ class Master:
             except OSError as exc:
                 log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
         _signals.set_direct_channel(direct.fileno())  # uwsgi.signal_wait reads it too
+        # RPC: this worker accepts on the master's RPC sockets (exactly one worker takes each
+        # connection) and serves calls while it waits for signals.
+        rpc_server = (
+            _core.RpcServer([s.fileno() for s in self.rpc_socks], self.s.rpc_max_connections, self.s.socket_timeout)
+            if self.rpc_socks
+            else None
+        )
+        dispatch = _rpc.worker_dispatch(harakiri)
         try:
             while not stop.requested:
                 # The wait (GIL released) and the reads are the core's: one call per wake-up.
                 wake_fd = wakeup[0] if wakeup is not None else -1
-                for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno()):
+                timeout = None
+                if rpc_server is not None:
+                    # Serves calls (accept, reads, writes without the GIL; each function with
+                    # it) until a signal channel or the wake-up fd is readable.
+                    fds = [fd for fd in (chan.fileno(), queue.fileno(), direct.fileno(), wake_fd) if fd >= 0]
+                    rpc_server.serve(dispatch, _rpc.log.warning, fds)
+                    timeout = 0.0
+                for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, timeout, direct.fileno()):
                     if stop.requested:
                         break
                     _signals.run_handler(num, where=where, harakiri=harakiri)

@@ -86,7 +86,13 @@ _SERVED: dict[str, tuple[str, str]] = {
     'uid': (VALUE, 'uid'),
     'gid': (VALUE, 'gid'),
     'no-initgroups': (FLAG, 'no-initgroups'),
+    'socket': (VALUE, 'socket'),
+    'uwsgi-socket': (VALUE, 'socket'),
+    'listen': (VALUE, 'listen'),
+    'socket-timeout': (VALUE, 'socket-timeout'),
+    'rpc-max': (VALUE, 'rpc-max'),
     # ours, not uWSGI's
+    'rpc-max-connections': (VALUE, 'rpc-max-connections'),
     'control-socket': (VALUE, 'control-socket'),
     'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),
     'spooler-durable': (FLAG, 'spooler-durable'),
@@ -103,8 +109,6 @@ _APP = 'no WSGI application is loaded; use --import for your task modules'
 
 # uWSGI options we know but do not serve: name -> (kind, why). Each gets one notice line.
 _NOT_SERVED: dict[str, tuple[str, str]] = {
-    'socket': (VALUE, _WEB),
-    'uwsgi-socket': (VALUE, _WEB),
     'http': (VALUE, _WEB),
     'http-socket': (VALUE, _WEB),
     'https': (VALUE, _WEB),
@@ -114,7 +118,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'shared-socket': (VALUE, _WEB),
     'chmod-socket': (VALUE, _WEB),
     'chown-socket': (VALUE, _WEB),
-    'listen': (VALUE, _WEB),
     'static-map': (VALUE, _WEB),
     'route': (VALUE, _WEB),
     'buffer-size': (VALUE, _WEB),
