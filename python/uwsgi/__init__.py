@@ -507,7 +507,7 @@ def rpc(node: str | bytes, rpc_name: bytes, /, *rpc_args: bytes) -> bytes | None
     the node did not answer within ``--socket-timeout``, 4 s: logged)."""
     if node is None and rpc_name.__class__ is bytes:
         func = _RPC_FUNCS.get(rpc_name)
-        if func is not None:
+        if func is not None and len(rpc_args) <= 255:
             for arg in rpc_args:
                 if arg.__class__ is not bytes:
                     break
@@ -529,7 +529,7 @@ def call(rpc_name: bytes, /, *args: bytes) -> bytes | None:
     (``MasterNotFoundError`` when it knows no master); else None, as in uWSGI."""
     if rpc_name.__class__ is bytes:
         func = _RPC_FUNCS.get(rpc_name)
-        if func is not None:
+        if func is not None and len(args) <= 255:
             for arg in args:
                 if arg.__class__ is not bytes:
                     break
