@@ -591,51 +591,6 @@ impl Drop for SharedBytes {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    extern "C" fn ignore(_: libc::c_int) {}
-
-    #[test]
-    fn a_signal_ends_the_wait_for_a_lock() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("f");
-        std::fs::write(&path, b"x").unwrap();
-        let holder = File::options().read(true).write(true).open(&path).unwrap();
-        assert!(try_lock_exclusive(&holder).unwrap());
-        // A handler installed without SA_RESTART, as Python installs its own.
-        // SAFETY: a zeroed sigaction is valid; the handler does nothing.
-        unsafe {
-            let mut sa: libc::sigaction = std::mem::zeroed();
-            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            assert_eq!(libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut()), 0);
-        }
-        // SAFETY: pthread_self has no preconditions.
-        let me = unsafe { libc::pthread_self() } as usize;
-        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let seen = done.clone();
-        // Poke until the waiter is out (a signal before its fcntl would be lost); after 2 s let
-        // go of the lock, so a wait that ignores signals fails the test instead of hanging it.
-        let poke = std::thread::spawn(move || {
-            let end = std::time::Instant::now() + Duration::from_secs(2);
-            while !seen.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < end
-            {
-                std::thread::sleep(Duration::from_millis(20));
-                // SAFETY: the waiting thread outlives this one (it joins it below).
-                unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGURG) };
-            }
-            drop(holder);
-        });
-        let waiter = File::options().read(true).write(true).open(&path).unwrap();
-        let waited = lock_exclusive(&waiter);
-        done.store(true, std::sync::atomic::Ordering::SeqCst);
-        poke.join().unwrap();
-        assert_eq!(waited.unwrap_err().kind(), io::ErrorKind::Interrupted);
-        lock_exclusive(&waiter).unwrap();
-    }
-}
-
 /// `poll(2)` over caller-built entries (events chosen per fd); `revents` are filled in. An
 /// interrupted wait returns 0 (nothing ready), so the caller checks signals and loops.
 pub fn poll_fds(pfds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
@@ -664,7 +619,9 @@ pub fn set_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
 /// Connect a Unix stream socket without blocking: a listener whose backlog is full gives
 /// `WouldBlock` (EAGAIN) at once instead of a connect that waits for ever. The stream is
 /// returned in blocking mode.
-pub fn unix_connect_nonblocking(path: &std::path::Path) -> io::Result<std::os::unix::net::UnixStream> {
+pub fn unix_connect_nonblocking(
+    path: &std::path::Path,
+) -> io::Result<std::os::unix::net::UnixStream> {
     use std::os::fd::FromRawFd;
     use std::os::unix::ffi::OsStrExt;
     let bytes = path.as_os_str().as_bytes();
@@ -721,4 +678,156 @@ pub fn socket_family(fd: RawFd) -> io::Result<i32> {
         return Err(io::Error::last_os_error());
     }
     Ok(v)
+}
+
+/// Accept one connection, non-blocking and close-on-exec from the start (`accept4`): one
+/// system call where `accept` + `set_nonblocking` take two. `WouldBlock` when none is waiting.
+pub fn accept_nonblocking(listener: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    loop {
+        // SAFETY: accept4 with null address pointers writes no memory.
+        let fd = unsafe {
+            libc::accept4(
+                listener,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor that nothing else owns.
+            return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Connect a TCP stream in blocking mode, the connect itself bounded by `timeout` (Linux honours
+/// `SO_SNDTIMEO` in `connect`): three system calls where a non-blocking connect and a poll take
+/// seven. The stream keeps that send timeout.
+pub fn tcp_connect_timeout(
+    addr: &std::net::SocketAddr,
+    timeout: Duration,
+) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: creates a socket; the fd is owned by the TcpStream below at once.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket nobody else owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    stream.set_write_timeout(Some(timeout.max(Duration::from_micros(1))))?;
+    // SAFETY: sockaddr_in/sockaddr_in6 are plain data; each is filled from `addr` and passed
+    // with its own size.
+    let rc = unsafe {
+        match addr {
+            std::net::SocketAddr::V4(a) => {
+                let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_port = a.port().to_be();
+                sa.sin_addr = libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                };
+                libc::connect(
+                    fd,
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            std::net::SocketAddr::V6(a) => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_port = a.port().to_be();
+                sa.sin6_addr = libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                };
+                sa.sin6_flowinfo = a.flowinfo();
+                sa.sin6_scope_id = a.scope_id();
+                libc::connect(
+                    fd,
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            // A connect cut by the send timeout reports EINPROGRESS (or EAGAIN).
+            Some(libc::EINPROGRESS | libc::EAGAIN) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+            }
+            // Interrupted: the handshake goes on; wait for it (bounded) and take its result.
+            Some(libc::EINTR) => {
+                let mut pfd = [libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                if poll_fds(&mut pfd, timeout)? == 0 {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+                }
+                if let Some(e) = stream.take_error()? {
+                    return Err(e);
+                }
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn a_signal_ends_the_wait_for_a_lock() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("f");
+        std::fs::write(&path, b"x").unwrap();
+        let holder = File::options().read(true).write(true).open(&path).unwrap();
+        assert!(try_lock_exclusive(&holder).unwrap());
+        // A handler installed without SA_RESTART, as Python installs its own.
+        // SAFETY: a zeroed sigaction is valid; the handler does nothing.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            assert_eq!(libc::sigaction(libc::SIGURG, &sa, std::ptr::null_mut()), 0);
+        }
+        // SAFETY: pthread_self has no preconditions.
+        let me = unsafe { libc::pthread_self() } as usize;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = done.clone();
+        // Poke until the waiter is out (a signal before its fcntl would be lost); after 2 s let
+        // go of the lock, so a wait that ignores signals fails the test instead of hanging it.
+        let poke = std::thread::spawn(move || {
+            let end = std::time::Instant::now() + Duration::from_secs(2);
+            while !seen.load(std::sync::atomic::Ordering::SeqCst) && std::time::Instant::now() < end
+            {
+                std::thread::sleep(Duration::from_millis(20));
+                // SAFETY: the waiting thread outlives this one (it joins it below).
+                unsafe { libc::pthread_kill(me as libc::pthread_t, libc::SIGURG) };
+            }
+            drop(holder);
+        });
+        let waiter = File::options().read(true).write(true).open(&path).unwrap();
+        let waited = lock_exclusive(&waiter);
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        poke.join().unwrap();
+        assert_eq!(waited.unwrap_err().kind(), io::ErrorKind::Interrupted);
+        lock_exclusive(&waiter).unwrap();
+    }
 }

@@ -282,7 +282,10 @@ mod tests {
     fn golden_requests() {
         // tests/golden/rpc/rpc_vectors.json, written by real uWSGI's peers.
         let two = hex("ad0e0000050068656c6c6f01006102006263");
-        assert_eq!(encode_request(b"hello", &[b"a".as_slice(), b"bc"], 0).unwrap(), two);
+        assert_eq!(
+            encode_request(b"hello", &[b"a".as_slice(), b"bc"], 0).unwrap(),
+            two
+        );
         let r = decode_request(&two).unwrap();
         assert_eq!((r.name, r.args), (&b"hello"[..], vec![&b"a"[..], b"bc"]));
         let none: [&[u8]; 0] = [];
@@ -302,7 +305,10 @@ mod tests {
 
     #[test]
     fn golden_replies() {
-        assert_eq!(encode_reply(b"hello:a,bc", 0), hex("ad0a000068656c6c6f3a612c6263"));
+        assert_eq!(
+            encode_reply(b"hello:a,bc", 0),
+            hex("ad0a000068656c6c6f3a612c6263")
+        );
         assert_eq!(encode_reply(b"hello:x", 1), b"hello:x");
         let big = vec![b'B'; 70000];
         let r = encode_reply(&big, 0);
@@ -379,7 +385,10 @@ mod tests {
             decode_request(b"\xad\x03\x00\x00\x00\x00a"),
             Err(RpcError::BadArray { offset: 2 })
         );
-        assert_eq!(content_length(b"\x01\x00a\x01\x00b"), Err(RpcError::BadReplyDict));
+        assert_eq!(
+            content_length(b"\x01\x00a\x01\x00b"),
+            Err(RpcError::BadReplyDict)
+        );
     }
 
     fn item() -> impl Strategy<Value = Vec<u8>> {

@@ -48,7 +48,9 @@ impl From<Error> for PyErr {
                 // The OSError subclass of its kind (ConnectionRefusedError, TimeoutError...).
                 PyErr::from(std::io::Error::new(source.kind(), e.to_string()))
             }
-            Error::Call(CallError::Reply { .. }) => PyOSError::new_err((libc::EPROTO, e.to_string())),
+            Error::Call(CallError::Reply { .. }) => {
+                PyOSError::new_err((libc::EPROTO, e.to_string()))
+            }
             Error::Write(_)
             | Error::Rpc(_)
             | Error::Job(_)

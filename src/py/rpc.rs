@@ -144,11 +144,7 @@ impl PyRpcServer {
 }
 
 /// Run one request through `dispatch`; the reply bytes, or None for no reply.
-fn answer(
-    py: Python<'_>,
-    dispatch: &Bound<'_, PyAny>,
-    packet: &[u8],
-) -> PyResult<Option<Vec<u8>>> {
+fn answer(py: Python<'_>, dispatch: &Bound<'_, PyAny>, packet: &[u8]) -> PyResult<Option<Vec<u8>>> {
     let Ok(req) = rpc::decode_request(packet) else {
         return Ok(None); // the server only hands out packets that decode
     };

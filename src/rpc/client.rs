@@ -65,10 +65,20 @@ pub fn call_request_checked(
     let mut conn = Conn {
         stream: connect(addr, deadline).map_err(io_err)?,
         check,
+        deadline,
     };
-    conn.write_all_by(request, deadline).map_err(io_err)?;
-    let mut head = [0u8; HEADER_LEN];
-    let got = conn.read_full(&mut head, deadline).map_err(io_err)?;
+    conn.set_timeouts().map_err(io_err)?;
+    conn.write_all(request).map_err(io_err)?;
+    // One read takes the header and, most often, the whole value.
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0;
+    while got < HEADER_LEN {
+        let n = conn.read_some(&mut buf[got..]).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
     if got == 0 {
         return Ok(None);
     }
@@ -76,19 +86,21 @@ pub fn call_request_checked(
         addr: describe(addr),
         fault,
     };
-    if got < HEADER_LEN {
-        return Err(bad(RpcError::ShortHeader { len: got }));
-    }
-    let header = Header::parse(&head).ok_or(bad(RpcError::ShortHeader { len: got }))?;
+    let header = Header::parse(&buf[..got]).ok_or(bad(RpcError::ShortHeader { len: got }))?;
+    let mut have = buf[HEADER_LEN..got].to_vec();
     let len = match rpc::reply_head(header) {
         ReplyHead::Value(n) => n,
         ReplyHead::Dict(n) => {
-            let dict = conn.read_exact_by(n, deadline, addr)?;
-            rpc::content_length(&dict).map_err(bad)?
+            conn.fill(&mut have, n, addr)?;
+            let value_start = have.split_off(n);
+            let len = rpc::content_length(&have).map_err(bad)?;
+            have = value_start;
+            len
         }
     };
-    let value = conn.read_exact_by(len, deadline, addr)?;
-    Ok((!value.is_empty()).then_some(value))
+    conn.fill(&mut have, len, addr)?;
+    have.truncate(len);
+    Ok((!have.is_empty()).then_some(have))
 }
 
 fn describe(addr: &Addr) -> String {
@@ -106,6 +118,7 @@ enum Stream {
 struct Conn<'a> {
     stream: Stream,
     check: &'a mut dyn FnMut() -> io::Result<()>,
+    deadline: Instant,
 }
 
 fn timed_out() -> io::Error {
@@ -125,11 +138,8 @@ fn connect(addr: &Addr, deadline: Instant) -> io::Result<Stream> {
         Addr::Tcp(hp) => {
             let mut last = None;
             for sa in hp.to_socket_addrs()? {
-                match TcpStream::connect_timeout(&sa, remaining(deadline)?) {
-                    Ok(s) => {
-                        s.set_nodelay(true)?;
-                        return Ok(Stream::Tcp(s));
-                    }
+                match crate::sys::tcp_connect_timeout(&sa, remaining(deadline)?) {
+                    Ok(s) => return Ok(Stream::Tcp(s)),
                     Err(e) => last = Some(e),
                 }
             }
@@ -151,21 +161,9 @@ fn connect(addr: &Addr, deadline: Instant) -> io::Result<Stream> {
 }
 
 impl Conn<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match &mut self.stream {
-            Stream::Tcp(s) => s.read(buf),
-            Stream::Unix(s) => s.read(buf),
-        }
-    }
-
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        match &mut self.stream {
-            Stream::Tcp(s) => s.write(data),
-            Stream::Unix(s) => s.write(data),
-        }
-    }
-
-    fn set_timeouts(&self, left: Duration) -> io::Result<()> {
+    /// Bound reads and writes by what is left of the deadline (once, and again after a signal).
+    fn set_timeouts(&self) -> io::Result<()> {
+        let left = remaining(self.deadline)?;
         match &self.stream {
             Stream::Tcp(s) => {
                 s.set_read_timeout(Some(left))?;
@@ -178,13 +176,22 @@ impl Conn<'_> {
         }
     }
 
-    fn write_all_by(&mut self, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+    /// A signal interrupted a system call: run the caller's check, then bound the rest again.
+    fn interrupted(&mut self) -> io::Result<()> {
+        (self.check)()?;
+        self.set_timeouts()
+    }
+
+    fn write_all(&mut self, mut data: &[u8]) -> io::Result<()> {
         while !data.is_empty() {
-            self.set_timeouts(remaining(deadline)?)?;
-            match self.write(data) {
+            let r = match &mut self.stream {
+                Stream::Tcp(s) => s.write(data),
+                Stream::Unix(s) => s.write(data),
+            };
+            match r {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => data = &data[n..],
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => (self.check)()?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
                 Err(e) if is_timeout(&e) => return Err(timed_out()),
                 Err(e) => return Err(e),
             }
@@ -192,51 +199,45 @@ impl Conn<'_> {
         Ok(())
     }
 
-    /// Fill `buf` or stop at end of stream; returns how many bytes came.
-    fn read_full(&mut self, buf: &mut [u8], deadline: Instant) -> io::Result<usize> {
-        let mut got = 0;
-        while got < buf.len() {
-            self.set_timeouts(remaining(deadline)?)?;
-            match self.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => (self.check)()?,
+    /// One read (0: end of stream).
+    fn read_some(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let r = match &mut self.stream {
+                Stream::Tcp(s) => s.read(buf),
+                Stream::Unix(s) => s.read(buf),
+            };
+            match r {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
                 Err(e) if is_timeout(&e) => return Err(timed_out()),
-                Err(e) => return Err(e),
+                r => return r,
             }
         }
-        Ok(got)
     }
 
-    /// Read exactly `len` bytes; the buffer grows with what arrives, so a reply that announces
-    /// more than it sends costs no more memory than it sent.
-    fn read_exact_by(
-        &mut self,
-        len: usize,
-        deadline: Instant,
-        addr: &Addr,
-    ) -> Result<Vec<u8>, CallError> {
-        let io_err = |source| CallError::Io {
-            addr: describe(addr),
-            source,
-        };
-        let mut out = Vec::with_capacity(len.min(1 << 20));
-        let mut chunk = vec![0u8; len.clamp(1, 1 << 16)];
-        while out.len() < len {
-            let want = (len - out.len()).min(chunk.len());
-            let n = self.read_full(&mut chunk[..want], deadline).map_err(io_err)?;
+    /// Read until `have` holds `len` bytes; the buffer grows with what arrives, so a reply that
+    /// announces more than it sends costs no more memory than it sent.
+    fn fill(&mut self, have: &mut Vec<u8>, len: usize, addr: &Addr) -> Result<(), CallError> {
+        let mut chunk = vec![0u8; 1 << 16];
+        while have.len() < len {
+            let want = (len - have.len()).min(chunk.len());
+            let n = self
+                .read_some(&mut chunk[..want])
+                .map_err(|source| CallError::Io {
+                    addr: describe(addr),
+                    source,
+                })?;
             if n == 0 {
                 return Err(CallError::Reply {
                     addr: describe(addr),
                     fault: RpcError::Truncated {
                         expected: len,
-                        got: out.len(),
+                        got: have.len(),
                     },
                 });
             }
-            out.extend_from_slice(&chunk[..n]);
+            have.extend_from_slice(&chunk[..n]);
         }
-        Ok(out)
+        Ok(())
     }
 }
 

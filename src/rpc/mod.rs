@@ -30,7 +30,10 @@ impl Addr {
     /// Parse a node as uWSGI does: with a colon it is `HOST:PORT`, else a Unix socket path.
     pub fn parse(node: &str) -> io::Result<Addr> {
         if node.is_empty() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "empty rpc address"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "empty rpc address",
+            ));
         }
         if node.contains(':') {
             let (host, port) = node.rsplit_once(':').unwrap_or((node, ""));

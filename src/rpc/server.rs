@@ -75,19 +75,7 @@ impl Listener {
     }
 
     fn accept(&self) -> io::Result<File> {
-        let fd: OwnedFd = match self {
-            Listener::Tcp(l) => {
-                let (s, _) = l.accept()?;
-                s.set_nonblocking(true)?;
-                s.into()
-            }
-            Listener::Unix(l) => {
-                let (s, _) = l.accept()?;
-                s.set_nonblocking(true)?;
-                s.into()
-            }
-        };
-        Ok(File::from(fd))
+        crate::sys::accept_nonblocking(self.fd()).map(File::from)
     }
 }
 
@@ -150,6 +138,8 @@ pub struct Server {
     next_id: u64,
     counts: Counts,
     last_report: Option<Instant>,
+    /// One read's buffer: room for the largest request.
+    scratch: Vec<u8>,
 }
 
 /// Shortest interval between two report lines.
@@ -168,6 +158,7 @@ impl Server {
             next_id: 0,
             counts: Counts::default(),
             last_report: None,
+            scratch: vec![0; HEADER_LEN + rpc::MAX_REQUEST_BLOCK],
         }
     }
 
@@ -217,12 +208,14 @@ impl Server {
             .filter(|(_, p)| p.revents != 0)
             .map(|(&i, _)| i)
             .collect();
-        if accepting
-            && pfds[extra.len()..first_conn]
+        if accepting {
+            let ready_listeners: Vec<usize> = pfds[extra.len()..first_conn]
                 .iter()
-                .any(|p| p.revents != 0)
-        {
-            ready.extend(self.accept_all());
+                .enumerate()
+                .filter(|(_, p)| p.revents != 0)
+                .map(|(i, _)| i)
+                .collect();
+            ready.extend(self.accept_from(&ready_listeners));
         }
         let mut dead = Vec::new();
         for i in ready {
@@ -242,35 +235,40 @@ impl Server {
         Ok(turn)
     }
 
-    /// Accept what the listeners have (up to `max_conns`); returns the new connections' indexes.
-    fn accept_all(&mut self) -> Vec<usize> {
+    /// Accept one connection from each of the listeners (by index) that poll found ready:
+    /// one `accept4` per connection, no extra call to learn that none is left (poll is level
+    /// triggered, so the next turn takes the next one, and idle workers share the rest).
+    /// Returns the new connections' indexes.
+    fn accept_from(&mut self, ready: &[usize]) -> Vec<usize> {
         let mut new = Vec::new();
-        for l in &self.listeners {
-            while self.conns.len() < self.cfg.max_conns {
-                match l.accept() {
-                    Ok(file) => {
-                        self.next_id += 1;
-                        new.push(self.conns.len());
-                        self.conns.push(Conn {
-                            id: self.next_id,
-                            file,
-                            buf: Vec::new(),
-                            state: State::Reading,
-                            deadline: Instant::now() + self.cfg.read_timeout,
-                        });
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::Interrupted | io::ErrorKind::ConnectionAborted
-                        ) => {}
-                    Err(e) => {
-                        // EMFILE and the like: count it and let the next turn try again.
-                        self.counts.accept_errors += 1;
-                        self.counts.last_accept_error = Some(e.to_string());
-                        break;
-                    }
+        for &li in ready {
+            if self.conns.len() >= self.cfg.max_conns {
+                break;
+            }
+            match self.listeners[li].accept() {
+                Ok(file) => {
+                    self.next_id += 1;
+                    new.push(self.conns.len());
+                    self.conns.push(Conn {
+                        id: self.next_id,
+                        file,
+                        buf: Vec::new(),
+                        state: State::Reading,
+                        deadline: Instant::now() + self.cfg.read_timeout,
+                    });
+                }
+                // Another worker took it, or the client gave up: nothing to do.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock
+                            | io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                    ) => {}
+                Err(e) => {
+                    // EMFILE and the like: count it and let the next turn try again.
+                    self.counts.accept_errors += 1;
+                    self.counts.last_accept_error = Some(e.to_string());
                 }
             }
         }
@@ -281,21 +279,19 @@ impl Server {
     fn progress(&mut self, i: usize, turn: &mut Turn, dead: &mut Vec<usize>) {
         let c = &mut self.conns[i];
         match c.state {
-            State::Reading => match read_request(c) {
+            State::Reading => match read_request(c, &mut self.scratch) {
                 Ok(None) => {}
-                Ok(Some(())) => {
-                    match rpc::decode_request(&c.buf) {
-                        Ok(_) => {
-                            c.state = State::Dispatched;
-                            turn.requests.push((c.id, std::mem::take(&mut c.buf)));
-                        }
-                        Err(fault) => {
-                            self.counts.malformed += 1;
-                            self.counts.last_fault = Some(fault);
-                            dead.push(i);
-                        }
+                Ok(Some(())) => match rpc::decode_request(&c.buf) {
+                    Ok(_) => {
+                        c.state = State::Dispatched;
+                        turn.requests.push((c.id, std::mem::take(&mut c.buf)));
                     }
-                }
+                    Err(fault) => {
+                        self.counts.malformed += 1;
+                        self.counts.last_fault = Some(fault);
+                        dead.push(i);
+                    }
+                },
                 Err(Closed::Quiet) => dead.push(i),
                 Err(Closed::Note(Note::NotRpc { modifier1 })) => {
                     self.counts.not_rpc += 1;
@@ -394,49 +390,55 @@ enum Closed {
     Note(Note),
 }
 
-/// Read what is there; `Ok(Some)` once the whole packet is in `c.buf`.
-fn read_request(c: &mut Conn) -> Result<Option<()>, Closed> {
+/// Read what is there (through `scratch`, so one read usually takes the whole packet);
+/// `Ok(Some)` once the whole packet is in `c.buf`. Bytes past the packet are dropped.
+fn read_request(c: &mut Conn, scratch: &mut [u8]) -> Result<Option<()>, Closed> {
     loop {
-        let need = match Header::parse(&c.buf) {
-            None => HEADER_LEN,
-            Some(h) if h.modifier1 != RPC_MODIFIER1 => {
-                return Err(Closed::Note(Note::NotRpc {
-                    modifier1: h.modifier1,
-                }));
-            }
-            Some(h) => HEADER_LEN + h.size as usize,
-        };
-        if c.buf.len() == need {
-            // (4 bytes in: the header is parsed, so `need` counts its array.) A header that
-            // announces an empty array: uWSGI logs "Empty RPC request" and closes.
-            if need == HEADER_LEN {
-                return Err(Closed::Note(Note::Malformed(RpcError::NoName)));
-            }
-            return Ok(Some(()));
-        }
-        let start = c.buf.len();
-        c.buf.resize(need, 0);
-        match c.file.read(&mut c.buf[start..]) {
+        let n = match c.file.read(scratch) {
             Ok(0) => {
-                c.buf.truncate(start);
-                return Err(if start == 0 {
+                return Err(if c.buf.is_empty() {
                     Closed::Quiet
                 } else {
+                    let need =
+                        Header::parse(&c.buf).map_or(HEADER_LEN, |h| HEADER_LEN + h.size as usize);
                     Closed::Note(Note::Malformed(RpcError::Truncated {
                         expected: need,
-                        got: start,
+                        got: c.buf.len(),
                     }))
                 });
             }
-            Ok(n) => c.buf.truncate(start + n),
+            Ok(n) => n,
             Err(e) => {
-                c.buf.truncate(start);
                 return match e.kind() {
                     io::ErrorKind::WouldBlock => Ok(None),
                     io::ErrorKind::Interrupted => continue,
                     _ => Err(Closed::Quiet),
                 };
             }
+        };
+        let mut data = &scratch[..n];
+        if c.buf.len() < HEADER_LEN {
+            let take = (HEADER_LEN - c.buf.len()).min(data.len());
+            c.buf.extend_from_slice(&data[..take]);
+            data = &data[take..];
+        }
+        let Some(h) = Header::parse(&c.buf) else {
+            continue;
+        };
+        if h.modifier1 != RPC_MODIFIER1 {
+            return Err(Closed::Note(Note::NotRpc {
+                modifier1: h.modifier1,
+            }));
+        }
+        if h.size == 0 {
+            // uWSGI logs "Empty RPC request" and closes.
+            return Err(Closed::Note(Note::Malformed(RpcError::NoName)));
+        }
+        let need = HEADER_LEN + h.size as usize;
+        let take = (need - c.buf.len()).min(data.len());
+        c.buf.extend_from_slice(&data[..take]);
+        if c.buf.len() == need {
+            return Ok(Some(()));
         }
     }
 }

@@ -3,8 +3,8 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
@@ -97,7 +97,9 @@ fn calls_and_replies() {
 #[test]
 fn bad_input_closes_and_the_next_call_works() {
     let s = start(ServerConfig::default());
-    let Addr::Tcp(hp) = &s.addr else { unreachable!() };
+    let Addr::Tcp(hp) = &s.addr else {
+        unreachable!()
+    };
     let cases: Vec<Vec<u8>> = vec![
         b"GET / HTTP/1.0\r\n\r\n".to_vec(),
         vec![0, 10, 0, 0, 1, 2, 3],
@@ -131,7 +133,9 @@ fn a_silent_client_does_not_block_others_and_times_out() {
         max_conns: 4,
         read_timeout: Duration::from_millis(300),
     });
-    let Addr::Tcp(hp) = &s.addr else { unreachable!() };
+    let Addr::Tcp(hp) = &s.addr else {
+        unreachable!()
+    };
     // Two silent clients, one with half a request.
     let silent = TcpStream::connect(hp).unwrap();
     let mut half = TcpStream::connect(hp).unwrap();
@@ -156,7 +160,9 @@ fn connection_limit_leaves_the_rest_in_the_backlog() {
         max_conns: 2,
         read_timeout: Duration::from_millis(500),
     });
-    let Addr::Tcp(hp) = &s.addr else { unreachable!() };
+    let Addr::Tcp(hp) = &s.addr else {
+        unreachable!()
+    };
     let a = TcpStream::connect(hp).unwrap();
     let b = TcpStream::connect(hp).unwrap();
     // A third call waits until one slot frees (timeout), then is served.
@@ -170,7 +176,9 @@ fn connection_limit_leaves_the_rest_in_the_backlog() {
 #[test]
 fn fuzz_burst_then_valid_call() {
     let s = start(ServerConfig::default());
-    let Addr::Tcp(hp) = &s.addr else { unreachable!() };
+    let Addr::Tcp(hp) = &s.addr else {
+        unreachable!()
+    };
     let mut seed = 0x2545_f491_4f6c_dd1du64;
     let mut next = || {
         seed ^= seed << 13;
@@ -208,7 +216,11 @@ fn unix_socket_and_stale_file() {
     let h = thread::spawn(move || {
         let mut server = Server::new(vec![l], ServerConfig::default());
         while !stop2.load(Ordering::SeqCst) {
-            for (id, p) in server.turn(&[], Duration::from_millis(20)).unwrap().requests {
+            for (id, p) in server
+                .turn(&[], Duration::from_millis(20))
+                .unwrap()
+                .requests
+            {
                 let r = rpc::decode_request(&p).unwrap();
                 server.reply(id, Some(rpc::encode_reply(r.name, 0)));
             }
@@ -240,6 +252,9 @@ fn client_errors() {
     assert!(err.to_string().contains("timed out"), "{err}");
     let _ = l.as_raw_fd();
     assert!(Addr::parse("host:port").is_err());
-    assert_eq!(Addr::parse(":3031").unwrap(), Addr::Tcp("0.0.0.0:3031".into()));
+    assert_eq!(
+        Addr::parse(":3031").unwrap(),
+        Addr::Tcp("0.0.0.0:3031".into())
+    );
     assert_eq!(Addr::parse("/x/y").unwrap(), Addr::Unix("/x/y".into()));
 }
