@@ -85,7 +85,7 @@ def one_run(target: str, group: P.ProcGroup, out: Path, duration: float) -> dict
     if target == 'uwsgi':
         srv = group.start(uwsgi_argv(['--socket', f'127.0.0.1:{port}']), name='uwsgi-server', env=P.uwsgi_env(env))
     else:
-        srv = group.start(ours_argv(['--socket', f'127.0.0.1:{port}']), name='ours-server', env=P.our_env(env))
+        srv = group.start(ours_argv(['--plugin', 'rpc', '--socket', f'127.0.0.1:{port}']), name='ours-server', env=P.our_env(env))
     P.wait_until(lambda: connectable(port) and 'spawned uWSGI worker 1' in srv.log(), 30, 'rpc server', [srv])
     time.sleep(0.3)
     cenv = dict(env, BENCH_RPC_NODE=f'127.0.0.1:{port}')

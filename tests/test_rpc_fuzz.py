@@ -54,7 +54,7 @@ def inputs(rng: random.Random):
 def test_random_and_truncated_packets(procs, spool_dir):
     port = free_port()
     m = procs.master(
-        ['--spooler', spool_dir, '--processes', '2', '--socket', f'127.0.0.1:{port}', '--pythonpath', INTEROP]
+        ['--spooler', spool_dir, '--plugin', 'rpc', '--processes', '2', '--socket', f'127.0.0.1:{port}', '--pythonpath', INTEROP]
         + ['--import', 'rpcfuncs', '--socket-timeout', '1', '--listen', '1024']
     )
     wait_until(lambda: connectable(port) and 'spawned uWSGI worker 2' in m.log(), 30, 'our master', [m])
@@ -99,7 +99,7 @@ def test_random_and_truncated_packets(procs, spool_dir):
 def test_slow_and_silent_clients(procs, spool_dir):
     port = free_port()
     m = procs.master(
-        ['--spooler', spool_dir, '--processes', '1', '--socket', f'127.0.0.1:{port}', '--pythonpath', INTEROP]
+        ['--spooler', spool_dir, '--plugin', 'rpc', '--processes', '1', '--socket', f'127.0.0.1:{port}', '--pythonpath', INTEROP]
         + ['--import', 'rpcfuncs', '--socket-timeout', '1', '--rpc-max-connections', '8']
     )
     wait_until(lambda: connectable(port) and 'spawned uWSGI worker 1' in m.log(), 30, 'our master', [m])

@@ -53,7 +53,7 @@ def start_uwsgi_server(procs, port: int, *extra: str):
 
 def start_our_master(procs, spool_dir: Path, port: int, *extra: str):
     m = procs.master(
-        ['--spooler', spool_dir, '--processes', '2', '--socket', f'127.0.0.1:{port}', '--pythonpath', INTEROP]
+        ['--spooler', spool_dir, '--plugin', 'rpc', '--processes', '2', '--socket', f'127.0.0.1:{port}', '--pythonpath', INTEROP]
         + ['--import', 'rpcfuncs', *extra]
     )
     wait_until(lambda: connectable(port) and 'spawned uWSGI worker 2' in m.log(), 30, 'our master', [m])
@@ -186,7 +186,7 @@ def test_golden_requests_reencode():
 def test_unix_socket_option(procs, spool_dir, tmp_path):
     path = tmp_path / 'rpc.sock'
     m = procs.master(
-        ['--spooler', spool_dir, '--processes', '1', '--socket', path, '--pythonpath', INTEROP, '--import', 'rpcfuncs']
+        ['--spooler', spool_dir, '--plugins', 'python3,rpc', '--processes', '1', '--socket', path, '--pythonpath', INTEROP, '--import', 'rpcfuncs']
     )
     wait_until(lambda: path.exists() and 'spawned uWSGI worker 1' in m.log(), 30, 'unix socket', [m])
     assert uwsgi.rpc(str(path), b'hello', b'u') == b'hello:u'
@@ -236,3 +236,24 @@ def test_attached_process_calls_the_master(procs, spool_dir, tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith('UWSGIDECORATORS_')}
     r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=60, env=env)
     assert 'MNF unable to call rpc function' in r.stdout, r.stderr
+
+
+def test_socket_is_served_only_with_the_rpc_plugin(procs, spool_dir, tmp_path):
+    """An ini written for uWSGI whose `socket` is for nginx (no rpc plugin, as Debian's uWSGI
+    would not serve RPC there either) binds nothing and says so; `plugins = python3,rpc` binds."""
+    port = free_port()
+    m = procs.master(['--spooler', spool_dir, '--processes', '1', '--socket', f'127.0.0.1:{port}'])
+    wait_until(lambda: 'spawned uWSGI worker 1' in m.log(), 30, 'our master', [m])
+    assert not connectable(port)
+    assert 'option --socket is not served' in m.log() and 'add --plugin rpc' in m.log()
+    m.stop()
+    ini = tmp_path / 'app.ini'
+    ini.write_text(
+        f'[uwsgi]\nplugins = python3,rpc,router_cache\nsocket = 127.0.0.1:{port}\nspooler = {spool_dir}\n'
+        f'processes = 1\npythonpath = {INTEROP}\nimport = rpcfuncs\n'
+    )
+    m = procs.master(['--ini', ini], name='ours-ini')
+    wait_until(lambda: connectable(port) and 'spawned uWSGI worker 1' in m.log(), 30, 'our master', [m])
+    assert uwsgi.rpc(f'127.0.0.1:{port}', b'hello') == b'hello:'
+    assert 'plugin router_cache is not loaded' in m.log()
+    assert 'option --socket is not served' not in m.log()

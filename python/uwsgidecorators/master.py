@@ -136,7 +136,8 @@ class Settings:
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
     rpc_sockets: list[str] = field(default_factory=list)
-    """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173)"""
+    """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173);
+    only with --plugin rpc, as Debian's uWSGI (else the options get a notice)"""
     listen: int = 100
     """--listen: backlog of each RPC socket (pending connections the kernel keeps)"""
     socket_timeout: float = 4.0
@@ -211,7 +212,9 @@ def settings_from_options(opts: Options) -> Settings:
     s.vacuum = opts.flag('vacuum')
     s.logto = _log_option(opts, 'logto')
     s.logto2 = _log_option(opts, 'logto2')
-    s.rpc_sockets = opts.strings('socket')
+    from .options import rpc_plugin
+
+    s.rpc_sockets = opts.strings('socket') if rpc_plugin(opts) else []
     s.listen = int(opts.number('listen', 100, integer=True, minimum=1))
     s.socket_timeout = opts.number('socket-timeout', 4.0, minimum=0.001)
     s.rpc_max_connections = int(opts.number('rpc-max-connections', 64, integer=True, minimum=1))

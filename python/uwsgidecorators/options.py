@@ -86,8 +86,11 @@ _SERVED: dict[str, tuple[str, str]] = {
     'uid': (VALUE, 'uid'),
     'gid': (VALUE, 'gid'),
     'no-initgroups': (FLAG, 'no-initgroups'),
+    # served only with the rpc plugin asked for (see rpc_plugin()): else a notice, as before
     'socket': (VALUE, 'socket'),
     'uwsgi-socket': (VALUE, 'socket'),
+    'plugin': (VALUE, 'plugin'),
+    'plugins': (VALUE, 'plugin'),
     'listen': (VALUE, 'listen'),
     'socket-timeout': (VALUE, 'socket-timeout'),
     'rpc-max': (VALUE, 'rpc-max'),
@@ -134,8 +137,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'lazy-apps': (FLAG, _APP),
     'lazy': (FLAG, _APP),
     'single-interpreter': (FLAG, 'there is one interpreter per process anyway'),
-    'plugin': (VALUE, 'Python is built in, there are no plugins to load'),
-    'plugins': (VALUE, 'Python is built in, there are no plugins to load'),
     'home': (VALUE, 'run the uwsgidecorators of the virtualenv you want instead'),
     'virtualenv': (VALUE, 'run the uwsgidecorators of the virtualenv you want instead'),
     'venv': (VALUE, 'run the uwsgidecorators of the virtualenv you want instead'),
@@ -516,7 +517,35 @@ def _expand(raw: list[Option], env: dict[str, str]) -> list[Option]:
     return items
 
 
+def _plugin_names(opts: Options) -> list[str]:
+    names = []
+    for value in opts.values('plugin'):
+        if isinstance(value, str):
+            # uWSGI's lists: 'python3,rpc', 'python3 rpc', and the 'MODIFIER:name' form
+            names.extend(n.rpartition(':')[2] for n in re.split(r'[,\s]+', value.strip()) if n)
+    return names
+
+
+def rpc_plugin(opts: Options) -> bool:
+    """The rpc plugin is asked for (``--plugin rpc``, ``plugins = python3,rpc``): as in Debian's
+    modular uWSGI, only then do --socket/--uwsgi-socket serve uWSGI RPC (modifier1 173)."""
+    return 'rpc' in _plugin_names(opts)
+
+
+_SOCKET_WHY = (
+    'this runtime serves spoolers and workers, not requests: keep your web server for that; '
+    'to serve uWSGI RPC there, add --plugin rpc'
+)
+
+
 def _add_notices(opts: Options, raw: list[Option]) -> None:
+    rpc = rpc_plugin(opts)
+    for name in dict.fromkeys(_plugin_names(opts)):
+        if name != 'rpc' and not name.startswith('python'):
+            opts.notices.append(
+                f'uwsgidecorators: plugin {name} is not loaded (Python is built in; of the plugins only rpc means '
+                'something here: it serves uWSGI RPC on --socket), ignored'
+            )
     referenced = set()
     for text in _all_values(raw):
         referenced.update(_PLACEHOLDER_RE.findall(text))
@@ -525,6 +554,9 @@ def _add_notices(opts: Options, raw: list[Option]) -> None:
         if o.name in seen:
             continue
         seen.add(o.name)
+        if canonical(o.name) == 'socket' and not rpc:
+            opts.notices.append(f'uwsgidecorators: option --{o.name} is not served ({_SOCKET_WHY}), ignored')
+            continue
         if o.name in _SERVED:
             continue
         if o.name in _NOT_SERVED:
