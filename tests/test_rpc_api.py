@@ -10,7 +10,7 @@ import pytest
 
 import uwsgi
 import uwsgidecorators
-from uwsgidecorators import _rpc
+from _uwsgidecorators_runtime import rpc as _rpc
 
 
 @pytest.fixture(autouse=True)
@@ -129,7 +129,7 @@ def test_registration_limits(monkeypatch):
 
 def test_unknown_local_name_in_a_master_child_is_none(monkeypatch):
     # Inside the master's tree (role set) an unknown name is None, as in uWSGI; no socket is tried.
-    from uwsgidecorators import _config
+    from _uwsgidecorators_runtime import config as _config
 
     monkeypatch.setattr(_config.state(), 'role', 'worker')
     assert uwsgi.call(b'nope') is None

@@ -1,5 +1,7 @@
-//! The uwsgi wire protocol: the packet codec shared by spool files and RPC ([`packet`]) and
-//! RPC's request and reply formats on top of it ([`rpc`]). Pure: no I/O.
+//! The uwsgi wire protocol and the other formats between processes: the packet codec shared
+//! by spool files and RPC ([`packet`]), RPC's request and reply formats on top of it ([`rpc`]),
+//! and the master's control datagrams ([`control`]). Pure: no I/O.
 
+pub mod control;
 pub mod packet;
 pub mod rpc;

@@ -56,7 +56,7 @@ pub(crate) fn rpc_call<'py>(
 }
 
 /// A worker's RPC server over listening sockets the master bound before the fork.
-#[pyclass(name = "RpcServer", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "RpcServer", module = "_uwsgidecorators_runtime._core", frozen)]
 pub(crate) struct PyRpcServer {
     server: Mutex<Server>,
 }

@@ -16,7 +16,7 @@ import logging
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _config
+from . import config as _config
 from .exceptions import MasterNotFoundError
 
 log = logging.getLogger('uwsgidecorators.rpc')
@@ -157,10 +157,10 @@ def remote(address: str, name: bytes, args: tuple[bytes, ...]) -> bytes | None:
 
 def master_socket() -> str:
     """The master's private RPC socket, found as the control socket is found."""
-    from . import _signals
+    from . import signals
 
     try:
-        control = _signals._control_path()
+        control = signals._control_path()
     except MasterNotFoundError:
         raise MasterNotFoundError(
             f'{_UNABLE}: the function is not registered in this process and this process knows no '
@@ -202,7 +202,7 @@ def worker_dispatch(harakiri: float) -> Callable[[bytes, tuple[bytes, ...]], byt
     table, slot = st.table, st.slot
     if table is None or slot is None or harakiri <= 0:
         return dispatch
-    from ._shared import F_TASK_DEADLINE
+    from .shared import F_TASK_DEADLINE
 
     def guarded(name: bytes, args: tuple[bytes, ...]) -> bytes | None:
         func = FUNCS.get(name)

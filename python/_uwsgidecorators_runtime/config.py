@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
-    from ._shared import SharedTable
+    from .shared import SharedTable
 
 __all__ = [
     'ENV_CONTROL',
