@@ -85,14 +85,14 @@ def run(func: Callable[..., Any], args: tuple[bytes, ...], name: bytes) -> bytes
     try:
         result = func(*args)
     except Exception:
-        return failed(name)
+        failed(name)
+        return None
     return result_of(result)
 
 
 def failed(name: bytes) -> None:
     """Log the exception being handled, raised by function ``name``; the caller gets None."""
     log.exception('rpc function %r raised', name.decode('utf-8', 'replace'))
-    return None
 
 
 def result_of(result: object) -> bytes | None:

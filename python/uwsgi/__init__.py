@@ -516,10 +516,10 @@ def rpc(node: str | bytes, rpc_name: bytes, /, *rpc_args: bytes) -> bytes | None
                 try:
                     result = func(*rpc_args)
                 except Exception:
-                    return _rpc_module.failed(rpc_name)  # type: ignore[no-any-return]
+                    return _rpc_module.failed(rpc_name)
                 if result.__class__ is bytes and result:
-                    return result  # type: ignore[no-any-return]
-                return _rpc_module.result_of(result)  # type: ignore[no-any-return]
+                    return result
+                return _rpc_module.result_of(result)
     return _rpc().call(node, rpc_name, rpc_args)  # type: ignore[no-any-return]
 
 
@@ -540,7 +540,7 @@ def call(rpc_name: bytes, /, *args: bytes) -> bytes | None:
                 except Exception:
                     return _rpc_module.failed(rpc_name)  # type: ignore[no-any-return]
                 if result.__class__ is bytes and result:
-                    return result  # type: ignore[no-any-return]
+                    return result
                 return _rpc_module.result_of(result)  # type: ignore[no-any-return]
     return _rpc().call(None, rpc_name, args)  # type: ignore[no-any-return]
 

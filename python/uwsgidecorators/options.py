@@ -518,7 +518,7 @@ def _expand(raw: list[Option], env: dict[str, str]) -> list[Option]:
 
 
 def _plugin_names(opts: Options) -> list[str]:
-    names = []
+    names: list[str] = []
     for value in opts.values('plugin'):
         if isinstance(value, str):
             # uWSGI's lists: 'python3,rpc', 'python3 rpc', and the 'MODIFIER:name' form
