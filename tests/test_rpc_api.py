@@ -145,3 +145,23 @@ def test_remote_without_a_server_is_none_and_logged(caplog):
     with caplog.at_level(logging.WARNING, logger='uwsgidecorators.rpc'):
         assert uwsgi.rpc(f'127.0.0.1:{port}', b'f') is None
     assert 'refused' in caplog.text.lower()
+
+
+def test_a_remote_call_is_interruptible():
+    """A call to a server that never answers ends at Ctrl-C (KeyboardInterrupt), not at its
+    timeout: the wait releases the GIL and runs Python's signal handlers."""
+    import signal
+    import socket
+    import threading
+
+    from _uwsgidecorators_runtime import _core
+
+    with socket.socket() as silent:
+        silent.bind(('127.0.0.1', 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        timer = threading.Timer(0.3, lambda: signal.pthread_kill(threading.main_thread().ident, signal.SIGINT))
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):  # a timeout would be TimeoutError
+            _core.rpc_call(f'127.0.0.1:{port}', b'f', [], 30.0)
+        timer.join()
