@@ -139,8 +139,17 @@ def local(name: bytes, args: tuple[bytes, ...]) -> bytes | None:
     return None
 
 
+_timeout_cache: tuple[object, float] | None = None
+
+
 def _timeout() -> float:
-    return _opt_number('socket-timeout', SOCKET_TIMEOUT_DEFAULT)
+    """--socket-timeout, read once per runtime state (a new state after configure() reads again)."""
+    global _timeout_cache
+    st = _config.state()
+    cached = _timeout_cache
+    if cached is None or cached[0] is not st:
+        cached = _timeout_cache = (st, _opt_number('socket-timeout', SOCKET_TIMEOUT_DEFAULT))
+    return cached[1]
 
 
 def remote(address: str, name: bytes, args: tuple[bytes, ...]) -> bytes | None:
