@@ -47,6 +47,9 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --logto FILE                 append the output of the master and every child to FILE
   --logto2 FILE                the same, opened after privileges are dropped
   --log-date[=FORMAT]          start each log line with the date (ctime, or a strftime FORMAT)
+  --erlang NAME                run an Erlang node NAME (name@host) in a child process, for the
+                               @erlang functions (EPMD must run: `epmd -daemon`)
+  --erlang-cookie COOKIE       its cookie (default: ~/.erlang.cookie, as Erlang)
   --socket ADDR                serve uWSGI RPC (modifier1 173) at HOST:PORT or a Unix socket
                                path, in the workers (also --uwsgi-socket, -s; repeatable); other
                                requests (a web server's uwsgi_pass) are closed with a log line
@@ -65,7 +68,7 @@ one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an err
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
 
-Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms), @erlang, and
+Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms), and
 reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
 that uses the others raises AttributeError where it reaches the missing uwsgi function.
 """

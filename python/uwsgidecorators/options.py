@@ -94,6 +94,8 @@ _SERVED: dict[str, tuple[str, str]] = {
     'listen': (VALUE, 'listen'),
     'socket-timeout': (VALUE, 'socket-timeout'),
     'rpc-max': (VALUE, 'rpc-max'),
+    'erlang': (VALUE, 'erlang'),
+    'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
     'rpc-max-connections': (VALUE, 'rpc-max-connections'),
     'control-socket': (VALUE, 'control-socket'),
