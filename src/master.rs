@@ -62,6 +62,17 @@ pub enum LoopEvent {
     Wakeup,
     /// A control datagram was not understood or refused.
     BadControl { reason: String },
+    /// A file hook (`add_file_hook`) saw its path change.
+    FileHook { hook: u32 },
+    /// A process asked for a graceful reload (`uwsgi.reload()`); `pid` is the sender's word.
+    Reload { pid: u32 },
+}
+
+/// What a file monitor stands for: a signal to raise, or one of the owner's hooks to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Signal(u8),
+    Hook(u32),
 }
 
 #[derive(Debug)]
@@ -102,7 +113,7 @@ pub struct MasterLoop {
     wheel: TimerWheel<usize>,
     timers: Vec<TimerEntry>,
     crons: Vec<CronEntry>,
-    fsmon: Option<FileMonitor<u8>>,
+    fsmon: Option<FileMonitor<Watch>>,
     test_clock: bool,
     wall_offset: i64,
     events: Vec<LoopEvent>,
@@ -133,6 +144,41 @@ impl MasterLoop {
             Err(e) => return Err(e),
         }
         let control = UnixDatagram::bind(control_path)?;
+        Self::with_socket(control_path, control, wakeup_fd)
+    }
+
+    /// Take over a control socket bound by this process before it re-executed itself (a
+    /// reload): datagrams sent meanwhile wait in it. `fd` must be a socket bound to
+    /// `control_path`, else it is an error (and the fd is closed).
+    pub fn adopt(control_path: &Path, fd: RawFd, wakeup_fd: Option<RawFd>) -> io::Result<Self> {
+        let control = UnixDatagram::from(sys::adopt_fd(fd)?);
+        let bound = control.local_addr()?;
+        if bound.as_pathname() != Some(control_path) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "inherited descriptor {fd} is not the control socket {}",
+                    control_path.display()
+                ),
+            ));
+        }
+        Self::with_socket(control_path, control, wakeup_fd)
+    }
+
+    /// The control socket's descriptor made inheritable across `exec` (a reload), and this
+    /// process's loop no longer removes the socket file when dropped.
+    pub fn keep_control_across_exec(&mut self) -> io::Result<RawFd> {
+        let fd = self.control.as_raw_fd();
+        sys::set_inheritable(fd, true)?;
+        self.owner_pid = 0;
+        Ok(fd)
+    }
+
+    fn with_socket(
+        control_path: &Path,
+        control: UnixDatagram,
+        wakeup_fd: Option<RawFd>,
+    ) -> io::Result<Self> {
         control.set_nonblocking(true)?;
         let base_ns = sys::monotonic_ns();
         Ok(MasterLoop {
@@ -432,7 +478,19 @@ impl MasterLoop {
             self.fsmon = Some(FileMonitor::new()?);
         }
         if let Some(m) = self.fsmon.as_mut() {
-            m.add(path, recursive, num)?;
+            m.add(path, recursive, Watch::Signal(num))?;
+        }
+        Ok(())
+    }
+
+    /// Report `LoopEvent::FileHook { hook }` (no signal) when `path` changes: the master's own
+    /// watches (`--touch-reload`, `--py-autoreload`...), on the same inotify descriptor.
+    pub fn add_file_hook(&mut self, hook: u32, path: &Path) -> Result<(), MasterError> {
+        if self.fsmon.is_none() {
+            self.fsmon = Some(FileMonitor::new()?);
+        }
+        if let Some(m) = self.fsmon.as_mut() {
+            m.add(path, false, Watch::Hook(hook))?;
         }
         Ok(())
     }
@@ -456,6 +514,7 @@ impl MasterLoop {
     fn control_message(&mut self, msg: &[u8]) -> Result<(), String> {
         match Control::decode(msg).map_err(|e| e.to_string())? {
             Control::Raise { num } => self.raise_signal(num, "signal"),
+            Control::Reload { pid } => self.events.push(LoopEvent::Reload { pid }),
             Control::Register { num, target } => {
                 let t = Target::parse(&target).map_err(|e| e.to_string())?;
                 // In the master's order, so the shared copy ends as the table does.
@@ -541,8 +600,11 @@ impl MasterLoop {
                 Some(m) => m.read()?,
                 None => Vec::new(),
             };
-            for num in nums {
-                self.raise_signal(num, "file monitor");
+            for watch in nums {
+                match watch {
+                    Watch::Signal(num) => self.raise_signal(num, "file monitor"),
+                    Watch::Hook(hook) => self.events.push(LoopEvent::FileHook { hook }),
+                }
             }
         }
         if let (Some(i), Some(w)) = (wakeup_at, self.wakeup_fd) {
@@ -824,5 +886,36 @@ mod tests {
             .collect();
         assert_eq!(bad.len(), 2, "{bad:?}");
         assert!(bad[0].contains("does not exist"), "{bad:?}");
+    }
+
+    #[test]
+    fn a_file_hook_reports_and_raises_nothing() {
+        let (tmp, mut ml) = setup();
+        let (_q_master, q_worker) = one_worker(&mut ml);
+        ml.register_signal(5, "worker").unwrap();
+        let path = tmp.path().join("touch-me");
+        std::fs::write(&path, b"x").unwrap();
+        ml.add_file_hook(7, &path).unwrap();
+        ml.step(Duration::from_millis(10)).unwrap();
+        std::fs::write(&path, b"y").unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            seen.extend(ml.step(Duration::from_millis(100)).unwrap());
+            if !seen.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(seen, vec![LoopEvent::FileHook { hook: 7 }]);
+        assert!(recv_all(&q_worker).is_empty());
+    }
+
+    #[test]
+    fn a_reload_datagram_is_reported() {
+        let (tmp, mut ml) = setup();
+        let tx = UnixDatagram::unbound().unwrap();
+        let msg = Control::Reload { pid: 42 }.encode().unwrap();
+        tx.send_to(&msg, tmp.path().join("ctl")).unwrap();
+        let events = ml.step(Duration::from_millis(500)).unwrap();
+        assert_eq!(events, vec![LoopEvent::Reload { pid: 42 }]);
     }
 }

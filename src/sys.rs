@@ -36,6 +36,31 @@ fn whole_file_lock(kind: libc::c_short) -> libc::flock {
 /// OFD locks conflict with uWSGI's classic POSIX `fcntl` locks (and with each other across
 /// processes and threads), unlike `flock`, which is invisible to uWSGI. Returns `Ok(false)` if
 /// another holder has it.
+/// Take ownership of an inherited descriptor (a master re-executed by a reload gets its
+/// control socket this way); an fd that is not open is an error, never adopted. It is made
+/// close-on-exec again.
+pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_GETFD/F_SETFD only read and set flags of a descriptor number.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    // SAFETY: the descriptor is open (F_GETFD succeeded) and the caller hands it over: nothing
+    // else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Clear (`inherit` true) or set close-on-exec on `fd`.
+pub fn set_inheritable(fd: RawFd, inherit: bool) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD only read and set flags of a descriptor number.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let flags = if inherit {
+        flags & !libc::FD_CLOEXEC
+    } else {
+        flags | libc::FD_CLOEXEC
+    };
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) })?;
+    Ok(())
+}
+
 pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     let fl = whole_file_lock(libc::F_WRLCK as libc::c_short);
     // SAFETY: valid fd and a pointer to a live flock struct.

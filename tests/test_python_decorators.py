@@ -514,7 +514,12 @@ def test_every_decorator_of_the_real_module_is_built_or_refused():
 def test_the_shim_names_what_is_not_built():
     with pytest.raises(AttributeError, match="'lock': locks are not built yet"):
         uwsgi.lock()
-    with pytest.raises(AttributeError, match="'reload': reloading is not built yet"):
+
+
+def test_reload_without_a_master_says_so(unconfigured):
+    from uwsgidecorators.exceptions import MasterNotFoundError
+
+    with pytest.raises(MasterNotFoundError):
         uwsgi.reload()
 
 

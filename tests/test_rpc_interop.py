@@ -257,3 +257,21 @@ def test_socket_is_served_only_with_the_rpc_plugin(procs, spool_dir, tmp_path):
     assert uwsgi.rpc(f'127.0.0.1:{port}', b'hello') == b'hello:'
     assert 'plugin router_cache is not loaded' in m.log()
     assert 'option --socket is not served' not in m.log()
+
+
+def test_calls_during_a_reload_wait_instead_of_being_refused(procs, spool_dir):
+    """A graceful reload (SIGHUP) hands the RPC listeners to the re-executed master, as uWSGI
+    keeps its sockets: a call made while no worker runs waits in the backlog and is answered by
+    the new worker."""
+    import signal as _signal
+
+    port = free_port()
+    m = start_our_master(procs, spool_dir, port)
+    node = f'127.0.0.1:{port}'
+    assert uwsgi.rpc(node, b'hello', b'1') == b'hello:1'
+    m.send(_signal.SIGHUP)
+    wait_until(lambda: 'binary reloading' in m.log(), 30, 'the re-exec', [m])
+    assert uwsgi.rpc(node, b'hello', b'2') == b'hello:2'
+    wait_until(lambda: m.log().count('spawned uWSGI worker 2') >= 2, 30, 'the new workers', [m])
+    assert uwsgi.rpc(node, b'hello', b'3') == b'hello:3'
+    assert 'Address already in use' not in m.log()

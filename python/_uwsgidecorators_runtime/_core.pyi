@@ -42,6 +42,7 @@ __all__ = [
     'control_timer',
     'control_cron',
     'control_file_monitor',
+    'control_reload',
     'fail_held_task',
     'insecure_spool_dir',
     'ErlangNode',
@@ -274,9 +275,13 @@ class CronSpec:
 class MasterLoop:
     """The master's event loop: control socket, signal table and routing, timers, cron, file
     monitors. ``wakeup_fd``: the read end of the master's ``signal.set_wakeup_fd`` pipe;
-    ``test_clock``: control datagrams may move the wall clock cron sees (tests only)."""
+    ``test_clock``: control datagrams may move the wall clock cron sees (tests only);
+    ``control_fd``: a control socket already bound to ``control_path`` by this process before it
+    re-executed itself (a reload), adopted instead of bound again."""
 
-    def __new__(cls, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False) -> MasterLoop: ...
+    def __new__(
+        cls, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False, control_fd: int | None = None
+    ) -> MasterLoop: ...
     def register_signal(self, num: int, target: str) -> None:
         """``uwsgi.register_signal``: route signal ``num`` to ``target``."""
     def signal_registered(self, num: int) -> bool:
@@ -298,6 +303,12 @@ class MasterLoop:
         runs once, late (uWSGI skips it)."""
     def add_file_monitor(self, num: int, path: _Path, recursive: bool = False) -> None:
         """Raise ``num`` when ``path`` changes (survives replace-by-rename)."""
+    def add_file_hook(self, hook: int, path: _Path) -> None:
+        """Report ``('file_hook', hook, '')`` from ``step`` when ``path`` changes; no signal is
+        raised (the master's own watches: ``--touch-reload``, ``--py-autoreload``)."""
+    def keep_control_across_exec(self) -> int:
+        """The control socket's descriptor made inheritable for a reload's ``exec``; the socket
+        file is then no longer removed when this loop is dropped."""
     def set_clock_offset(self, offset: int) -> None:
         """Move the wall clock used by cron (``offset`` seconds from the real one) and re-plan
         the cron entries."""
@@ -305,7 +316,8 @@ class MasterLoop:
         """The wall clock cron sees, in unix seconds."""
     def step(self, timeout: float = 1.0) -> list[tuple[str, int, str]]:
         """Run the loop for up to ``timeout`` seconds (or until a Unix signal wakes it) and return
-        the events to log, as ``(kind, signum, detail)`` tuples."""
+        the events to log, as ``(kind, signum, detail)`` tuples; ``('file_hook', hook, '')`` for a
+        file hook, ``('reload', sender_pid, '')`` for a reload datagram."""
     def direct_sender(self) -> DirectSender:
         """A sender for signals aimed at one worker (its own socket, the shared table); a child
         takes one before ``close_in_child``."""
@@ -341,8 +353,16 @@ class Supervisor:
         """The fork of ``slot`` failed with ``error``: it is retried after the back-off."""
     def exited(self, pid: int, status: int, now: float) -> list[Action]:
         """``pid`` exited; ``status`` is the raw status from ``os.waitpid``."""
-    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[Action]:
-        """A harakiri deadline of ``pid`` passed; ``what`` names it, for the log line."""
+    def harakiri(
+        self, slot: int, pid: int, now: float, what: str = 'harakiri', function: str = ''
+    ) -> list[Action]:
+        """A harakiri deadline of ``pid`` passed; ``what`` names it and ``function`` the function
+        it guarded ('' when unknown), for the log line."""
+    def reload(self, now: float, why: str = 'reload') -> list[Action]:
+        """A graceful reload: every child is stopped (SIGTERM, up to ``mercy`` for running tasks),
+        then ``Action.Reload()``. A stop request during it turns it into a stop."""
+    def restart(self, slots: list[int], now: float, why: str = 'restart') -> list[Action]:
+        """Restart these slots gracefully: SIGTERM, respawned at once when they exit."""
     def stop(self, now: float, why: str = 'stop') -> list[Action]:
         """Stop requested; ``why`` names the request (e.g. "SIGTERM"), for the log line. A second
         request while stopping kills the rest at once."""
@@ -432,6 +452,13 @@ class Action:
         def code(self) -> int:
             """The master's exit status."""
 
+    @final
+    class Reload(Action):
+        """Every child is gone after a reload request: re-execute the master."""
+
+        __match_args__ = ()
+        def __new__(cls) -> Action.Reload: ...
+
 # ---------------------------------------------------------------- control datagrams
 # The master's control datagrams, encoded by the core (their format: src/proto/control.rs). The
 # caller checks the values first (the master judges them again when it applies them); a value
@@ -455,6 +482,8 @@ def control_cron(num: int, catch_up: bool, tz: str | None, form: str | tuple[int
 
 def control_file_monitor(num: int, recursive: bool, path: bytes) -> bytes:
     """A file monitor raising ``num`` when ``path`` (absolute, raw bytes) changes."""
+def control_reload(pid: int) -> bytes:
+    """``uwsgi.reload()``: ask the master for a graceful reload (``pid``: the sender's, logged)."""
 
 # ---------------------------------------------------------------- process kinds
 

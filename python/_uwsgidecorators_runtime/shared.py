@@ -14,6 +14,11 @@ run on):
 A spooler under --spooler-harakiri publishes its current task (descriptor + 1, 0 for none, and
 inode) so that the master can record a harakiri as a failed attempt of that task.
 
+After the int64 fields, two name fields per slot (``NAME_BYTES`` each, UTF-8, NUL-padded): the
+qualified name of the function each deadline (task, user) was armed for, so that the master's
+harakiri line names it. A child writes one only when it arms a deadline (nothing is written for
+a task or a handler without harakiri).
+
 Deadlines are absolute ``time.monotonic()`` milliseconds: CLOCK_MONOTONIC is one clock for the
 whole machine on Linux, so the master can compare a child's value with its own clock, and a wall
 clock jump cannot trigger (or postpone) a kill.
@@ -25,7 +30,7 @@ import mmap
 import struct
 import time
 
-__all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'SharedTable', 'now_ms']
+__all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'NAME_BYTES', 'SharedTable', 'now_ms', 'qualified_name']
 
 from . import _core
 
@@ -49,10 +54,19 @@ _VERSION = 1
 _HEADER_FIELDS = 4
 _SLOT_FIELDS = 8
 _Q = struct.Struct('q')
+NAME_BYTES = 96
+_NAMES = (F_TASK_DEADLINE, F_USER_DEADLINE)  # one name per deadline field, in this order
 
 
 def now_ms() -> int:
     return int(time.monotonic() * 1000)
+
+
+def qualified_name(func: object) -> str:
+    """``module.qualname`` of a function (what a harakiri line names)."""
+    module = getattr(func, '__module__', None)
+    qual = getattr(func, '__qualname__', None) or getattr(func, '__name__', None) or repr(func)
+    return f'{module}.{qual}' if module else str(qual)
 
 
 class SharedTable:
@@ -62,7 +76,8 @@ class SharedTable:
         if nslots < 0:
             raise ValueError('nslots must be >= 0')
         self.nslots = nslots
-        size = 8 * (_HEADER_FIELDS + _SLOT_FIELDS * max(nslots, 1))
+        self._names_at = 8 * (_HEADER_FIELDS + _SLOT_FIELDS * max(nslots, 1))
+        size = self._names_at + NAME_BYTES * len(_NAMES) * max(nslots, 1)
         # fileno -1 = anonymous; mmap.mmap defaults to MAP_SHARED, which is what survives fork.
         self._mm = mmap.mmap(-1, size)
         self._put_raw(0, _MAGIC)
@@ -88,12 +103,32 @@ class SharedTable:
     def put(self, slot: int, field: int, value: int) -> None:
         self._put_raw(self._index(slot, field), value)
 
+    # -- function names ------------------------------------------------------------------------
+    def _name_at(self, slot: int, field: int) -> int:
+        if not 0 <= slot < self.nslots:
+            raise IndexError(f'shared table slot {slot} out of range (0..{self.nslots - 1})')
+        return self._names_at + NAME_BYTES * (slot * len(_NAMES) + _NAMES.index(field))
+
+    def set_name(self, slot: int, field: int, name: str) -> None:
+        """Publish the function a deadline (``F_TASK_DEADLINE`` or ``F_USER_DEADLINE``) guards;
+        cut to ``NAME_BYTES`` (on a character boundary)."""
+        raw = name.encode('utf-8', 'replace')[:NAME_BYTES].decode('utf-8', 'ignore').encode()
+        at = self._name_at(slot, field)
+        self._mm[at : at + NAME_BYTES] = raw.ljust(NAME_BYTES, b'\0')
+
+    def name(self, slot: int, field: int) -> str:
+        """The function published for a deadline ('' when none)."""
+        at = self._name_at(slot, field)
+        return self._mm[at : at + NAME_BYTES].split(b'\0', 1)[0].decode('utf-8', 'replace')
+
     # -- slots --------------------------------------------------------------------------------
     def claim(self, slot: int, pid: int, kind: int, ident: int, dir_index: int = -1) -> None:
         """Record a freshly forked child; stale deadlines of a dead predecessor are cleared."""
         self.put(slot, F_TASK_DEADLINE, 0)
         self.put(slot, F_USER_DEADLINE, 0)
         self.put(slot, F_TASK_FD, 0)
+        for field in _NAMES:
+            self.set_name(slot, field, '')
         self.put(slot, F_KIND, kind)
         self.put(slot, F_IDENT, ident)
         self.put(slot, F_DIR_INDEX, dir_index)

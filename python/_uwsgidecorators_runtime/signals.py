@@ -45,7 +45,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import config as _config
-from .shared import F_TASK_DEADLINE
+from .shared import F_TASK_DEADLINE, qualified_name
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [
@@ -414,6 +414,15 @@ def send_signal(num: Any, remote: Any = None) -> None:
     _send((_RAISE or _raise_datagrams())[n])
 
 
+def request_reload() -> bool:
+    """``uwsgi.reload()``: ask the master for a graceful reload, through its control socket (the
+    master sends it to itself too, so every way in is handled at one place of its loop)."""
+    from . import _core
+
+    _send(_core.control_reload(os.getpid()))
+    return True
+
+
 def _raise_datagrams() -> tuple[bytes, ...]:
     global _RAISE
     from . import _core
@@ -569,6 +578,7 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     st = _config.state()
     table, slot = st.table, st.slot
     if table is not None and slot is not None and harakiri > 0:
+        table.set_name(slot, F_TASK_DEADLINE, qualified_name(handler))
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     try:
         handler(num)

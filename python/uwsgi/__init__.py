@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import socket as _socket
+import sys
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -115,7 +116,6 @@ _NOT_BUILT = {
     'farm_msg': _MULES,
     'farm_get_msg': _MULES,
     'in_farm': _MULES,
-    'reload': 'reloading is',
 }
 
 
@@ -331,6 +331,15 @@ _local_spooler_frequency = 0
 # harakiri
 
 _harakiri_warned = False
+_harakiri_function: str | None = None
+
+
+def _name_user_harakiri(func: object) -> None:
+    """(ours, for ``@harakiri``) the function the next ``set_user_harakiri`` guards."""
+    from _uwsgidecorators_runtime.shared import qualified_name
+
+    global _harakiri_function
+    _harakiri_function = qualified_name(func)
 
 
 def set_user_harakiri(secs: int, /) -> None:
@@ -342,9 +351,19 @@ def set_user_harakiri(secs: int, /) -> None:
     """
     from _uwsgidecorators_runtime.shared import F_USER_DEADLINE
 
+    global _harakiri_function
     seconds = int(secs)
     st = _state()
     if st.table is not None and st.slot is not None:
+        if seconds > 0:
+            # the function the deadline guards, for the master's harakiri line: the one
+            # @harakiri named, else the caller's
+            name, _harakiri_function = _harakiri_function, None
+            if name is None:
+                code = sys._getframe(1).f_code
+                module = sys._getframe(1).f_globals.get('__name__', '?')
+                name = f'{module}.{getattr(code, "co_qualname", code.co_name)}'
+            st.table.set_name(st.slot, F_USER_DEADLINE, name)
         st.table.arm(st.slot, F_USER_DEADLINE, seconds)
         return
     global _harakiri_warned
@@ -390,6 +409,15 @@ def register_signal(signum: int, target: str, handler: Callable[[int], Any], /) 
 def signal_registered(signum: int, /) -> Literal[True] | None:
     """True if this process has a handler for ``signum``, None (not False) otherwise."""
     return _signals().signal_registered(signum)  # type: ignore[no-any-return]
+
+
+def reload() -> bool:
+    """Reload the master gracefully, as SIGHUP does: running tasks and handlers finish (up to
+    ``--reload-mercy``), then the master re-executes itself and imports the task modules afresh
+    (after checking that they import: if not, it logs why and keeps the running processes).
+    Works in the master, its children and any process that reaches its control socket; raises
+    ``MasterNotFoundError`` elsewhere. Returns True once the request is sent."""
+    return bool(_signals().request_reload())
 
 
 @overload

@@ -744,6 +744,9 @@ class harakiri:
         self.s = seconds
 
     def real_call(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
+        name_it = getattr(uwsgi, '_name_user_harakiri', None)  # ours: the master's log names f
+        if name_it is not None:
+            name_it(self.f)
         uwsgi.set_user_harakiri(self.s)
         result = self.f(*args, **kwargs)
         uwsgi.set_user_harakiri(0)

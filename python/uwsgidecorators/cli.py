@@ -34,7 +34,13 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-retry-delay S      first back-off after a task raised (default 1; our option)
   --spooler-retry-max-delay S  longest back-off (default 3600; our option)
   --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
-  --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
+  --reload-mercy S             how long SIGTERM or a reload waits for running tasks (default 30)
+  --touch-reload FILE          reload gracefully when FILE's mtime changes (SIGHUP and
+                               uwsgi.reload() do the same): running tasks finish, the master
+                               re-executes itself and imports the modules afresh; repeatable
+  --touch-spoolers-reload FILE restart the spoolers gracefully when FILE's mtime changes
+  --py-autoreload N            every N seconds, reload when an imported module's file changed
+  --py-auto-reload-ignore MOD  a module --py-autoreload does not look at; repeatable
   --control-socket PATH        the master's control socket, where other processes send
                                uwsgi.signal() (default: FIRST_SPOOL_DIR/.uwsgidecorators/control;
                                attached processes: UWSGIDECORATORS_CONTROL=PATH; our option)
@@ -68,9 +74,8 @@ one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an err
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
 
-Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms), and
-reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
-that uses the others raises AttributeError where it reaches the missing uwsgi function.
+Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms): code that uses them
+raises AttributeError where it reaches the missing uwsgi function.
 """
 
 log = logging.getLogger('uwsgidecorators')
@@ -122,7 +127,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_log_output(settings)
         for notice in opts.notices:
             log.warning('%s', notice)
-        return Master(settings).run()
+        # What a reload executes again: this very command line (interpreter options included),
+        # or the same options through `python -m uwsgidecorators` when called with an argv.
+        if argv is None and getattr(sys, 'orig_argv', None):
+            again = list(sys.orig_argv)
+        else:
+            again = [sys.executable, '-m', 'uwsgidecorators', *args]
+        return Master(settings, reexec_argv=again).run()
     except UsageError as exc:
         sys.stderr.write(f'uwsgidecorators: error: {exc}\n')
         return 2

@@ -13,6 +13,7 @@
 //! | `t` | `t <num u8> <secs f64> <iterations u32>` | a timer added at run time (`iterations` 0: for ever) |
 //! | `c` | `c <num u8> <catch_up u8> <tz len u8> <tz> <spec>` | a cron entry; `tz` empty: the master's local time; `spec` is `U` + five `i64` (uWSGI's integers) or `S` + crontab text |
 //! | `f` | `f <num u8> <recursive u8> <path>` | a file monitor (`path` absolute) |
+//! | `H` | `H <pid u32>` | `uwsgi.reload()`: a graceful reload of the master; `pid` is the sender's, for the log |
 //!
 //! Decoding checks the layout only (lengths, UTF-8); what the values mean (a valid target, a
 //! cron field in range, an existing path) is for the master to judge when it applies them.
@@ -52,6 +53,8 @@ pub enum Control {
         recursive: bool,
         path: Vec<u8>,
     },
+    /// `H`: reload the master gracefully; `pid` (the sender's) is only logged.
+    Reload { pid: u32 },
 }
 
 /// Why a message cannot be encoded.
@@ -154,6 +157,11 @@ impl Control {
                 m.extend_from_slice(path);
                 m
             }
+            Control::Reload { pid } => {
+                let mut m = vec![b'H'];
+                m.extend_from_slice(&pid.to_le_bytes());
+                m
+            }
         })
     }
 
@@ -164,6 +172,12 @@ impl Control {
         let unknown = DecodeError::Unknown { len: msg.len() };
         Ok(match tag {
             b'S' if rest.len() == 1 => Control::Raise { num },
+            b'H' => {
+                let b: [u8; 4] = rest.try_into().map_err(|_| unknown)?;
+                Control::Reload {
+                    pid: u32::from_le_bytes(b),
+                }
+            }
             b'R' if !rest.is_empty() => Control::Register {
                 num,
                 target: text(args)?,
@@ -263,6 +277,7 @@ mod tests {
                     recursive,
                     path
                 }),
+            any::<u32>().prop_map(|pid| Control::Reload { pid }),
         ]
     }
 
@@ -288,6 +303,10 @@ mod tests {
     #[test]
     fn the_documented_bytes() {
         assert_eq!(Control::Raise { num: 7 }.encode().unwrap(), b"S\x07");
+        assert_eq!(
+            Control::Reload { pid: 0x0102_0304 }.encode().unwrap(),
+            b"H\x04\x03\x02\x01"
+        );
         let c = Control::Cron {
             num: 10,
             catch_up: true,

@@ -25,6 +25,8 @@ fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTup
         LoopEvent::QueueFull { num, to } => ("queue_full", *num, to.as_str()).into_pyobject(py),
         LoopEvent::Wakeup => ("wakeup", 0u8, "").into_pyobject(py),
         LoopEvent::BadControl { reason } => ("bad_control", 0u8, reason.as_str()).into_pyobject(py),
+        LoopEvent::FileHook { hook } => ("file_hook", *hook, "").into_pyobject(py),
+        LoopEvent::Reload { pid } => ("reload", *pid, "").into_pyobject(py),
     }
 }
 
@@ -46,9 +48,17 @@ impl PyMasterLoop {
 #[pymethods]
 impl PyMasterLoop {
     #[new]
-    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false))]
-    fn new(control_path: FsPath, wakeup_fd: Option<i32>, test_clock: bool) -> PyResult<Self> {
-        let mut ml = crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?;
+    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false, control_fd = None))]
+    fn new(
+        control_path: FsPath,
+        wakeup_fd: Option<i32>,
+        test_clock: bool,
+        control_fd: Option<i32>,
+    ) -> PyResult<Self> {
+        let mut ml = match control_fd {
+            Some(fd) => crate::master::MasterLoop::adopt(&control_path.0, fd, wakeup_fd)?,
+            None => crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?,
+        };
         if test_clock {
             ml.enable_test_clock();
         }
@@ -99,6 +109,18 @@ impl PyMasterLoop {
     }
 
     /// In a forked child: close the inherited descriptors, leaving the master's socket file.
+    /// The control socket's descriptor, made inheritable for a reload's `exec`; the socket file
+    /// is then no longer removed when this loop is dropped.
+    fn keep_control_across_exec(&self) -> PyResult<i32> {
+        Ok(self.with(|ml| ml.keep_control_across_exec())??)
+    }
+
+    /// Report `("file_hook", hook, "")` from `step` when `path` changes (no signal is raised).
+    fn add_file_hook(&self, hook: u32, path: FsPath) -> PyResult<()> {
+        self.with(|ml| ml.add_file_hook(hook, &path.0))??;
+        Ok(())
+    }
+
     fn close_in_child(&self) {
         lock(&self.inner).take();
     }
