@@ -28,6 +28,12 @@ pub enum Error {
     /// A target refused where uWSGI's `register_signal` says so.
     #[error("unable to register signal: {0}")]
     RegisterSignal(SignalError),
+    /// An RPC call that breaks uWSGI's limits, or a packet that is not RPC.
+    #[error("unable to call rpc function: {0}")]
+    Rpc(#[from] crate::proto::rpc::RpcError),
+    /// An RPC call that got no answer (connect, send, read, deadline, or a bad reply).
+    #[error(transparent)]
+    Call(#[from] crate::rpc::client::CallError),
     #[error(transparent)]
     Io(#[from] io::Error),
     /// A wait's timeout is NaN or negative (`optional`: None is also accepted).

@@ -11,6 +11,7 @@ pub mod error;
 pub mod fsmon;
 pub mod master;
 pub mod proto;
+pub mod rpc;
 pub mod signal;
 pub mod spool;
 pub mod supervisor;

@@ -8,7 +8,7 @@ the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input 
 """
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -52,6 +52,9 @@ __all__ = [
     'ErlangRef',
     'erlang_encode',
     'erlang_decode',
+    'rpc_listen',
+    'rpc_call',
+    'RpcServer',
 ]
 
 __version__: str
@@ -148,6 +151,10 @@ class WorkerMonitors:
     (``workerN``) or to any worker (``worker``) when they were added before the first fork
     (from ``MasterLoop.worker_monitors``). Signals read there that the table now sends elsewhere
     go there: to their worker directly, else to the master."""
+
+    def fds(self) -> list[int]:
+        """The inotify descriptors this worker reads (to wait on them beside other work, such as
+        serving RPC calls)."""
 
 @final
 class DirectSender:
@@ -617,3 +624,62 @@ class ErlangNode:
         """``{Name, Node} ! Message``, connecting to ``node`` if needed."""
     def close(self) -> None:
         """Unregister from EPMD and close every connection."""
+
+# ---------------------------------------------------------------- RPC (uwsgi protocol, modifier1 173)
+
+def rpc_listen(address: str, backlog: int) -> int:
+    """Bind a listening socket at ``address`` (``HOST:PORT``, ``:PORT`` for every interface, or a
+    Unix socket path: anything without a colon) with ``backlog`` pending connections at most.
+
+    A Unix socket left at the path is replaced; any other kind of file there is an error.
+    Returns the fd; the caller owns it (``socket.socket(fileno=fd)``).
+
+    Raises:
+        OSError: the address cannot be bound (in use, no permission...).
+    """
+
+def rpc_call(address: str, name: bytes, args: list[bytes], timeout: float) -> bytes | None:
+    """Call ``name(*args)`` at ``address`` (``HOST:PORT`` or a Unix socket path) as uWSGI's client
+    does: connect, send one request, read one reply; the GIL is released, Ctrl-C ends the call.
+
+    Returns the value, or None when the server closed without an answer (unknown function, no
+    result, the function raised).
+
+    Raises:
+        ValueError: the call breaks uWSGI's limits (name 1-255 bytes, 255 arguments, empty
+            arguments, name and arguments over 65535 bytes in all).
+        OSError: no answer within ``timeout`` seconds (``TimeoutError``), refused
+            (``ConnectionRefusedError``), a missing Unix socket (``FileNotFoundError``), or a
+            reply that breaks the protocol (errno ``EPROTO``).
+    """
+
+@final
+class RpcServer:
+    """One worker's RPC server over listening sockets the master bound before the fork; it
+    reads requests from many connections at once without blocking and answers them one by one.
+
+    Args:
+        fds: the listening sockets (duplicated: the caller keeps its own).
+        max_connections: connections read, run or written at once; past it the listeners are
+            not watched and further clients wait in the kernel's backlog.
+        read_timeout: seconds a client has to send its whole request, and again to take the
+            reply; then the connection is closed.
+    """
+
+    def __new__(cls, fds: list[int], max_connections: int = 64, read_timeout: float = 4.0) -> RpcServer: ...
+    def serve(
+        self,
+        dispatch: Callable[[bytes, tuple[bytes, ...]], object],
+        log: Callable[[str], object],
+        wake_fds: list[int],
+        timeout: float | None = None,
+    ) -> bool:
+        """Serve calls until one of ``wake_fds`` is readable (True) or ``timeout`` seconds pass
+        (False; None: no limit). Accepting, reading and writing happen without the GIL; each
+        complete request calls ``dispatch(name, args)``, whose non-empty bytes are the reply
+        (anything else: the connection is closed without one, as uWSGI does). Packets that are
+        not RPC requests are closed and counted; ``log(line)`` gets a report at most every 10 s.
+        Ctrl-C (a signal whose handler raises) ends the wait. One thread at a time.
+        """
+    def open_connections(self) -> int:
+        """Connections open now (being read, run or written)."""

@@ -384,7 +384,6 @@ def mule_msg_dispatcher(message: bytes) -> _typing.Any:
 
 class rpc:
     def __init__(self, name: str) -> None:
-        _not_built('rpc')
         self.name = name
 
     def __call__(self, f: _RPCHandlerT) -> _RPCHandlerT:

@@ -164,6 +164,15 @@ class Settings:
     """--py-autoreload N: every N seconds, reload when an imported module's file changed"""
     py_autoreload_ignore: list[str] = field(default_factory=list)
     """--py-auto-reload-ignore: module names the scan skips"""
+    rpc_sockets: list[str] = field(default_factory=list)
+    """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173);
+    only with --plugin rpc, as Debian's uWSGI (else the options get a notice)"""
+    listen: int = 100
+    """--listen: backlog of each RPC socket (pending connections the kernel keeps)"""
+    socket_timeout: float = 4.0
+    """--socket-timeout: an RPC client's time to send its request (and to take the reply)"""
+    rpc_max_connections: int = 64
+    """--rpc-max-connections (ours): connections one worker reads or writes at once"""
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -238,6 +247,12 @@ def settings_from_options(opts: Options) -> Settings:
     s.py_autoreload_ignore = opts.strings('py-auto-reload-ignore')
     s.erlang = _str_option(opts, 'erlang')
     s.erlang_cookie = _str_option(opts, 'erlang-cookie')
+    from .options import rpc_plugin
+
+    s.rpc_sockets = opts.strings('socket') if rpc_plugin(opts) else []
+    s.listen = int(opts.number('listen', 100, integer=True, minimum=1))
+    s.socket_timeout = opts.number('socket-timeout', 4.0, minimum=0.001)
+    s.rpc_max_connections = int(opts.number('rpc-max-connections', 64, integer=True, minimum=1))
     _resolve_ids(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
@@ -614,6 +629,13 @@ class Master:
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
         """kind -> (write end kept by the master, read end shared by the children of that kind)"""
+        self.rpc_socks: list[socket.socket] = []
+        """the RPC listeners, bound before any fork: the private ``<control>.rpc`` (for
+        processes the master did not fork) and each --socket; every worker accepts on them"""
+        self.rpc_addrs: list[str] = []
+        """the address of each of ``rpc_socks`` (handed over by a reload)"""
+        self.rpc_paths: list[str] = []
+        """Unix socket files of ``rpc_socks``, removed at exit"""
         self.events = _EventLog()
         self.dropped = False
         """privileges were dropped (--uid/--gid)"""
@@ -726,10 +748,65 @@ class Master:
             self.queues[kind.label] = (write_end, read_end)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
+        self._bind_rpc(control)
         if test_clock:
             log.warning(
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
+
+    def _bind_rpc(self, control: str) -> None:
+        """Bind the RPC listeners before any fork (the workers inherit and serve them): always
+        ``<control>.rpc`` (0600, for processes the master did not fork), and each --socket. After
+        a reload the listeners the previous master handed over are taken as they are, so clients
+        that connect meanwhile wait in their backlog instead of being refused."""
+        from _uwsgidecorators_runtime import rpc as _rpc
+
+        handed: dict[str, int] = dict((self.inherited or {}).get('rpc_fds') or {})
+
+        def listen(address: str) -> int:
+            fd = handed.pop(address, None)
+            if fd is not None:
+                os.set_inheritable(fd, False)
+                return fd
+            return int(_core.rpc_listen(address, self.s.listen))
+
+        private = _rpc.master_socket_path(control)
+        old_umask = os.umask(0o077)
+        try:
+            fd = listen(private)
+        except OSError as exc:
+            raise ControlError(f'cannot bind the RPC socket {private}: {exc.strerror or exc}') from None
+        finally:
+            os.umask(old_umask)
+        self.rpc_socks.append(socket.socket(fileno=fd))
+        self.rpc_addrs.append(private)
+        self.rpc_paths.append(private)
+        for address in self.s.rpc_sockets:
+            try:
+                fd = listen(address)
+            except OSError as exc:
+                raise ControlError(
+                    f'cannot bind --socket {address}: {exc.strerror or exc} (is a uWSGI instance or another '
+                    'server using it? this master serves uWSGI RPC there; drop the option if the socket was '
+                    "meant for your web server's uwsgi_pass)"
+                ) from None
+            self.rpc_socks.append(socket.socket(fileno=fd))
+            self.rpc_addrs.append(address)
+            if ':' not in address:
+                self.rpc_paths.append(address)
+            log.info(
+                'uwsgi socket %s: serving uWSGI RPC (modifier1 173) in the workers; other requests '
+                "(a web server's uwsgi_pass) are closed",
+                address,
+            )
+        for address, fd in handed.items():  # a socket the new options no longer name
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            if ':' not in address:
+                with contextlib.suppress(OSError):
+                    os.unlink(address)
+        if self.s.workers == 0:
+            log.warning('no workers (--processes 0): RPC calls to this master get no answer')
 
     def _control_place(self) -> str:
         """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
@@ -822,6 +899,14 @@ class Master:
 
     def _close_loop(self) -> None:
         _signals.detach_master()
+        for sock in self.rpc_socks:
+            sock.close()
+        self.rpc_socks.clear()
+        self.rpc_addrs.clear()
+        for path in self.rpc_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.rpc_paths.clear()
         for sock in self.channels.values():
             sock.close()
         self.channels.clear()
@@ -1390,6 +1475,10 @@ class Master:
             state['control_fd'] = self.ml.keep_control_across_exec()
             os.set_inheritable(self._control_lock, True)
             state['lock_fd'] = self._control_lock
+            # The RPC listeners too: their backlogs keep the calls that come during the reload.
+            for sock in self.rpc_socks:
+                os.set_inheritable(sock.fileno(), True)
+            state['rpc_fds'] = {a: sock.fileno() for a, sock in zip(self.rpc_addrs, self.rpc_socks, strict=True)}
             env = dict(self.orig_env)
             env[ENV_RELOAD] = json.dumps(state)
             argv = list(self.reexec_argv or ())
@@ -1436,6 +1525,9 @@ class Master:
             write_end.close()
             if name != kind_name:
                 read_end.close()
+        if spec.kind != _core.Kind.WORKER:
+            for sock in self.rpc_socks:
+                sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
@@ -1497,7 +1589,14 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors)
+        rpc_server = (
+            _core.RpcServer([s.fileno() for s in self.rpc_socks], self.s.rpc_max_connections, self.s.socket_timeout)
+            if self.rpc_socks
+            else None
+        )
+        return run_worker(
+            spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors, rpc_server
+        )
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:

@@ -7,6 +7,7 @@ use crate::Error;
 use crate::cron::CronError;
 use crate::fsmon::MonitorError;
 use crate::master::MasterError;
+use crate::rpc::client::CallError;
 use crate::signal::SignalError;
 use crate::spool::job::JobError;
 use crate::spool::{PacketError, WriteError};
@@ -41,7 +42,17 @@ impl From<Error> for PyErr {
                 MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source),
             )
             | Error::Io(source) => PyErr::from(source),
+            Error::Call(CallError::Request(r)) => Error::Rpc(r).into(),
+            // The caller (the `uwsgi` shim) turns these into uWSGI's None with a log line.
+            Error::Call(CallError::Io { ref source, .. }) => {
+                // The OSError subclass of its kind (ConnectionRefusedError, TimeoutError...).
+                PyErr::from(std::io::Error::new(source.kind(), e.to_string()))
+            }
+            Error::Call(CallError::Reply { .. }) => {
+                PyOSError::new_err((libc::EPROTO, e.to_string()))
+            }
             Error::Write(_)
+            | Error::Rpc(_)
             | Error::Job(_)
             | Error::Master(_)
             | Error::Cron(_)
@@ -85,5 +96,6 @@ through_core_error!(
     JobError,
     MasterError,
     CronError,
-    SignalError
+    SignalError,
+    CallError
 );

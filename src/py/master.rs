@@ -219,6 +219,15 @@ pub(super) struct PyWorkerMonitors {
     pub(super) inner: Mutex<WorkerMonitors>,
 }
 
+#[pymethods]
+impl PyWorkerMonitors {
+    /// The inotify descriptors this worker reads (to wait on them beside other work, such as
+    /// serving RPC calls).
+    fn fds(&self) -> Vec<i32> {
+        lock(&self.inner).fds()
+    }
+}
+
 /// Direct delivery to one worker (see `crate::direct`).
 #[pyclass(
     name = "DirectSender",

@@ -6,6 +6,7 @@ mod erlang;
 mod errors;
 mod kind;
 mod master;
+mod rpc;
 mod spool;
 mod supervisor;
 
@@ -119,5 +120,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<supervisor::PyAction>()?;
     m.add_class::<kind::PyKind>()?;
+    m.add_class::<rpc::PyRpcServer>()?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_listen, m)?)?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_call, m)?)?;
     Ok(())
 }
