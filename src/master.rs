@@ -94,6 +94,15 @@ struct CronEntry {
     next: Option<Timestamp>,
 }
 
+/// Who reads a file monitor's events when it is not the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// `workerN`: worker N.
+    Worker(u32),
+    /// `worker`: every worker, and the first to read takes the event.
+    AnyWorker,
+}
+
 /// The master loop.
 pub struct MasterLoop {
     base_ns: u64,
@@ -114,6 +123,12 @@ pub struct MasterLoop {
     timers: Vec<TimerEntry>,
     crons: Vec<CronEntry>,
     fsmon: Option<FileMonitor<Watch>>,
+    /// File monitors read by workers themselves (one hop), by who reads them: their own
+    /// inotify instances, shared with the workers forked after they were added. The loop reads
+    /// one only while no worker that reads it is alive.
+    worker_fsmon: Vec<(Reader, FileMonitor<u8>)>,
+    /// A child was forked: from now on new monitors go to the master's own instance.
+    forked: bool,
     test_clock: bool,
     wall_offset: i64,
     events: Vec<LoopEvent>,
@@ -198,6 +213,8 @@ impl MasterLoop {
             timers: Vec::new(),
             crons: Vec::new(),
             fsmon: None,
+            worker_fsmon: Vec::new(),
+            forked: false,
             test_clock: false,
             wall_offset: 0,
             events: Vec::new(),
@@ -265,6 +282,7 @@ impl MasterLoop {
 
     /// Add a process's private channel (the master's end of its socketpair).
     pub fn add_channel(&mut self, kind: Kind, id: u32, fd: RawFd) {
+        self.forked = true;
         let Some(ids) = self.ids_mut(kind) else {
             return; // a kind that takes no signals (the Erlang node)
         };
@@ -485,11 +503,33 @@ impl MasterLoop {
         path: &Path,
         recursive: bool,
     ) -> Result<(), MasterError> {
-        if self.fsmon.is_none() {
-            self.fsmon = Some(FileMonitor::new()?);
-        }
-        if let Some(m) = self.fsmon.as_mut() {
-            m.add(path, recursive, Watch::Signal(num))?;
+        // Before any fork, a monitor whose signal goes to one worker (or to any worker) gets
+        // an instance that the workers read themselves; the children forked later share it.
+        let reader = match self.table.get(num) {
+            _ if self.forked => None,
+            Some(Target::Worker(n)) => Some(Reader::Worker(*n)),
+            Some(Target::AnyWorker) => Some(Reader::AnyWorker),
+            _ => None,
+        };
+        match reader {
+            None => {
+                if self.fsmon.is_none() {
+                    self.fsmon = Some(FileMonitor::new()?);
+                }
+                if let Some(m) = self.fsmon.as_mut() {
+                    m.add(path, recursive, Watch::Signal(num))?;
+                }
+            }
+            Some(r) => {
+                let at = match self.worker_fsmon.iter().position(|(who, _)| *who == r) {
+                    Some(i) => i,
+                    None => {
+                        self.worker_fsmon.push((r, FileMonitor::new()?));
+                        self.worker_fsmon.len() - 1
+                    }
+                };
+                self.worker_fsmon[at].1.add(path, recursive, num)?;
+            }
         }
         Ok(())
     }
@@ -504,6 +544,24 @@ impl MasterLoop {
             m.add(path, false, Watch::Hook(hook))?;
         }
         Ok(())
+    }
+
+    /// In worker `id`, just forked: take the file monitors it reads itself (see
+    /// [`crate::direct::WorkerMonitors`]); this copy of the loop keeps none of them.
+    pub fn take_worker_monitors(&mut self, id: u32) -> Vec<FileMonitor<u8>> {
+        let (mine, rest) = std::mem::take(&mut self.worker_fsmon)
+            .into_iter()
+            .partition(|(who, _)| *who == Reader::Worker(id) || *who == Reader::AnyWorker);
+        self.worker_fsmon = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// True while no live worker reads the monitors of `reader`: the loop reads them then.
+    fn unread(&self, reader: Reader) -> bool {
+        match reader {
+            Reader::Worker(n) => !self.topology.workers.contains(&n),
+            Reader::AnyWorker => self.topology.workers.is_empty(),
+        }
     }
 
     // ----------------------------------------------------------------- the loop
@@ -526,6 +584,8 @@ impl MasterLoop {
         match Control::decode(msg).map_err(|e| e.to_string())? {
             Control::Raise { num } => self.raise_signal(num, "signal"),
             Control::Reload { pid } => self.events.push(LoopEvent::Reload { pid }),
+            // A worker read a file event whose signal is not its own to run.
+            Control::FileEvent { num } => self.raise_signal(num, "file monitor"),
             Control::Register { num, target } => {
                 let t = Target::parse(&target).map_err(|e| e.to_string())?;
                 // In the master's order, so the shared copy ends as the table does.
@@ -592,6 +652,13 @@ impl MasterLoop {
             fds.push(m.fd());
             fds.len() - 1
         });
+        let worker_fsmon_at: Vec<(usize, usize)> = (0..self.worker_fsmon.len())
+            .filter(|&i| self.unread(self.worker_fsmon[i].0))
+            .map(|i| {
+                fds.push(self.worker_fsmon[i].1.fd());
+                (i, fds.len() - 1)
+            })
+            .collect();
         let wakeup_at = self.wakeup_fd.map(|w| {
             fds.push(w);
             fds.len() - 1
@@ -615,6 +682,13 @@ impl MasterLoop {
                 match watch {
                     Watch::Signal(num) => self.raise_signal(num, "file monitor"),
                     Watch::Hook(hook) => self.events.push(LoopEvent::FileHook { hook }),
+                }
+            }
+        }
+        for (i, at) in worker_fsmon_at {
+            if ready[at] {
+                for num in self.worker_fsmon[i].1.read()? {
+                    self.raise_signal(num, "file monitor");
                 }
             }
         }
@@ -762,6 +836,42 @@ mod tests {
         ml.step(Duration::from_millis(50)).unwrap();
         assert_eq!(routes.worker(1), None);
         assert_eq!(routes.worker(2), Some(1));
+    }
+
+    #[test]
+    fn monitors_aimed_at_workers_are_theirs_to_read_while_they_live() {
+        let (tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        let f = tmp.path().join("f");
+        std::fs::write(&f, "a").unwrap();
+        ml.register_signal(3, "worker2").unwrap();
+        ml.register_signal(4, "worker").unwrap();
+        ml.register_signal(5, "workers").unwrap();
+        for n in [3, 4, 5] {
+            ml.add_file_monitor(n, &f, false).unwrap();
+        }
+        assert_eq!(ml.worker_fsmon.len(), 2);
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
+        // No worker alive: the loop reads them all and routes as always.
+        std::fs::write(&f, "b").unwrap();
+        let events = ml.step(Duration::from_millis(200)).unwrap();
+        assert!(events.contains(&LoopEvent::Unrouted {
+            num: 3,
+            reason: "worker 2 does not exist".into()
+        }));
+        // Worker 2 is alive: its monitor and the any-worker one are left to the workers.
+        ml.add_channel(Kind::Worker, 2, q_master.as_raw_fd());
+        std::fs::write(&f, "c").unwrap();
+        ml.step(Duration::from_millis(200)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![5]);
+        // After a fork, monitors go to the master's instance whatever their target.
+        ml.add_file_monitor(3, &f, false).unwrap();
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(2));
+        // The worker takes its own and the any-worker instance; another worker takes only that.
+        assert_eq!(ml.take_worker_monitors(2).len(), 2);
+        assert!(ml.take_worker_monitors(1).is_empty());
     }
 
     #[test]

@@ -468,11 +468,10 @@ def test_harakiri_without_master_warns_once(unconfigured):
 # Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
 BUILT = {
     'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread',
-    'harakiri', 'erlang',
+    'harakiri', 'erlang', 'rpc',
 }
 BUILT |= {'mulefunc', 'mule', 'muleloop', 'mulemsg', 'farm'}  # issue 12 (tests/test_mules_proc.py)
 NOT_BUILT = {
-    'rpc': lambda: uwsgidecorators.rpc('x'),
     'lock': lambda: uwsgidecorators.lock(lambda: None),
 }
 
@@ -511,8 +510,6 @@ def test_every_decorator_of_the_real_module_is_built_or_refused():
 def test_the_shim_names_what_is_not_built():
     with pytest.raises(AttributeError, match="'lock': locks are not built yet"):
         uwsgi.lock()
-    with pytest.raises(AttributeError, match="'register_rpc': RPC is not built yet"):
-        uwsgi.register_rpc('x', print)
 
 
 def test_reload_without_a_master_says_so(unconfigured):

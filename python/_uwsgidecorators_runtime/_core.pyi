@@ -8,7 +8,7 @@ the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input 
 """
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -32,10 +32,12 @@ __all__ = [
     'MasterLoop',
     'CronSpec',
     'DirectSender',
+    'WorkerMonitors',
     'direct_socket_path',
     'MuleQueues',
     'mule_queue_path',
     'mule_wake_path',
+    'set_parent_death_signal',
     'Supervisor',
     'Action',
     'Kind',
@@ -53,6 +55,9 @@ __all__ = [
     'ErlangRef',
     'erlang_encode',
     'erlang_decode',
+    'rpc_listen',
+    'rpc_call',
+    'RpcServer',
 ]
 
 __version__: str
@@ -116,7 +121,13 @@ def check_signal_target(target: str) -> None:
     wrong), so a process without the master refuses exactly what the master would."""
 
 def recv_signals(
-    private: int, shared: int, wake_fd: int, timeout: float | None = None, direct: int = -1, notify: int = -1
+    private: int,
+    shared: int,
+    wake_fd: int,
+    timeout: float | None = None,
+    direct: int = -1,
+    notify: int = -1,
+    monitors: WorkerMonitors | None = None,
 ) -> bytes:
     """Wait for signals on a process's channels and return their numbers, one byte each.
 
@@ -125,9 +136,14 @@ def recv_signals(
     empty result so the caller can look at its stop flag). A negative fd is not watched. The GIL
     is released while waiting; Ctrl-C is checked every 100 ms, or only when ``wake_fd`` fires if
     it is given (it must then be the process's signal wake-up fd). ``notify`` is one more
-    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``timeout``
-    None: no limit.
+    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``monitors``:
+    the file monitors a worker reads itself (``MasterLoop.worker_monitors``), polled too; their
+    signals come after the channels'. ``timeout`` None: no limit.
     """
+
+def set_parent_death_signal(sig: int) -> None:
+    """``prctl(PR_SET_PDEATHSIG, sig)``: this process gets Unix signal ``sig`` when its parent
+    dies. ``ValueError`` if ``sig`` is not 1 to 64, ``OSError`` if the kernel refuses."""
 
 def direct_socket_path(control_path: _Path, worker_id: int) -> str:
     """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
@@ -208,9 +224,20 @@ class MuleQueues:
         keep it for the next master and return how many messages it holds."""
 
 @final
+class WorkerMonitors:
+    """The file monitors a worker reads itself: those whose signal went to this worker
+    (``workerN``) or to any worker (``worker``) when they were added before the first fork
+    (from ``MasterLoop.worker_monitors``). Signals read there that the table now sends elsewhere
+    go there: to their worker directly, else to the master."""
+
+    def fds(self) -> list[int]:
+        """The inotify descriptors this worker reads (to wait on them beside other work, such as
+        serving RPC calls)."""
+
+@final
 class DirectSender:
-    """Direct delivery to one worker: the shared 256-byte table of ``workerN`` targets and the
-    workers' direct sockets (from ``MasterLoop.direct_sender``)."""
+    """Direct delivery to one worker: the shared 512-byte table of ``workerN`` (and ``worker``)
+    targets and the workers' direct sockets (from ``MasterLoop.direct_sender``)."""
 
     def send(self, num: int) -> bool:
         """Deliver ``num`` straight to its worker; False: send it to the master instead."""
@@ -398,6 +425,9 @@ class MasterLoop:
     def direct_sender(self) -> DirectSender:
         """A sender for signals aimed at one worker (its own socket, the shared table); a child
         takes one before ``close_in_child``."""
+    def worker_monitors(self, worker_id: int) -> WorkerMonitors | None:
+        """In worker ``worker_id``, just forked (before ``close_in_child``): the file monitors this
+        worker reads itself (one hop), to pass to ``recv_signals``; None if it reads none."""
     def close_in_child(self) -> None:
         """In a forked child: close the inherited descriptors, leaving the master's socket file."""
 
@@ -674,3 +704,62 @@ class ErlangNode:
         """``{Name, Node} ! Message``, connecting to ``node`` if needed."""
     def close(self) -> None:
         """Unregister from EPMD and close every connection."""
+
+# ---------------------------------------------------------------- RPC (uwsgi protocol, modifier1 173)
+
+def rpc_listen(address: str, backlog: int) -> int:
+    """Bind a listening socket at ``address`` (``HOST:PORT``, ``:PORT`` for every interface, or a
+    Unix socket path: anything without a colon) with ``backlog`` pending connections at most.
+
+    A Unix socket left at the path is replaced; any other kind of file there is an error.
+    Returns the fd; the caller owns it (``socket.socket(fileno=fd)``).
+
+    Raises:
+        OSError: the address cannot be bound (in use, no permission...).
+    """
+
+def rpc_call(address: str, name: bytes, args: list[bytes], timeout: float) -> bytes | None:
+    """Call ``name(*args)`` at ``address`` (``HOST:PORT`` or a Unix socket path) as uWSGI's client
+    does: connect, send one request, read one reply; the GIL is released, Ctrl-C ends the call.
+
+    Returns the value, or None when the server closed without an answer (unknown function, no
+    result, the function raised).
+
+    Raises:
+        ValueError: the call breaks uWSGI's limits (name 1-255 bytes, 255 arguments, empty
+            arguments, name and arguments over 65535 bytes in all).
+        OSError: no answer within ``timeout`` seconds (``TimeoutError``), refused
+            (``ConnectionRefusedError``), a missing Unix socket (``FileNotFoundError``), or a
+            reply that breaks the protocol (errno ``EPROTO``).
+    """
+
+@final
+class RpcServer:
+    """One worker's RPC server over listening sockets the master bound before the fork; it
+    reads requests from many connections at once without blocking and answers them one by one.
+
+    Args:
+        fds: the listening sockets (duplicated: the caller keeps its own).
+        max_connections: connections read, run or written at once; past it the listeners are
+            not watched and further clients wait in the kernel's backlog.
+        read_timeout: seconds a client has to send its whole request, and again to take the
+            reply; then the connection is closed.
+    """
+
+    def __new__(cls, fds: list[int], max_connections: int = 64, read_timeout: float = 4.0) -> RpcServer: ...
+    def serve(
+        self,
+        dispatch: Callable[[bytes, tuple[bytes, ...]], object],
+        log: Callable[[str], object],
+        wake_fds: list[int],
+        timeout: float | None = None,
+    ) -> bool:
+        """Serve calls until one of ``wake_fds`` is readable (True) or ``timeout`` seconds pass
+        (False; None: no limit). Accepting, reading and writing happen without the GIL; each
+        complete request calls ``dispatch(name, args)``, whose non-empty bytes are the reply
+        (anything else: the connection is closed without one, as uWSGI does). Packets that are
+        not RPC requests are closed and counted; ``log(line)`` gets a report at most every 10 s.
+        Ctrl-C (a signal whose handler raises) ends the wait. One thread at a time.
+        """
+    def open_connections(self) -> int:
+        """Connections open now (being read, run or written)."""

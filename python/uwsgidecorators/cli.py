@@ -64,17 +64,26 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --erlang NAME                run an Erlang node NAME (name@host) in a child process, for the
                                @erlang functions (EPMD must run: `epmd -daemon`)
   --erlang-cookie COOKIE       its cookie (default: ~/.erlang.cookie, as Erlang)
+  --socket ADDR                serve uWSGI RPC (modifier1 173) at HOST:PORT or a Unix socket
+                               path, in the workers (also --uwsgi-socket, -s; repeatable); other
+                               requests (a web server's uwsgi_pass) are closed with a log line
+  --listen N                   backlog of each RPC socket (default 100)
+  --socket-timeout S           an RPC client's time to send its request, and uwsgi.rpc()'s
+                               time for an answer (default 4)
+  --rpc-max N                  functions per process (default 64)
+  --rpc-max-connections N      RPC connections one worker reads or writes at once (default 64;
+                               our option)
   --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
 
 Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
 
-Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
+Options of uWSGI that have no meaning here (HTTP sockets, WSGI modules, ...) are accepted with a
 one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an error naming the
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
 
-Not built yet: @lock and uwsgi.lock() and @rpc: code that
-uses them raises AttributeError where it reaches the missing uwsgi function.
+Not built yet: @lock and uwsgi.lock(): code that uses them
+raises AttributeError where it reaches the missing uwsgi function.
 """
 
 log = logging.getLogger('uwsgidecorators')

@@ -46,13 +46,11 @@ import importlib.util
 import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterable
@@ -178,6 +176,15 @@ class Settings:
     """--py-autoreload N: every N seconds, reload when an imported module's file changed"""
     py_autoreload_ignore: list[str] = field(default_factory=list)
     """--py-auto-reload-ignore: module names the scan skips"""
+    rpc_sockets: list[str] = field(default_factory=list)
+    """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173);
+    only with --plugin rpc, as Debian's uWSGI (else the options get a notice)"""
+    listen: int = 100
+    """--listen: backlog of each RPC socket (pending connections the kernel keeps)"""
+    socket_timeout: float = 4.0
+    """--socket-timeout: an RPC client's time to send its request (and to take the reply)"""
+    rpc_max_connections: int = 64
+    """--rpc-max-connections (ours): connections one worker reads or writes at once"""
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -252,6 +259,12 @@ def settings_from_options(opts: Options) -> Settings:
     s.py_autoreload_ignore = opts.strings('py-auto-reload-ignore')
     s.erlang = _str_option(opts, 'erlang')
     s.erlang_cookie = _str_option(opts, 'erlang-cookie')
+    from .options import rpc_plugin
+
+    s.rpc_sockets = opts.strings('socket') if rpc_plugin(opts) else []
+    s.listen = int(opts.number('listen', 100, integer=True, minimum=1))
+    s.socket_timeout = opts.number('socket-timeout', 4.0, minimum=0.001)
+    s.rpc_max_connections = int(opts.number('rpc-max-connections', 64, integer=True, minimum=1))
     _resolve_ids(opts, s)
     _mule_settings(opts, s)
     date = opts.last('log-date')
@@ -519,6 +532,8 @@ class _ImportCheck:
             if k not in (_config.ENV_CONTROL, _config.ENV_MASTER_PID, ENV_RELOAD)
         }
         env[ENV_RELOAD_CHECK] = '1'
+        import tempfile  # only when a reload is asked for: children never load it
+
         payload = json.dumps({'path': sys.path, 'imports': [*s.imports, *s.spooler_imports]})
         output = tempfile.TemporaryFile()
         try:
@@ -595,15 +610,26 @@ class ChildSpec:
         return f'{self.kind.label} {self.ident}'
 
 
+def _make_runtime_dir() -> str:
+    """A private directory (mode 0700) for the control socket, as ``tempfile.mkdtemp`` makes one;
+    without tempfile, whose imports (random, shutil, bz2, lzma) every child would carry."""
+    base = os.environ.get('TMPDIR') or '/tmp'
+    while True:
+        path = os.path.join(base, f'uwsgidecorators-{os.urandom(6).hex()}')
+        try:
+            os.mkdir(path, 0o700)
+            return os.path.abspath(path)
+        except FileExistsError:
+            continue
+
+
 def _set_parent_death_signal(sig: int) -> None:
     # Linux prctl(PR_SET_PDEATHSIG): if the master is SIGKILLed its children get `sig` and stop
     # after their current task instead of running on as orphans.
+    # Through the core: importing ctypes for it cost each child about 0.4 MiB (bench_memory.py).
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, sig, 0, 0, 0)
-    except Exception:  # not Linux / no libc symbol: orphans are then reaped by the supervisor
+        _core.set_parent_death_signal(sig)
+    except OSError:  # refused: orphans are then reaped by the supervisor
         pass
 
 
@@ -665,6 +691,13 @@ class Master:
         """farm -> (write end kept by the master, read end shared by the farm's mules)"""
         self.mule_queues: Any = None
         """the mule message queues (``_core.MuleQueues``, a file next to the control socket)"""
+        self.rpc_socks: list[socket.socket] = []
+        """the RPC listeners, bound before any fork: the private ``<control>.rpc`` (for
+        processes the master did not fork) and each --socket; every worker accepts on them"""
+        self.rpc_addrs: list[str] = []
+        """the address of each of ``rpc_socks`` (handed over by a reload)"""
+        self.rpc_paths: list[str] = []
+        """Unix socket files of ``rpc_socks``, removed at exit"""
         self.events = _EventLog()
         self.dropped = False
         """privileges were dropped (--uid/--gid)"""
@@ -779,6 +812,7 @@ class Master:
             self._open_mule_queues(control)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
+        self._bind_rpc(control)
         if test_clock:
             log.warning(
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
@@ -810,6 +844,59 @@ class Master:
                  ', '.join(f'{n}:{",".join(map(str, m))}' for n, m in s.farms) or 'none')
         if waiting:
             log.warning('%d mule message(s) left by a previous master are queued again', waiting)
+    def _bind_rpc(self, control: str) -> None:
+        """Bind the RPC listeners before any fork (the workers inherit and serve them): always
+        ``<control>.rpc`` (0600, for processes the master did not fork), and each --socket. After
+        a reload the listeners the previous master handed over are taken as they are, so clients
+        that connect meanwhile wait in their backlog instead of being refused."""
+        from _uwsgidecorators_runtime import rpc as _rpc
+
+        handed: dict[str, int] = dict((self.inherited or {}).get('rpc_fds') or {})
+
+        def listen(address: str) -> int:
+            fd = handed.pop(address, None)
+            if fd is not None:
+                os.set_inheritable(fd, False)
+                return fd
+            return int(_core.rpc_listen(address, self.s.listen))
+
+        private = _rpc.master_socket_path(control)
+        old_umask = os.umask(0o077)
+        try:
+            fd = listen(private)
+        except OSError as exc:
+            raise ControlError(f'cannot bind the RPC socket {private}: {exc.strerror or exc}') from None
+        finally:
+            os.umask(old_umask)
+        self.rpc_socks.append(socket.socket(fileno=fd))
+        self.rpc_addrs.append(private)
+        self.rpc_paths.append(private)
+        for address in self.s.rpc_sockets:
+            try:
+                fd = listen(address)
+            except OSError as exc:
+                raise ControlError(
+                    f'cannot bind --socket {address}: {exc.strerror or exc} (is a uWSGI instance or another '
+                    'server using it? this master serves uWSGI RPC there; drop the option if the socket was '
+                    "meant for your web server's uwsgi_pass)"
+                ) from None
+            self.rpc_socks.append(socket.socket(fileno=fd))
+            self.rpc_addrs.append(address)
+            if ':' not in address:
+                self.rpc_paths.append(address)
+            log.info(
+                'uwsgi socket %s: serving uWSGI RPC (modifier1 173) in the workers; other requests '
+                "(a web server's uwsgi_pass) are closed",
+                address,
+            )
+        for address, fd in handed.items():  # a socket the new options no longer name
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            if ':' not in address:
+                with contextlib.suppress(OSError):
+                    os.unlink(address)
+        if self.s.workers == 0:
+            log.warning('no workers (--processes 0): RPC calls to this master get no answer')
 
     def _control_place(self) -> str:
         """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
@@ -828,7 +915,7 @@ class Master:
                 self.control_dir = parent
             return control
         if not s.spoolers:
-            self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
+            self.runtime_dir = _make_runtime_dir()
             self.control_dir = self.runtime_dir
             return os.path.join(self.runtime_dir, 'control')
         control = _signals.default_control_path(s.spoolers[0])
@@ -902,6 +989,14 @@ class Master:
 
     def _close_loop(self) -> None:
         _signals.detach_master()
+        for sock in self.rpc_socks:
+            sock.close()
+        self.rpc_socks.clear()
+        self.rpc_addrs.clear()
+        for path in self.rpc_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.rpc_paths.clear()
         for sock in self.channels.values():
             sock.close()
         self.channels.clear()
@@ -945,6 +1040,8 @@ class Master:
             with contextlib.suppress(OSError):
                 os.rmdir(self.control_dir)  # only when empty
         if self.runtime_dir:
+            import shutil  # here, not at the top: every child would carry it (bench_memory.py)
+
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
         self.control = self.control_dir = self._control_lock_path = None
@@ -1058,6 +1155,12 @@ class Master:
             except OSError as exc:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
+        # What this process and its children import lazily (pickle: pass_arguments and mule calls;
+        # shutil: the master's cleanup at exit; tempfile: a reload's import check) is imported now, while the interpreter's files are
+        # surely readable: the new user may not read a root-only Python's standard library. (The
+        # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
+        for name in ('pickle', 'shutil', 'tempfile'):
+            importlib.import_module(name)
         try:
             if s.gid is not None:
                 os.setgid(gid)
@@ -1500,6 +1603,10 @@ class Master:
             state['control_fd'] = self.ml.keep_control_across_exec()
             os.set_inheritable(self._control_lock, True)
             state['lock_fd'] = self._control_lock
+            # The RPC listeners too: their backlogs keep the calls that come during the reload.
+            for sock in self.rpc_socks:
+                os.set_inheritable(sock.fileno(), True)
+            state['rpc_fds'] = {a: sock.fileno() for a, sock in zip(self.rpc_addrs, self.rpc_socks, strict=True)}
             env = dict(self.orig_env)
             env[ENV_RELOAD] = json.dumps(state)
             argv = list(self.reexec_argv or ())
@@ -1530,6 +1637,10 @@ class Master:
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         # The direct sender (its own socket, the shared table) outlives the loop's copy.
         direct = self.ml.direct_sender() if self.ml is not None else None
+        # A worker reads the file monitors aimed at it (or at any worker) itself: one hop.
+        monitors = (
+            self.ml.worker_monitors(spec.ident) if self.ml is not None and spec.kind == _core.Kind.WORKER else None
+        )
         _signals.detach_master(direct)
         if self.ml is not None:
             self.ml.close_in_child()
@@ -1550,6 +1661,9 @@ class Master:
                 farm_socks.append(read_end)
             else:
                 read_end.close()
+        if spec.kind != _core.Kind.WORKER:
+            for sock in self.rpc_socks:
+                sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = MuleStop() if spec.kind == _core.Kind.MULE else StopFlag()
@@ -1596,6 +1710,7 @@ class Master:
             where=spec.label(),
             harakiri=harakiri,
             stop=stop,
+            monitors=monitors,
         )
         if spec.kind == _core.Kind.MULE:
             return run_mule(spec.ident, spec.script, stop)
@@ -1626,7 +1741,14 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue)
+        rpc_server = (
+            _core.RpcServer([s.fileno() for s in self.rpc_socks], self.s.rpc_max_connections, self.s.socket_timeout)
+            if self.rpc_socks
+            else None
+        )
+        return run_worker(
+            spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors, rpc_server
+        )
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:

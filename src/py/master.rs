@@ -10,7 +10,7 @@ use super::blocking::{self, Flow};
 use super::{FsPath, lock};
 use crate::Error;
 use crate::cron::{Civil, CronSpec, tz};
-use crate::direct::DirectSender;
+use crate::direct::{DirectSender, WorkerMonitors};
 use crate::master::LoopEvent;
 use crate::signal::{self, Kind, Target};
 
@@ -112,6 +112,25 @@ impl PyMasterLoop {
         })
     }
 
+    /// In worker `worker_id`, just forked (before `close_in_child`): the file monitors this
+    /// worker reads itself (one hop), to pass to `recv_signals`; None if it reads none.
+    fn worker_monitors(&self, worker_id: u32) -> PyResult<Option<PyWorkerMonitors>> {
+        let (monitors, routes, control) = self.with(|ml| {
+            (
+                ml.take_worker_monitors(worker_id),
+                ml.direct_routes(),
+                ml.control_path().to_owned(),
+            )
+        })?;
+        if monitors.is_empty() {
+            return Ok(None);
+        }
+        let sender = DirectSender::new(routes, &control)?;
+        Ok(Some(PyWorkerMonitors {
+            inner: Mutex::new(WorkerMonitors::new(worker_id, monitors, sender)),
+        }))
+    }
+
     /// In a forked child: close the inherited descriptors, leaving the master's socket file.
     /// The control socket's descriptor, made inheritable for a reload's `exec`; the socket file
     /// is then no longer removed when this loop is dropped.
@@ -194,6 +213,25 @@ impl PyMasterLoop {
     }
 }
 
+/// The file monitors a worker reads itself (see `crate::direct::WorkerMonitors`).
+#[pyclass(
+    name = "WorkerMonitors",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
+pub(super) struct PyWorkerMonitors {
+    pub(super) inner: Mutex<WorkerMonitors>,
+}
+
+#[pymethods]
+impl PyWorkerMonitors {
+    /// The inotify descriptors this worker reads (to wait on them beside other work, such as
+    /// serving RPC calls).
+    fn fds(&self) -> Vec<i32> {
+        lock(&self.inner).fds()
+    }
+}
+
 /// Direct delivery to one worker (see `crate::direct`).
 #[pyclass(
     name = "DirectSender",
@@ -222,6 +260,16 @@ impl PyDirectSender {
     fn worker(&self, num: i64) -> PyResult<Option<u32>> {
         Ok(self.inner.routes().worker(signal::signum(num)?))
     }
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`: this process gets `sig` when its parent dies. (Through the
+/// core rather than ctypes, whose import costs each child about 0.4 MiB.)
+#[pyfunction]
+pub(super) fn set_parent_death_signal(sig: i32) -> PyResult<()> {
+    if !(1..=64).contains(&sig) {
+        return Err(Error::BadUnixSignal(sig).into());
+    }
+    Ok(crate::sys::set_parent_death_signal(sig)?)
 }
 
 /// The path of worker `worker_id`'s direct socket for the control socket `control_path`.
