@@ -23,7 +23,8 @@ pub struct Channels {
     /// file monitors' (from `watched` on).
     fds: Vec<RawFd>,
     watched: usize,
-    shared: RawFd,
+    /// Shared queues (the kind's, and a mule's farms'): one datagram per wait.
+    shared: Vec<RawFd>,
     wake: RawFd,
     notify: RawFd,
 }
@@ -37,10 +38,20 @@ impl Channels {
         Channels {
             watched: fds.len(),
             fds,
-            shared,
+            shared: vec![shared],
             wake,
             notify,
         }
+    }
+
+    /// Also watch these shared queues (a mule's farms' signal queues): one datagram per wait.
+    pub fn with_more_shared(mut self, fds: &[RawFd]) -> Self {
+        for &fd in fds.iter().filter(|&&fd| fd >= 0) {
+            self.fds.insert(self.watched, fd);
+            self.watched += 1;
+            self.shared.push(fd);
+        }
+        self
     }
 
     /// Also poll the file monitor descriptors `fds` (see [`Channels::recv_with`]).
@@ -76,7 +87,7 @@ impl Channels {
             } else if fd == self.wake || fd == self.notify {
                 sys::drain_fd(fd);
                 woken = true;
-            } else if fd == self.shared {
+            } else if self.shared.contains(&fd) {
                 if let Some(n) = sys::recv_nonblocking(fd, &mut buf)? {
                     nums.extend_from_slice(&buf[..n]);
                 }

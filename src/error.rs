@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::cron::CronError;
+use crate::ipc::mule_queue::MuleError;
 use crate::master::MasterError;
 use crate::signal::SignalError;
 use crate::spool::job::JobError;
@@ -34,6 +35,8 @@ pub enum Error {
     /// An RPC call that got no answer (connect, send, read, deadline, or a bad reply).
     #[error(transparent)]
     Call(#[from] crate::rpc::client::CallError),
+    #[error(transparent)]
+    Mule(#[from] MuleError),
     #[error(transparent)]
     Io(#[from] io::Error),
     /// A wait's timeout is NaN or negative (`optional`: None is also accepted).

@@ -9,6 +9,7 @@ pub mod direct;
 pub mod erlang;
 pub mod error;
 pub mod fsmon;
+pub mod ipc;
 pub mod master;
 pub mod proto;
 pub mod rpc;

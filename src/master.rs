@@ -306,6 +306,17 @@ impl MasterLoop {
         self.queues.insert(kind, fd);
     }
 
+    /// A farm (`--farm NAME:1,2`): its members and the write end of its shared signal queue,
+    /// read by every mule of the farm (`farm_NAME`, `farmN` targets).
+    pub fn add_farm(&mut self, name: &str, members: Vec<u32>, fd: RawFd) {
+        self.farm_queues.insert(name.to_owned(), fd);
+        if let Some(f) = self.topology.farms.iter_mut().find(|(n, _)| n == name) {
+            f.1 = members;
+        } else {
+            self.topology.farms.push((name.to_owned(), members));
+        }
+    }
+
     fn ids_mut(&mut self, kind: Kind) -> Option<&mut Vec<u32>> {
         match kind {
             Kind::Worker => Some(&mut self.topology.workers),

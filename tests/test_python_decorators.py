@@ -470,13 +470,9 @@ BUILT = {
     'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread',
     'harakiri', 'erlang', 'rpc',
 }
+BUILT |= {'mulefunc', 'mule', 'muleloop', 'mulemsg', 'farm'}  # issue 12 (tests/test_mules_proc.py)
 NOT_BUILT = {
     'lock': lambda: uwsgidecorators.lock(lambda: None),
-    'mulefunc': lambda: uwsgidecorators.mulefunc(lambda: None),
-    'mule': lambda: uwsgidecorators.mule(1),
-    'muleloop': lambda: uwsgidecorators.muleloop(1),
-    'mulemsg': lambda: uwsgidecorators.mulemsg(1),
-    'farm': lambda: uwsgidecorators.farm('f'),
 }
 
 

@@ -137,3 +137,90 @@ def test_django_project_from_the_seed_ini(procs, tmp_path):
     assert _db(project, "select pid from notes_note where source = 'spooler'") == [(spooler_pid,)]
     assert m.stop(signal.SIGTERM) == 0
     assert m.leftovers() == []
+
+
+# The seed's decorators-doc examples for @mulefunc (its three forms), @thread and @postfork
+# (with @thread), as written there (print made a function call for Python 3), in one task module.
+SEED_MULES = '''
+import time
+import uwsgi
+from uwsgidecorators import mulefunc, postfork, thread
+
+@mulefunc
+def i_am_an_offloaded_function(argument1, argument2):
+    print(argument1, argument2)
+
+@mulefunc(3)
+def on_three():
+    print("I'm running on mule 3.")
+
+@mulefunc('old_mcdonalds_farm')
+def on_mcd():
+    print("I'm running on a mule on Old McDonalds' farm.")
+
+@thread
+def a_running_thread():
+    while True:
+        time.sleep(2)
+        print("i am a no-args thread")
+
+@thread
+def a_running_thread_with_args(who):
+    while True:
+        time.sleep(2)
+        print("Hello %s (from arged-thread)" % who)
+
+a_running_thread()
+a_running_thread_with_args("uWSGI")
+
+@postfork
+def hello_world():
+    print("Hello World")
+
+@postfork
+@thread
+def a_post_fork_thread():
+    while True:
+        time.sleep(3)
+        print("Hello from a thread in worker %d" % uwsgi.worker_id())
+'''
+
+
+def test_seed_mulefunc_thread_and_postfork_examples(procs, tmp_path):
+    (tmp_path / 'seedmules.py').write_text(SEED_MULES)
+    control = tmp_path / 'ctl' / 'control'
+    m = procs.master(
+        ['--processes', '1', '--mules', '3', '--farm', 'old_mcdonalds_farm:1,2', '--import', 'seedmules',
+         '--control-socket', control],
+        cwd=tmp_path,
+        env={'PYTHONUNBUFFERED': '1'},
+    )
+    wait_until(lambda: 'spawned uWSGI mule 3 ' in m.log(), 20, 'three mules', [m])
+    # called from a process the master did not start (a web worker, in a deployment)
+    caller = procs.python(
+        ['-c', 'import seedmules; seedmules.i_am_an_offloaded_function("a1", "a2"); seedmules.on_three(); seedmules.on_mcd()'],
+        name='caller',
+        cwd=tmp_path,
+        env={'UWSGIDECORATORS_CONTROL': control},
+    )
+    assert caller.wait(20) == 0, caller.log()
+    wait_until(
+        lambda: all(
+            s in m.log()
+            for s in (
+                'a1 a2',
+                "I'm running on mule 3.",
+                "I'm running on a mule on Old McDonalds' farm.",
+                'i am a no-args thread',
+                'Hello uWSGI (from arged-thread)',
+                'Hello from a thread in worker 1',
+                'Hello from a thread in worker 0',  # the mules' (worker_id() is 0 there, as in uWSGI)
+            )
+        ),
+        30,
+        'the examples\' output',
+        [m],
+    )
+    assert m.log().count('Hello World') == 4  # @postfork: the worker and the three mules
+    assert m.stop(signal.SIGTERM) == 0
+    assert m.leftovers() == []

@@ -34,6 +34,9 @@ __all__ = [
     'DirectSender',
     'WorkerMonitors',
     'direct_socket_path',
+    'MuleQueues',
+    'mule_queue_path',
+    'mule_wake_path',
     'set_parent_death_signal',
     'Supervisor',
     'Action',
@@ -144,6 +147,81 @@ def set_parent_death_signal(sig: int) -> None:
 
 def direct_socket_path(control_path: _Path, worker_id: int) -> str:
     """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
+
+def mule_queue_path(control_path: _Path) -> str:
+    """The path of the mule queue file for the control socket ``control_path``."""
+
+def mule_wake_path(control_path: _Path, mule_id: int) -> str:
+    """The path of mule ``mule_id``'s wake socket for the control socket ``control_path``."""
+
+@final
+class MuleQueues:
+    """The mule message queues of one master (a file next to its control socket), mapped in
+    this process: one bounded queue per mule, per farm and one for any mule."""
+
+    @staticmethod
+    def create(
+        control: _Path,
+        mules: int,
+        farms: list[tuple[str, list[int]]],
+        msg_size: int,
+        send_timeout: float = 5.0,
+        queue_bytes: int = ...,
+    ) -> tuple[MuleQueues, int]:
+        """The master's: create the queues for ``mules`` mules and ``farms`` [(name, [mule
+        ids])] next to the control socket, or take over the file a previous master left there.
+        Returns the queues and the number of messages found waiting. ``send_timeout``: how long
+        every sender waits for room in a full queue (``--mule-send-timeout``)."""
+    @staticmethod
+    def open(control: _Path) -> MuleQueues:
+        """Any process's: the queues of the master whose control socket is ``control``."""
+    @property
+    def mules(self) -> int:
+        """The number of mules."""
+    @property
+    def msg_size(self) -> int:
+        """The largest message in bytes (``--mule-msg-size``)."""
+    @property
+    def path(self) -> str:
+        """The file's path."""
+    def farms(self) -> list[tuple[str, list[int]]]:
+        """The farms: [(name, [mule ids])], in declaration order."""
+    def send(self, msg: bytes, target: int | str | bytes | None = None, timeout: float | None = None) -> None:
+        """Queue ``msg`` for ``target`` (None or 0: any one mule; N: mule N; str or bytes: one
+        mule of that farm). A full queue is waited on (GIL released, Ctrl-C works) up to
+        ``timeout`` seconds (None: the master's ``--mule-send-timeout``), then ``MuleQueueFullError``; an oversized message, an unknown mule
+        or farm raise ``ValueError``."""
+    def recv(
+        self,
+        mule: int,
+        *,
+        own: bool = True,
+        farms: bool = True,
+        timeout: float | None = None,
+        private: int = -1,
+        shared: int = -1,
+        farm_signals: list[int] = ...,
+        wake_fd: int = -1,
+        wake_sock: int = -1,
+    ) -> tuple[int | None, bytes | None, bytes]:
+        """Mule ``mule``'s wait: claim the next message of its own and the any-mule queue
+        (``own``) and of its farms (``farms``), or read signals from ``private``, ``shared`` and
+        ``farm_signals``. Returns (token, message, signal numbers as bytes); (None, None, b"") at
+        ``timeout``.
+        Acknowledge a message with ``ack(token)`` once it ran."""
+    def ack(self, token: int) -> None:
+        """The message ``token`` ran: remove it from its queue."""
+    def reclaim(self, mule: int, pid: int) -> tuple[int, int]:
+        """Mule ``mule``'s process ``pid`` died: what it had claimed is queued again, unless that
+        message has now killed 3 mules (then dropped). Returns (requeued, dropped)."""
+    def drop_claims(self, pid: int) -> int:
+        """Process ``pid`` is about to be killed for the message it runs (harakiri): drop what it
+        claimed, as uWSGI loses it. Returns how many."""
+    def pending(self) -> int:
+        """Messages queued or running."""
+    def retire_if_empty(self) -> int:
+        """At the master's real exit: remove the file when nothing is queued (returns 0); else
+        keep it for the next master and return how many messages it holds."""
 
 @final
 class WorkerMonitors:
@@ -317,6 +395,8 @@ class MasterLoop:
         """Forget a child's private channel (it exited)."""
     def add_queue(self, kind_name: str, fd: int) -> None:
         """The shared queue of a kind (the "first available" targets)."""
+    def add_farm(self, name: str, members: list[int], fd: int) -> None:
+        """A farm: its member mule ids and the write end of its shared signal queue."""
     def raise_signal(self, num: int) -> None:
         """Route signal ``num`` now, as a child's ``uwsgi.signal`` does."""
     def add_timer(self, num: int, secs: float, iterations: int = 0) -> None:

@@ -272,3 +272,7 @@ def configure(
             if not path:
                 raise ValueError('configure(control=...) needs the path of the master\'s control socket')
             st.control = os.path.abspath(path)
+        if control is not None or spooler is not None:
+            from . import mules as _mules
+
+            _mules.reset()  # found again next to the (new) control socket

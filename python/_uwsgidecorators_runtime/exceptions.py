@@ -5,7 +5,7 @@ from the builtin a uWSGI user would catch for the same fault (``ValueError`` for
 ``RuntimeError`` for a missing spooler), so code written against real uWSGI keeps working.
 
 The Rust extension (``_uwsgidecorators_runtime._core``) imports :class:`SpoolPacketError` and
-:class:`SpoolTooLargeError` from this module by name: keep the names stable.
+:class:`SpoolTooLargeError` (and :class:`MuleQueueFullError`) from this module by name: keep the names stable.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 __all__ = [
     'FileMonitorPathError',
     'MasterNotFoundError',
+    'MuleQueueFullError',
     'NoMasterWarning',
     'NotBuiltError',
     'SpoolArgumentsError',
@@ -71,6 +72,13 @@ class MasterNotFoundError(UwsgiError, RuntimeError):
     The master's children, and any process started with ``UWSGIDECORATORS_CONTROL`` in its
     environment (the master sets it), send signals to the master's control socket.
     """
+
+
+class MuleQueueFullError(UwsgiError, RuntimeError):
+    """A mule message could not be queued: its queue (the mule's, the farm's or the any-mule
+    queue) stayed full for the whole send timeout (``--mule-send-timeout``, 5 s by default),
+    because its mules do not keep up or are stopped. uWSGI drops the message without a word
+    (``mule_msg`` returns False); nothing was queued, so the caller may retry or report it."""
 
 
 class FileMonitorPathError(UwsgiError, FileNotFoundError, ValueError):

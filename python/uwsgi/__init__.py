@@ -8,8 +8,9 @@ messages (Python 3 flavour: most strings are ``bytes``).
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
 ``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
 ``add_cron``, ``add_file_monitor``), the Erlang node (``erlang_register_process``,
-``erlang_send_message``), and RPC (``register_rpc``, ``rpc``, ``call``, ``rpc_list``).
-Functions of subsystems that are not built yet (locks, mules) are deliberately absent, so
+``erlang_send_message``), RPC (``register_rpc``, ``rpc``, ``call``, ``rpc_list``), and mules and
+farms (``mule_id``, ``mule_msg``, ``mule_get_msg``, ``farm_msg``, ``farm_get_msg``, ``in_farm``).
+Functions of subsystems that are not built yet (locks) are deliberately absent, so
 calling them fails loudly with ``AttributeError`` instead of pretending to work.
 
 Importing this module has no side effects: it imports only the private runtime
@@ -105,17 +106,11 @@ def erlang_send_message(node: str, process: Any, message: Any) -> None:
 
 
 _LOCKS = 'locks are'
-_MULES = 'mules and farms are'
 #: uWSGI API names whose subsystem is not here yet, and what is missing
 _NOT_BUILT = {
     'lock': _LOCKS,
     'unlock': _LOCKS,
     'is_locked': _LOCKS,
-    'mule_msg': _MULES,
-    'mule_get_msg': _MULES,
-    'farm_msg': _MULES,
-    'farm_get_msg': _MULES,
-    'in_farm': _MULES,
 }
 
 
@@ -145,8 +140,59 @@ def worker_id() -> int:
 
 
 def mule_id() -> int:
-    """Always 0: there are no mules yet."""
-    return 0
+    """1..N in a mule, 0 elsewhere."""
+    return _mules().mule_id()  # type: ignore[no-any-return]
+
+
+_MULES_MOD: Any = None
+
+
+def _mules() -> Any:
+    global _MULES_MOD
+    if _MULES_MOD is None:
+        from _uwsgidecorators_runtime import mules
+
+        _MULES_MOD = mules
+    return _MULES_MOD
+
+
+# ---------------------------------------------------------------------------------------------
+# mules and farms
+
+
+def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> bool:
+    """Queue ``message`` for mule ``mule`` (None or 0: exactly one mule takes it; N: mule N), or
+    for one mule of the farm named ``mule`` (str or bytes). Works in any process that finds the
+    master (its children, or one given ``UWSGIDECORATORS_CONTROL`` / ``configure(control=...)`` /
+    the first spool dir). Returns True. Nothing is dropped: a full queue makes the caller wait up
+    to 5 s (``--mule-send-timeout``), then raises ``MuleQueueFullError``; a message over
+    ``--mule-msg-size`` raises ``ValueError``; without mules, ``ValueError("no mule configured...")``.
+    """
+    return _mules().mule_msg(message, mule)  # type: ignore[no-any-return]
+
+
+def farm_msg(farm: str | bytes, message: bytes | str, /) -> bool:
+    """Queue ``message`` for exactly one mule of ``farm``."""
+    return _mules().farm_msg(farm, message)  # type: ignore[no-any-return]
+
+
+def mule_get_msg(
+    signals: bool = True, farms: bool = True, buffer_size: int = 65536, timeout: int = -1
+) -> bytes | None:
+    """In a mule: the next message of its own queue, the any-mule queue and (``farms``) its
+    farms'; None when it ran a signal handler instead (``signals``) or after ``timeout`` seconds
+    (-1: no limit). The previous message this thread got is acknowledged by this call."""
+    return _mules().mule_get_msg(signals, farms, buffer_size, timeout)  # type: ignore[no-any-return]
+
+
+def farm_get_msg() -> bytes | None:
+    """In a mule: the next message of one of its farms (None when it belongs to none)."""
+    return _mules().farm_get_msg()  # type: ignore[no-any-return]
+
+
+def in_farm(name: str | bytes | None = None, /) -> Literal[True] | None:
+    """True in a mule of farm ``name`` (None: of any farm), else None."""
+    return _mules().in_farm(name)  # type: ignore[no-any-return]
 
 
 def i_am_the_spooler() -> Literal[True] | None:

@@ -331,8 +331,8 @@ class postfork(_typing.Generic[_R]):
 
 
 # --------------------------------------------------------------------------------------------
-# mules and farms (need uwsgi.mule_msg & co: not in the shim yet, so outside real uWSGI applying
-# them raises NotBuiltError; the classes stay as uWSGI's for real uWSGI)
+# mules and farms: uWSGI's classes, name for name; they call uwsgi.mule_msg & co (the builtin
+# module inside real uWSGI, else the shim and our master's mule queues)
 
 
 class mulefunc(_typing.Generic[_P]):
@@ -343,7 +343,6 @@ class mulefunc(_typing.Generic[_P]):
     @_typing.overload
     def __init__(self, f: '_typing.Callable[_P, _typing.Any]') -> None: ...
     def __init__(self, f: _typing.Any) -> None:
-        _not_built('mulefunc')
         if callable(f):
             self.fname: str | None = f.__name__
             self.mule: _typing.Any = 0
@@ -411,7 +410,6 @@ class farm:
     """``@farm(name)``: every mule of the farm loops on its messages. The name becomes None."""
 
     def __init__(self, name: 'str | None' = None, **kwargs: _typing.Any) -> None:
-        _not_built('farm')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:
@@ -451,7 +449,6 @@ class mule:
     """``@mule(N)``: mule N runs f once after fork. The decorated name becomes None."""
 
     def __init__(self, num: int) -> None:
-        _not_built(type(self).__name__)
         self.num = num
 
     def __call__(self, f: '_typing.Callable[[], _typing.Any]') -> None:
@@ -482,7 +479,6 @@ class mulemsg:
     """``@mulemsg(N)``: mule N loops on its messages. The decorated name becomes None."""
 
     def __init__(self, num: int) -> None:
-        _not_built('mulemsg')
         self.num = num
 
     def __call__(self, f: '_typing.Callable[[bytes], _typing.Any]') -> None:

@@ -41,6 +41,14 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --touch-spoolers-reload FILE restart the spoolers gracefully when FILE's mtime changes
   --py-autoreload N            every N seconds, reload when an imported module's file changed
   --py-auto-reload-ignore MOD  a module --py-autoreload does not look at; repeatable
+  --mules N                    N mules (ids in declaration order with --mule)
+  --mule[=PROGRAM]             one mule; PROGRAM (script.py or module:function) is its main
+                               program, else it runs @mulefunc calls and uwsgi.mule_msg_hook
+  --farm NAME:ID[,ID...]       a farm of mules (uwsgi.farm_msg, @mulefunc('NAME'), @farm)
+  --mule-msg-size BYTES        largest mule message (default 65536)
+  --mule-harakiri S            SIGKILL a mule whose message or signal handler runs longer than S s
+  --mule-send-timeout S        how long a sender waits when a mule queue is full, then
+                               MuleQueueFullError (default 5; our option)
   --control-socket PATH        the master's control socket, where other processes send
                                uwsgi.signal() (default: FIRST_SPOOL_DIR/.uwsgidecorators/control;
                                attached processes: UWSGIDECORATORS_CONTROL=PATH; our option)
@@ -74,7 +82,7 @@ one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an err
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
 
-Not built yet: @lock and uwsgi.lock(), mules (@mulefunc, --mule, farms): code that uses them
+Not built yet: @lock and uwsgi.lock(): code that uses them
 raises AttributeError where it reaches the missing uwsgi function.
 """
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from _uwsgidecorators_runtime.exceptions import FileMonitorPathError as FileMonitorPathError
 from _uwsgidecorators_runtime.exceptions import MasterNotFoundError as MasterNotFoundError
+from _uwsgidecorators_runtime.exceptions import MuleQueueFullError as MuleQueueFullError
 from _uwsgidecorators_runtime.exceptions import NoMasterWarning as NoMasterWarning
 from _uwsgidecorators_runtime.exceptions import NotBuiltError as NotBuiltError
 from _uwsgidecorators_runtime.exceptions import SpoolArgumentsError as SpoolArgumentsError
@@ -23,6 +24,7 @@ from _uwsgidecorators_runtime.exceptions import UwsgiError as UwsgiError
 __all__ = [
     'FileMonitorPathError',
     'MasterNotFoundError',
+    'MuleQueueFullError',
     'NoMasterWarning',
     'NotBuiltError',
     'SpoolArgumentsError',

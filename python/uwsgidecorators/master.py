@@ -70,6 +70,7 @@ from ._roles.spooler import (
     fail_task_before_harakiri,
     run_spooler,
 )
+from ._roles.mule import MuleStop, prepare_mule, run_mule
 from ._roles.worker import run_worker
 from .options import Options, UsageError
 
@@ -156,6 +157,17 @@ class Settings:
     log_date: str | None = None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
+    mules: list[str | None] = field(default_factory=list)
+    """--mules N and --mule[=script] in declaration order (mule ids 1..N): None for a plain mule,
+    else its script (``x.py``) or ``module:function``"""
+    farms: list[tuple[str, list[int]]] = field(default_factory=list)
+    """--farm NAME:1,2: (name, mule ids)"""
+    mule_msg_size: int = 65536
+    """--mule-msg-size: the largest mule message in bytes"""
+    mule_harakiri: float = 0
+    """--mule-harakiri: SIGKILL a mule whose message (or signal handler) runs longer than this"""
+    mule_send_timeout: float = 5.0
+    """--mule-send-timeout (ours): how long a sender waits for room in a full mule queue"""
     touch_reload: list[str] = field(default_factory=list)
     """--touch-reload: reload gracefully when one of these files' mtime changes"""
     touch_spoolers_reload: list[str] = field(default_factory=list)
@@ -254,12 +266,55 @@ def settings_from_options(opts: Options) -> Settings:
     s.socket_timeout = opts.number('socket-timeout', 4.0, minimum=0.001)
     s.rpc_max_connections = int(opts.number('rpc-max-connections', 64, integer=True, minimum=1))
     _resolve_ids(opts, s)
+    _mule_settings(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
         s.log_date = ''
     elif isinstance(date, str) and date.strip().lower() not in ('false', 'off', 'no', '0'):
         s.log_date = date
     return s
+
+
+def _mule_settings(opts: Options, s: Settings) -> None:
+    """--mules N, --mule[=script] (ids in declaration order, as uWSGI), --farm NAME:1,2."""
+    from .options import canonical
+
+    for item in opts.items:
+        canon = canonical(item.name)
+        if canon == 'mule':
+            s.mules.append(None if item.value is True or item.value == '' else str(item.value))
+        elif canon == 'mules':
+            try:
+                n = int(str(item.value))
+            except ValueError:
+                raise UsageError(f'option --mules must be an integer, got {item.value!r} ({item.origin})') from None
+            if n < 0:
+                raise UsageError(f'option --mules must be >= 0, got {n} ({item.origin})')
+            s.mules.extend([None] * n)
+    for raw in opts.strings('farm'):
+        name, sep, ids = raw.partition(':')
+        if not sep or not name or not ids:
+            raise UsageError(f'option --farm needs NAME:MULE_ID[,MULE_ID...], got {raw!r}')
+        members: list[int] = []
+        for part in ids.split(','):
+            try:
+                mid = int(part)
+            except ValueError:
+                raise UsageError(f'option --farm {raw!r}: {part!r} is not a mule id') from None
+            if not 1 <= mid <= len(s.mules):
+                raise UsageError(
+                    f'option --farm {raw!r}: mule {mid} does not exist (mules are 1 to {len(s.mules)})'
+                )
+            if mid not in members:
+                members.append(mid)
+        if any(f[0] == name for f in s.farms):
+            raise UsageError(f'option --farm: farm {name!r} is given twice')
+        s.farms.append((name, members))
+    s.mule_msg_size = int(opts.number('mule-msg-size', 65536, integer=True, minimum=1))
+    s.mule_harakiri = opts.number('mule-harakiri', 0)
+    s.mule_send_timeout = opts.number('mule-send-timeout', 5.0)
+    if len(s.mules) > 256:
+        raise UsageError(f'at most 256 mules, got {len(s.mules)}')
 
 
 def _uid_option(value: str) -> int:
@@ -543,10 +598,11 @@ class PrivilegeError(Exception):
 
 @dataclass
 class ChildSpec:
-    kind: _core.Kind  # SPOOLER or WORKER
-    ident: int  # spooler number (1..) or worker id (1..N)
+    kind: _core.Kind  # SPOOLER, WORKER or MULE
+    ident: int  # spooler number (1..), worker id (1..N) or mule id (1..N)
     dir_index: int = -1
     share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
+    script: str | None = None  # a mule's program (--mule=x.py or module:function)
 
     def label(self) -> str:
         if self.kind == _core.Kind.ERLANG:
@@ -592,6 +648,8 @@ class Master:
                 self.specs.append(ChildSpec(_core.Kind.SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
             self.specs.append(ChildSpec(_core.Kind.WORKER, wid))
+        for mid, script in enumerate(settings.mules, 1):
+            self.specs.append(ChildSpec(_core.Kind.MULE, mid, script=script))
         if settings.erlang:
             self.specs.append(ChildSpec(_core.Kind.ERLANG, 1))
         self.sup: Any = _core.Supervisor(
@@ -629,6 +687,10 @@ class Master:
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
         """kind -> (write end kept by the master, read end shared by the children of that kind)"""
+        self.farm_queues: dict[str, tuple[socket.socket, socket.socket]] = {}
+        """farm -> (write end kept by the master, read end shared by the farm's mules)"""
+        self.mule_queues: Any = None
+        """the mule message queues (``_core.MuleQueues``, a file next to the control socket)"""
         self.rpc_socks: list[socket.socket] = []
         """the RPC listeners, bound before any fork: the private ``<control>.rpc`` (for
         processes the master did not fork) and each --socket; every worker accepts on them"""
@@ -740,12 +802,14 @@ class Master:
             os.chmod(control, 0o600)
         self.control = control
         os.environ[_config.ENV_CONTROL] = control
-        for kind in (_core.Kind.WORKER, _core.Kind.SPOOLER):
+        for kind in (_core.Kind.WORKER, _core.Kind.SPOOLER, _core.Kind.MULE):
             write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
             write_end.setblocking(False)
             read_end.setblocking(False)
             self.ml.add_queue(kind.label, write_end.fileno())
             self.queues[kind.label] = (write_end, read_end)
+        if self.s.mules:
+            self._open_mule_queues(control)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
         self._bind_rpc(control)
@@ -754,6 +818,32 @@ class Master:
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
 
+    def _open_mule_queues(self, control: str) -> None:
+        """The farms' signal queues and the mule message queues (``<control>.mules``, 0600),
+        before any fork; messages a previous master left there are kept."""
+        from _uwsgidecorators_runtime import mules as _mules
+
+        s = self.s
+        for name, members in s.farms:
+            write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+            write_end.setblocking(False)
+            read_end.setblocking(False)
+            self.ml.add_farm(name, members, write_end.fileno())
+            self.farm_queues[name] = (write_end, read_end)
+        old_umask = os.umask(0o077)
+        try:
+            self.mule_queues, waiting = _core.MuleQueues.create(
+                control, len(s.mules), s.farms, s.mule_msg_size, s.mule_send_timeout
+            )
+        except (OSError, ValueError) as exc:
+            raise ControlError(f'cannot set up the mule queues next to {control}: {exc}') from None
+        finally:
+            os.umask(old_umask)
+        _mules.set_queues(self.mule_queues)
+        log.info('mule queues: %s (%d mule(s), farms: %s)', self.mule_queues.path, len(s.mules),
+                 ', '.join(f'{n}:{",".join(map(str, m))}' for n, m in s.farms) or 'none')
+        if waiting:
+            log.warning('%d mule message(s) left by a previous master are queued again', waiting)
     def _bind_rpc(self, control: str) -> None:
         """Bind the RPC listeners before any fork (the workers inherit and serve them): always
         ``<control>.rpc`` (0600, for processes the master did not fork), and each --socket. After
@@ -910,10 +1000,25 @@ class Master:
         for sock in self.channels.values():
             sock.close()
         self.channels.clear()
-        for write_end, read_end in self.queues.values():
+        for write_end, read_end in [*self.queues.values(), *self.farm_queues.values()]:
             write_end.close()
             read_end.close()
         self.queues.clear()
+        self.farm_queues.clear()
+        if self.mule_queues is not None and os.getpid() == self.pid:
+            try:
+                left = self.mule_queues.retire_if_empty()
+            except (OSError, ValueError) as exc:
+                log.error('mule queues: %s', exc)
+            else:
+                if left and self.runtime_dir:
+                    log.error('%d mule message(s) not run are lost with the temporary directory %s '
+                              '(give --control-socket or a --spooler to keep them for the next start)',
+                              left, self.runtime_dir)
+                elif left:
+                    log.warning('%d mule message(s) not run are kept in %s for the next master', left,
+                                self.mule_queues.path)
+            self.mule_queues = None
         self.ml = None  # the last reference: the loop closes its fds and removes the control socket
         os.environ.pop(_config.ENV_CONTROL, None)
         if self.control and not self.runtime_dir:
@@ -922,6 +1027,9 @@ class Master:
             for wid in range(1, self.s.workers + 1):
                 with contextlib.suppress(OSError):
                     os.unlink(_core_direct_socket_path(self.control, wid))
+            for mid in range(1, len(self.s.mules) + 1):
+                with contextlib.suppress(OSError):
+                    os.unlink(_core.mule_wake_path(self.control, mid))
             if self._control_lock_path:
                 with contextlib.suppress(OSError):
                     os.unlink(self._control_lock_path)
@@ -1090,6 +1198,8 @@ class Master:
             out.append(self.control)
         if self._control_lock_path:
             out.append(self._control_lock_path)
+        if self.mule_queues is not None:
+            out.append(self.mule_queues.path)
         return out
 
     def _after_root(self) -> None:
@@ -1268,6 +1378,8 @@ class Master:
         if spec.kind == _core.Kind.SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
+        elif spec.kind == _core.Kind.MULE:
+            log.info('spawned uWSGI mule %d (pid: %d)', spec.ident, pid)
         elif spec.kind == _core.Kind.ERLANG:
             log.info('spawned the Erlang node %s (pid: %d)', self.s.erlang, pid)
         else:
@@ -1301,6 +1413,19 @@ class Master:
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
+            if spec.kind == _core.Kind.MULE and self.mule_queues is not None:
+                # What it was running is queued again (run at least once; every other message
+                # of its queues stays where it was).
+                requeued, dropped = self.mule_queues.reclaim(spec.ident, pid)
+                if requeued:
+                    log.warning('mule %d (pid %d) died running a message: queued again', spec.ident, pid)
+                if dropped:
+                    log.error(
+                        'mule %d (pid %d) died running a message that has now killed %d mules: dropped',
+                        spec.ident,
+                        pid,
+                        3,
+                    )
             self._apply(self.sup.exited(pid, status, time.monotonic()))
 
     def _check_harakiri(self) -> None:
@@ -1322,6 +1447,9 @@ class Master:
                 what = 'signal handler or message (--mule-harakiri)'
             else:
                 what = 'harakiri'
+            if spec.kind == _core.Kind.MULE and self.mule_queues is not None and self.mule_queues.drop_claims(pid):
+                # as in uWSGI the message is lost: run again, it would be killed again
+                log.error('mule %d (pid %d): harakiri, the message it was running is dropped', spec.ident, pid)
             if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
                 fail_task_before_harakiri(
                     table,
@@ -1525,12 +1653,20 @@ class Master:
             write_end.close()
             if name != kind_name:
                 read_end.close()
+        my_farms = [n for n, members in self.s.farms if spec.kind == _core.Kind.MULE and spec.ident in members]
+        farm_socks = []
+        for name, (write_end, read_end) in self.farm_queues.items():
+            write_end.close()
+            if name in my_farms:
+                farm_socks.append(read_end)
+            else:
+                read_end.close()
         if spec.kind != _core.Kind.WORKER:
             for sock in self.rpc_socks:
                 sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
-        stop = StopFlag()
+        stop = MuleStop() if spec.kind == _core.Kind.MULE else StopFlag()
         stop.install()
         if spec.kind == _core.Kind.SPOOLER:
             become_spooler_process(stop)
@@ -1549,6 +1685,20 @@ class Master:
             assert self.s.erlang is not None
             return run_node(self.s.erlang, self.s.erlang_cookie, lambda: stop.requested)
         assert queue is not None  # every kind but the Erlang node has a shared queue
+        harakiri = {_core.Kind.SPOOLER: self.s.harakiri, _core.Kind.MULE: self.s.mule_harakiri}.get(
+            spec.kind, self.s.worker_harakiri
+        )
+        if spec.kind == _core.Kind.MULE:
+            prepare_mule(
+                spec.ident,
+                farms=my_farms,
+                where=spec.label(),
+                harakiri=harakiri,
+                stop=stop,
+                chan=chan,
+                queue=queue,
+                farm_socks=farm_socks,
+            )
         enter_role(
             spec.kind,
             ident=spec.ident,
@@ -1558,10 +1708,12 @@ class Master:
             spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == _core.Kind.SPOOLER else None,
             channels=(chan, queue),
             where=spec.label(),
-            harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
+            harakiri=harakiri,
             stop=stop,
             monitors=monitors,
         )
+        if spec.kind == _core.Kind.MULE:
+            return run_mule(spec.ident, spec.script, stop)
 
         if spec.kind == _core.Kind.SPOOLER:
             for target in self.s.spooler_imports:

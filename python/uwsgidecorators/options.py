@@ -41,6 +41,8 @@ class UsageError(Exception):
 
 FLAG = 'flag'
 VALUE = 'value'
+OPTIONAL = 'optional'
+"""a value only when attached (``--mule=script.py``); bare (``--mule``) it is True"""
 
 # Served options: long name -> (kind, canonical name). Aliases are the names uWSGI accepts too.
 _SERVED: dict[str, tuple[str, str]] = {
@@ -86,6 +88,11 @@ _SERVED: dict[str, tuple[str, str]] = {
     'uid': (VALUE, 'uid'),
     'gid': (VALUE, 'gid'),
     'no-initgroups': (FLAG, 'no-initgroups'),
+    'mule': (OPTIONAL, 'mule'),
+    'mules': (VALUE, 'mules'),
+    'farm': (VALUE, 'farm'),
+    'mule-msg-size': (VALUE, 'mule-msg-size'),
+    'mule-harakiri': (VALUE, 'mule-harakiri'),
     # served only with the rpc plugin asked for (see rpc_plugin()): else a notice, as before
     'socket': (VALUE, 'socket'),
     'uwsgi-socket': (VALUE, 'socket'),
@@ -112,6 +119,7 @@ _SERVED: dict[str, tuple[str, str]] = {
     'spooler-retry-max-delay': (VALUE, 'spooler-retry-max-delay'),
     'spooler-max-attempts': (VALUE, 'spooler-max-attempts'),
     'spooler-trusted-user': (VALUE, 'spooler-trusted-user'),
+    'mule-send-timeout': (VALUE, 'mule-send-timeout'),
     'help': (FLAG, 'help'),
     'version': (FLAG, 'version'),
 }
@@ -164,9 +172,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'auto-procname': (FLAG, 'not implemented yet'),
     'no-orphans': (FLAG, 'children always follow the master here'),
     'strict': (FLAG, 'an option no uWSGI knows is an error here already, and placeholders stay allowed'),
-    'mule': (VALUE, 'mules are not implemented yet'),
-    'mules': (VALUE, 'mules are not implemented yet'),
-    'farm': (VALUE, 'farms are not implemented yet'),
     'locks': (VALUE, 'locks are not implemented yet'),
 }
 
@@ -298,7 +303,7 @@ def parse_args(argv: Sequence[str], *, environ: dict[str, str] | None = None) ->
         kind = kind_of(name)
         if inline is not None:
             return inline
-        if kind == FLAG:
+        if kind in (FLAG, OPTIONAL):
             return True
         if kind == VALUE:
             if i >= len(args):

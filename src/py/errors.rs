@@ -6,6 +6,7 @@ use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use crate::Error;
 use crate::cron::CronError;
 use crate::fsmon::MonitorError;
+use crate::ipc::mule_queue::MuleError;
 use crate::master::MasterError;
 use crate::rpc::client::CallError;
 use crate::signal::SignalError;
@@ -14,6 +15,7 @@ use crate::spool::{PacketError, WriteError};
 
 pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolPacketError);
 pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolTooLargeError);
+pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, MuleQueueFullError);
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {
@@ -41,7 +43,9 @@ impl From<Error> for PyErr {
             Error::Master(
                 MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source),
             )
+            | Error::Mule(MuleError::Io { source, .. })
             | Error::Io(source) => PyErr::from(source),
+            Error::Mule(MuleError::Full(_)) => MuleQueueFullError::new_err(e.to_string()),
             Error::Call(CallError::Request(r)) => Error::Rpc(r).into(),
             // The caller (the `uwsgi` shim) turns these into uWSGI's None with a log line.
             Error::Call(CallError::Io { ref source, .. }) => {
@@ -64,6 +68,7 @@ impl From<Error> for PyErr {
             | Error::BadFd(_)
             | Error::BadUnixSignal(_)
             | Error::Closed(_)
+            | Error::Mule(_)
             | Error::Settled => PyValueError::new_err(e.to_string()),
         }
     }
@@ -97,5 +102,6 @@ through_core_error!(
     MasterError,
     CronError,
     SignalError,
+    MuleError,
     CallError
 );

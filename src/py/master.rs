@@ -93,6 +93,10 @@ impl PyMasterLoop {
         self.with(|ml| ml.add_queue(k, fd))
     }
 
+    fn add_farm(&self, name: &str, members: Vec<u32>, fd: i32) -> PyResult<()> {
+        self.with(|ml| ml.add_farm(name, members, fd))
+    }
+
     fn raise_signal(&self, num: i64) -> PyResult<()> {
         let num = signal::signum(num)?;
         self.with(|ml| ml.raise_signal(num, "signal"))

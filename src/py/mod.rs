@@ -6,6 +6,7 @@ mod erlang;
 mod errors;
 mod kind;
 mod master;
+mod mule;
 mod rpc;
 mod spool;
 mod supervisor;
@@ -120,6 +121,9 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<supervisor::PyAction>()?;
     m.add_class::<kind::PyKind>()?;
+    m.add_class::<mule::PyMuleQueues>()?;
+    m.add_function(wrap_pyfunction!(mule::mule_queue_path, m)?)?;
+    m.add_function(wrap_pyfunction!(mule::mule_wake_path, m)?)?;
     m.add_class::<rpc::PyRpcServer>()?;
     m.add_function(wrap_pyfunction!(rpc::rpc_listen, m)?)?;
     m.add_function(wrap_pyfunction!(rpc::rpc_call, m)?)?;

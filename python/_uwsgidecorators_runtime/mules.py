@@ -1,0 +1,275 @@
+"""Mule messages: ``uwsgi.mule_msg``, ``farm_msg`` (any process that finds the master), and in a
+mule ``mule_get_msg``, ``farm_get_msg``, ``in_farm``, ``mule_id``.
+
+The queues are the core's (``_core.MuleQueues``): a file next to the master's control socket,
+``<control>.mules``, that the master creates before it forks. A process finds it as it finds the
+control socket (``UWSGIDECORATORS_CONTROL``, ``configure(control=...)``, the first spool dir), so a
+gunicorn or granian worker the master did not fork sends as the master's own children do.
+
+Delivery: a message to mule N reaches mule N; to no mule (or 0) exactly one mule takes it; to a
+farm, exactly one mule of the farm. A queue is bounded: a sender waits up to
+``SEND_TIMEOUT`` seconds for room, then ``MuleQueueFullError``. A message is acknowledged when
+its mule has run it (the built-in loop) or asks for the next one (``mule_get_msg``); a mule that
+dies before that gets its message run again by another (or its respawned self): at least once
+for that message, exactly once for every other.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _core
+from . import config as _config
+from .exceptions import MasterNotFoundError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = [
+    'SEND_TIMEOUT',
+    'MuleState',
+    'farm_get_msg',
+    'farm_msg',
+    'in_farm',
+    'mule_get_msg',
+    'mule_id',
+    'mule_msg',
+    'queues',
+]
+
+log = logging.getLogger('uwsgidecorators.mule')
+
+SEND_TIMEOUT = 5.0
+"""How long a sender waits for room in a full queue before ``MuleQueueFullError``, in seconds, by
+default: the master's ``--mule-send-timeout`` (kept in the queue file, so attached processes follow
+it), or this process's ``UWSGIDECORATORS_MULE_SEND_TIMEOUT``."""
+
+ENV_SEND_TIMEOUT = 'UWSGIDECORATORS_MULE_SEND_TIMEOUT'
+
+
+@dataclass
+class MuleState:
+    """What a mule process knows (set by its role before ``post_fork_hook`` runs)."""
+
+    mule_id: int
+    farms: list[str]
+    private: int = -1
+    shared: int = -1
+    farm_signals: list[int] = field(default_factory=list)
+    wake_sock: int = -1
+    where: str = ''
+    harakiri: float = 0
+    stopping: Callable[[], bool] = lambda: False
+    wake_fd: Callable[[], int] = lambda: -1
+
+
+_queues: _core.MuleQueues | None = None
+_queues_pid = 0
+_mule: MuleState | None = None
+_held = threading.local()
+_timeout: float | None = None
+
+
+def _send_timeout() -> float | None:
+    """This process's own timeout (``UWSGIDECORATORS_MULE_SEND_TIMEOUT``), else None: the
+    master's."""
+    global _timeout
+    if _timeout is None:
+        raw = os.environ.get(ENV_SEND_TIMEOUT, '')
+        if not raw:
+            return None
+        try:
+            _timeout = float(raw)
+        except ValueError:
+            raise ValueError(f'{ENV_SEND_TIMEOUT} must be a number of seconds, got {raw!r}') from None
+    return _timeout
+
+
+def set_queues(q: _core.MuleQueues) -> None:
+    """The master's own queues (it created them), inherited by its children."""
+    global _queues, _queues_pid
+    _queues, _queues_pid = q, os.getpid()
+
+
+def queues() -> _core.MuleQueues:
+    """This process's ``_core.MuleQueues``, opened on first use."""
+    global _queues, _queues_pid
+    if _queues is not None:
+        return _queues
+    from .signals import _control_path
+
+    try:
+        control = _control_path()
+    except MasterNotFoundError as exc:
+        raise MasterNotFoundError(str(exc).replace('unable to send the signal', 'unable to send the mule message')) from None
+    try:
+        _queues = _core.MuleQueues.open(control)
+    except FileNotFoundError:
+        raise ValueError(
+            f'no mule configured (the master of {control} runs no mule: start it with --mules N or --mule)'
+        ) from None
+    _queues_pid = os.getpid()
+    return _queues
+
+
+def reset() -> None:
+    """Forget the queues (tests; configure())."""
+    global _queues, _timeout
+    _queues = None
+    _timeout = None
+
+
+def mule_msg(message: bytes | str, target: int | str | bytes | None = None) -> bool:
+    """uWSGI's ``mule_msg``: queue ``message`` for mule ``target`` (None or 0: any one mule), or
+    one mule of the farm named ``target``. Returns True; a full queue waits, then raises
+    ``MuleQueueFullError``; a message over ``--mule-msg-size`` raises ``ValueError``."""
+    if isinstance(message, str):
+        message = message.encode()
+    queues().send(message, target, _send_timeout())
+    return True
+
+
+def farm_msg(farm: str | bytes, message: bytes | str) -> bool:
+    """uWSGI's ``farm_msg``: queue ``message`` for one mule of ``farm``."""
+    if isinstance(message, str):
+        message = message.encode()
+    queues().send(message, farm, _send_timeout())
+    return True
+
+
+def set_mule(state: MuleState | None) -> None:
+    global _mule
+    _mule = state
+
+
+def mule_state() -> MuleState | None:
+    return _mule
+
+
+def mule_id() -> int:
+    return _mule.mule_id if _mule is not None else 0
+
+
+def in_farm(name: str | bytes | None = None) -> bool | None:
+    """True when this mule belongs to farm ``name`` (None: to any farm), else None (uWSGI's)."""
+    if _mule is None:
+        return None
+    if name is None:
+        return True if _mule.farms else None
+    if isinstance(name, bytes):
+        name = name.decode(errors='replace')
+    return True if name in _mule.farms else None
+
+
+def ack_held() -> None:
+    """Acknowledge the message this thread took last (it ran)."""
+    token = getattr(_held, 'token', None)
+    if token is not None:
+        _held.token = None
+        queues().ack(token)
+
+
+def holding() -> bool:
+    return getattr(_held, 'token', None) is not None
+
+
+def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
+    """Wait for this mule's next message (acknowledging the previous one first); signals read
+    meanwhile run their handlers and end the wait with None, as in uWSGI."""
+    m = _mule
+    if m is None:
+        raise ValueError('you can receive mule messages only in a mule !')
+    held = _held
+    token = getattr(held, 'token', None)
+    q = _queues if _queues is not None else queues()
+    if token is not None:
+        held.token = None
+        q.ack(token)
+    if m.stopping():
+        raise SystemExit(0)
+    token, message, nums = q.recv(
+        m.mule_id,
+        own=own,
+        farms=farms,
+        timeout=timeout,
+        private=m.private if signals else -1,
+        shared=m.shared if signals else -1,
+        farm_signals=m.farm_signals if signals and farms else [],
+        wake_fd=m.wake_fd(),
+        wake_sock=m.wake_sock,
+    )
+    if token is not None:
+        held.token = token
+        return message
+    from . import signals as _signals
+
+    for num in nums:
+        _signals.run_handler(num, where=m.where, harakiri=m.harakiri)
+    if m.stopping() and not holding():
+        raise SystemExit(0)
+    return None
+
+
+def mule_get_msg(
+    signals: bool = True, farms: bool = True, buffer_size: int = 65536, timeout: int | float = -1
+) -> bytes | None:
+    """uWSGI's ``mule_get_msg``: the next message for this mule (its own queue, the any-mule
+    queue, and with ``farms`` its farms' queues), or None when a signal was handled instead or
+    ``timeout`` seconds passed (-1: no limit). ``buffer_size`` is accepted; messages are never
+    truncated (the limit is ``--mule-msg-size``)."""
+    return receive(signals=signals, own=True, farms=farms, timeout=None if timeout is None or timeout < 0 else timeout)
+
+
+def farm_get_msg() -> bytes | None:
+    """uWSGI's ``farm_get_msg``: the next message of one of this mule's farms."""
+    if _mule is None:
+        raise ValueError('you can receive farm messages only in a mule !')
+    if not _mule.farms:
+        return None
+    return receive(signals=True, own=False, farms=True, timeout=None)
+
+
+def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:
+    """The built-in loop's turn for one message: ``uwsgi.mule_msg_hook(message)``, or a log line
+    when none is set (as uWSGI); exceptions are logged; ``--mule-harakiri`` is armed around it."""
+    m = _mule
+    assert m is not None
+    if m.harakiri <= 0:  # the common case: nothing to arm
+        try:
+            if hook is None:
+                log.info('*** mule %d received a %d bytes message ***', m.mule_id, len(message))
+            else:
+                hook(message)
+        except Exception:
+            import traceback
+
+            log.error('%s: mule_msg_hook raised:\n%s', m.where, traceback.format_exc().rstrip())
+        return
+    st = _config.state()
+    table, slot = st.table, st.slot
+    armed = table is not None and slot is not None
+    if armed:
+        from .shared import F_TASK_DEADLINE, qualified_name
+
+        assert table is not None and slot is not None
+        table.set_name(slot, F_TASK_DEADLINE, qualified_name(hook) if hook is not None else 'mule_msg_hook')
+        table.arm(slot, F_TASK_DEADLINE, m.harakiri)
+    try:
+        if hook is None:
+            log.info('*** mule %d received a %d bytes message ***', m.mule_id, len(message))
+        else:
+            hook(message)
+    except Exception:
+        import traceback
+
+        log.error('%s: mule_msg_hook raised:\n%s', m.where, traceback.format_exc().rstrip())
+    finally:
+        if armed:
+            from .shared import F_TASK_DEADLINE
+
+            assert table is not None and slot is not None
+            table.put(slot, F_TASK_DEADLINE, 0)

@@ -1,0 +1,3 @@
+//! Shared memory between the master's processes and attached ones.
+
+pub mod mule_queue;
