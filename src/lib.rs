@@ -6,6 +6,7 @@
 pub mod cron;
 pub mod direct;
 pub mod fsmon;
+pub mod ipc;
 pub mod master;
 pub mod signal;
 pub mod spool;
