@@ -2,7 +2,8 @@
 //!
 //! The master's table stays the only authority; it mirrors, for each signal number, whether the
 //! target is a single worker into a 256-byte table shared by every process of the instance
-//! ([`DirectRoutes`], mapped before the fork): 0 = through the master, N = worker N. A raising
+//! ([`DirectRoutes`]: the routes section of the instance's [`Region`], inherited across the fork
+//! and mapped by attached processes): 0 = through the master, N = worker N. A raising
 //! process reads its byte and sends the signal straight to that worker's direct socket, a
 //! datagram socket bound next to the control socket (`<control>.w<N>`). Anything else goes to
 //! the master as before, and so does every failed direct send (no such socket, its worker dead,
@@ -14,9 +15,10 @@ use std::io;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use crate::ipc::Region;
 use crate::signal::Target;
-use crate::sys::SharedBytes;
 
 /// The table byte for `target`: the worker id if it names one worker (1-255), else 0.
 pub fn table_byte(target: &Target) -> u8 {
@@ -46,24 +48,33 @@ pub fn bind(control: &Path, id: u32) -> io::Result<UnixDatagram> {
 /// The shared 256-byte table, one byte per signal number. Cloning shares the same mapping.
 #[derive(Debug, Clone)]
 pub struct DirectRoutes {
-    table: Arc<SharedBytes>,
+    region: Arc<Region>,
 }
 
 impl DirectRoutes {
+    /// A table of its own (an anonymous region shared with later forks only).
     pub fn new() -> io::Result<Self> {
-        Ok(DirectRoutes {
-            table: Arc::new(SharedBytes::new(256)?),
-        })
+        Ok(DirectRoutes::on(Arc::new(Region::anonymous(0, 0)?)))
+    }
+
+    /// The routes section of `region`.
+    pub fn on(region: Arc<Region>) -> Self {
+        DirectRoutes { region }
     }
 
     /// Record `num`'s current target.
     pub fn set(&self, num: u8, target: &Target) {
-        self.table.store(usize::from(num), table_byte(target));
+        self.set_byte(num, table_byte(target));
+    }
+
+    /// Set `num`'s byte (0: through the master, N: worker N).
+    pub fn set_byte(&self, num: u8, byte: u8) {
+        self.region.route(num).store(byte, Ordering::Relaxed);
     }
 
     /// The worker `num` goes to directly, if any.
     pub fn worker(&self, num: u8) -> Option<u32> {
-        match self.table.load(usize::from(num)) {
+        match self.region.route(num).load(Ordering::Relaxed) {
             0 => None,
             n => Some(u32::from(n)),
         }

@@ -218,6 +218,20 @@ impl MasterLoop {
         self.routes.clone()
     }
 
+    /// Mirror the table into `routes` from now on (the instance's region, which attached
+    /// processes map too); what is already registered is copied over.
+    pub fn use_routes(&mut self, routes: DirectRoutes) {
+        for num in 0..=255u8 {
+            routes.set_byte(
+                num,
+                self.routes
+                    .worker(num)
+                    .map_or(0, |w| u8::try_from(w).unwrap_or(0)),
+            );
+        }
+        self.routes = routes;
+    }
+
     pub fn signal_registered(&self, num: u8) -> bool {
         self.table.is_registered(num)
     }

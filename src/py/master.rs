@@ -78,9 +78,17 @@ impl PyMasterLoop {
 #[pymethods]
 impl PyMasterLoop {
     #[new]
-    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false))]
-    fn new(control_path: FsPath, wakeup_fd: Option<i32>, test_clock: bool) -> PyResult<Self> {
+    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false, region = None))]
+    fn new(
+        control_path: FsPath,
+        wakeup_fd: Option<i32>,
+        test_clock: bool,
+        region: Option<PyRef<'_, super::ipc::PyRegion>>,
+    ) -> PyResult<Self> {
         let mut ml = crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?;
+        if let Some(r) = region {
+            ml.use_routes(crate::direct::DirectRoutes::on(r.inner.clone()));
+        }
         if test_clock {
             ml.enable_test_clock();
         }
@@ -194,7 +202,7 @@ impl PyMasterLoop {
 /// Direct delivery to one worker (see `crate::direct`).
 #[pyclass(name = "DirectSender", module = "uwsgidecorators._core", frozen)]
 pub(super) struct PyDirectSender {
-    inner: DirectSender,
+    pub(super) inner: DirectSender,
 }
 
 #[pymethods]

@@ -1,5 +1,6 @@
 //! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
 
+mod ipc;
 mod master;
 mod spool;
 mod supervisor;
@@ -159,5 +160,6 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyDirectSender>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
+    m.add_class::<ipc::PyRegion>()?;
     Ok(())
 }

@@ -1,0 +1,198 @@
+//! `_core.Region`: the instance's shared region (process table, routes, locks).
+
+use std::sync::Arc;
+
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+
+use super::FsPath;
+use super::master::PyDirectSender;
+use crate::direct::{DirectRoutes, DirectSender};
+use crate::ipc::{LockError, Region, Taken};
+
+fn lock_err(e: LockError) -> PyErr {
+    match e {
+        LockError::OutOfRange { .. } | LockError::NoLocks => PyValueError::new_err(e.to_string()),
+        LockError::NotHeld { .. } | LockError::AlreadyHeld { .. } => {
+            PyRuntimeError::new_err(e.to_string())
+        }
+        LockError::Os { source, .. } => PyErr::from(source),
+    }
+}
+
+fn count(n: i64, what: &str) -> PyResult<u32> {
+    u32::try_from(n)
+        .ok()
+        .filter(|&v| v <= crate::ipc::region::MAX_ENTRIES)
+        .ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "{what} must be 0 to {}, got {n}",
+                crate::ipc::region::MAX_ENTRIES
+            ))
+        })
+}
+
+/// One line in the log when a lock was taken over from a dead holder (rare: no cost otherwise).
+fn report(py: Python<'_>, n: u32, t: Taken) -> PyResult<()> {
+    if let Some(dead) = t.recovered_from {
+        let who = if dead == 0 {
+            "a process".to_owned()
+        } else {
+            format!("pid {dead}")
+        };
+        let msg = format!(
+            "lock {n}: its holder ({who}) died holding it; taken over by pid {} \
+             (what it protects may be half-updated)",
+            std::process::id()
+        );
+        py.import("logging")?
+            .call_method1("getLogger", ("uwsgidecorators.lock",))?
+            .call_method1("warning", (msg,))?;
+    }
+    Ok(())
+}
+
+/// The shared region of an instance.
+#[pyclass(name = "Region", module = "uwsgidecorators._core", frozen)]
+pub(super) struct PyRegion {
+    pub(super) inner: Arc<Region>,
+}
+
+#[pymethods]
+impl PyRegion {
+    #[staticmethod]
+    fn create(path: FsPath, nslots: i64, nlocks: i64) -> PyResult<Self> {
+        let r = Region::create(&path.0, count(nslots, "nslots")?, count(nlocks, "nlocks")?)?;
+        Ok(PyRegion { inner: Arc::new(r) })
+    }
+
+    #[staticmethod]
+    fn open(path: FsPath) -> PyResult<Self> {
+        Ok(PyRegion {
+            inner: Arc::new(Region::open(&path.0)?),
+        })
+    }
+
+    #[staticmethod]
+    #[pyo3(signature = (nlocks, nslots = 0))]
+    fn private(nlocks: i64, nslots: i64) -> PyResult<Self> {
+        let r = Region::anonymous(count(nslots, "nslots")?, count(nlocks, "nlocks")?)?;
+        Ok(PyRegion { inner: Arc::new(r) })
+    }
+
+    #[getter]
+    fn path(&self) -> Option<std::ffi::OsString> {
+        self.inner.path().map(|p| p.as_os_str().to_owned())
+    }
+
+    #[getter]
+    fn nslots(&self) -> u32 {
+        self.inner.layout().nslots
+    }
+
+    #[getter]
+    fn nlocks(&self) -> u32 {
+        self.inner.nlocks()
+    }
+
+    #[getter]
+    fn creator(&self) -> u32 {
+        self.inner.creator()
+    }
+
+    fn remove(&self) -> PyResult<()> {
+        Ok(self.inner.remove_file()?)
+    }
+
+    fn get(&self, slot: usize, field: usize) -> PyResult<i64> {
+        self.inner
+            .slot_field(slot, field)
+            .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+            .ok_or_else(|| slot_err(&self.inner, slot, field))
+    }
+
+    fn put(&self, slot: usize, field: usize, value: i64) -> PyResult<()> {
+        self.inner
+            .slot_field(slot, field)
+            .map(|a| a.store(value, std::sync::atomic::Ordering::Relaxed))
+            .ok_or_else(|| slot_err(&self.inner, slot, field))
+    }
+
+    fn header(&self, index: usize) -> PyResult<i64> {
+        self.inner
+            .table_header(index)
+            .map(|a| a.load(std::sync::atomic::Ordering::Relaxed))
+            .ok_or_else(|| PyIndexError::new_err(format!("table header word {index} out of range")))
+    }
+
+    fn set_header(&self, index: usize, value: i64) -> PyResult<()> {
+        self.inner
+            .table_header(index)
+            .map(|a| a.store(value, std::sync::atomic::Ordering::Relaxed))
+            .ok_or_else(|| PyIndexError::new_err(format!("table header word {index} out of range")))
+    }
+
+    fn direct_sender(&self, control: FsPath) -> PyResult<PyDirectSender> {
+        let routes = DirectRoutes::on(self.inner.clone());
+        Ok(PyDirectSender {
+            inner: DirectSender::new(routes, &control.0)?,
+        })
+    }
+
+    #[pyo3(signature = (n = 0))]
+    fn lock(&self, py: Python<'_>, n: i64) -> PyResult<()> {
+        let k = self.inner.lock_number(n).map_err(lock_err)?;
+        if let Some(t) = self.inner.try_lock(k).map_err(lock_err)? {
+            return report(py, k, t);
+        }
+        loop {
+            let got = py
+                .detach(|| self.inner.lock_for(k, super::SIGNAL_SLICE))
+                .map_err(lock_err)?;
+            if let Some(t) = got {
+                return report(py, k, t);
+            }
+            py.check_signals()?;
+        }
+    }
+
+    #[pyo3(signature = (n = 0))]
+    fn unlock(&self, n: i64) -> PyResult<()> {
+        let k = self.inner.lock_number(n).map_err(lock_err)?;
+        self.inner.unlock(k).map_err(lock_err)
+    }
+
+    #[pyo3(signature = (n = 0))]
+    fn is_locked(&self, py: Python<'_>, n: i64) -> PyResult<bool> {
+        let k = self.inner.lock_number(n).map_err(lock_err)?;
+        let (held, recovered) = self.inner.is_locked(k).map_err(lock_err)?;
+        if let Some(t) = recovered {
+            report(py, k, t)?;
+        }
+        Ok(held)
+    }
+
+    #[pyo3(signature = (n = 0))]
+    fn last_taker(&self, n: i64) -> PyResult<u32> {
+        let k = self.inner.lock_number(n).map_err(lock_err)?;
+        self.inner.last_taker(k).map_err(lock_err)
+    }
+
+    fn __repr__(&self) -> String {
+        let l = self.inner.layout();
+        format!(
+            "Region(path={:?}, nslots={}, nlocks={})",
+            self.inner.path(),
+            l.nslots,
+            l.nlocks
+        )
+    }
+}
+
+fn slot_err(r: &Region, slot: usize, field: usize) -> PyErr {
+    PyIndexError::new_err(format!(
+        "shared table slot {slot} field {field} out of range ({} slots of {} fields)",
+        r.layout().nslots,
+        crate::ipc::region::SLOT_FIELDS
+    ))
+}
