@@ -8,8 +8,10 @@ messages (Python 3 flavour: most strings are ``bytes``).
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
 ``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
 ``add_cron``, ``add_file_monitor``).
-Functions of subsystems that are not built yet (locks, mules, RPC) are deliberately absent, so
-calling them fails loudly with ``AttributeError`` instead of pretending to work.
+Locks: ``lock``, ``unlock``, ``is_locked`` (the master's shared locks, or process-private ones
+when this process knows no master). Functions of subsystems that are not built yet (mules, RPC)
+are deliberately absent, so calling them fails loudly with ``AttributeError`` instead of
+pretending to work.
 
 Importing this module has no side effects and imports nothing heavy: the package internals are
 loaded on first use, so ``import uwsgi`` alone never imports ``uwsgidecorators`` (whose import
@@ -88,14 +90,10 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
 
 
-_LOCKS = 'locks are'
 _MULES = 'mules and farms are'
 _RPC = 'RPC is'
 #: uWSGI API names whose subsystem is not here yet, and what is missing
 _NOT_BUILT = {
-    'lock': _LOCKS,
-    'unlock': _LOCKS,
-    'is_locked': _LOCKS,
     'mule_msg': _MULES,
     'mule_get_msg': _MULES,
     'farm_msg': _MULES,
@@ -295,6 +293,50 @@ def _core_module() -> Any:
         ) from exc
     _CORE = _core
     return _core
+
+
+# ---------------------------------------------------------------------------------------------
+# locks
+
+#: this process's region (``uwsgidecorators._region.region()``), cached here so that a free lock
+#: costs one Python call and one call into the core; forgotten when the configuration changes
+_REGION: Any = None
+
+
+def _lock_region() -> Any:
+    global _REGION
+    from uwsgidecorators import _config, _region
+
+    if _forget_region not in _config.on_change:
+        _config.on_change.append(_forget_region)
+    _REGION = _region.region()
+    return _REGION
+
+
+def _forget_region() -> None:
+    global _REGION
+    _REGION = None
+
+
+def lock(n: int = 0, /) -> None:
+    """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds it.
+
+    The GIL is released while waiting and Ctrl-C interrupts the wait (``KeyboardInterrupt``). A
+    holder that died holding it (kill -9) hands it over at once, with one line in the log.
+    Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a number
+    out of range raises ``ValueError``.
+    """
+    (_REGION or _lock_region()).lock(n)
+
+
+def unlock(n: int = 0, /) -> None:
+    """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
+    (_REGION or _lock_region()).unlock(n)
+
+
+def is_locked(n: int = 0, /) -> bool:
+    """Whether lock ``n`` is held (by any process or thread, this one included)."""
+    return (_REGION or _lock_region()).is_locked(n)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------

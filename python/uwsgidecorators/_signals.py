@@ -128,6 +128,7 @@ def reset() -> None:
     _warned.clear()
     _loop = None
     _direct = None
+    _forget_attached()
     _forget_channels()
 
 
@@ -402,9 +403,44 @@ def send_signal(num: Any, remote: Any = None) -> None:
         loop.raise_signal(n)
         return
     direct = _direct
+    if direct is None:
+        direct = _attached_direct()
     if direct is not None and direct.send(n):
         return  # aimed at one worker and delivered to it: one hop, the master is not involved
     _send(_RAISE[n])
+
+
+#: in a process the master did not fork: (pid, its direct sender on the master's region, or None)
+_attached: tuple[int, Any] = (0, None)
+
+
+def _forget_attached() -> None:
+    global _attached
+    _attached = (0, None)
+
+
+_config.on_change.append(_forget_attached)
+
+
+def _attached_direct() -> Any:
+    """A process the master did not fork delivers to one worker directly too, through the
+    master's region (found as locks find it); without one, everything goes to the master."""
+    global _attached
+    pid, sender = _attached
+    if pid == os.getpid():
+        return sender
+    sender = None
+    try:
+        control = _control_path()
+        from . import _region
+
+        region = _region.region()
+        if region.path is not None:
+            sender = region.direct_sender(control)
+    except (MasterNotFoundError, OSError):
+        sender = None  # _send says what is missing
+    _attached = (os.getpid(), sender)
+    return sender
 
 
 def set_test_clock_offset(seconds: int, control: str | None = None) -> None:

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
 
-from . import _config, _signals
+from . import _config, _region, _signals
 from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
 from ._spooler import (
     StopFlag,
@@ -87,6 +87,8 @@ class Settings:
     env: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     workers: int = 1
+    locks: int = 0
+    """--locks N: user locks 0 to N (uWSGI's numbering: lock 0 always exists)"""
     spooler_processes: int = 1
     frequency: float = 30.0
     max_tasks: int = 0
@@ -178,6 +180,7 @@ def settings_from_options(opts: Options) -> Settings:
             raise UsageError(f'--env needs KEY=VALUE, got {entry!r}')
     s.imports = opts.strings('import')
     s.workers = int(opts.number('processes', 1, integer=True))
+    s.locks = int(opts.number('locks', 0, integer=True))
     s.spooler_processes = int(opts.number('spooler-processes', 1, integer=True, minimum=1))
     s.frequency = opts.number('spooler-frequency', 30.0, minimum=0.01)
     s.max_tasks = int(opts.number('spooler-max-tasks', 0, integer=True))
@@ -428,6 +431,8 @@ class Master:
         self.table: SharedTable | None = None
         self._wake_r = -1
         self._wake_w = -1
+        self.region: Any = None
+        """the shared region (``_core.Region``): process table, direct routes, locks"""
         self.ml: Any = None
         """the signal loop (``_core.MasterLoop``); a child closes its copy with ``close_in_child``
         (which leaves the master's control socket file in place)"""
@@ -475,8 +480,6 @@ class Master:
         _config.reset()
         st = _config.state()
         st.role = 'master'
-        self.table = SharedTable(len(self.specs))
-        st.table = self.table
 
     def _import_modules(self) -> None:
         settings_module = os.environ.get('DJANGO_SETTINGS_MODULE')
@@ -503,9 +506,10 @@ class Master:
         control = self._control_place()
         self._lock_control(control)
         test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
+        self._create_region(control)
         old_umask = os.umask(0o077)  # the socket is born 0600: nobody else may raise signals
         try:
-            self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+            self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock, region=self.region)
         except OSError as exc:
             raise ControlError(f'cannot bind the control socket {control}: {exc.strerror or exc}') from None
         finally:
@@ -525,6 +529,23 @@ class Master:
             log.warning(
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
+
+    def _create_region(self, control: str) -> None:
+        """The shared region next to the control socket (0600; a killed master's is replaced),
+        published in the environment for the children and derivable from the control path for
+        attached processes."""
+        from . import _core
+
+        path = _region.region_path(control)
+        try:
+            self.region = _core.Region.create(path, len(self.specs), self.s.locks + 1)
+        except OSError as exc:
+            raise ControlError(f'cannot create the shared region {path}: {exc.strerror or exc}') from None
+        self.table = SharedTable(self.region)
+        st = _config.state()
+        st.region = self.region
+        st.table = self.table
+        os.environ[_config.ENV_REGION] = path
 
     def _control_place(self) -> str:
         """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
@@ -613,6 +634,10 @@ class Master:
         self.queues.clear()
         self.ml = None  # the last reference: the loop closes its fds and removes the control socket
         os.environ.pop(_config.ENV_CONTROL, None)
+        os.environ.pop(_config.ENV_REGION, None)
+        if self.region is not None and not self.runtime_dir:
+            with contextlib.suppress(OSError):
+                self.region.remove()
         if self.control and not self.runtime_dir:
             # what this master left next to its socket, so the directory is left as found:
             # the workers' direct sockets, the lock (removed while still held), the directory
@@ -744,8 +769,9 @@ class Master:
                 )
 
     def _owned_paths(self) -> list[str]:
-        """The control socket, its lock and its directory when this master made it (workers
-        bind their direct sockets there)."""
+        """The control socket, its lock, the shared region (attached processes of that user map
+        it) and the socket's directory when this master made it (workers bind their direct
+        sockets there)."""
         out = []
         if self.control_dir:
             out.append(self.control_dir)
@@ -753,6 +779,8 @@ class Master:
             out.append(self.control)
         if self._control_lock_path:
             out.append(self._control_lock_path)
+        if self.region is not None and self.region.path is not None:
+            out.append(os.fsdecode(self.region.path))
         return out
 
     def _after_root(self) -> None:
@@ -1011,6 +1039,7 @@ class Master:
         st.master_pid = self.pid
         st.slot = slot
         st.table = table
+        st.region = self.region
         if spec.kind == KIND_SPOOLER:
             st.spooler_dir = self.s.spoolers[spec.dir_index]
 

@@ -85,6 +85,7 @@ _SERVED: dict[str, tuple[str, str]] = {
     'vacuum': (FLAG, 'vacuum'),
     'uid': (VALUE, 'uid'),
     'gid': (VALUE, 'gid'),
+    'locks': (VALUE, 'locks'),
     'no-initgroups': (FLAG, 'no-initgroups'),
     # ours, not uWSGI's
     'control-socket': (VALUE, 'control-socket'),
@@ -157,7 +158,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'mule': (VALUE, 'mules are not implemented yet'),
     'mules': (VALUE, 'mules are not implemented yet'),
     'farm': (VALUE, 'farms are not implemented yet'),
-    'locks': (VALUE, 'locks are not implemented yet'),
 }
 
 # Short options: letter -> long name (their kind is the long name's).

@@ -30,7 +30,7 @@ const PTHREAD_MUTEX_ROBUST: libc::c_int = 1;
 /// What can go wrong with a lock.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
-    #[error("invalid lock number {n}: this instance has locks 0 to {last} (--locks {last})", last = i64::from(*.count) - 1)]
+    #[error("invalid lock number {n}: this instance has locks 0 to {last}", last = i64::from(*.count) - 1)]
     OutOfRange { n: i64, count: u32 },
     #[error("this instance has no locks")]
     NoLocks,
