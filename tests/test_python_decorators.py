@@ -443,13 +443,21 @@ def test_thread_returns_the_function():
 
 
 def test_lock_in_spooler_does_not_call(monkeypatch):
-    # uWSGI's class, as it runs inside real uWSGI (outside, @lock is not built yet: below)
+    # inside real uWSGI a spooler may not lock, so uWSGI's class returns None without calling
     monkeypatch.setattr(uwsgidecorators, '_REAL_UWSGI', True)
     monkeypatch.setattr(_config.state(), 'role', 'spooler')
     assert uwsgi.i_am_the_spooler() is True
     called = []
     assert uwsgidecorators.lock(lambda: called.append(1))() is None
     assert called == []
+
+
+def test_lock_in_a_spooler_of_ours_calls_under_the_lock(monkeypatch):
+    # ours may lock in a spooler (uWSGI refuses): the function runs, holding lock 0
+    monkeypatch.setattr(_config.state(), 'role', 'spooler')
+    seen = []
+    assert uwsgidecorators.lock(lambda: seen.append(uwsgi.is_locked(0)) or 7)() == 7
+    assert seen == [True] and not uwsgi.is_locked(0)
 
 
 def test_harakiri_without_master_warns_once(unconfigured):
@@ -465,11 +473,13 @@ def test_harakiri_without_master_warns_once(unconfigured):
 
 
 # Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
-BUILT = {'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread', 'harakiri'}
+BUILT = {
+    'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread', 'harakiri',
+    'lock',
+}
 NOT_BUILT = {
     'rpc': lambda: uwsgidecorators.rpc('x'),
     'erlang': lambda: uwsgidecorators.erlang('x'),
-    'lock': lambda: uwsgidecorators.lock(lambda: None),
     'mulefunc': lambda: uwsgidecorators.mulefunc(lambda: None),
     'mule': lambda: uwsgidecorators.mule(1),
     'muleloop': lambda: uwsgidecorators.muleloop(1),
@@ -481,7 +491,7 @@ NOT_BUILT = {
 @pytest.mark.parametrize('name', sorted(NOT_BUILT))
 def test_unbuilt_decorators_raise_a_clear_error_where_applied(name):
     """Issue 10: @rpc and @erlang raised AttributeError at import (which stopped the master),
-    @lock and @mulefunc an AttributeError at call time, and @mule/@muleloop/@mulemsg/@farm
+    @mulefunc an AttributeError at call time, and @mule/@muleloop/@mulemsg/@farm
     silently never ran. Outside real uWSGI each raises NotBuiltError naming itself."""
     with pytest.raises(NotBuiltError, match=rf'^uwsgidecorators: @{name} is not built yet \(see docs/compat.md') as info:
         NOT_BUILT[name]()
@@ -510,8 +520,8 @@ def test_every_decorator_of_the_real_module_is_built_or_refused():
 
 
 def test_the_shim_names_what_is_not_built():
-    with pytest.raises(AttributeError, match="'lock': locks are not built yet"):
-        uwsgi.lock()
+    with pytest.raises(AttributeError, match="'mule_msg': mules and farms are not built yet"):
+        uwsgi.mule_msg(b'x')
     with pytest.raises(AttributeError, match="'register_rpc': RPC is not built yet"):
         uwsgi.register_rpc('x', print)
     with pytest.raises(AttributeError, match="'reload': reloading is not built yet"):
