@@ -298,25 +298,6 @@ def _core_module() -> Any:
 # ---------------------------------------------------------------------------------------------
 # locks
 
-#: this process's region (``uwsgidecorators._region.region()``), cached here so that a free lock
-#: costs one Python call and one call into the core; forgotten when the configuration changes
-_REGION: Any = None
-
-
-def _lock_region() -> Any:
-    global _REGION
-    from uwsgidecorators import _config, _region
-
-    if _forget_region not in _config.on_change:
-        _config.on_change.append(_forget_region)
-    _REGION = _region.region()
-    return _REGION
-
-
-def _forget_region() -> None:
-    global _REGION
-    _REGION = None
-
 
 def lock(n: int = 0, /) -> None:
     """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds it.
@@ -326,17 +307,17 @@ def lock(n: int = 0, /) -> None:
     Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a number
     out of range raises ``ValueError``.
     """
-    (_REGION or _lock_region()).lock(n)
+    _core_module().lock(n)
 
 
 def unlock(n: int = 0, /) -> None:
     """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
-    (_REGION or _lock_region()).unlock(n)
+    _core_module().unlock(n)
 
 
 def is_locked(n: int = 0, /) -> bool:
     """Whether lock ``n`` is held (by any process or thread, this one included)."""
-    return (_REGION or _lock_region()).is_locked(n)  # type: ignore[no-any-return]
+    return _core_module().is_locked(n)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,3 +534,7 @@ try:
     _core_module()
 except ImportError:
     pass
+else:
+    # The core's functions themselves (same signatures and behaviour as the definitions above):
+    # a free lock then costs one call into the core, no Python frame.
+    globals().update(lock=_CORE.lock, unlock=_CORE.unlock, is_locked=_CORE.is_locked)

@@ -30,6 +30,10 @@ __all__ = [
     'CronSpec',
     'DirectSender',
     'Region',
+    'lock',
+    'unlock',
+    'is_locked',
+    'forget_lock_region',
     'direct_socket_path',
     'Supervisor',
     'fail_held_task',
@@ -174,6 +178,19 @@ class Region:
         taken over and released on the way (logged as by ``lock``)."""
     def last_taker(self, n: int = 0) -> int:
         """The pid that last took lock ``n`` (0: nobody yet)."""
+
+def lock(n: int = 0, /) -> None:
+    """``uwsgi.lock``: ``Region.lock`` on this process's region, which is resolved on the first
+    call by ``uwsgidecorators._region.region()`` (the master's, or a private one) and kept."""
+
+def unlock(n: int = 0, /) -> None:
+    """``uwsgi.unlock``: ``Region.unlock`` on this process's region."""
+
+def is_locked(n: int = 0, /) -> bool:
+    """``uwsgi.is_locked``: ``Region.is_locked`` on this process's region."""
+
+def forget_lock_region() -> None:
+    """Resolve the region again at the next ``lock`` call (the configuration changed)."""
 
 # ---------------------------------------------------------------- the spooler
 

@@ -41,9 +41,14 @@ def region_path(control: str) -> str:
 
 
 def forget() -> None:
-    """Drop the cached region (the configuration changed)."""
+    """Drop the cached region (the configuration changed), here and in the core's ``lock``."""
     global _cached
     _cached = None
+    try:
+        from . import _core
+    except ImportError:
+        return
+    _core.forget_lock_region()
 
 
 _config.on_change.append(forget)

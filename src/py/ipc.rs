@@ -1,6 +1,7 @@
 //! `_core.Region`: the instance's shared region (process table, routes, locks).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -141,35 +142,17 @@ impl PyRegion {
 
     #[pyo3(signature = (n = 0))]
     fn lock(&self, py: Python<'_>, n: i64) -> PyResult<()> {
-        let k = self.inner.lock_number(n).map_err(lock_err)?;
-        if let Some(t) = self.inner.try_lock(k).map_err(lock_err)? {
-            return report(py, k, t);
-        }
-        loop {
-            let got = py
-                .detach(|| self.inner.lock_for(k, super::SIGNAL_SLICE))
-                .map_err(lock_err)?;
-            if let Some(t) = got {
-                return report(py, k, t);
-            }
-            py.check_signals()?;
-        }
+        lock_on(py, &self.inner, n)
     }
 
     #[pyo3(signature = (n = 0))]
     fn unlock(&self, n: i64) -> PyResult<()> {
-        let k = self.inner.lock_number(n).map_err(lock_err)?;
-        self.inner.unlock(k).map_err(lock_err)
+        unlock_on(&self.inner, n)
     }
 
     #[pyo3(signature = (n = 0))]
     fn is_locked(&self, py: Python<'_>, n: i64) -> PyResult<bool> {
-        let k = self.inner.lock_number(n).map_err(lock_err)?;
-        let (held, recovered) = self.inner.is_locked(k).map_err(lock_err)?;
-        if let Some(t) = recovered {
-            report(py, k, t)?;
-        }
-        Ok(held)
+        is_locked_on(py, &self.inner, n)
     }
 
     #[pyo3(signature = (n = 0))]
@@ -187,6 +170,85 @@ impl PyRegion {
             l.nlocks
         )
     }
+}
+
+fn lock_on(py: Python<'_>, region: &Region, n: i64) -> PyResult<()> {
+    let k = region.lock_number(n).map_err(lock_err)?;
+    // A free lock is taken with the GIL held: no detach/attach on the fast path.
+    if let Some(t) = region.try_lock(k).map_err(lock_err)? {
+        return report(py, k, t);
+    }
+    loop {
+        let got = py
+            .detach(|| region.lock_for(k, super::SIGNAL_SLICE))
+            .map_err(lock_err)?;
+        if let Some(t) = got {
+            return report(py, k, t);
+        }
+        py.check_signals()?;
+    }
+}
+
+fn unlock_on(region: &Region, n: i64) -> PyResult<()> {
+    let k = region.lock_number(n).map_err(lock_err)?;
+    region.unlock(k).map_err(lock_err)
+}
+
+fn is_locked_on(py: Python<'_>, region: &Region, n: i64) -> PyResult<bool> {
+    let k = region.lock_number(n).map_err(lock_err)?;
+    let (held, recovered) = region.is_locked(k).map_err(lock_err)?;
+    if let Some(t) = recovered {
+        report(py, k, t)?;
+    }
+    Ok(held)
+}
+
+/// The region `uwsgi.lock` uses in this process (null: not resolved yet). Each region stored
+/// here is leaked on purpose (one `Arc` count): a thread may still be inside `lock` on the old
+/// one when the configuration changes, and regions change only on `configure()`/`reset()`.
+static LOCK_REGION: AtomicPtr<Region> = AtomicPtr::new(std::ptr::null_mut());
+
+fn lock_region(py: Python<'_>) -> PyResult<&'static Region> {
+    let p = LOCK_REGION.load(Ordering::Acquire);
+    if !p.is_null() {
+        // SAFETY: a non-null pointer comes from `Arc::into_raw` below and is never released.
+        return Ok(unsafe { &*p });
+    }
+    let found = py
+        .import("uwsgidecorators._region")?
+        .call_method0("region")?;
+    let region = found.cast::<PyRegion>()?.get().inner.clone();
+    let raw = Arc::into_raw(region).cast_mut();
+    LOCK_REGION.store(raw, Ordering::Release);
+    // SAFETY: as above: `raw` is kept alive for the life of the process.
+    Ok(unsafe { &*raw })
+}
+
+/// `uwsgi.lock(n=0)`: take lock `n` of this process's region (see `uwsgidecorators._region`).
+#[pyfunction]
+#[pyo3(signature = (n = 0, /))]
+pub(super) fn lock(py: Python<'_>, n: i64) -> PyResult<()> {
+    lock_on(py, lock_region(py)?, n)
+}
+
+/// `uwsgi.unlock(n=0)`: release lock `n`, which this thread must hold.
+#[pyfunction]
+#[pyo3(signature = (n = 0, /))]
+pub(super) fn unlock(py: Python<'_>, n: i64) -> PyResult<()> {
+    unlock_on(lock_region(py)?, n)
+}
+
+/// `uwsgi.is_locked(n=0)`: whether lock `n` is held.
+#[pyfunction]
+#[pyo3(signature = (n = 0, /))]
+pub(super) fn is_locked(py: Python<'_>, n: i64) -> PyResult<bool> {
+    is_locked_on(py, lock_region(py)?, n)
+}
+
+/// Forget the region `lock` uses (the configuration changed): the next call resolves it again.
+#[pyfunction]
+pub(super) fn forget_lock_region() {
+    LOCK_REGION.store(std::ptr::null_mut(), Ordering::Release);
 }
 
 fn slot_err(r: &Region, slot: usize, field: usize) -> PyErr {

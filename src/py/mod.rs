@@ -161,5 +161,9 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<ipc::PyRegion>()?;
+    m.add_function(wrap_pyfunction!(ipc::lock, m)?)?;
+    m.add_function(wrap_pyfunction!(ipc::unlock, m)?)?;
+    m.add_function(wrap_pyfunction!(ipc::is_locked, m)?)?;
+    m.add_function(wrap_pyfunction!(ipc::forget_lock_region, m)?)?;
     Ok(())
 }
