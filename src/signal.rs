@@ -32,6 +32,17 @@ impl Kind {
             _ => None,
         }
     }
+
+    /// [`Kind::parse`], or an error naming the kinds there are.
+    pub fn from_name(s: &str) -> Result<Kind, SignalError> {
+        Kind::parse(s).ok_or_else(|| SignalError::BadKind(s.to_owned()))
+    }
+}
+
+/// A uWSGI signal number, 0 to 255. (uWSGI's `B` format takes any int modulo 256: 300 is 44,
+/// -1 is 255; we refuse those.)
+pub fn signum(n: i64) -> Result<u8, SignalError> {
+    u8::try_from(n).map_err(|_| SignalError::OutOfRange(n))
 }
 
 /// A registered signal's target, parsed from uWSGI's target strings.
@@ -74,6 +85,10 @@ pub enum SignalError {
     TargetTooLong(String),
     #[error("signal {0} is already registered")]
     AlreadyRegistered(u8),
+    #[error("signal number {0} is out of range: uWSGI signals are 0 to 255")]
+    OutOfRange(i64),
+    #[error("kind must be worker, spooler or mule, got {0:?}")]
+    BadKind(String),
 }
 
 fn numbered(s: &str, prefix: &str) -> Option<u32> {

@@ -247,7 +247,7 @@ def test_uid_and_gid_drop_privileges_in_the_master_and_every_child(procs, world_
         assert ids['Gid'] == [gid] * 4, (pid, ids)
         assert 0 not in ids['Groups'], (pid, ids)  # root's supplementary groups are gone
     st = spool.stat()
-    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o750)
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (uid, gid, 0o700)
     assert (world_dir / 'm.pid').read_text() == f'{m.pid}\n'  # written before the drop
     wait_until(lambda: 'task from-master' in out.read_text(), 20, 'the task', [m])
     assert f'task from-master uid={uid} gid={gid}' in out.read_text()
@@ -393,3 +393,62 @@ def test_a_typo_in_an_ini_file_stops_the_master_before_it_starts(procs, tmp_path
     assert m.wait(20) == 2, m.log()
     assert 'error: unknown option --imprt' in m.log() and 'did you mean --import?' in m.log()
     assert 'starting' not in m.log()
+
+
+SLOW_IMPORT = textwrap.dedent(
+    """
+    import os, time
+    from uwsgidecorators import postfork
+
+    with open(os.environ['IMPORT_OUT'], 'a') as f:
+        f.write('importing\\n')
+    time.sleep(1.5)
+
+    @postfork
+    def hook():
+        with open(os.environ['IMPORT_OUT'], 'a') as f:
+            f.write('forked\\n')
+    """
+)
+
+
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_while_the_task_modules_import_ends_the_master_cleanly(procs, tmp_path, sig):
+    """A service manager may stop the master while a slow task module (Django) imports. Before,
+    the signal's default action killed the master there (exit -15 for SIGTERM, a traceback for
+    SIGINT); now the stop is recorded, the import finishes, nothing is forked and it exits 0."""
+    mod = tmp_path / 'slowmod.py'
+    mod.write_text(SLOW_IMPORT)
+    out = tmp_path / 'import.txt'
+    m = procs.master(['--import', mod, '--processes', '2'], env={'IMPORT_OUT': out})
+    wait_until(lambda: 'importing' in _lines(out), 20, 'the slow import to start', [m])
+    os.kill(m.pid, sig)
+    assert m.wait(30) == 0, m.log()
+    assert 'forked' not in _lines(out), m.log()
+    assert 'respawning' not in m.log()
+
+
+def test_a_spool_dir_too_deep_for_a_unix_socket_path_gets_a_short_derived_control_place(procs, tmp_path):
+    """A Unix socket path holds at most 107 bytes. Before, a master whose first spool dir was
+    deep (a Django project under pytest's tmp dir: 120 bytes) stopped at start ('path must be
+    shorter than SUN_LEN'). Now the default place is /tmp/uwsgidecorators-<hash of the spool
+    dir>/control, which an attached process that knows the spool dir derives alike."""
+    import stat
+
+    from uwsgidecorators._signals import default_control_path
+
+    deep = tmp_path / ('d' * 60) / ('e' * 60) / 'spool'
+    deep.mkdir(parents=True, mode=0o700)
+    (tmp_path / 'sigtasks.py').write_text(SIG_TASKS)
+    out = tmp_path / 'sig.txt'
+    m = procs.master(['--spooler', deep, '--import', tmp_path / 'sigtasks.py', '--processes', '1'],
+                     env={'SIG_OUT': out})
+    wait_until(lambda: 'spawned uWSGI worker 1' in m.log(), 20, 'the worker', [m])
+    control = Path(default_control_path(str(deep)))
+    assert str(control).startswith('/tmp/uwsgidecorators-'), control
+    assert stat.S_ISSOCK(control.lstat().st_mode) and control.parent.stat().st_mode & 0o777 == 0o700
+    rc, log = _attached(procs, {'UWSGIDECORATORS_SPOOLERS': str(deep)})
+    assert rc == 0, log
+    wait_until(lambda: 'signal 17' in (out.read_text() if out.exists() else ''), 20, 'the handler', [m])
+    assert m.stop(signal.SIGTERM) == 0
+    assert not control.parent.exists()

@@ -8,6 +8,7 @@ here must equal, byte for byte, the one uWSGI wrote for the same call.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import pickle
 import subprocess
@@ -643,3 +644,15 @@ def test_inside_real_uwsgi_keeps_the_spooler_check(uwsgi_bin, tmp_path, spool_di
     assert 'shim=False real=True' in text, log
     assert 'path=' not in text
     assert 'you have to enable the uWSGI spooler to use @_spool decorator' in log, log
+
+
+def test_refusals_log_uwsgis_lines(dirs, caplog):
+    # The checks are the core's (spool/job.rs); the lines uWSGI logs with the errors stay.
+    with caplog.at_level(logging.ERROR, logger='uwsgidecorators.spool'):
+        with pytest.raises(ValueError, match='unable to spool job: unknown spooler'):
+            uwsgi.spool({b'spooler': b'/nowhere', b'x': b'y'})
+        with pytest.raises(SpoolTooLargeError):
+            uwsgi.spool({b'a': bytearray(70000)})
+    assert '[uwsgi-spooler] unable to find spooler "/nowhere"' in caplog.text
+    assert "[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values" in caplog.text
+    assert not list(dirs[0].iterdir())

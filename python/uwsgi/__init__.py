@@ -57,9 +57,6 @@ mule_msg_hook: Callable[[bytes], Any]
 
 _log = logging.getLogger('uwsgidecorators.spool')
 
-_PKT_MAX = 0xFFFF
-
-
 _CONFIG: Any = None
 
 
@@ -181,11 +178,6 @@ def _value_to_bytes(value: Any) -> bytes:
     raise ValueError('spooler callable dictionary must contains only bytes')
 
 
-def _spool_error(reason: str) -> ValueError:
-    # Keep uWSGI's text first so code matching on it still works; add why.
-    return ValueError(f'unable to spool job: {reason}')
-
-
 @overload
 def spool(message_dict: dict[bytes, bytes], /) -> bytes: ...
 @overload
@@ -238,41 +230,11 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
             raise ValueError('spooler callable dictionary must contains only bytes')
         pairs.append((bytes(key), _value_to_bytes(value)))
 
-    directory = st.spoolers[0]
-    pktsize = 0
-    for key, value in pairs:
-        pktsize += 4 + len(key) + len(value)
-        if key == b'spooler' and value:
-            if value not in st.spoolers:
-                _log.error('[uwsgi-spooler] unable to find spooler "%s"', value.decode('utf-8', 'replace'))
-                known = ', '.join(os.fsdecode(d) for d in st.spoolers)
-                raise _spool_error(
-                    f'unknown spooler {value!r}; the "spooler" value must be the realpath of a '
-                    f'configured spooler directory ({known})'
-                )
-            directory = value
-        elif key == b'priority' and value and not value.isdigit():
-            # uWSGI writes it into <dir>/<priority>/ and then never scans that directory: the job
-            # would sit there for ever. Refusing is the honest answer.
-            raise _spool_error(
-                f'priority must be all digits, got {value!r} (uWSGI only ever runs numeric priority '
-                'directories, and only with --spooler-ordered)'
-            )
-    if pktsize > _PKT_MAX:
-        from uwsgidecorators.exceptions import SpoolTooLargeError
-
-        _log.error("[uwsgi-spooler] args buffer is limited to 64k, use the 'body' for bigger values")
-        raise SpoolTooLargeError(
-            f'unable to spool job: its vars take {pktsize} bytes, over the 65535-byte limit of the '
-            "uwsgi packet; put big values in the 'body' key (bytes), which has no size limit and reaches "
-            "the spooler function as the job's 'body' item"
-        )
-
-    core = _core_module()
-    # str path: the core's PathBuf conversion takes str (surrogateescape round-trips any bytes).
-    path: bytes = core.spool_write(os.fsdecode(directory), pairs, body, st.durable)
+    # The checks (which spooler, priority, `at`, size) are the core's, the same as the fast
+    # path's; it raises uWSGI's errors and logs uWSGI's lines.
+    path: bytes = _core_module().spool_pairs(st.spoolers, pairs, body, st.durable)
     if _log.isEnabledFor(logging.INFO):
-        _log.info('[spooler] written %d bytes to file %s', 4 + pktsize + len(body), os.fsdecode(path))
+        _log.info('[spooler] written %d bytes to file %s', os.path.getsize(path), os.fsdecode(path))
     return path
 
 

@@ -19,6 +19,7 @@ __all__ = [
     'decode_spool',
     'spool_write',
     'spool_job',
+    'spool_pairs',
     'spool_read',
     'spool_list',
     'hostname',
@@ -72,6 +73,15 @@ def spool_job(job: object, spoolers: list[bytes], durable: bool = False) -> byte
     when the job needs the shim's full treatment (conversions of other value types, and the
     errors uWSGI raises), which then handles it from the start: the caller's dict loses a bytes
     ``body`` only when the job is written here."""
+
+def spool_pairs(
+    spoolers: list[bytes], vars: Iterable[tuple[bytes, bytes]], body: bytes = b'', durable: bool = False
+) -> bytes:
+    """``uwsgi.spool(job)`` once the shim converted the job's values to bytes and took its body out:
+    the same checks as ``spool_job`` (which spooler, priority, ``at``, vars within 64 KiB), raised
+    with uWSGI's messages (``ValueError`` "unable to spool job: ...", ``SpoolTooLargeError``) and
+    logged with uWSGI's lines, then the write. ``spoolers``: the configured directories, the first
+    the default. Returns the new file's path."""
 
 def spool_read(id: _Path) -> dict[Any, bytes] | None:
     """Read one task (by id: for a spool directory, the file's path) as

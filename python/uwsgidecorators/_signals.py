@@ -458,9 +458,21 @@ def set_test_clock_offset(seconds: int, control: str | None = None) -> None:
 CONTROL_DIR = '.uwsgidecorators'
 
 
+#: a Unix socket path holds at most 107 bytes; the direct sockets add ``.w<N>`` to the control's
+_SUN_PATH_MAX = 107 - len('.w9999')
+
+
 def default_control_path(spooler: bytes | str) -> str:
-    """The control socket of a master whose first spool dir is ``spooler``."""
-    return os.path.join(os.fsdecode(spooler), CONTROL_DIR, 'control')
+    """The control socket of a master whose first spool dir is ``spooler``: inside it, or, when
+    that path is too long for a Unix socket, ``/tmp/uwsgidecorators-<hash of the spool dir's
+    realpath>/control``, which every process that knows the spool dir derives alike."""
+    path = os.path.join(os.fsdecode(spooler), CONTROL_DIR, 'control')
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        return path
+    import hashlib
+
+    digest = hashlib.sha256(os.fsencode(os.path.realpath(spooler))).hexdigest()[:24]
+    return os.path.join('/tmp', f'uwsgidecorators-{digest}', 'control')
 
 
 def _control_path() -> str:

@@ -682,6 +682,11 @@ class Master:
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         self.stop_requests.append(signum)  # reported by the loop (the wake-up fd woke it)
 
+    def _on_stop_while_starting(self, signum: int, frame: FrameType | None) -> None:
+        if self.stop_requests:
+            raise KeyboardInterrupt(f'second {signal.Signals(signum).name} while importing the task modules')
+        self.stop_requests.append(signum)
+
     def _on_child(self, signum: int, frame: FrameType | None) -> None:
         pass  # the wakeup fd already woke the loop; reaping happens there
 
@@ -706,6 +711,11 @@ class Master:
                 log.error('%s: the master stops', exc)
                 return 1
             self._after_root()
+            # A stop that comes while the task modules import (a service manager's SIGTERM, a
+            # Ctrl-C) is recorded and honoured once they are in, instead of killing the master
+            # by the signal's default action; a second one interrupts the import itself.
+            signal.signal(signal.SIGTERM, self._on_stop_while_starting)
+            signal.signal(signal.SIGINT, self._on_stop_while_starting)
             try:
                 self._import_modules()
                 self._add_option_timers()

@@ -1,5 +1,7 @@
 //! Civil (wall-clock) minutes in the proleptic Gregorian calendar, with no time zone.
 
+use super::CronError;
+
 /// A wall-clock minute. Field order makes the derived ordering chronological.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Civil {
@@ -53,6 +55,34 @@ pub fn civil_from_days(z: i64) -> (i32, u8, u8) {
 }
 
 impl Civil {
+    /// The minute the five numbers name, or [`CronError::BadCivil`] if there is none (years
+    /// -9999 to 9999).
+    pub fn checked(
+        year: i32,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+    ) -> Result<Civil, CronError> {
+        let dim = days_in_month(year, month.clamp(1, 12));
+        if !(-9999..=9999).contains(&year)
+            || !(1..=12).contains(&month)
+            || day == 0
+            || day > dim
+            || hour > 23
+            || minute > 59
+        {
+            return Err(CronError::BadCivil {
+                year,
+                month,
+                day,
+                hour,
+                minute,
+            });
+        }
+        Ok(Civil::new(year, month, day, hour, minute))
+    }
+
     pub fn new(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> Civil {
         Civil {
             year,
@@ -135,5 +165,31 @@ mod tests {
             prop_assert_eq!(c.to_minutes(), m);
             prop_assert_eq!(c.plus_minute().to_minutes(), m + 1);
         }
+    }
+
+    #[test]
+    fn checked_refuses_what_is_no_minute() {
+        assert_eq!(
+            Civil::checked(2024, 2, 29, 23, 59),
+            Ok(Civil::new(2024, 2, 29, 23, 59))
+        );
+        for (y, mo, d, h, mi) in [
+            (2023, 2, 29, 0, 0),
+            (2024, 13, 1, 0, 0),
+            (2024, 0, 1, 0, 0),
+            (2024, 1, 0, 0, 0),
+            (2024, 1, 1, 24, 0),
+            (2024, 1, 1, 0, 60),
+            (10000, 1, 1, 0, 0),
+        ] {
+            assert!(
+                Civil::checked(y, mo, d, h, mi).is_err(),
+                "{y}-{mo}-{d} {h}:{mi}"
+            );
+        }
+        assert_eq!(
+            Civil::checked(2023, 2, 29, 7, 5).unwrap_err().to_string(),
+            "not a valid wall-clock minute: 2023-02-29 07:05"
+        );
     }
 }

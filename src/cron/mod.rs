@@ -57,6 +57,23 @@ pub enum CronError {
         "cron day {day} never falls in month {month} (no such date): the entry would never fire"
     )]
     NoSuchDate { day: String, month: String },
+    /// Five numbers that name no wall-clock minute (month 13, February 30, hour 24...).
+    #[error("not a valid wall-clock minute: {year}-{month:02}-{day:02} {hour:02}:{minute:02}")]
+    BadCivil {
+        year: i32,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+    },
+    #[error("unknown time zone {0:?}")]
+    UnknownZone(String),
+    /// A unix time that is not finite.
+    #[error("after must be a finite unix time, got {0}")]
+    NotFinite(tz::Secs),
+    /// A unix time outside the calendar's range.
+    #[error("time out of range: {0}")]
+    OutOfRange(tz::Secs),
 }
 
 /// A cron entry.

@@ -8,7 +8,50 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 
-use super::{Civil, CronSpec};
+use super::{Civil, CronError, CronSpec};
+
+/// Unix seconds as given (a float), compared by bits so that errors carrying one stay `Eq`.
+#[derive(Debug, Clone, Copy)]
+pub struct Secs(pub f64);
+
+impl PartialEq for Secs {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.to_bits() == other.0.to_bits()
+    }
+}
+
+impl Eq for Secs {}
+
+impl std::fmt::Display for Secs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The time zone named `name` (IANA), or the system's for None.
+pub fn zone(name: Option<&str>) -> Result<TimeZone, CronError> {
+    match name {
+        None => Ok(TimeZone::system()),
+        Some(n) => TimeZone::get(n).map_err(|_| CronError::UnknownZone(n.to_owned())),
+    }
+}
+
+/// [`next_fire`] for an instant given as unix seconds (a float; fractions of a second inside a
+/// minute do not change the answer) in the zone named `tz` (None: the system's). Returns unix
+/// seconds.
+pub fn next_fire_secs(
+    spec: &CronSpec,
+    after: f64,
+    tz: Option<&str>,
+) -> Result<Option<i64>, CronError> {
+    let zone = zone(tz)?;
+    if !after.is_finite() {
+        return Err(CronError::NotFinite(Secs(after)));
+    }
+    let ts = Timestamp::from_second(after.floor() as i64)
+        .map_err(|_| CronError::OutOfRange(Secs(after)))?;
+    Ok(next_fire(spec, ts, &zone).map(|t| t.as_second()))
+}
 
 fn to_civil(dt: DateTime) -> Civil {
     Civil::new(
@@ -164,5 +207,27 @@ mod tests {
         assert_eq!(fire, ts("2026-10-25T00:30:00Z")); // first 02:30, CEST
         let again = next_fire(&s, fire, &z).unwrap();
         assert_eq!(again, ts("2026-10-26T01:30:00Z")); // not the second 02:30
+    }
+
+    #[test]
+    fn float_instants_and_zone_names_are_checked() {
+        let s = CronSpec::parse("0 * * * *").unwrap();
+        assert_eq!(next_fire_secs(&s, 3599.9, Some("UTC")).unwrap(), Some(3600));
+        assert_eq!(
+            next_fire_secs(&s, 0.0, Some("Nowhere/City")).unwrap_err(),
+            CronError::UnknownZone("Nowhere/City".into())
+        );
+        assert_eq!(
+            next_fire_secs(&s, f64::NAN, Some("UTC"))
+                .unwrap_err()
+                .to_string(),
+            "after must be a finite unix time, got NaN"
+        );
+        assert_eq!(
+            next_fire_secs(&s, 1e13, Some("UTC"))
+                .unwrap_err()
+                .to_string(),
+            "time out of range: 10000000000000"
+        );
     }
 }

@@ -3,23 +3,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
-use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 
 use super::FsPath;
+use super::blocking::{self, Flow};
 use super::master::PyDirectSender;
 use crate::direct::{DirectRoutes, DirectSender};
-use crate::ipc::{LockError, Region, Taken};
-
-fn lock_err(e: LockError) -> PyErr {
-    match e {
-        LockError::OutOfRange { .. } | LockError::NoLocks => PyValueError::new_err(e.to_string()),
-        LockError::NotHeld { .. } | LockError::AlreadyHeld { .. } => {
-            PyRuntimeError::new_err(e.to_string())
-        }
-        LockError::Os { source, .. } => PyErr::from(source),
-    }
-}
+use crate::ipc::{Region, Taken};
 
 fn count(n: i64, what: &str) -> PyResult<u32> {
     u32::try_from(n)
@@ -157,8 +148,8 @@ impl PyRegion {
 
     #[pyo3(signature = (n = 0))]
     fn last_taker(&self, n: i64) -> PyResult<u32> {
-        let k = self.inner.lock_number(n).map_err(lock_err)?;
-        self.inner.last_taker(k).map_err(lock_err)
+        let k = self.inner.lock_number(n)?;
+        Ok(self.inner.last_taker(k)?)
     }
 
     fn __repr__(&self) -> String {
@@ -173,30 +164,38 @@ impl PyRegion {
 }
 
 fn lock_on(py: Python<'_>, region: &Region, n: i64) -> PyResult<()> {
-    let k = region.lock_number(n).map_err(lock_err)?;
+    let k = region.lock_number(n)?;
     // A free lock is taken with the GIL held: no detach/attach on the fast path.
-    if let Some(t) = region.try_lock(k).map_err(lock_err)? {
+    if let Some(t) = region.try_lock(k)? {
         return report(py, k, t);
     }
-    loop {
-        let got = py
-            .detach(|| region.lock_for(k, super::SIGNAL_SLICE))
-            .map_err(lock_err)?;
-        if let Some(t) = got {
-            return report(py, k, t);
-        }
-        py.check_signals()?;
+    // Busy: wait with the GIL released, in slices, running signal handlers between them.
+    let taken = blocking::wait(
+        py,
+        None,
+        false,
+        |slice| region.lock_for(k, slice),
+        |got| {
+            Ok(match got? {
+                Some(t) => Flow::Done(t),
+                None => Flow::Idle,
+            })
+        },
+    )?;
+    match taken {
+        Some(t) => report(py, k, t),
+        None => Ok(()), // not reached: the wait has no deadline
     }
 }
 
 fn unlock_on(region: &Region, n: i64) -> PyResult<()> {
-    let k = region.lock_number(n).map_err(lock_err)?;
-    region.unlock(k).map_err(lock_err)
+    let k = region.lock_number(n)?;
+    Ok(region.unlock(k)?)
 }
 
 fn is_locked_on(py: Python<'_>, region: &Region, n: i64) -> PyResult<bool> {
-    let k = region.lock_number(n).map_err(lock_err)?;
-    let (held, recovered) = region.is_locked(k).map_err(lock_err)?;
+    let k = region.lock_number(n)?;
+    let (held, recovered) = region.is_locked(k)?;
     if let Some(t) = recovered {
         report(py, k, t)?;
     }

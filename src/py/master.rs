@@ -3,46 +3,16 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use pyo3::exceptions::{PyFileNotFoundError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use super::{FsPath, lock, wait_slice};
+use super::blocking::{self, Flow};
+use super::{FsPath, lock};
+use crate::Error;
 use crate::cron::{Civil, CronSpec, tz};
 use crate::direct::DirectSender;
-use crate::fsmon::MonitorError;
-use crate::master::{LoopEvent, MasterError};
-use crate::signal::{Kind, Target};
-
-fn master_err(e: MasterError) -> PyErr {
-    match e {
-        MasterError::Monitor(MonitorError::NotFound { .. }) => {
-            PyFileNotFoundError::new_err(e.to_string())
-        }
-        MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source) => {
-            PyErr::from(source)
-        }
-        _ => PyValueError::new_err(e.to_string()),
-    }
-}
-
-fn kind(name: &str) -> PyResult<Kind> {
-    Kind::parse(name).ok_or_else(|| {
-        PyValueError::new_err(format!(
-            "kind must be worker, spooler or mule, got {name:?}"
-        ))
-    })
-}
-
-/// A uWSGI signal number, 0 to 255. (uWSGI's `B` format takes any int modulo 256: 300 is 44,
-/// -1 is 255; we refuse those.)
-fn signum(n: i64) -> PyResult<u8> {
-    u8::try_from(n).map_err(|_| {
-        PyValueError::new_err(format!(
-            "signal number {n} is out of range: uWSGI signals are 0 to 255"
-        ))
-    })
-}
+use crate::master::LoopEvent;
+use crate::signal::{self, Kind, Target};
 
 fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTuple>> {
     match e {
@@ -68,9 +38,7 @@ pub(super) struct PyMasterLoop {
 impl PyMasterLoop {
     fn with<R>(&self, f: impl FnOnce(&mut crate::master::MasterLoop) -> R) -> PyResult<R> {
         let mut guard = lock(&self.inner);
-        let ml = guard
-            .as_mut()
-            .ok_or_else(|| PyValueError::new_err("this MasterLoop is closed"))?;
+        let ml = guard.as_mut().ok_or(Error::Closed("MasterLoop"))?;
         Ok(f(ml))
     }
 }
@@ -98,33 +66,33 @@ impl PyMasterLoop {
     }
 
     fn register_signal(&self, num: i64, target: &str) -> PyResult<()> {
-        let num = signum(num)?;
-        self.with(|ml| ml.register_signal(num, target))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.register_signal(num, target))??;
+        Ok(())
     }
 
     fn signal_registered(&self, num: i64) -> PyResult<bool> {
-        let num = signum(num)?;
+        let num = signal::signum(num)?;
         self.with(|ml| ml.signal_registered(num))
     }
 
     fn add_channel(&self, kind_name: &str, id: u32, fd: i32) -> PyResult<()> {
-        let k = kind(kind_name)?;
+        let k = Kind::from_name(kind_name)?;
         self.with(|ml| ml.add_channel(k, id, fd))
     }
 
     fn remove_channel(&self, kind_name: &str, id: u32) -> PyResult<()> {
-        let k = kind(kind_name)?;
+        let k = Kind::from_name(kind_name)?;
         self.with(|ml| ml.remove_channel(k, id))
     }
 
     fn add_queue(&self, kind_name: &str, fd: i32) -> PyResult<()> {
-        let k = kind(kind_name)?;
+        let k = Kind::from_name(kind_name)?;
         self.with(|ml| ml.add_queue(k, fd))
     }
 
     fn raise_signal(&self, num: i64) -> PyResult<()> {
-        let num = signum(num)?;
+        let num = signal::signum(num)?;
         self.with(|ml| ml.raise_signal(num, "signal"))
     }
 
@@ -145,9 +113,9 @@ impl PyMasterLoop {
 
     #[pyo3(signature = (num, secs, iterations = 0))]
     fn add_timer(&self, num: i64, secs: f64, iterations: u32) -> PyResult<()> {
-        let num = signum(num)?;
-        self.with(|ml| ml.add_timer(num, secs, iterations))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.add_timer(num, secs, iterations))??;
+        Ok(())
     }
 
     #[pyo3(signature = (num, spec, tz = None, catch_up = false))]
@@ -158,16 +126,16 @@ impl PyMasterLoop {
         tz: Option<&str>,
         catch_up: bool,
     ) -> PyResult<()> {
-        let num = signum(num)?;
-        self.with(|ml| ml.add_cron(num, spec.spec.clone(), tz, catch_up))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.add_cron(num, spec.spec.clone(), tz, catch_up))??;
+        Ok(())
     }
 
     #[pyo3(signature = (num, path, recursive = false))]
     fn add_file_monitor(&self, num: i64, path: FsPath, recursive: bool) -> PyResult<()> {
-        let num = signum(num)?;
-        self.with(|ml| ml.add_file_monitor(num, &path.0, recursive))?
-            .map_err(master_err)
+        let num = signal::signum(num)?;
+        self.with(|ml| ml.add_file_monitor(num, &path.0, recursive))??;
+        Ok(())
     }
 
     /// Move the wall clock used by cron (`offset` seconds from the real one).
@@ -185,17 +153,26 @@ impl PyMasterLoop {
     #[pyo3(signature = (timeout = 1.0))]
     fn step<'py>(&self, py: Python<'py>, timeout: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
         let total = Duration::try_from_secs_f64(timeout)
-            .map_err(|_| PyValueError::new_err("timeout must be a non-negative number"))?;
+            .map_err(|_| Error::BadTimeout { optional: false })?;
         let deadline = std::time::Instant::now() + total;
         let signals_wake = self.with(|ml| ml.watches_wakeup_fd())?;
-        loop {
-            let slice = wait_slice(Some(deadline), signals_wake);
-            let events = py.detach(|| self.with(|ml| ml.run(slice)))??;
-            py.check_signals()?;
-            if !events.is_empty() || std::time::Instant::now() >= deadline {
-                return events.iter().map(|e| event_tuple(py, e)).collect();
-            }
-        }
+        let events = blocking::wait(
+            py,
+            Some(deadline),
+            signals_wake,
+            |slice| self.with(|ml| ml.run(slice)),
+            |got| {
+                let events = got??;
+                if events.is_empty() {
+                    return Ok(Flow::Idle);
+                }
+                // Events already taken off the loop: the handlers run first, then they return.
+                py.check_signals()?;
+                Ok(Flow::Done(events))
+            },
+        )?
+        .unwrap_or_default();
+        events.iter().map(|e| event_tuple(py, e)).collect()
     }
 }
 
@@ -209,19 +186,19 @@ pub(super) struct PyDirectSender {
 impl PyDirectSender {
     /// Deliver `num` straight to its worker; False: send it to the master instead.
     fn send(&self, num: i64) -> PyResult<bool> {
-        Ok(self.inner.send(signum(num)?))
+        Ok(self.inner.send(signal::signum(num)?))
     }
 
     /// A worker registered `num` for `target` at run time: the table says so at once.
     fn register(&self, num: i64, target: &str) -> PyResult<()> {
-        let t = Target::parse(target).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        self.inner.routes().set(signum(num)?, &t);
+        let t = Target::parse(target)?;
+        self.inner.routes().set(signal::signum(num)?, &t);
         Ok(())
     }
 
     /// The worker `num` goes to directly, or None (through the master).
     fn worker(&self, num: i64) -> PyResult<Option<u32>> {
-        Ok(self.inner.routes().worker(signum(num)?))
+        Ok(self.inner.routes().worker(signal::signum(num)?))
     }
 }
 
@@ -248,7 +225,7 @@ impl PyCronSpec {
     fn new(text: &str) -> PyResult<Self> {
         CronSpec::parse(text)
             .map(|spec| PyCronSpec { spec })
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+            .map_err(PyErr::from)
     }
 
     /// uWSGI's `add_cron` integers (-1 any, -N divisible by N).
@@ -257,7 +234,7 @@ impl PyCronSpec {
     fn from_uwsgi(minute: i64, hour: i64, day: i64, month: i64, weekday: i64) -> PyResult<Self> {
         CronSpec::from_uwsgi(minute, hour, day, month, weekday)
             .map(|spec| PyCronSpec { spec })
-            .map_err(|e| PyValueError::new_err(e.to_string()))
+            .map_err(PyErr::from)
     }
 
     /// The five `uwsgi.add_cron` integers with the same meaning, or None if uWSGI cannot say it.
@@ -267,7 +244,9 @@ impl PyCronSpec {
 
     /// True if the wall-clock minute matches.
     fn matches(&self, year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<bool> {
-        Ok(self.spec.matches(&civil(year, month, day, hour, minute)?))
+        Ok(self
+            .spec
+            .matches(&Civil::checked(year, month, day, hour, minute)?))
     }
 
     /// The first matching wall-clock minute strictly after the given one, as a tuple.
@@ -279,7 +258,7 @@ impl PyCronSpec {
         hour: u8,
         minute: u8,
     ) -> PyResult<Option<CivilTuple>> {
-        let c = civil(year, month, day, hour, minute)?;
+        let c = Civil::checked(year, month, day, hour, minute)?;
         Ok(self
             .spec
             .next_after(&c)
@@ -290,21 +269,7 @@ impl PyCronSpec {
     /// in time zone `tz` (None: the system's), each wall-clock minute at most once.
     #[pyo3(signature = (after, tz = None))]
     fn next_fire(&self, after: f64, tz: Option<&str>) -> PyResult<Option<i64>> {
-        let zone = match tz {
-            None => jiff::tz::TimeZone::system(),
-            Some(name) => jiff::tz::TimeZone::get(name)
-                .map_err(|_| PyValueError::new_err(format!("unknown time zone {name:?}")))?,
-        };
-        if !after.is_finite() {
-            return Err(PyValueError::new_err(format!(
-                "after must be a finite unix time, got {after}"
-            )));
-        }
-        let secs = after.floor();
-        let ts = jiff::Timestamp::from_second(secs as i64)
-            .map_err(|_| PyValueError::new_err(format!("time out of range: {after}")))?;
-        // Fractions of a second inside a minute do not change the answer.
-        Ok(tz::next_fire(&self.spec, ts, &zone).map(|t| t.as_second()))
+        Ok(tz::next_fire_secs(&self.spec, after, tz)?)
     }
 
     fn __repr__(&self) -> String {
@@ -314,20 +279,4 @@ impl PyCronSpec {
             s.minutes, s.hours, s.days, s.months, s.weekdays, s.day_or_weekday
         )
     }
-}
-
-fn civil(year: i32, month: u8, day: u8, hour: u8, minute: u8) -> PyResult<Civil> {
-    let dim = crate::cron::civil::days_in_month(year, month.clamp(1, 12));
-    if !(-9999..=9999).contains(&year)
-        || !(1..=12).contains(&month)
-        || day == 0
-        || day > dim
-        || hour > 23
-        || minute > 59
-    {
-        return Err(PyValueError::new_err(format!(
-            "not a valid wall-clock minute: {year}-{month:02}-{day:02} {hour:02}:{minute:02}"
-        )));
-    }
-    Ok(Civil::new(year, month, day, hour, minute))
 }

@@ -1,38 +1,19 @@
 //! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
 
+mod blocking;
+mod errors;
 mod ipc;
 mod master;
 mod spool;
 mod supervisor;
 
-use std::io;
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
 
-use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-/// Longest stretch a blocking call stays detached before it checks for signals (Ctrl-C).
-pub(crate) const SIGNAL_SLICE: Duration = Duration::from_millis(100);
-/// The same when the wait also watches the process's signal wake-up fd (`signal.set_wakeup_fd`),
-/// which every signal with a Python handler makes readable: no polling is needed then, and this
-/// bound is only a backstop.
-pub(crate) const WAKEUP_FD_SLICE: Duration = Duration::from_secs(60);
-
-/// How long the next detached stretch of a wait may last: up to `deadline`, and at most one
-/// slice (see [`SIGNAL_SLICE`], [`WAKEUP_FD_SLICE`]).
-pub(crate) fn wait_slice(deadline: Option<Instant>, signals_wake: bool) -> Duration {
-    let slice = if signals_wake {
-        WAKEUP_FD_SLICE
-    } else {
-        SIGNAL_SLICE
-    };
-    deadline.map_or(slice, |d| {
-        d.saturating_duration_since(Instant::now()).min(slice)
-    })
-}
+use blocking::Flow;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic cannot happen while the lock is held (the core returns errors), but a poisoned
@@ -79,58 +60,17 @@ fn recv_signals(
     direct: i32,
     notify: i32,
 ) -> PyResult<Vec<u8>> {
-    let deadline = match timeout {
-        Some(t) => Some(
-            Instant::now()
-                + Duration::try_from_secs_f64(t).map_err(|_| {
-                    PyValueError::new_err("timeout must be a non-negative number or None")
-                })?,
-        ),
-        None => None,
-    };
-    let fds: Vec<i32> = [private, direct, shared, wake_fd, notify]
-        .into_iter()
-        .filter(|&fd| fd >= 0)
-        .collect();
-    loop {
-        // A wake-up fd is Python's signal wake-up pipe (the worker loop's): no polling needed.
-        let slice = wait_slice(deadline, wake_fd >= 0);
-        let got = py.detach(|| -> io::Result<Option<Vec<u8>>> {
-            let ready = crate::sys::poll_readable(&fds, slice)?;
-            let mut nums = Vec::new();
-            let mut buf = [0u8; 256];
-            let mut woken = false;
-            for (&fd, &r) in fds.iter().zip(&ready) {
-                if !r {
-                    continue;
-                }
-                if fd == wake_fd || fd == notify {
-                    crate::sys::drain_fd(fd);
-                    woken = true;
-                } else if fd == shared {
-                    if let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
-                        nums.extend_from_slice(&buf[..n]);
-                    }
-                } else {
-                    while let Some(n) = crate::sys::recv_nonblocking(fd, &mut buf)? {
-                        if n == 0 {
-                            break;
-                        }
-                        nums.extend_from_slice(&buf[..n]);
-                    }
-                }
-            }
-            // Ready without data (a peer hung up) also returns, so the caller looks at its flags.
-            Ok((woken || !nums.is_empty() || ready.iter().any(|&r| r)).then_some(nums))
-        })?;
-        if let Some(nums) = got {
-            return Ok(nums);
-        }
-        py.check_signals()?;
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Ok(Vec::new());
-        }
-    }
+    let deadline = blocking::deadline(timeout)?;
+    let channels = crate::channel::Channels::new(private, direct, shared, wake_fd, notify);
+    // A wake-up fd is Python's signal wake-up pipe (the worker loop's): no polling needed.
+    let got = blocking::wait(
+        py,
+        deadline,
+        wake_fd >= 0,
+        |slice| channels.recv(slice),
+        |got| Ok(got?.map_or(Flow::Idle, Flow::Done)),
+    )?;
+    Ok(got.unwrap_or_default())
 }
 
 /// Check a uWSGI signal target string as the master will (ValueError naming what is wrong), so a
@@ -139,7 +79,7 @@ fn recv_signals(
 fn check_signal_target(target: &str) -> PyResult<()> {
     crate::signal::Target::parse(target)
         .map(|_| ())
-        .map_err(|e| PyValueError::new_err(format!("unable to register signal: {e}")))
+        .map_err(|e| crate::Error::RegisterSignal(e).into())
 }
 
 /// The machine's hostname as uWSGI reports it.

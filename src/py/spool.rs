@@ -4,27 +4,29 @@
 use std::io;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use super::{FsPath, lock, wait_slice};
+use super::blocking::{self, Flow};
+use super::{FsPath, lock};
+use crate::Error;
+use crate::error::seconds;
+use crate::spool::job::{self, JobError, Spoolers};
 use crate::spool::{
-    self, Claimed, DirWriter, Enqueue, FailOutcome, Job, Next, Notice, PacketError, Policy,
-    SpoolerConfig, TaskId, Var, WriteError,
+    self, Claimed, DirWriter, Enqueue, FailOutcome, Job, Next, Notice, Policy, SpoolerConfig,
+    TaskId, Var, WriteError,
 };
 use crate::sys::EventFd;
-
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
 
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(encode_spool, m)?)?;
     m.add_function(wrap_pyfunction!(decode_spool, m)?)?;
     m.add_function(wrap_pyfunction!(spool_write, m)?)?;
     m.add_function(wrap_pyfunction!(spool_job, m)?)?;
+    m.add_function(wrap_pyfunction!(spool_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(spool_read, m)?)?;
     m.add_function(wrap_pyfunction!(spool_list, m)?)?;
     m.add_function(wrap_pyfunction!(fail_held_task, m)?)?;
@@ -44,49 +46,26 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-fn packet_err(e: PacketError) -> PyErr {
-    match e {
-        PacketError::VarsTooLarge { .. }
-        | PacketError::KeyTooLong { .. }
-        | PacketError::ValueTooLong { .. } => SpoolTooLargeError::new_err(e.to_string()),
-        PacketError::EmptyKey => PyValueError::new_err(e.to_string()),
-        _ => SpoolPacketError::new_err(e.to_string()),
-    }
-}
-
 /// Run a write without the GIL; a signal that interrupted it runs its Python handlers (which
 /// may raise, e.g. KeyboardInterrupt) and the write starts again, as PEP 475 asks of system calls.
 fn write_with_signals<F>(py: Python<'_>, write: F) -> PyResult<TaskId>
 where
     F: Fn() -> Result<TaskId, WriteError> + Sync,
 {
-    loop {
-        match py.detach(&write) {
+    let id = blocking::wait(
+        py,
+        None,
+        false,
+        |_| write(),
+        |got| match got {
             Err(WriteError::Io { source, .. }) if source.kind() == io::ErrorKind::Interrupted => {
-                py.check_signals()?;
+                Ok(Flow::Idle)
             }
-            other => return other.map_err(write_err),
-        }
-    }
-}
-
-fn write_err(e: WriteError) -> PyErr {
-    match e {
-        WriteError::Packet(p) => packet_err(p),
-        WriteError::BadPriority(_) | WriteError::BadAt(_) => PyValueError::new_err(e.to_string()),
-        WriteError::Io { dir, source } => match source.raw_os_error() {
-            // An OSError of the right subclass (FileNotFoundError...) that names the directory.
-            Some(code) => pyo3::exceptions::PyOSError::new_err((
-                code,
-                format!(
-                    "cannot write a task into spool directory {}: {source}",
-                    dir.display()
-                ),
-                dir.display().to_string(),
-            )),
-            None => PyErr::from(source),
+            other => Ok(Flow::Done(other?)),
         },
-    }
+    )?;
+    // No deadline: the wait ends only with a result.
+    id.ok_or_else(|| io::Error::from(io::ErrorKind::TimedOut).into())
 }
 
 /// Accept any iterable of `(bytes, bytes)` pairs.
@@ -154,7 +133,7 @@ fn encode_spool<'py>(
     body: &[u8],
 ) -> PyResult<Bound<'py, PyBytes>> {
     let vars = extract_vars(vars)?;
-    let bytes = spool::encode(&vars, body).map_err(packet_err)?;
+    let bytes = spool::encode(&vars, body)?;
     Ok(PyBytes::new(py, &bytes))
 }
 
@@ -163,7 +142,7 @@ fn decode_spool<'py>(
     py: Python<'py>,
     data: &[u8],
 ) -> PyResult<(Bound<'py, PyList>, Bound<'py, PyBytes>)> {
-    let p = spool::decode(data).map_err(packet_err)?;
+    let p = spool::decode(data)?;
     Ok((vars_to_list(py, &p.vars)?, PyBytes::new(py, &p.body)))
 }
 
@@ -181,7 +160,7 @@ fn spool_write<'py>(
 ) -> PyResult<Bound<'py, PyBytes>> {
     let directory = directory.0;
     let vars = extract_vars(vars)?;
-    let packet = spool::encode(&vars, body).map_err(packet_err)?;
+    let packet = spool::encode(&vars, body)?;
     let job = Job {
         packet: &packet,
         priority: spool::packet::lookup(&vars, b"priority"),
@@ -191,11 +170,44 @@ fn spool_write<'py>(
     Ok(id_bytes(py, &id))
 }
 
-/// `uwsgi.spool(job)` for the common case: every key and value exactly `bytes`, a known
-/// `spooler`, a numeric `priority`, vars within 64 KiB. Returns the new file's path, or None when
-/// the job needs the shim's full treatment (conversions of other value types, and the errors
-/// uWSGI raises), which then handles it from the start: the caller's dict loses a bytes `body`
-/// only when the job is written here.
+/// The configured spool directories as the shim passes them (a list of bytes).
+struct SpoolerList<'a, 'py>(&'a Bound<'py, PyList>);
+
+impl Spoolers for SpoolerList<'_, '_> {
+    fn contains(&self, dir: &[u8]) -> bool {
+        self.0
+            .iter()
+            .any(|d| d.cast::<PyBytes>().is_ok_and(|d| d.as_bytes() == dir))
+    }
+
+    fn names(&self) -> Vec<Vec<u8>> {
+        self.0
+            .iter()
+            .filter_map(|d| d.cast::<PyBytes>().ok().map(|d| d.as_bytes().to_vec()))
+            .collect()
+    }
+}
+
+fn dir_path(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes))
+}
+
+/// The directory a checked job goes to: the one it names, else the first configured one.
+fn job_dir(checked: Option<&[u8]>, spoolers: &Bound<'_, PyList>) -> PyResult<Option<PathBuf>> {
+    Ok(match checked {
+        Some(d) => Some(dir_path(d)),
+        None => match spoolers.get_item(0) {
+            Ok(d) => Some(dir_path(d.cast_into::<PyBytes>()?.as_bytes())),
+            Err(_) => None,
+        },
+    })
+}
+
+/// `uwsgi.spool(job)` for the common case: every key and value exactly `bytes` and the job
+/// passing the core's checks. Returns the new file's path, or None when the job needs the shim's
+/// full treatment (conversions of other value types, and the errors uWSGI raises), which then
+/// handles it from the start: the caller's dict loses a bytes `body` only when the job is
+/// written here (or refused for its `at`).
 #[pyfunction]
 #[pyo3(signature = (job, spoolers, durable = false))]
 fn spool_job<'py>(
@@ -212,9 +224,6 @@ fn spool_job<'py>(
     let items: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)> = dict.iter().collect();
     let mut vars: Vec<(&[u8], &[u8])> = Vec::with_capacity(items.len());
     let mut body: Option<&[u8]> = None;
-    let mut directory: Option<&[u8]> = None;
-    let (mut priority, mut at): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
-    let mut size = 0usize;
     for (key, value) in &items {
         let (Ok(key), Ok(value)) = (key.cast_exact::<PyBytes>(), value.cast_exact::<PyBytes>())
         else {
@@ -223,57 +232,71 @@ fn spool_job<'py>(
         let (key, value) = (key.as_bytes(), value.as_bytes());
         if key == b"body" {
             body = Some(value);
-            continue;
+        } else {
+            vars.push((key, value));
         }
-        size += 4 + key.len() + value.len();
-        if key == b"spooler" && !value.is_empty() {
-            let known = spoolers
-                .iter()
-                .any(|d| d.cast::<PyBytes>().is_ok_and(|d| d.as_bytes() == value));
-            if !known {
-                return Ok(None);
-            }
-            directory = Some(value);
-        } else if key == b"priority" {
-            if !value.is_empty() && spool::write::parse_priority(value).is_err() {
-                return Ok(None);
-            }
-            priority = Some(value.to_vec());
-        } else if key == b"at" {
-            at = Some(value.to_vec());
-        }
-        vars.push((key, value));
     }
-    if size > spool::packet::MAX_VARS_SIZE {
-        return Ok(None);
-    }
-    let mut packet = Vec::new();
-    spool::packet::encode_into(&vars, body.unwrap_or_default(), &mut packet).map_err(packet_err)?;
-    let first;
-    let directory = match directory {
-        Some(d) => d,
-        None => match spoolers.get_item(0) {
-            Ok(d) => {
-                first = d.cast_into::<PyBytes>()?;
-                first.as_bytes()
-            }
-            Err(_) => return Ok(None),
-        },
+    // The shim raises the other refusals, with the line uWSGI logs.
+    let checked = match job::check(&vars, &SpoolerList(spoolers)) {
+        Ok(c) => Ok(c),
+        Err(e @ JobError::BadAt(_)) => Err(e),
+        Err(_) => return Ok(None),
     };
-    let directory =
-        PathBuf::from(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(directory));
-    drop(vars);
+    let mut packet = Vec::new();
+    spool::packet::encode_into(&vars, body.unwrap_or_default(), &mut packet)?;
+    let spooler = checked.as_ref().ok().and_then(|c| c.spooler);
+    let Some(directory) = job_dir(spooler, spoolers)? else {
+        return Ok(None);
+    };
     if body.is_some() {
         // uWSGI takes the body out of the caller's dict.
         dict.del_item(PyBytes::new(py, b"body"))?;
     }
+    let checked = checked?;
     let job = Job {
         packet: &packet,
-        priority: priority.as_deref(),
-        at: at.as_deref(),
+        priority: checked.priority,
+        at: checked.at,
     };
     let id = write_with_signals(py, || DirWriter::new(&directory, durable).enqueue(&job))?;
     Ok(Some(id_bytes(py, &id)))
+}
+
+/// `uwsgi.spool(job)` once the shim converted the job to `(bytes, bytes)` pairs and took its
+/// body out: the same checks as `spool_job`, raised with uWSGI's messages (and logged with
+/// uWSGI's lines), then the write. `spoolers`: the configured directories, the first the default.
+#[pyfunction]
+#[pyo3(
+    signature = (spoolers, vars, body = b"".as_slice(), durable = false),
+    text_signature = "(spoolers, vars, body=b'', durable=False)"
+)]
+fn spool_pairs<'py>(
+    py: Python<'py>,
+    spoolers: &Bound<'py, PyList>,
+    vars: &Bound<'py, PyAny>,
+    body: &[u8],
+    durable: bool,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let vars = extract_vars(vars)?;
+    let checked = match job::check(&vars, &SpoolerList(spoolers)) {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(line) = e.uwsgi_log() {
+                log(py, "uwsgidecorators.spool", "error", &line)?;
+            }
+            return Err(e.into());
+        }
+    };
+    let directory = job_dir(checked.spooler, spoolers)?.ok_or(JobError::NoSpooler)?;
+    let mut packet = Vec::new();
+    spool::packet::encode_into(&vars, body, &mut packet)?;
+    let job = Job {
+        packet: &packet,
+        priority: checked.priority,
+        at: checked.at,
+    };
+    let id = write_with_signals(py, || DirWriter::new(&directory, durable).enqueue(&job))?;
+    Ok(id_bytes(py, &id))
 }
 
 /// `Task.failed`'s answer: (attempts, retry_at, dead_path).
@@ -296,20 +319,15 @@ fn fail_held_task<'py>(
     retry_max_delay: f64,
     max_attempts: u32,
 ) -> PyResult<Option<FailedTuple<'py>>> {
-    let secs = |name: &str, v: f64| {
-        Duration::try_from_secs_f64(v).map_err(|_| {
-            PyValueError::new_err(format!(
-                "{name} must be a non-negative number of seconds, got {v}"
-            ))
-        })
-    };
     let cfg = SpoolerConfig {
-        retry_delay: secs("retry_delay", retry_delay)?,
-        retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+        retry_delay: seconds("retry_delay", retry_delay)?,
+        retry_max_delay: seconds("retry_max_delay", retry_max_delay)?,
         max_attempts,
         ..SpoolerConfig::default()
     };
-    let out = py.detach(|| spool::fail_held(&fd_path.0, ino, &root.0, &cfg, reason))?;
+    let out = blocking::detached(py, || {
+        spool::fail_held(&fd_path.0, ino, &root.0, &cfg, reason)
+    })?;
     Ok(out.map(|o| match o {
         FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
         FailOutcome::Dead { to, attempts } => (attempts, None, Some(id_bytes(py, &to))),
@@ -327,7 +345,7 @@ fn insecure_spool_dir(directory: FsPath) -> PyResult<Option<String>> {
 #[pyfunction]
 fn spool_read<'py>(py: Python<'py>, id: FsPath) -> PyResult<Option<Bound<'py, PyDict>>> {
     let id = TaskId::from(id.0);
-    match py.detach(|| spool::dir::read_task(&id)) {
+    match blocking::detached(py, || spool::dir::read_task(&id)) {
         Ok(Some((name, p))) => Ok(Some(plugin_dict(py, &name, &p.vars, &p.body)?)),
         _ => Ok(None),
     }
@@ -337,7 +355,7 @@ fn spool_read<'py>(py: Python<'py>, id: FsPath) -> PyResult<Option<Bound<'py, Py
 /// order (what `uwsgi.spooler_jobs` lists).
 #[pyfunction]
 fn spool_list<'py>(py: Python<'py>, directory: FsPath) -> PyResult<Vec<Bound<'py, PyBytes>>> {
-    let ids = py.detach(|| spool::dir::list_waiting(&directory.0))?;
+    let ids = blocking::detached(py, || spool::dir::list_waiting(&directory.0))?;
     Ok(ids.iter().map(|id| id_bytes(py, id)).collect())
 }
 
@@ -360,10 +378,13 @@ fn log_notice(py: Python<'_>, notice: &Notice) -> PyResult<()> {
             path.display()
         ),
     };
-    let logger = py
-        .import("logging")?
-        .call_method1("getLogger", ("uwsgidecorators.spooler",))?;
-    logger.call_method1("warning", (msg,))?;
+    log(py, "uwsgidecorators.spooler", "warning", &msg)
+}
+
+/// One line to a `logging` logger.
+fn log(py: Python<'_>, logger: &str, level: &str, msg: &str) -> PyResult<()> {
+    let logger = py.import("logging")?.call_method1("getLogger", (logger,))?;
+    logger.call_method1(level, (msg,))?;
     Ok(())
 }
 
@@ -396,22 +417,13 @@ impl PySpooler {
         share: (u32, u32),
         trusted_uids: Vec<u32>,
     ) -> PyResult<Self> {
-        let secs = |name: &str, v: f64| {
-            Duration::try_from_secs_f64(v).map_err(|_| {
-                PyValueError::new_err(format!(
-                    "{name} must be a non-negative number of seconds, got {v}"
-                ))
-            })
-        };
         if share.1 == 0 || share.0 >= share.1 {
-            return Err(PyValueError::new_err(format!(
-                "share must be (index, count) with 0 <= index < count, got {share:?}"
-            )));
+            return Err(Error::BadShare(share).into());
         }
         let cfg = SpoolerConfig {
-            frequency: secs("frequency", frequency)?.max(Duration::from_millis(10)),
-            retry_delay: secs("retry_delay", retry_delay)?,
-            retry_max_delay: secs("retry_max_delay", retry_max_delay)?,
+            frequency: seconds("frequency", frequency)?.max(Duration::from_millis(10)),
+            retry_delay: seconds("retry_delay", retry_delay)?,
+            retry_max_delay: seconds("retry_max_delay", retry_max_delay)?,
             max_attempts,
             numeric_names,
             share,
@@ -458,11 +470,7 @@ impl PySpooler {
 
     #[setter]
     fn set_frequency(&self, secs: f64) -> PyResult<()> {
-        let d = Duration::try_from_secs_f64(secs).map_err(|_| {
-            PyValueError::new_err(format!(
-                "frequency must be a non-negative number of seconds, got {secs}"
-            ))
-        })?;
+        let d = seconds("frequency", secs)?;
         lock(&self.inner).set_frequency(d.max(Duration::from_millis(10)));
         Ok(())
     }
@@ -477,9 +485,7 @@ impl PySpooler {
     /// idle `next_task` sleeps instead of waking every 100 ms to look for signals.
     fn watch_wakeup_fd(&self, fd: i32) -> PyResult<()> {
         if fd < 0 {
-            return Err(PyValueError::new_err(
-                "wake-up fd must be a valid file descriptor",
-            ));
+            return Err(Error::BadFd("wake-up fd").into());
         }
         lock(&self.inner).watch_wakeup_fd(fd);
         self.signals_wake
@@ -489,7 +495,7 @@ impl PySpooler {
 
     /// Wait until every task finished with `ok` is deleted (deletion runs on reaper threads).
     fn flush(&self, py: Python<'_>) {
-        py.detach(|| lock(&self.inner).flush());
+        blocking::detached(py, || lock(&self.inner).flush());
     }
 
     /// Make a blocked `next_task` return None soon. Safe from a signal handler or another thread.
@@ -508,44 +514,35 @@ impl PySpooler {
     /// Claim the next task, waiting up to `timeout` seconds (None: for ever).
     #[pyo3(signature = (timeout = None))]
     fn next_task(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<PyTask>> {
-        let deadline = match timeout {
-            Some(t) if t.is_nan() || t < 0.0 => {
-                return Err(PyValueError::new_err(
-                    "timeout must be a non-negative number or None",
-                ));
-            }
-            Some(t) => {
-                Some(Instant::now() + Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX / 4))
-            }
-            None => None,
-        };
+        let deadline = blocking::deadline(timeout)?;
         let signals_wake = self.signals_wake.load(std::sync::atomic::Ordering::Acquire);
-        loop {
-            let slice = wait_slice(deadline, signals_wake);
-            let (next, cfg) = py.detach(|| {
+        let task = blocking::wait(
+            py,
+            deadline,
+            signals_wake,
+            |slice| {
                 let mut sp = lock(&self.inner);
                 if self.rescan.swap(false, std::sync::atomic::Ordering::AcqRel) {
                     sp.rescan_soon();
                 }
                 sp.next(slice).map(|n| (n, sp.config().policy()))
-            })?;
-            match next {
-                Next::Task(task) => {
-                    return Ok(Some(PyTask {
+            },
+            |got| {
+                Ok(match got? {
+                    (Next::Task(task), policy) => Flow::Done(Some(PyTask {
                         inner: Mutex::new(Some(task)),
-                        policy: cfg,
-                    }));
-                }
-                Next::Notice(n) => log_notice(py, &n)?,
-                Next::Woken => return Ok(None),
-                Next::Idle => {
-                    py.check_signals()?;
-                    if deadline.is_some_and(|d| Instant::now() >= d) {
-                        return Ok(None);
+                        policy,
+                    })),
+                    (Next::Notice(n), _) => {
+                        log_notice(py, &n)?;
+                        Flow::Again
                     }
-                }
-            }
-        }
+                    (Next::Woken, _) => Flow::Done(None),
+                    (Next::Idle, _) => Flow::Idle,
+                })
+            },
+        )?;
+        Ok(task.flatten())
     }
 }
 
@@ -558,16 +555,12 @@ struct PyTask {
 
 impl PyTask {
     fn take(&self) -> PyResult<spool::Task> {
-        lock(&self.inner)
-            .take()
-            .ok_or_else(|| PyValueError::new_err("this task already has an outcome"))
+        Ok(lock(&self.inner).take().ok_or(Error::Settled)?)
     }
 
     fn with<R>(&self, f: impl FnOnce(&spool::Task) -> R) -> PyResult<R> {
         let guard = lock(&self.inner);
-        let task = guard
-            .as_ref()
-            .ok_or_else(|| PyValueError::new_err("this task already has an outcome"))?;
+        let task = guard.as_ref().ok_or(Error::Settled)?;
         Ok(f(task))
     }
 }
@@ -641,14 +634,16 @@ impl PyTask {
     /// Success: remove the task.
     fn ok(&self, py: Python<'_>) -> PyResult<()> {
         let task = self.take()?;
-        py.detach(|| Claimed::ok(task))?;
+        blocking::detached(py, || Claimed::ok(task))?;
         Ok(())
     }
 
     /// Keep the task; it runs again after the spooler frequency. Returns the unix time.
     fn retry(&self, py: Python<'_>) -> PyResult<i64> {
         let task = self.take()?;
-        Ok(py.detach(|| self.policy.retry(task, unix_now()))?)
+        Ok(blocking::detached(py, || {
+            self.policy.retry(task, unix_now())
+        })?)
     }
 
     /// The task raised. Returns `(attempts, retry_at, dead_path)`: `retry_at` (unix time) when
@@ -662,7 +657,7 @@ impl PyTask {
     ) -> PyResult<(u32, Option<i64>, Option<Bound<'py, PyBytes>>)> {
         let task = self.take()?;
         Ok(
-            match py.detach(|| self.policy.failed(task, reason, unix_now()))? {
+            match blocking::detached(py, || self.policy.failed(task, reason, unix_now()))? {
                 FailOutcome::RetryAt { at, attempts } => (attempts, Some(at), None),
                 FailOutcome::Dead { to, attempts } => (attempts, None, Some(id_bytes(py, &to))),
             },

@@ -6,12 +6,15 @@
 //!   bury / release). A second backend (PostgreSQL is the likely one) implements these.
 //! - [`outcome`]: the backend-independent outcome policy (retry after the frequency, back-off
 //!   after a failure, dead letter after `max_attempts`, release).
+//! - [`job`]: the checks of a job before it is enqueued (which spooler, priority, `at`, size),
+//!   once for every way in.
 //! - [`packet`]: the byte format of one task (pure).
 //! - [`dir`]: the directory backend, uWSGI's protocol: naming, atomic enqueue, discovery by
 //!   inotify and scans, ordering, claiming by file lock, outcomes on the file.
 //! - [`reaper`]: the threads that delete finished tasks off the spooler's path.
 
 pub mod dir;
+pub mod job;
 pub mod outcome;
 pub mod packet;
 pub mod queue;

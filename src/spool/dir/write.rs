@@ -22,6 +22,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use super::name;
+use crate::spool::job::{JobError, parse_at, parse_priority};
 use crate::spool::packet::{self, PacketError, Var};
 use crate::sys;
 
@@ -30,43 +31,15 @@ use crate::sys;
 pub enum WriteError {
     #[error(transparent)]
     Packet(#[from] PacketError),
-    #[error("priority must be a non-negative integer (it names a subdirectory), got {0:?}")]
-    BadPriority(String),
-    #[error("'at' must be a unix timestamp (seconds, optionally with a fraction), got {0:?}")]
-    BadAt(String),
+    /// A `priority` or `at` refused by [`crate::spool::job`]'s checks.
+    #[error(transparent)]
+    Job(#[from] JobError),
     #[error("cannot write spool file in {dir}: {source}")]
     Io {
         dir: PathBuf,
         #[source]
         source: io::Error,
     },
-}
-
-/// Parse `at` as uWSGI does (the digits before the first `.`), refusing what is not a number.
-pub fn parse_at(value: &[u8]) -> Result<i64, WriteError> {
-    let bad = || WriteError::BadAt(String::from_utf8_lossy(value).into_owned());
-    let text = std::str::from_utf8(value).map_err(|_| bad())?.trim();
-    let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-    if !frac.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    if int.is_empty() {
-        return if frac.is_empty() { Err(bad()) } else { Ok(0) };
-    }
-    if !int.chars().all(|c| c.is_ascii_digit()) {
-        return Err(bad());
-    }
-    int.parse().map_err(|_| bad())
-}
-
-/// Check a `priority` value: all ASCII digits (uWSGI's spooler never runs anything else).
-pub fn parse_priority(value: &[u8]) -> Result<&str, WriteError> {
-    match std::str::from_utf8(value) {
-        Ok(s) if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) => Ok(s),
-        _ => Err(WriteError::BadPriority(
-            String::from_utf8_lossy(value).into_owned(),
-        )),
-    }
 }
 
 /// Write one task into `dir` (an existing spool directory). Returns the full path of the file.
@@ -263,22 +236,13 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         assert!(matches!(
             spool_write(tmp.path(), &[v("priority", "high")], b"", false),
-            Err(WriteError::BadPriority(_))
+            Err(WriteError::Job(JobError::BadPriority(_)))
         ));
         assert!(matches!(
             spool_write(tmp.path(), &[v("at", "tomorrow")], b"", false),
-            Err(WriteError::BadAt(_))
+            Err(WriteError::Job(JobError::BadAt(_)))
         ));
         assert_eq!(fs::read_dir(tmp.path()).unwrap().count(), 0);
-    }
-
-    #[test]
-    fn at_parsing() {
-        assert_eq!(parse_at(b"123").unwrap(), 123);
-        assert_eq!(parse_at(b"123.9").unwrap(), 123);
-        assert!(parse_at(b"-5").is_err());
-        assert!(parse_at(b"").is_err());
-        assert!(parse_at(b"1e9").is_err());
     }
 
     /// The names that a write-close event reports in `dir`, after `f` ran.
