@@ -266,3 +266,41 @@ def test_region_open_refuses_a_file_that_is_not_one(tmp_path):
     with pytest.raises(OSError, match='not a uwsgidecorators region'):
         _core.Region.open(bad)
     assert os.path.exists(bad)
+
+
+DIRECT_TASKS = textwrap.dedent(
+    """
+    import os
+    from uwsgidecorators import signal
+
+    @signal(17, target='worker2')
+    def got(num):
+        with open(os.environ['SIG_OUT'], 'a') as f:
+            f.write(f'{num} {os.getpid()}\\n')
+    """
+)
+
+
+def test_an_attached_process_delivers_to_one_worker_through_the_region(procs, tmp_path):
+    (tmp_path / 'direct_tasks.py').write_text(DIRECT_TASKS)
+    out = tmp_path / 'out'
+    m = procs.master(['--processes', '2', '--import', 'direct_tasks'], cwd=tmp_path, env={'SIG_OUT': out})
+    control = _control(m)
+    wait_until(lambda: 'spawned uWSGI worker 2 ' in m.log(), 20, 'two workers', [m])
+    p = _attached(
+        procs,
+        tmp_path,
+        """
+        import uwsgi
+        from uwsgidecorators import _signals
+        sender = _signals._attached_direct()
+        print('route', sender.worker(17), sender.worker(18))
+        assert sender.send(17)  # straight to worker 2's socket, not through the master
+        """,
+        env={_config.ENV_CONTROL: control},
+    )
+    assert p.wait(20) == 0, p.log()
+    assert 'route 2 None' in p.log()
+    worker2 = int(re.search(r'spawned uWSGI worker 2 \(pid: (\d+)\)', m.log()).group(1))
+    wait_until(lambda: out.exists() and out.read_text() == f'17 {worker2}\n', 20, 'worker 2 ran it', [m])
+    assert m.stop(signal.SIGTERM) == 0

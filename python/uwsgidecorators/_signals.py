@@ -410,25 +410,25 @@ def send_signal(num: Any, remote: Any = None) -> None:
     _send(_RAISE[n])
 
 
-#: in a process the master did not fork: (pid, its direct sender on the master's region, or None)
-_attached: tuple[int, Any] = (0, None)
+#: in a process the master did not fork: [its direct sender on the master's region, or None]
+#: (empty: not looked up yet; forgotten on a configuration change and in a forked child)
+_attached: list[Any] = []
 
 
 def _forget_attached() -> None:
-    global _attached
-    _attached = (0, None)
+    _attached.clear()
 
 
 _config.on_change.append(_forget_attached)
+os.register_at_fork(after_in_child=_forget_attached)
 
 
 def _attached_direct() -> Any:
     """A process the master did not fork delivers to one worker directly too, through the
-    master's region (found as locks find it); without one, everything goes to the master."""
-    global _attached
-    pid, sender = _attached
-    if pid == os.getpid():
-        return sender
+    master's region (found as locks find it); without one, everything goes to the master.
+    Looked up once: no system call is added to a signal's path."""
+    if _attached:
+        return _attached[0]
     sender = None
     try:
         control = _control_path()
@@ -439,7 +439,7 @@ def _attached_direct() -> Any:
             sender = region.direct_sender(control)
     except (MasterNotFoundError, OSError):
         sender = None  # _send says what is missing
-    _attached = (os.getpid(), sender)
+    _attached[:] = [sender]
     return sender
 
 
