@@ -10,6 +10,7 @@ pub mod error;
 pub mod fsmon;
 pub mod ipc;
 pub mod master;
+pub mod proto;
 pub mod signal;
 pub mod spool;
 pub mod supervisor;

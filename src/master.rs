@@ -7,14 +7,8 @@
 //! entries (on the wall clock, which tests can move) and the file monitors, and it routes every
 //! raised signal to the processes the owner registered (one datagram byte per delivery).
 //!
-//! Control datagrams (from children and attached processes, on a Unix socket):
-//! - `S<num>`: raise signal `num`;
-//! - `R<num><target>`: a worker registered `num` at run time (it may overwrite);
-//! - `T<i64 le>`: set the test clock's offset in seconds (honoured only with the test clock on);
-//! - `t<num><f64 le secs><u32 le iterations>`: a worker added a timer at run time;
-//! - `c<num><catch_up u8><tz len u8><tz><U + 5 x i64 le | S + crontab text>`: a cron entry;
-//! - `f<num><recursive u8><path>`: a file monitor.
-//!
+//! Control datagrams (from children and attached processes, on a Unix socket) are
+//! [`crate::proto::control`]'s; their format is documented there, once.
 //! A datagram that cannot be applied is reported as [`LoopEvent::BadControl`] with the reason.
 
 use std::collections::HashMap;
@@ -30,6 +24,7 @@ use jiff::tz::TimeZone;
 use crate::cron::{CronSpec, tz};
 use crate::direct::DirectRoutes;
 use crate::fsmon::{FileMonitor, MonitorError};
+use crate::proto::control::{Control, CronForm, DecodeError};
 use crate::signal::{self, Delivery, Kind, SignalError, SignalTable, Target, Topology};
 use crate::sys;
 use crate::timer::{TimerKey, TimerWheel};
@@ -466,64 +461,51 @@ impl MasterLoop {
         }
     }
 
-    /// Apply one control datagram (see the module docs for the formats).
+    /// Apply one control datagram (its format: [`crate::proto::control`]).
     fn control_message(&mut self, msg: &[u8]) -> Result<(), String> {
-        let (&tag, rest) = msg.split_first().ok_or("empty control datagram")?;
-        let (&num, args) = rest.split_first().unwrap_or((&0, &[]));
-        let text = |b: &[u8]| {
-            std::str::from_utf8(b)
-                .map(str::to_owned)
-                .map_err(|_| "not UTF-8".to_owned())
-        };
-        match tag {
-            b'S' if rest.len() == 1 => self.raise_signal(num, "signal"),
-            b'R' if !rest.is_empty() => {
-                let t = Target::parse(&text(args)?).map_err(|e| e.to_string())?;
+        match Control::decode(msg).map_err(|e| e.to_string())? {
+            Control::Raise { num } => self.raise_signal(num, "signal"),
+            Control::Register { num, target } => {
+                let t = Target::parse(&target).map_err(|e| e.to_string())?;
                 // In the master's order, so the shared copy ends as the table does.
                 self.routes.set(num, &t);
                 self.table.set(num, t);
             }
-            b'T' if msg.len() == 9 && self.test_clock => {
-                let b: [u8; 8] = msg[1..9].try_into().map_err(|_| "bad clock datagram")?;
-                self.set_wall_offset(i64::from_le_bytes(b));
+            Control::ClockOffset { seconds } if self.test_clock => self.set_wall_offset(seconds),
+            Control::ClockOffset { .. } => {
+                return Err(DecodeError::Unknown { len: msg.len() }.to_string());
             }
-            b't' if args.len() == 12 => {
-                let secs = f64::from_le_bytes(args[..8].try_into().map_err(|_| "bad timer")?);
-                let iterations =
-                    u32::from_le_bytes(args[8..12].try_into().map_err(|_| "bad timer")?);
-                self.add_timer(num, secs, iterations)
-                    .map_err(|e| e.to_string())?;
-            }
-            b'c' if args.len() >= 3 => {
-                let catch_up = args[0] != 0;
-                let tz_len = usize::from(args[1]);
-                let tz_end = 2 + tz_len;
-                if args.len() < tz_end + 1 {
-                    return Err("truncated cron datagram".into());
+            Control::Timer {
+                num,
+                secs,
+                iterations,
+            } => self
+                .add_timer(num, secs, iterations)
+                .map_err(|e| e.to_string())?,
+            Control::Cron {
+                num,
+                catch_up,
+                tz,
+                form,
+            } => {
+                let spec = match form {
+                    CronForm::Uwsgi([m, h, d, mo, w]) => CronSpec::from_uwsgi(m, h, d, mo, w),
+                    CronForm::Crontab(text) => CronSpec::parse(&text),
                 }
-                let tz_name = (tz_len > 0).then(|| text(&args[2..tz_end])).transpose()?;
-                let spec = match (args[tz_end], &args[tz_end + 1..]) {
-                    (b'U', f) if f.len() == 40 => {
-                        let v: Vec<i64> = f
-                            .chunks_exact(8)
-                            .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-                            .collect();
-                        CronSpec::from_uwsgi(v[0], v[1], v[2], v[3], v[4])
-                            .map_err(|e| e.to_string())?
-                    }
-                    (b'S', t) => CronSpec::parse(&text(t)?).map_err(|e| e.to_string())?,
-                    _ => return Err("bad cron datagram".into()),
-                };
-                self.add_cron(num, spec, tz_name.as_deref(), catch_up)
+                .map_err(|e| e.to_string())?;
+                self.add_cron(num, spec, tz.as_deref(), catch_up)
                     .map_err(|e| e.to_string())?;
             }
-            b'f' if args.len() >= 2 => {
+            Control::FileMonitor {
+                num,
+                recursive,
+                path,
+            } => {
                 use std::os::unix::ffi::OsStrExt;
-                let path = Path::new(std::ffi::OsStr::from_bytes(&args[1..]));
-                self.add_file_monitor(num, path, args[0] != 0)
+                let path = Path::new(std::ffi::OsStr::from_bytes(&path));
+                self.add_file_monitor(num, path, recursive)
                     .map_err(|e| e.to_string())?;
             }
-            _ => return Err(format!("unknown control datagram ({} bytes)", msg.len())),
         }
         Ok(())
     }

@@ -7,15 +7,21 @@
 
 use std::collections::BTreeMap;
 
-/// Kinds of process a signal can be delivered to.
+/// Kinds of process the master forks and a signal can be delivered to: the one list of them
+/// (Python gets it as `_core.Kind`). The number is what the shared process table stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
 pub enum Kind {
-    Worker,
-    Spooler,
-    Mule,
+    Worker = 2,
+    Spooler = 1,
+    Mule = 3,
 }
 
 impl Kind {
+    /// Every kind.
+    pub const ALL: [Kind; 3] = [Kind::Worker, Kind::Spooler, Kind::Mule];
+
+    /// The kind's name in uWSGI's target strings and in logs.
     pub fn name(self) -> &'static str {
         match self {
             Kind::Worker => "worker",
@@ -24,13 +30,19 @@ impl Kind {
         }
     }
 
+    /// The kind named `s` (see [`name`](Self::name)).
     pub fn parse(s: &str) -> Option<Kind> {
-        match s {
-            "worker" => Some(Kind::Worker),
-            "spooler" => Some(Kind::Spooler),
-            "mule" => Some(Kind::Mule),
-            _ => None,
-        }
+        Kind::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    /// Its number in the shared process table (0 there is a free slot).
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The kind numbered `code`.
+    pub fn from_code(code: u8) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.code() == code)
     }
 
     /// [`Kind::parse`], or an error naming the kinds there are.

@@ -435,7 +435,7 @@ def test_a_spool_dir_too_deep_for_a_unix_socket_path_gets_a_short_derived_contro
     dir>/control, which an attached process that knows the spool dir derives alike."""
     import stat
 
-    from uwsgidecorators._signals import default_control_path
+    from _uwsgidecorators_runtime.signals import default_control_path
 
     deep = tmp_path / ('d' * 60) / ('e' * 60) / 'spool'
     deep.mkdir(parents=True, mode=0o700)

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import uwsgi
 from interop.procs import wait_until
-from uwsgidecorators import _config, _core, _region
+from _uwsgidecorators_runtime import region as _region
+from uwsgidecorators import _config, _core
 from uwsgidecorators import lock as lock_decorator
 
 CONTROL = re.compile(r'signal control socket: (\S+)')
@@ -200,7 +201,7 @@ def test_a_stale_region_is_replaced_with_0600(procs, tmp_path):
         procs,
         tmp_path,
         f'import uwsgi, uwsgidecorators; uwsgidecorators.configure(spooler={str(spool)!r}); uwsgi.lock(); '
-        'from uwsgidecorators import _region; print("path", _region.region().path)',
+        'from _uwsgidecorators_runtime import region as _region; print("path", _region.region().path)',
     )
     assert p.wait(20) == 0, p.log()
     assert f'path {region}' in p.log()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import uwsgi
 from uwsgidecorators import _config, configure
-from uwsgidecorators._spooler import StopFlag, _result_code, run_spooler
+from uwsgidecorators._roles.spooler import StopFlag, _result_code, run_spooler
 
 
 @pytest.fixture

@@ -121,7 +121,7 @@ _AS_NOBODY = r'''
 import logging, sys, threading
 logging.basicConfig(stream=sys.stdout, level=logging.INFO, format='%(levelname)s %(message)s')
 from uwsgidecorators import _core
-from uwsgidecorators._spooler import StopFlag, run_spooler
+from uwsgidecorators._roles.spooler import StopFlag, run_spooler
 sp = _core.Spooler(sys.argv[1], frequency=0.2)
 for _ in range(6):  # several rescans meet the file again
     assert sp.next_task(0.3) is None
@@ -155,7 +155,7 @@ def nobody_dir():
 
 @pytest.fixture(scope='module')
 def nobody_python(tmp_path_factory):
-    """(interpreter, PYTHONPATH) that uid 65534 can run: a copy of our two packages in a dir it
+    """(interpreter, PYTHONPATH) that uid 65534 can run: a copy of our three packages in a dir it
     can read, and Debian's python3 (this venv's interpreter may live under root's 0700 home)."""
     import shutil
     import tempfile
@@ -169,6 +169,9 @@ def nobody_python(tmp_path_factory):
     src = Path(pkg.__file__).resolve().parent
     shutil.copytree(src, Path(d) / 'uwsgidecorators', ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copytree(Path(uwsgi.__file__).resolve().parent, Path(d) / 'uwsgi')
+    import _uwsgidecorators_runtime as runtime
+
+    shutil.copytree(Path(runtime.__file__).resolve().parent, Path(d) / '_uwsgidecorators_runtime')
     try:
         yield '/usr/bin/python3', d
     finally:

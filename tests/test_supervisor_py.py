@@ -28,7 +28,9 @@ def _sup(mercy=30.0):
 
 
 def _kinds(actions, kind):
-    return [a[1:] for a in actions if a[0] == kind]
+    # the typed actions (`_core.Action.Spawn(slot)`, ...) as the (fields...) of those of `kind`
+    cls = getattr(_core.Action, kind.capitalize())
+    return [tuple(getattr(a, f) for f in cls.__match_args__) for a in actions if isinstance(a, cls)]
 
 
 def _started(mercy=30.0):

@@ -13,9 +13,10 @@ when this process knows no master). Functions of subsystems that are not built y
 are deliberately absent, so calling them fails loudly with ``AttributeError`` instead of
 pretending to work.
 
-Importing this module has no side effects and imports nothing heavy: the package internals are
-loaded on first use, so ``import uwsgi`` alone never imports ``uwsgidecorators`` (whose import
-installs ``uwsgi.spooler``, which must only happen when the user asks for it).
+Importing this module has no side effects: it imports only the private runtime
+(``_uwsgidecorators_runtime``: the Rust extension now, the rest on first use), never the
+``uwsgidecorators`` package, whose import installs ``uwsgi.spooler`` and ``uwsgi.post_fork_hook``
+(as in uWSGI, that happens when the program imports the decorators, not before).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 if TYPE_CHECKING:
-    from uwsgidecorators._config import RuntimeState
+    from _uwsgidecorators_runtime.config import RuntimeState
 
 # Checked by uwsgidecorators to tell this shim from the real builtin module. Must stay first.
 __uwsgidecorators_shim__ = True
@@ -64,7 +65,7 @@ def _state() -> RuntimeState:
     # The module is kept: an import statement per enqueue runs importlib's Python code.
     global _CONFIG
     if _CONFIG is None:
-        from uwsgidecorators import _config
+        from _uwsgidecorators_runtime import config as _config
 
         _CONFIG = _config
     return _CONFIG.state()  # type: ignore[no-any-return]
@@ -143,7 +144,7 @@ def i_am_the_spooler() -> Literal[True] | None:
 
 
 def _not_configured() -> Exception:
-    from uwsgidecorators.exceptions import SpoolerNotConfiguredError
+    from _uwsgidecorators_runtime.exceptions import SpoolerNotConfiguredError
 
     return SpoolerNotConfiguredError(
         'no spooler is configured in this process: run it under the uwsgidecorators master '
@@ -197,7 +198,7 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
     if not st.spoolers_checked:
         if not st.spoolers:
             raise _not_configured()
-        from uwsgidecorators._config import check_spoolers
+        from _uwsgidecorators_runtime.config import check_spoolers
 
         check_spoolers(st)  # once per process: missing, read-only, others-writable dirs
     if args:
@@ -247,10 +248,10 @@ _CORE: Any = None
 def _core_module() -> Any:
     global _CORE
     try:
-        from uwsgidecorators import _core
+        from _uwsgidecorators_runtime import _core
     except ImportError as exc:  # a source checkout without `maturin develop`
         raise ImportError(
-            'uwsgidecorators._core (the Rust extension) is not built: run `maturin develop` in the '
+            '_uwsgidecorators_runtime._core (the Rust extension) is not built: run `maturin develop` in the '
             f'uwsgidecorators-rs checkout or install the wheel ({exc})'
         ) from exc
     _CORE = _core
@@ -303,7 +304,7 @@ def spooler_get_task(path: str, /) -> dict[Any, bytes] | None:
 
 def spooler_pids() -> list[int]:
     """pids of the spooler processes of this instance (empty outside the master's family)."""
-    from uwsgidecorators._shared import KIND_SPOOLER
+    from _uwsgidecorators_runtime.shared import KIND_SPOOLER
 
     table = _state().table
     return table.pids(KIND_SPOOLER) if table is not None else []
@@ -349,7 +350,7 @@ def set_user_harakiri(secs: int, /) -> None:
     nothing could enforce it, so it does nothing and warns once (uWSGI logs "unable to set user
     harakiri without the master process" in that situation).
     """
-    from uwsgidecorators._shared import F_USER_DEADLINE
+    from _uwsgidecorators_runtime.shared import F_USER_DEADLINE
 
     seconds = int(secs)
     st = _state()
@@ -379,7 +380,7 @@ def _signals() -> Any:
     # Imported on first use (importing this shim must not import the package), then kept.
     global _signals_module
     if _signals_module is None:
-        from uwsgidecorators import _signals
+        from _uwsgidecorators_runtime import signals as _signals
 
         _signals_module = _signals
     return _signals_module
@@ -489,9 +490,8 @@ def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], /, *, re
 
 
 # Load the extension now, not on the first enqueue: in uWSGI that first call pays nothing, and
-# here it would pay the package's import (about 15 ms) inside the caller's request. Done last, so
-# that `import uwsgidecorators` (which imports this module) finds this one complete. A checkout
-# without the built extension still imports; its first use raises _core_module's error.
+# here it would pay the extension's load inside the caller's request. A checkout without the
+# built extension still imports; its first use raises _core_module's error.
 try:
     _core_module()
 except ImportError:

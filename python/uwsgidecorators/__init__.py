@@ -23,8 +23,11 @@ from threading import Thread
 
 import uwsgi
 
+# The runtime this package shares with the `uwsgi` shim (which imports it, never this package).
+from _uwsgidecorators_runtime import config as _config
+
 # Public re-exports (the real module has no __all__, so `import *` takes every public name).
-from ._config import configure as configure
+from _uwsgidecorators_runtime.config import configure as configure
 from .exceptions import SpoolerNotConfiguredError as SpoolerNotConfiguredError
 from .exceptions import SpoolError as SpoolError
 from .exceptions import SpoolArgumentsError as SpoolArgumentsError
@@ -512,7 +515,7 @@ class timer:
         self, secs: float, *, signum: int = _FREE_SIGNAL, target: str = '', **kwargs: _typing.Any
     ) -> None:
         # A period of 0 (or negative) raises here, before anything is registered.
-        from ._signals import _seconds
+        from _uwsgidecorators_runtime.signals import _seconds
 
         _seconds(secs, 'rb_timer' if isinstance(self, rbtimer) else 'timer')
         free = get_free_signal()
@@ -532,7 +535,8 @@ class timer:
 def _crontab_to_uwsgi(text: str) -> 'tuple[int, int, int, int, int]':
     """The five ``uwsgi.add_cron`` integers that fire exactly when crontab ``text`` does (for
     real uWSGI, which only takes integers); ValueError when its syntax cannot say it."""
-    from . import _core
+
+    from _uwsgidecorators_runtime import _core
 
     ints = _core.CronSpec(text).to_uwsgi()
     if ints is None:
@@ -602,7 +606,7 @@ class cron:
         if not _REAL_UWSGI or not isinstance(minute, str):
             # A value out of range or a date that never occurs raises here, before anything is
             # registered (real uWSGI would accept it and never fire).
-            from ._signals import cron_spec
+            from _uwsgidecorators_runtime.signals import cron_spec
 
             cron_spec(minute, hour, day, month, dayweek)
         free = get_free_signal()
@@ -758,3 +762,17 @@ class harakiri:
 uwsgi.spooler = manage_spool_request
 uwsgi.post_fork_hook = postfork_chain_hook
 uwsgi.mule_msg_hook = mule_msg_dispatcher
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # The runtime's extension and signal table, under the private names they had in this package,
+    # loaded on first use as before (importing the decorators does not load them).
+    if name == '_core':
+        from _uwsgidecorators_runtime import _core
+
+        return _core
+    if name == '_signals':
+        from _uwsgidecorators_runtime import signals
+
+        return signals
+    raise AttributeError(f"module 'uwsgidecorators' has no attribute {name!r}")

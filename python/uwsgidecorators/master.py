@@ -6,9 +6,10 @@ One single-threaded loop, no helper threads (so forking the master is always saf
 * the decisions (spawn, respawn and its back-off, whom to kill at harakiri and at shutdown, when
   to exit) are made by ``_core.Supervisor``, a pure state machine; this module only feeds it what
   happened (a fork, a reaped child, an expired deadline, a stop request, time passing, all on
-  ``time.monotonic()``) and carries out what it answers (fork, SIGTERM, SIGKILL, log, exit);
+  ``time.monotonic()``) and carries out what it answers (``_core.Action``: fork, SIGTERM,
+  SIGKILL, log, exit);
 * children are forked with ``os.fork`` (Python's at-fork hooks run, ``random`` is reseeded);
-* every child owns one slot of the shared table (``_shared.SharedTable``), created before the
+* every child owns one slot of the shared table (``_uwsgidecorators_runtime.shared.SharedTable``), created before the
   first fork; children publish harakiri deadlines there, the master compares them with its clock
   every loop turn and reports an expired one to the supervisor (uWSGI's master does the same);
 * SIGCHLD/SIGTERM/SIGINT wake the loop through ``signal.set_wakeup_fd``; dead children are reaped
@@ -25,7 +26,9 @@ children and attached processes raise signals, timers, cron, file monitors) and 
 signal as one datagram byte: to a child's private channel (a socketpair per child) or to the shared
 queue of a kind (one socketpair per kind whose read end every child of that kind holds, so exactly
 one idle child takes each byte). Workers wait on their channel and the worker queue and run the
-handler; spoolers do the same between tasks.
+handler; spoolers do the same between tasks. After the fork a child closes the master's plumbing
+and hands over to its role (``_roles``: ``enter_role``, then ``spooler.run_spooler`` or
+``worker.run_worker``).
 """
 
 from __future__ import annotations
@@ -49,16 +52,19 @@ from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
 
-from . import _config, _region, _signals
-from ._shared import F_PID, F_USER_DEADLINE, KIND_SPOOLER, KIND_WORKER, SharedTable
-from ._spooler import (
+from _uwsgidecorators_runtime import config as _config
+from _uwsgidecorators_runtime import region as _region
+from _uwsgidecorators_runtime import signals as _signals
+from _uwsgidecorators_runtime import _core
+from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
+from ._roles import enter_role
+from ._roles.spooler import (
     StopFlag,
     become_spooler_process,
     fail_task_before_harakiri,
-    give_back_wakeup_fd,
     run_spooler,
-    take_wakeup_fd,
 )
+from ._roles.worker import run_worker
 from .options import Options, UsageError
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -156,7 +162,7 @@ def settings_from_options(opts: Options) -> Settings:
             if not os.path.isdir(raw):
                 os.makedirs(raw, mode=0o700, exist_ok=True)  # uWSGI: 0750
                 s.created_dirs.append(os.path.realpath(raw))
-            from . import _core
+            from _uwsgidecorators_runtime import _core
 
             insecure = _core.insecure_spool_dir(raw)
         except OSError as exc:
@@ -374,13 +380,13 @@ class PrivilegeError(Exception):
 
 @dataclass
 class ChildSpec:
-    kind: int  # KIND_SPOOLER | KIND_WORKER
+    kind: _core.Kind  # SPOOLER or WORKER
     ident: int  # spooler number (1..) or worker id (1..N)
     dir_index: int = -1
     share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
 
     def label(self) -> str:
-        return f'spooler {self.ident}' if self.kind == KIND_SPOOLER else f'worker {self.ident}'
+        return f'{self.kind.label} {self.ident}'
 
 
 def _set_parent_death_signal(sig: int) -> None:
@@ -397,7 +403,7 @@ def _set_parent_death_signal(sig: int) -> None:
 
 class Master:
     def __init__(self, settings: Settings) -> None:
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         self.s = settings
         self.specs: list[ChildSpec] = []
@@ -407,12 +413,12 @@ class Master:
                 continue
             for share in range(settings.spooler_processes):
                 number += 1
-                self.specs.append(ChildSpec(KIND_SPOOLER, number, index, (share, settings.spooler_processes)))
+                self.specs.append(ChildSpec(_core.Kind.SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
-            self.specs.append(ChildSpec(KIND_WORKER, wid))
+            self.specs.append(ChildSpec(_core.Kind.WORKER, wid))
         self.sup: Any = _core.Supervisor(
             # a spooler that exits 0 recycled itself (--spooler-max-tasks): respawned at once
-            [(spec.label(), spec.kind == KIND_SPOOLER) for spec in self.specs],
+            [(spec.label(), spec.kind == _core.Kind.SPOOLER) for spec in self.specs],
             quick_death=_QUICK_DEATH,
             first_backoff=_FIRST_BACKOFF,
             max_backoff=_MAX_BACKOFF,
@@ -498,7 +504,7 @@ class Master:
             log.info('imported %s', target)
 
     def _open_loop(self) -> None:
-        from . import _core
+        from _uwsgidecorators_runtime import _core
 
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -517,12 +523,12 @@ class Master:
         os.chmod(control, 0o600)
         self.control = control
         os.environ[_config.ENV_CONTROL] = control
-        for kind in ('worker', 'spooler'):
+        for kind in (_core.Kind.WORKER, _core.Kind.SPOOLER):
             write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
             write_end.setblocking(False)
             read_end.setblocking(False)
-            self.ml.add_queue(kind, write_end.fileno())
-            self.queues[kind] = (write_end, read_end)
+            self.ml.add_queue(kind.label, write_end.fileno())
+            self.queues[kind.label] = (write_end, read_end)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
         if test_clock:
@@ -534,8 +540,6 @@ class Master:
         """The shared region next to the control socket (0600; a killed master's is replaced),
         published in the environment for the children and derivable from the control path for
         attached processes."""
-        from . import _core
-
         path = _region.region_path(control)
         try:
             self.region = _core.Region.create(path, len(self.specs), self.s.locks + 1)
@@ -835,23 +839,22 @@ class Master:
                 self._sleep(self._timeout())
         return self.exit_code
 
-    def _apply(self, actions: Iterable[tuple[Any, ...]]) -> None:
-        """Carry out the supervisor's answer: ``('spawn', slot)``, ``('term', pid)``,
-        ``('kill', pid)``, ``('log', level, message)``, ``('exit', code)``."""
+    def _apply(self, actions: Iterable[_core.Action]) -> None:
+        """Carry out the supervisor's answer (``_core.Action``: Spawn, Term, Kill, Log, Exit)."""
         for action in actions:
-            what = action[0]
-            if what == 'spawn':
-                self._spawn(action[1])
-            elif what == 'term':
-                self._signal_child(action[1], signal.SIGTERM)
-            elif what == 'kill':
-                self._signal_child(action[1], signal.SIGKILL)
-            elif what == 'log':
-                log.log(_LEVELS.get(action[1], logging.WARNING), '%s', action[2])
-            elif what == 'exit':
-                self.exit_code = int(action[1])
-            else:
-                log.error('unknown supervisor action %r, ignored', action)
+            match action:
+                case _core.Action.Spawn(slot):
+                    self._spawn(slot)
+                case _core.Action.Term(pid):
+                    self._signal_child(pid, signal.SIGTERM)
+                case _core.Action.Kill(pid):
+                    self._signal_child(pid, signal.SIGKILL)
+                case _core.Action.Log(level, message):
+                    log.log(_LEVELS.get(level, logging.WARNING), '%s', message)
+                case _core.Action.Exit(code):
+                    self.exit_code = code
+                case _:
+                    log.error('unknown supervisor action %r, ignored', action)
 
     def _signal_child(self, pid: int, sig: int) -> None:
         if pid not in self.children:
@@ -892,7 +895,7 @@ class Master:
         assert table is not None
         # Claimed before the fork: the child may arm a deadline at once, and the master must not
         # then wipe it when it records the pid.
-        table.claim(slot, 0, spec.kind, spec.ident, spec.dir_index)
+        table.claim(slot, 0, spec.kind.code, spec.ident, spec.dir_index)
         # The child's private signal channel: the master writes one byte per signal at its end.
         chan_master, chan_child = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
         chan_master.setblocking(False)
@@ -939,10 +942,10 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         chan_child.close()
         self.channels[slot] = chan_master
-        self.ml.add_channel(_kind_name(spec.kind), spec.ident, chan_master.fileno())
+        self.ml.add_channel(spec.kind.label, spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
         self.children[pid] = slot
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
         else:
@@ -968,7 +971,7 @@ class Master:
             assert self.table is not None
             self.table.release(slot)
             # Signals for it are reported as unrouted until it is back.
-            self.ml.remove_channel(_kind_name(spec.kind), spec.ident)
+            self.ml.remove_channel(spec.kind.label, spec.ident)
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
@@ -985,11 +988,11 @@ class Master:
             spec = self.specs[slot]
             if fld == F_USER_DEADLINE:
                 what = 'user (uwsgi.set_user_harakiri)'
-            elif spec.kind == KIND_SPOOLER:
+            elif spec.kind == _core.Kind.SPOOLER:
                 what = 'task or signal handler (--spooler-harakiri)'
             else:
                 what = 'signal handler (--harakiri)'
-            if spec.kind == KIND_SPOOLER:  # the task it holds: a failed attempt (before the kill)
+            if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
                 fail_task_before_harakiri(
                     table,
                     slot,
@@ -1020,7 +1023,7 @@ class Master:
             self.ml = None
         for other in self.channels.values():
             other.close()
-        kind_name = _kind_name(spec.kind)
+        kind_name = spec.kind.label
         queue = self.queues[kind_name][1]
         for name, (write_end, read_end) in self.queues.items():
             write_end.close()
@@ -1030,7 +1033,7 @@ class Master:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
         stop.install()
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             become_spooler_process(stop)
         signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
         _set_parent_death_signal(signal.SIGTERM)
@@ -1042,36 +1045,21 @@ class Master:
 
         table = self.table
         assert table is not None
-        table.put(slot, F_PID, os.getpid())
-        st = _config.state()
-        st.role = 'spooler' if spec.kind == KIND_SPOOLER else 'worker'
-        st.worker_id = spec.ident if spec.kind == KIND_WORKER else 0
-        st.master_pid = self.pid
-        st.slot = slot
-        st.table = table
-        st.region = self.region
-        if spec.kind == KIND_SPOOLER:
-            st.spooler_dir = self.s.spoolers[spec.dir_index]
-
-        # uwsgi.signal_wait reads these (from a @postfork function, a thread, a handler).
-        _signals.set_channels(
-            chan.fileno(),
-            queue.fileno(),
+        enter_role(
+            spec.kind,
+            ident=spec.ident,
+            slot=slot,
+            table=table,
+            region=self.region,
+            master_pid=self.pid,
+            spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == _core.Kind.SPOOLER else None,
+            channels=(chan, queue),
             where=spec.label(),
-            harakiri=self.s.harakiri if spec.kind == KIND_SPOOLER else self.s.worker_harakiri,
-            stopping=lambda: stop.requested,
+            harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
+            stop=stop,
         )
 
-        import uwsgi
-
-        hook = getattr(uwsgi, 'post_fork_hook', None)
-        if hook is not None:
-            try:
-                hook()
-            except Exception:
-                log.error('%s: post_fork_hook raised:\n%s', spec.label(), traceback.format_exc().rstrip())
-
-        if spec.kind == KIND_SPOOLER:
+        if spec.kind == _core.Kind.SPOOLER:
             for target in self.s.spooler_imports:
                 try:
                     import_target(target)
@@ -1097,54 +1085,13 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return self._worker_loop(spec, stop, chan, queue)
-
-    def _worker_loop(self, spec: ChildSpec, stop: StopFlag, chan: socket.socket, queue: socket.socket) -> int:
-        """Run signal handlers until SIGTERM: one byte from the private channel or the shared
-        worker queue is one signal. The wake-up fd closes the check-then-sleep race of SIGTERM."""
-        wakeup = take_wakeup_fd()  # the child's own: _child_main cleared the master's
-        where = spec.label()
-        harakiri = self.s.worker_harakiri
-        from . import _core
-
-        # Signals aimed at this worker alone come from any process straight to this socket (see
-        # _core.DirectSender); until it is bound they go through the master, so none is lost.
-        direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        direct.setblocking(False)
-        control = os.environ.get(_config.ENV_CONTROL, '')
-        if control:
-            path = _core.direct_socket_path(control, spec.ident)
-            try:
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(path)  # left by this slot's previous worker
-                direct.bind(path)
-            except OSError as exc:
-                log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
-        _signals.set_direct_channel(direct.fileno())  # uwsgi.signal_wait reads it too
-        try:
-            while not stop.requested:
-                # The wait (GIL released) and the reads are the core's: one call per wake-up.
-                wake_fd = wakeup[0] if wakeup is not None else -1
-                for num in _core.recv_signals(chan.fileno(), queue.fileno(), wake_fd, None, direct.fileno()):
-                    if stop.requested:
-                        break
-                    _signals.run_handler(num, where=where, harakiri=harakiri)
-        finally:
-            if wakeup is not None:
-                give_back_wakeup_fd(wakeup)
-            _signals.set_direct_channel(-1)
-            direct.close()
-        return 0
+        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue)
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:
-    from . import _core
+    from _uwsgidecorators_runtime import _core
 
     return os.fsdecode(_core.direct_socket_path(control, worker_id))
-
-
-def _kind_name(kind: int) -> str:
-    return 'spooler' if kind == KIND_SPOOLER else 'worker'
 
 
 class _EventLog:

@@ -10,7 +10,7 @@
 //!                     nslots u32, nlocks u32, table offset u64, routes offset u64,
 //!                     locks offset u64, creator pid u64
 //! table               TABLE_HEADER i64 words (word 0: spooler frequency in ms, 0 = unset),
-//!                     then nslots x SLOT_FIELDS i64 words (see the Python wrapper `_shared.py`)
+//!                     then nslots x SLOT_FIELDS i64 words (see the Python wrapper `_uwsgidecorators_runtime/shared.py`)
 //! routes              256 bytes: signal number -> worker id for direct delivery (0 = master)
 //! locks               nlocks x LOCK_SLOT bytes: a process-shared robust pthread mutex and the
 //!                     pid of its holder (see [`crate::ipc::lock`])

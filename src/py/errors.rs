@@ -12,8 +12,8 @@ use crate::signal::SignalError;
 use crate::spool::job::JobError;
 use crate::spool::{PacketError, WriteError};
 
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolPacketError);
-pyo3::import_exception!(uwsgidecorators.exceptions, SpoolTooLargeError);
+pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolPacketError);
+pyo3::import_exception!(_uwsgidecorators_runtime.exceptions, SpoolTooLargeError);
 
 impl From<Error> for PyErr {
     fn from(e: Error) -> PyErr {

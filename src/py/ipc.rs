@@ -45,7 +45,7 @@ fn report(py: Python<'_>, n: u32, t: Taken) -> PyResult<()> {
 }
 
 /// The shared region of an instance.
-#[pyclass(name = "Region", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Region", module = "_uwsgidecorators_runtime._core", frozen)]
 pub(super) struct PyRegion {
     pub(super) inner: Arc<Region>,
 }
@@ -214,7 +214,7 @@ fn lock_region(py: Python<'_>) -> PyResult<&'static Region> {
         return Ok(unsafe { &*p });
     }
     let found = py
-        .import("uwsgidecorators._region")?
+        .import("_uwsgidecorators_runtime.region")?
         .call_method0("region")?;
     let region = found.cast::<PyRegion>()?.get().inner.clone();
     let raw = Arc::into_raw(region).cast_mut();
@@ -223,7 +223,7 @@ fn lock_region(py: Python<'_>) -> PyResult<&'static Region> {
     Ok(unsafe { &*raw })
 }
 
-/// `uwsgi.lock(n=0)`: take lock `n` of this process's region (see `uwsgidecorators._region`).
+/// `uwsgi.lock(n=0)`: take lock `n` of this process's region (see `_uwsgidecorators_runtime.region`).
 #[pyfunction]
 #[pyo3(signature = (n = 0, /))]
 pub(super) fn lock(py: Python<'_>, n: i64) -> PyResult<()> {

@@ -29,7 +29,7 @@ fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTup
 }
 
 /// The master's event loop.
-#[pyclass(name = "MasterLoop", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "MasterLoop", module = "_uwsgidecorators_runtime._core", frozen)]
 pub(super) struct PyMasterLoop {
     /// `None` once closed (in a forked child).
     inner: Mutex<Option<crate::master::MasterLoop>>,
@@ -177,7 +177,11 @@ impl PyMasterLoop {
 }
 
 /// Direct delivery to one worker (see `crate::direct`).
-#[pyclass(name = "DirectSender", module = "uwsgidecorators._core", frozen)]
+#[pyclass(
+    name = "DirectSender",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
 pub(super) struct PyDirectSender {
     pub(super) inner: DirectSender,
 }
@@ -212,7 +216,13 @@ pub(super) fn direct_socket_path(control_path: FsPath, worker_id: u32) -> std::f
 type CivilTuple = (i32, u8, u8, u8, u8);
 
 /// A cron entry: uWSGI's five integers or a crontab string.
-#[pyclass(name = "CronSpec", module = "uwsgidecorators._core", frozen, eq, hash)]
+#[pyclass(
+    name = "CronSpec",
+    module = "_uwsgidecorators_runtime._core",
+    frozen,
+    eq,
+    hash
+)]
 #[derive(PartialEq, Eq, Hash)]
 pub(super) struct PyCronSpec {
     spec: CronSpec,

@@ -1,8 +1,10 @@
-//! The Python module `uwsgidecorators._core`: type conversion and error mapping around the core.
+//! The Python module `_uwsgidecorators_runtime._core` (also `uwsgidecorators._core`): type conversion and error mapping around the core.
 
 mod blocking;
+mod control;
 mod errors;
 mod ipc;
+mod kind;
 mod master;
 mod spool;
 mod supervisor;
@@ -92,6 +94,7 @@ fn hostname() -> &'static str {
 fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     spool::register(m)?;
+    control::register(m)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;
@@ -100,6 +103,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyDirectSender>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
+    m.add_class::<supervisor::PyAction>()?;
+    m.add_class::<kind::PyKind>()?;
     m.add_class::<ipc::PyRegion>()?;
     m.add_function(wrap_pyfunction!(ipc::lock, m)?)?;
     m.add_function(wrap_pyfunction!(ipc::unlock, m)?)?;

@@ -389,7 +389,7 @@ fn log(py: Python<'_>, logger: &str, level: &str, msg: &str) -> PyResult<()> {
 }
 
 /// One spooler process's queue over a spool directory.
-#[pyclass(name = "Spooler", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Spooler", module = "_uwsgidecorators_runtime._core", frozen)]
 struct PySpooler {
     inner: Mutex<spool::Spooler>,
     waker: Arc<EventFd>,
@@ -547,7 +547,7 @@ impl PySpooler {
 }
 
 /// A claimed task; it stays held until one outcome method is called.
-#[pyclass(name = "Task", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Task", module = "_uwsgidecorators_runtime._core", frozen)]
 struct PyTask {
     inner: Mutex<Option<spool::Task>>,
     policy: Policy,

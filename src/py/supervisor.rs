@@ -3,37 +3,66 @@
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
-use pyo3::types::PyTuple;
 
 use super::lock;
 use crate::supervisor::{Action, Event, ExitStatus, Level, Supervisor, SupervisorConfig};
 
-#[pyclass(name = "Supervisor", module = "uwsgidecorators._core", frozen)]
+#[pyclass(name = "Supervisor", module = "_uwsgidecorators_runtime._core", frozen)]
 pub(super) struct PySupervisor {
     inner: Mutex<Supervisor>,
 }
 
-fn action_tuple<'py>(py: Python<'py>, a: &Action) -> PyResult<Bound<'py, PyTuple>> {
-    match a {
-        Action::Spawn { slot } => ("spawn", *slot).into_pyobject(py),
-        Action::Term { pid } => ("term", *pid).into_pyobject(py),
-        Action::Kill { pid } => ("kill", *pid).into_pyobject(py),
-        Action::Exit { code } => ("exit", *code).into_pyobject(py),
-        Action::Log { level, message } => {
-            let level = match level {
-                Level::Info => "info",
-                Level::Warning => "warning",
-                Level::Error => "error",
-            };
-            ("log", level, message.as_str()).into_pyobject(py)
+/// What the master must do, as `Action.Spawn(slot)`, `Action.Term(pid)`, `Action.Kill(pid)`,
+/// `Action.Log(level, message)`, `Action.Exit(code)` (one Python class per variant, matchable).
+#[pyclass(name = "Action", module = "_uwsgidecorators_runtime._core", frozen, eq)]
+#[derive(PartialEq)]
+pub(super) enum PyAction {
+    Spawn { slot: usize },
+    Term { pid: u32 },
+    Kill { pid: u32 },
+    Log { level: String, message: String },
+    Exit { code: i32 },
+}
+
+#[pymethods]
+impl PyAction {
+    fn __repr__(&self) -> String {
+        match self {
+            PyAction::Spawn { slot } => format!("Action.Spawn(slot={slot})"),
+            PyAction::Term { pid } => format!("Action.Term(pid={pid})"),
+            PyAction::Kill { pid } => format!("Action.Kill(pid={pid})"),
+            PyAction::Log { level, message } => {
+                format!("Action.Log(level={level:?}, message={message:?})")
+            }
+            PyAction::Exit { code } => format!("Action.Exit(code={code})"),
+        }
+    }
+}
+
+impl From<Action> for PyAction {
+    fn from(a: Action) -> Self {
+        match a {
+            Action::Spawn { slot } => PyAction::Spawn { slot },
+            Action::Term { pid } => PyAction::Term { pid },
+            Action::Kill { pid } => PyAction::Kill { pid },
+            Action::Exit { code } => PyAction::Exit { code },
+            Action::Log { level, message } => PyAction::Log {
+                level: match level {
+                    Level::Info => "info",
+                    Level::Warning => "warning",
+                    Level::Error => "error",
+                }
+                .to_owned(),
+                message,
+            },
         }
     }
 }
 
 impl PySupervisor {
-    fn run<'py>(&self, py: Python<'py>, ev: Event, now: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    fn run(&self, ev: Event, now: f64) -> Vec<PyAction> {
         let actions = lock(&self.inner).handle(ev, now);
-        actions.iter().map(|a| action_tuple(py, a)).collect()
+        actions.into_iter().map(PyAction::from).collect()
     }
 }
 
@@ -62,48 +91,28 @@ impl PySupervisor {
         }
     }
 
-    fn start<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.run(py, Event::Start, now)
+    fn start(&self, now: f64) -> Vec<PyAction> {
+        self.run(Event::Start, now)
     }
 
-    fn spawned<'py>(
-        &self,
-        py: Python<'py>,
-        slot: usize,
-        pid: u32,
-        now: f64,
-    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.run(py, Event::Spawned { slot, pid }, now)
+    fn spawned(&self, slot: usize, pid: u32, now: f64) -> Vec<PyAction> {
+        self.run(Event::Spawned { slot, pid }, now)
     }
 
     /// `status` is the raw status from `os.waitpid`.
-    fn exited<'py>(
-        &self,
-        py: Python<'py>,
-        pid: u32,
-        status: i32,
-        now: f64,
-    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    fn exited(&self, pid: u32, status: i32, now: f64) -> Vec<PyAction> {
         let status = if libc::WIFSIGNALED(status) {
             ExitStatus::Signal(libc::WTERMSIG(status))
         } else {
             ExitStatus::Code(libc::WEXITSTATUS(status))
         };
-        self.run(py, Event::Exited { pid, status }, now)
+        self.run(Event::Exited { pid, status }, now)
     }
 
     /// `what` names the deadline that passed, for the log line.
     #[pyo3(signature = (slot, pid, now, what = "harakiri"))]
-    fn harakiri<'py>(
-        &self,
-        py: Python<'py>,
-        slot: usize,
-        pid: u32,
-        now: f64,
-        what: &str,
-    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    fn harakiri(&self, slot: usize, pid: u32, now: f64, what: &str) -> Vec<PyAction> {
         self.run(
-            py,
             Event::HarakiriExpired {
                 slot,
                 pid,
@@ -114,15 +123,8 @@ impl PySupervisor {
     }
 
     /// The fork of `slot` failed with `error`: it is retried after the back-off.
-    fn spawn_failed<'py>(
-        &self,
-        py: Python<'py>,
-        slot: usize,
-        error: &str,
-        now: f64,
-    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    fn spawn_failed(&self, slot: usize, error: &str, now: f64) -> Vec<PyAction> {
         self.run(
-            py,
             Event::SpawnFailed {
                 slot,
                 error: error.to_owned(),
@@ -133,14 +135,8 @@ impl PySupervisor {
 
     /// `why` names the request (e.g. "SIGTERM"), for the log line.
     #[pyo3(signature = (now, why = "stop"))]
-    fn stop<'py>(
-        &self,
-        py: Python<'py>,
-        now: f64,
-        why: &str,
-    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+    fn stop(&self, now: f64, why: &str) -> Vec<PyAction> {
         self.run(
-            py,
             Event::Stop {
                 why: why.to_owned(),
             },
@@ -148,8 +144,8 @@ impl PySupervisor {
         )
     }
 
-    fn tick<'py>(&self, py: Python<'py>, now: f64) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        self.run(py, Event::Tick, now)
+    fn tick(&self, now: f64) -> Vec<PyAction> {
+        self.run(Event::Tick, now)
     }
 
     /// When `tick` must be called next at the latest (None: only on events).

@@ -22,11 +22,8 @@ fork, and each worker's own run-time registrations. We keep the same split:
   cron entries are recorded or checked but have no master to run them, so they warn once and
   do nothing else (a task module stays importable there).
 
-Control datagrams to the master (``_core.MasterLoop``, little-endian): ``S<num>`` raise,
-``R<num><target>`` a worker registered ``num``, ``T<i64>`` move the test wall clock,
-``t<num><f64 secs><u32 iterations>`` a timer, ``c<num><catch_up u8><tz len u8><tz>`` followed by
-``U<5 x i64>`` (uWSGI's integers) or ``S<crontab text>`` a cron entry, ``f<num><recursive u8><path>``
-a file monitor.
+Control datagrams to the master are built by the core (``_core.control_*``); their format is
+defined and documented once, in ``src/proto/control.rs``.
 """
 
 from __future__ import annotations
@@ -47,8 +44,8 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-from . import _config
-from ._shared import F_TASK_DEADLINE
+from . import config as _config
+from .shared import F_TASK_DEADLINE
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
 __all__ = [
@@ -94,8 +91,8 @@ _REMOTE_TIMEOUT = 4.0
 _CONTROL_MAX = 4096
 #: ``_master_loop``'s answer in a child of the master: send a control datagram
 _TO_MASTER = object()
-#: the ``S<num>`` control datagram of every signal number, built once
-_RAISE = tuple(b'S' + bytes([n]) for n in range(256))
+#: the raise datagram of every signal number, built on first use
+_RAISE: tuple[bytes, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,7 +238,9 @@ def register_signal(num: Any, target: Any, handler: Any) -> None:
         # here first, so this worker's own next raise already follows it.
         if _direct is not None:
             _direct.register(n, target)
-        _send(b'R' + bytes([n]) + target.encode('utf-8', 'surrogateescape'))
+        from . import _core
+
+        _send(_core.control_register(n, target))
         return
     _warn_no_master('register_signal')
 
@@ -279,7 +278,9 @@ def add_timer(num: Any, secs: Any, iterations: Any = 0, *, rb: bool = False) -> 
     if loop is None:
         return
     if loop is _TO_MASTER:
-        _send_to_master(what, b't' + bytes([n]) + struct.pack('<dI', period, count))
+        from . import _core
+
+        _send_to_master(what, _core.control_timer(n, period, count))
         return
     try:
         loop.add_timer(n, period, count)
@@ -292,16 +293,18 @@ def cron_spec(minute: Any, hour: Any, day: Any, month: Any, weekday: Any) -> Any
     return _cron_spec_and_wire(minute, hour, day, month, weekday)[0]
 
 
-def _cron_spec_and_wire(minute: Any, hour: Any, day: Any, month: Any, weekday: Any) -> tuple[Any, bytes]:
-    """The ``_core.CronSpec`` and its form in a ``c`` control datagram (``U`` + the five
-    integers, or ``S`` + the crontab text)."""
+def _cron_spec_and_wire(
+    minute: Any, hour: Any, day: Any, month: Any, weekday: Any
+) -> tuple[Any, str | tuple[int, int, int, int, int]]:
+    """The ``_core.CronSpec`` and its form in a cron control datagram (the crontab text, or the
+    five integers)."""
     from . import _core
 
     if isinstance(minute, str):
         if (hour, day, month, weekday) != (None, None, None, None):
             raise TypeError('add_cron() takes either one crontab string or five integers')
         try:
-            return _core.CronSpec(minute), b'S' + minute.encode('utf-8')
+            return _core.CronSpec(minute), minute
         except ValueError as exc:
             raise ValueError(f'unable to add cron: {exc}') from None
     fields = (minute, hour, day, month, weekday)
@@ -319,7 +322,7 @@ def _cron_spec_and_wire(minute: Any, hour: Any, day: Any, month: Any, weekday: A
         spec = _core.CronSpec.from_uwsgi(*ints)
     except ValueError as exc:
         raise ValueError(f'unable to add cron: {exc}') from None
-    return spec, b'U' + struct.pack('<5q', *ints)
+    return spec, (ints[0], ints[1], ints[2], ints[3], ints[4])
 
 
 def add_cron(
@@ -347,7 +350,9 @@ def add_cron(
         tzb = (tz or '').encode('utf-8')
         if len(tzb) > 255:
             raise ValueError(f'unable to add cron: time zone name longer than 255 bytes: {tz!r}')
-        _send_to_master('cron', b'c' + bytes([n, 1 if catch_up else 0, len(tzb)]) + tzb + wire)
+        from . import _core
+
+        _send_to_master('cron', _core.control_cron(n, bool(catch_up), tz or None, wire))
     elif loop is not None:
         try:
             loop.add_cron(n, spec, tz=tz, catch_up=bool(catch_up))
@@ -380,7 +385,9 @@ def add_file_monitor(num: Any, path: Any, *, recursive: bool = False) -> None:
             raw = os.fsencode(fspath)
             if not os.path.isabs(raw):
                 raw = os.path.join(os.fsencode(os.getcwd()), raw)
-            _send_to_master('file monitor', b'f' + bytes([n, 1 if recursive else 0]) + raw)
+            from . import _core
+
+            _send_to_master('file monitor', _core.control_file_monitor(n, bool(recursive), raw))
         return
     try:
         loop.add_file_monitor(n, fspath, bool(recursive))
@@ -407,7 +414,15 @@ def send_signal(num: Any, remote: Any = None) -> None:
         direct = _attached_direct()
     if direct is not None and direct.send(n):
         return  # aimed at one worker and delivered to it: one hop, the master is not involved
-    _send(_RAISE[n])
+    _send((_RAISE or _raise_datagrams())[n])
+
+
+def _raise_datagrams() -> tuple[bytes, ...]:
+    global _RAISE
+    from . import _core
+
+    _RAISE = tuple(_core.control_raise(n) for n in range(256))
+    return _RAISE
 
 
 #: in a process the master did not fork: [its direct sender on the master's region, or None]
@@ -432,7 +447,7 @@ def _attached_direct() -> Any:
     sender = None
     try:
         control = _control_path()
-        from . import _region
+        from . import region as _region
 
         region = _region.region()
         if region.path is not None:
@@ -450,7 +465,9 @@ def set_test_clock_offset(seconds: int, control: str | None = None) -> None:
     if _loop is not None and control is None:
         _loop.set_clock_offset(offset)
         return
-    _send(b'T' + struct.pack('<q', offset), control)
+    from . import _core
+
+    _send(_core.control_clock(offset), control)
 
 
 #: where a master puts its control socket when no --control-socket is given and it has a spool

@@ -1,7 +1,7 @@
-"""The Rust extension ``uwsgidecorators._core``: its contract with the Python package.
+"""The Rust extension ``_uwsgidecorators_runtime._core`` (also reachable as ``uwsgidecorators._core``): its contract with the Python package.
 
 This stub is the one description of the names the extension exports (CI checks it against the
-built extension with ``python -m mypy.stubtest uwsgidecorators._core``). Paths are accepted as
+built extension with ``python -m mypy.stubtest _uwsgidecorators_runtime._core``). Paths are accepted as
 ``str``, ``bytes`` or ``os.PathLike``; paths returned are ``bytes``. Every blocking call releases
 the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input raises
 ``ValueError`` (or ``TypeError``) naming what is wrong.
@@ -10,6 +10,8 @@ the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input 
 import os
 from collections.abc import Iterable
 from typing import Any, final
+
+from typing_extensions import disjoint_base
 
 _Path = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -37,6 +39,14 @@ __all__ = [
     'forget_lock_region',
     'direct_socket_path',
     'Supervisor',
+    'Action',
+    'Kind',
+    'control_raise',
+    'control_register',
+    'control_clock',
+    'control_timer',
+    'control_cron',
+    'control_file_monitor',
     'fail_held_task',
     'insecure_spool_dir',
 ]
@@ -191,7 +201,7 @@ class Region:
 
 def lock(n: int = 0, /) -> None:
     """``uwsgi.lock``: ``Region.lock`` on this process's region, which is resolved on the first
-    call by ``uwsgidecorators._region.region()`` (the master's, or a private one) and kept."""
+    call by ``_uwsgidecorators_runtime.region.region()`` (the master's, or a private one) and kept."""
 
 def unlock(n: int = 0, /) -> None:
     """``uwsgi.unlock``: ``Region.unlock`` on this process's region."""
@@ -378,8 +388,7 @@ class Supervisor:
     """The master's decisions about its children as a pure state machine.
 
     ``slots``: one ``(label, recycles)`` per child the master keeps alive. Each event method
-    returns the actions to carry out, in order: ``('spawn', slot)``, ``('term', pid)``,
-    ``('kill', pid)``, ``('exit', code)``, ``('log', level, message)``. A child dead within
+    returns the :class:`Action` objects to carry out, in order. A child dead within
     ``quick_death`` s is respawned after a back-off doubling from ``first_backoff`` to
     ``max_backoff``; ``stop`` SIGTERMs the children, lets them run up to ``mercy`` s, then
     SIGKILLs the rest and waits up to ``kill_grace`` s for them before exiting.
@@ -395,20 +404,20 @@ class Supervisor:
         mercy: float = 30.0,
         kill_grace: float = 10.0,
     ) -> Supervisor: ...
-    def start(self, now: float) -> list[tuple[Any, ...]]:
+    def start(self, now: float) -> list[Action]:
         """Start: spawn every slot."""
-    def spawned(self, slot: int, pid: int, now: float) -> list[tuple[Any, ...]]:
+    def spawned(self, slot: int, pid: int, now: float) -> list[Action]:
         """The fork of ``slot`` made ``pid``."""
-    def spawn_failed(self, slot: int, error: str, now: float) -> list[tuple[Any, ...]]:
+    def spawn_failed(self, slot: int, error: str, now: float) -> list[Action]:
         """The fork of ``slot`` failed with ``error``: it is retried after the back-off."""
-    def exited(self, pid: int, status: int, now: float) -> list[tuple[Any, ...]]:
+    def exited(self, pid: int, status: int, now: float) -> list[Action]:
         """``pid`` exited; ``status`` is the raw status from ``os.waitpid``."""
-    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[tuple[Any, ...]]:
+    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[Action]:
         """A harakiri deadline of ``pid`` passed; ``what`` names it, for the log line."""
-    def stop(self, now: float, why: str = 'stop') -> list[tuple[Any, ...]]:
+    def stop(self, now: float, why: str = 'stop') -> list[Action]:
         """Stop requested; ``why`` names the request (e.g. "SIGTERM"), for the log line. A second
         request while stopping kills the rest at once."""
-    def tick(self, now: float) -> list[tuple[Any, ...]]:
+    def tick(self, now: float) -> list[Action]:
         """Time passed: respawns due, mercy or grace ended."""
     def next_deadline(self) -> float | None:
         """When ``tick`` must be called next at the latest (None: only on events)."""
@@ -416,7 +425,7 @@ class Supervisor:
         """The pid in ``slot``, if it runs."""
     @property
     def finished(self) -> bool:
-        """True once ``('exit', code)`` was returned."""
+        """True once ``Action.Exit`` was returned."""
 
 def fail_held_task(
     fd_path: str | bytes,
@@ -435,3 +444,105 @@ def fail_held_task(
 
 def insecure_spool_dir(directory: str | bytes) -> str | None:
     """Why ``directory`` must not be a spool directory (others can write it), or None."""
+
+@disjoint_base
+class Action:
+    """One thing the master must do, returned by :class:`Supervisor`'s event methods: one class
+    per kind, for ``match``: ``case Action.Spawn(slot): ...``."""
+
+    @final
+    class Spawn(Action):
+        """Fork the child of ``slot``."""
+
+        __match_args__ = ('slot',)
+        def __new__(cls, slot: int) -> Action.Spawn: ...
+        @property
+        def slot(self) -> int:
+            """The slot to fork."""
+
+    @final
+    class Term(Action):
+        """Send SIGTERM to ``pid`` (if it is still the master's child)."""
+
+        __match_args__ = ('pid',)
+        def __new__(cls, pid: int) -> Action.Term: ...
+        @property
+        def pid(self) -> int:
+            """The child to signal."""
+
+    @final
+    class Kill(Action):
+        """Send SIGKILL to ``pid`` (if it is still the master's child)."""
+
+        __match_args__ = ('pid',)
+        def __new__(cls, pid: int) -> Action.Kill: ...
+        @property
+        def pid(self) -> int:
+            """The child to signal."""
+
+    @final
+    class Log(Action):
+        """Log ``message`` at ``level`` (``'info'``, ``'warning'`` or ``'error'``)."""
+
+        __match_args__ = ('level', 'message')
+        def __new__(cls, level: str, message: str) -> Action.Log: ...
+        @property
+        def level(self) -> str:
+            """``'info'``, ``'warning'`` or ``'error'``."""
+        @property
+        def message(self) -> str:
+            """The line to log."""
+
+    @final
+    class Exit(Action):
+        """Exit the master with ``code`` (every child is gone)."""
+
+        __match_args__ = ('code',)
+        def __new__(cls, code: int) -> Action.Exit: ...
+        @property
+        def code(self) -> int:
+            """The master's exit status."""
+
+# ---------------------------------------------------------------- control datagrams
+# The master's control datagrams, encoded by the core (their format: src/proto/control.rs). The
+# caller checks the values first (the master judges them again when it applies them); a value
+# outside its wire type raises OverflowError, a zone name over 255 bytes ValueError.
+
+def control_raise(num: int) -> bytes:
+    """Raise signal ``num`` (0..255)."""
+
+def control_register(num: int, target: str) -> bytes:
+    """A worker registered ``num`` for ``target`` at run time."""
+
+def control_clock(seconds: int) -> bytes:
+    """Move the master's test wall clock to now + ``seconds`` (honoured only with its test clock on)."""
+
+def control_timer(num: int, secs: float, iterations: int) -> bytes:
+    """A timer raising ``num`` every ``secs`` s, ``iterations`` times (0: for ever; below 2**32)."""
+
+def control_cron(num: int, catch_up: bool, tz: str | None, form: str | tuple[int, int, int, int, int]) -> bytes:
+    """A cron entry raising ``num``: ``form`` is a crontab string or uWSGI's five integers;
+    ``tz`` an IANA zone name (None: the master's local time)."""
+
+def control_file_monitor(num: int, recursive: bool, path: bytes) -> bytes:
+    """A file monitor raising ``num`` when ``path`` (absolute, raw bytes) changes."""
+
+# ---------------------------------------------------------------- process kinds
+
+@final
+class Kind:
+    """The kinds of process the master forks (the one list is the core's ``signal::Kind``).
+    Compares equal to its number (``int(kind)``), the one the shared process table stores."""
+
+    WORKER: Kind
+    SPOOLER: Kind
+    MULE: Kind
+    def __int__(self) -> int: ...
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+    @property
+    def label(self) -> str:
+        """The name in target strings and logs: ``'worker'``, ``'spooler'``, ``'mule'``."""
+    @property
+    def code(self) -> int:
+        """The number the shared process table stores (0 there is a free slot)."""

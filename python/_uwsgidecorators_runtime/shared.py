@@ -26,9 +26,12 @@ from typing import Any
 
 __all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'SharedTable', 'now_ms']
 
+from . import _core
+
+# A slot's kind is the core's number for it (_core.Kind); 0 is a free slot.
 KIND_FREE = 0
-KIND_SPOOLER = 1
-KIND_WORKER = 2
+KIND_SPOOLER = _core.Kind.SPOOLER.code
+KIND_WORKER = _core.Kind.WORKER.code
 
 # Field indexes inside a slot.
 F_PID = 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from . import _config
+from . import config as _config
 from .exceptions import MasterNotFoundError
 
 __all__ = ['PRIVATE_LOCKS', 'REGION_SUFFIX', 'forget', 'region', 'region_path']
@@ -86,7 +86,7 @@ def region() -> Any:
     else:
         r = None
         if st.spoolers:
-            from ._signals import default_control_path
+            from .signals import default_control_path
 
             guess = region_path(default_control_path(st.spoolers[0]))
             if os.path.exists(guess):

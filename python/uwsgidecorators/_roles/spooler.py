@@ -33,8 +33,8 @@ from collections.abc import Sequence
 from types import FrameType
 from typing import Any
 
-from . import _config
-from ._shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable
+from _uwsgidecorators_runtime import config as _config
+from _uwsgidecorators_runtime.shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable
 
 __all__ = [
     'StopFlag',
@@ -145,7 +145,7 @@ def run_spooler(
     """
     import uwsgi
 
-    from . import _core  # the extension; imported here so the module imports without it
+    from _uwsgidecorators_runtime import _core  # the extension; imported here so the module imports without it
 
     st = _config.state()
     if stop is None:
@@ -244,7 +244,7 @@ def fail_task_before_harakiri(
     fd = table.get(slot, F_TASK_FD) - 1
     if fd < 0:
         return  # between tasks (a signal handler ran too long)
-    from . import _core
+    from _uwsgidecorators_runtime import _core
 
     reason = f'killed by harakiri ({what}) while running this task in spooler pid {pid}'
     try:
@@ -310,7 +310,7 @@ def _run_signals(socks: Sequence[socket.socket], where: str, harakiri: float, st
     queue (the other spoolers take the rest)."""
     if not socks:
         return
-    from . import _signals
+    from _uwsgidecorators_runtime import signals as _signals
 
     for index, sock in enumerate(socks):
         while not stop.requested:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
-    from ._shared import SharedTable
+    from .shared import SharedTable
 
 __all__ = [
     'ENV_CONTROL',
@@ -89,7 +89,7 @@ class RuntimeState:
     ``UWSGIDECORATORS_CONTROL``, else the default place next to the first spool dir)"""
     region: Any = None
     """the master's shared region (``_core.Region``), in the master and the processes it forked;
-    other processes map it on first use (``uwsgidecorators._region``)"""
+    other processes map it on first use (``_uwsgidecorators_runtime.region``)"""
     _uwsgi_opt: dict[str, bytes | bool] | None = None
 
     def uwsgi_opt(self) -> dict[str, bytes | bool]:

@@ -1,0 +1,75 @@
+"""The loops of the processes the master forks, one module per role (``spooler``, ``worker``;
+mules next), and what every child does once the master's plumbing is closed (:func:`enter_role`).
+
+The master (``uwsgidecorators.master``) keeps supervision: it forks, closes its own descriptors in
+the child, then hands over to a role. A role imports the runtime and, where uWSGI's semantics need
+it, the decorators (a spooler calls ``uwsgi.spooler``, which ``import uwsgidecorators`` installs).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import traceback
+from typing import TYPE_CHECKING
+
+from _uwsgidecorators_runtime import _core
+from _uwsgidecorators_runtime import config as _config
+from _uwsgidecorators_runtime import signals as _signals
+from _uwsgidecorators_runtime.shared import F_PID
+
+if TYPE_CHECKING:
+    from _uwsgidecorators_runtime.shared import SharedTable
+
+    from .spooler import StopFlag
+
+# The lines a child logs before its loop runs are the master's (as they were when it ran them).
+log = logging.getLogger('uwsgidecorators.master')
+
+
+def enter_role(
+    kind: _core.Kind,
+    *,
+    ident: int,
+    slot: int,
+    table: SharedTable,
+    region: _core.Region | None,
+    master_pid: int,
+    spooler_dir: bytes | None,
+    channels: tuple[socket.socket, socket.socket],
+    where: str,
+    harakiri: float,
+    stop: StopFlag,
+) -> None:
+    """Become the child of ``kind`` in ``slot``: publish the pid, set what the process knows (its role, the
+    shared table and region, its signal channels: private, then its kind's queue) and run ``post_fork_hook``."""
+    table.put(slot, F_PID, os.getpid())
+    st = _config.state()
+    st.role = kind.label
+    st.worker_id = ident if kind == _core.Kind.WORKER else 0
+    st.master_pid = master_pid
+    st.slot = slot
+    st.table = table
+    st.region = region
+    if spooler_dir is not None:
+        st.spooler_dir = spooler_dir
+
+    # uwsgi.signal_wait reads these (from a @postfork function, a thread, a handler).
+    chan, queue = channels
+    _signals.set_channels(
+        chan.fileno(),
+        queue.fileno(),
+        where=where,
+        harakiri=harakiri,
+        stopping=lambda: stop.requested,
+    )
+
+    import uwsgi
+
+    hook = getattr(uwsgi, 'post_fork_hook', None)
+    if hook is not None:
+        try:
+            hook()
+        except Exception:
+            log.error('%s: post_fork_hook raised:\n%s', where, traceback.format_exc().rstrip())
