@@ -138,7 +138,9 @@ def test_spooler_killed_repeatedly_while_deleting_finished_tasks_loses_nothing(p
         spoolfmt.write_task(str(spool_dir), [(b'id', b'%d' % i)])
     m = procs.master(
         ['--spooler', spool_dir, '--spooler-import', REC, '--spooler-quiet'],
-        env={'REC_DIR': work_dir, 'REC_TAG': 'ours'},
+        # 0.5 ms a task: the drain lasts 2 s or more, so the kills land inside it however fast
+        # the machine drains (without it a quiet machine drained all 4000 before the first kill)
+        env={'REC_DIR': work_dir, 'REC_TAG': 'ours', 'REC_SLEEP': '0.0005'},
     )
 
     def ran() -> list[str]:
