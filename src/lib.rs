@@ -6,6 +6,7 @@
 pub mod channel;
 pub mod cron;
 pub mod direct;
+pub mod erlang;
 pub mod error;
 pub mod fsmon;
 pub mod ipc;

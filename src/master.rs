@@ -233,18 +233,22 @@ impl MasterLoop {
 
     /// Add a process's private channel (the master's end of its socketpair).
     pub fn add_channel(&mut self, kind: Kind, id: u32, fd: RawFd) {
-        self.channels.insert((kind, id), fd);
-        let ids = self.ids_mut(kind);
+        let Some(ids) = self.ids_mut(kind) else {
+            return; // a kind that takes no signals (the Erlang node)
+        };
         if !ids.contains(&id) {
             ids.push(id);
             ids.sort_unstable();
         }
+        self.channels.insert((kind, id), fd);
     }
 
     /// Forget a process (it died); signals for it are reported as unrouted until it is back.
     pub fn remove_channel(&mut self, kind: Kind, id: u32) {
         self.channels.remove(&(kind, id));
-        self.ids_mut(kind).retain(|&i| i != id);
+        if let Some(ids) = self.ids_mut(kind) {
+            ids.retain(|&i| i != id);
+        }
     }
 
     /// The write end of the shared queue of a kind.
@@ -252,11 +256,12 @@ impl MasterLoop {
         self.queues.insert(kind, fd);
     }
 
-    fn ids_mut(&mut self, kind: Kind) -> &mut Vec<u32> {
+    fn ids_mut(&mut self, kind: Kind) -> Option<&mut Vec<u32>> {
         match kind {
-            Kind::Worker => &mut self.topology.workers,
-            Kind::Spooler => &mut self.topology.spoolers,
-            Kind::Mule => &mut self.topology.mules,
+            Kind::Worker => Some(&mut self.topology.workers),
+            Kind::Spooler => Some(&mut self.topology.spoolers),
+            Kind::Mule => Some(&mut self.topology.mules),
+            Kind::Erlang => None,
         }
     }
 

@@ -7,19 +7,25 @@
 
 use std::collections::BTreeMap;
 
-/// Kinds of process the master forks and a signal can be delivered to: the one list of them
-/// (Python gets it as `_core.Kind`). The number is what the shared process table stores.
+/// Kinds of process the master forks: the one list of them (Python gets it as `_core.Kind`).
+/// All but the Erlang node can be sent signals. The number is what the shared process table
+/// stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Kind {
     Worker = 2,
     Spooler = 1,
     Mule = 3,
+    /// The `--erlang` node's process (takes no signals).
+    Erlang = 4,
 }
 
 impl Kind {
     /// Every kind.
-    pub const ALL: [Kind; 3] = [Kind::Worker, Kind::Spooler, Kind::Mule];
+    pub const ALL: [Kind; 4] = [Kind::Worker, Kind::Spooler, Kind::Mule, Kind::Erlang];
+
+    /// The kinds a signal can be delivered to.
+    pub const SIGNALLED: [Kind; 3] = [Kind::Worker, Kind::Spooler, Kind::Mule];
 
     /// The kind's name in uWSGI's target strings and in logs.
     pub fn name(self) -> &'static str {
@@ -27,12 +33,13 @@ impl Kind {
             Kind::Worker => "worker",
             Kind::Spooler => "spooler",
             Kind::Mule => "mule",
+            Kind::Erlang => "erlang",
         }
     }
 
-    /// The kind named `s` (see [`name`](Self::name)).
+    /// The signalled kind named `s` (see [`name`](Self::name)).
     pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == s)
+        Kind::SIGNALLED.into_iter().find(|k| k.name() == s)
     }
 
     /// Its number in the shared process table (0 there is a free slot).

@@ -91,7 +91,7 @@ def test_help_says_which_parts_of_the_api_are_not_built(procs):
     assert 'Not built yet:' in text
     assert '@lock' not in text.split('Not built yet:')[1]
     assert '--locks N' in text
-    for part in ('@mulefunc', 'farms', '@rpc', '@erlang', 'SIGHUP', '--touch-reload'):
+    for part in ('@mulefunc', 'farms', '@rpc', 'SIGHUP', '--touch-reload'):
         assert part in text, part
 
 

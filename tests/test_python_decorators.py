@@ -475,12 +475,11 @@ def test_harakiri_without_master_warns_once(unconfigured):
 
 # Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
 BUILT = {
-    'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread', 'harakiri',
-    'lock',
+    'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread',
+    'harakiri', 'erlang', 'lock',
 }
 NOT_BUILT = {
     'rpc': lambda: uwsgidecorators.rpc('x'),
-    'erlang': lambda: uwsgidecorators.erlang('x'),
     'mulefunc': lambda: uwsgidecorators.mulefunc(lambda: None),
     'mule': lambda: uwsgidecorators.mule(1),
     'muleloop': lambda: uwsgidecorators.muleloop(1),
@@ -644,6 +643,35 @@ def test_inside_real_uwsgi_keeps_the_spooler_check(uwsgi_bin, tmp_path, spool_di
     assert 'shim=False real=True' in text, log
     assert 'path=' not in text
     assert 'you have to enable the uWSGI spooler to use @_spool decorator' in log, log
+
+
+def test_erlang_registers_the_function_for_the_node():
+    """Issue 13: @erlang raised NotBuiltError; now it records the function under the name for the
+    master's --erlang node (tests/test_erlang_proc.py runs it against a real erl)."""
+    from _uwsgidecorators_runtime import erlang as _erlang
+
+    def echo(message: object) -> object:
+        return message
+
+    assert uwsgidecorators.erlang('echo_test')(echo) is echo
+    assert _erlang.registered()['echo_test'] is echo
+    with pytest.raises(ValueError, match='Invalid erlang process name'):
+        uwsgi.erlang_register_process('x' * 256, echo)
+    with pytest.raises(TypeError, match='not callable'):
+        uwsgi.erlang_register_process('y', 42)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match='works in the Erlang node process'):
+        uwsgi.erlang_send_message('a@localhost', 'p', 1)
+
+
+def test_erlang_inside_real_uwsgi_2_raises_attribute_error(monkeypatch):
+    """uWSGI 2.0 has no erlang_register_process: @erlang raises AttributeError there."""
+
+    class Real:
+        pass
+
+    monkeypatch.setattr(uwsgidecorators, 'uwsgi', Real())
+    with pytest.raises(AttributeError, match='erlang_register_process'):
+        uwsgidecorators.erlang('x')(lambda m: m)
 
 
 def test_refusals_log_uwsgis_lines(dirs, caplog):

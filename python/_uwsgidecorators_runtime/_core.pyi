@@ -49,6 +49,11 @@ __all__ = [
     'control_file_monitor',
     'fail_held_task',
     'insecure_spool_dir',
+    'ErlangNode',
+    'ErlangPid',
+    'ErlangRef',
+    'erlang_encode',
+    'erlang_decode',
 ]
 
 __version__: str
@@ -537,12 +542,105 @@ class Kind:
     WORKER: Kind
     SPOOLER: Kind
     MULE: Kind
+    ERLANG: Kind
     def __int__(self) -> int: ...
     def __eq__(self, value: object, /) -> bool: ...
     def __hash__(self) -> int: ...
     @property
     def label(self) -> str:
-        """The name in target strings and logs: ``'worker'``, ``'spooler'``, ``'mule'``."""
+        """The name in target strings and logs: ``'worker'``, ``'spooler'``, ``'mule'``, ``'erlang'``."""
     @property
     def code(self) -> int:
         """The number the shared process table stores (0 there is a free slot)."""
+
+# ---------------------------------------------------------------- the Erlang node
+
+@final
+class ErlangPid:
+    """An Erlang process id (``<id.serial>`` on ``node``): a message's sender, or where to send."""
+
+    def __new__(cls, node: str, id: int, serial: int, creation: int) -> ErlangPid: ...
+    @property
+    def node(self) -> str:
+        """The node the process lives on (``name@host``)."""
+    @property
+    def id(self) -> int:
+        """The process number on its node."""
+    @property
+    def serial(self) -> int:
+        """The serial part."""
+    @property
+    def creation(self) -> int:
+        """The node's incarnation."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+@final
+class ErlangRef:
+    """An Erlang reference (``make_ref()``), kept so that it can be sent back."""
+
+    def __new__(cls, node: str, ids: list[int], creation: int) -> ErlangRef:
+        """``ids``: 1 to 5 numbers, else ``ValueError``."""
+    @property
+    def node(self) -> str:
+        """The node that made it."""
+    @property
+    def ids(self) -> list[int]:
+        """Its numbers."""
+    @property
+    def creation(self) -> int:
+        """The node's incarnation."""
+    def __eq__(self, other: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
+def erlang_encode(obj: object) -> bytes:
+    """``term_to_binary``: the external term format of ``obj`` (version byte 131 first).
+
+    ``None`` is ``[]``, ``bool`` the atoms ``true``/``false``, ``int`` an integer, ``float`` a
+    float (finite, else ``ValueError``), ``str`` an atom (255 characters at most, else
+    ``ValueError``), ``bytes``/``bytearray`` a binary, ``tuple``/``list``/``dict`` a tuple, a
+    list, a map, ``ErlangPid``/``ErlangRef`` themselves; anything else raises ``TypeError``.
+    """
+
+def erlang_decode(data: bytes) -> Any:
+    """``binary_to_term``: atoms become ``str``, binaries and strings (lists of bytes)
+    ``bytes``, the rest as ``erlang_encode`` maps it back. A port, a fun, a bitstring or an
+    improper list, or bytes that are not one whole term, raise ``ValueError`` naming it."""
+
+@final
+class ErlangNode:
+    """A hidden Erlang node in this process (uWSGI's C-node): registered with the EPMD on
+    ``127.0.0.1:epmd_port``, listening on the address the host part of ``name`` resolves to, it
+    accepts the nodes whose handshake proves ``cookie`` and connects to others on demand. Its
+    threads only read the network: create it in a process that will not fork.
+
+    Raises ``ValueError`` for a bad name, ``ConnectionError`` when EPMD cannot be reached or
+    refuses the name (one already registered).
+    """
+
+    def __new__(cls, name: str, cookie: str, epmd_port: int = 4369) -> ErlangNode: ...
+    @property
+    def name(self) -> str:
+        """The full node name, ``name@host``."""
+    @property
+    def port(self) -> int:
+        """The port it listens on (registered with EPMD)."""
+    @property
+    def creation(self) -> int:
+        """The incarnation number EPMD gave it."""
+    def recv(self, timeout: float | None = None) -> tuple[str, str, Any, Any, Any] | None:
+        """The next event, or None after ``timeout`` seconds (None: no limit); the GIL is released.
+
+        ``(kind, peer, to, sender, payload)``: ``message`` (``to``: a registered name, an
+        ``ErlangPid`` or an ``ErlangRef`` alias; ``sender``: an ``ErlangPid`` or None; ``payload``:
+        the decoded message), ``bad_message`` (``payload``: why it could not be decoded),
+        ``connected``, ``refused`` (a failed handshake, a wrong cookie; ``payload``: why) and
+        ``closed`` (``payload``: why).
+        """
+    def send(self, to: ErlangPid, message: object) -> None:
+        """Send ``message`` to the process ``to``, connecting to its node if needed
+        (``ConnectionError`` when that fails)."""
+    def reg_send(self, node: str, name: str, message: object) -> None:
+        """``{Name, Node} ! Message``, connecting to ``node`` if needed."""
+    def close(self) -> None:
+        """Unregister from EPMD and close every connection."""

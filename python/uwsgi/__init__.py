@@ -7,7 +7,8 @@ messages (Python 3 flavour: most strings are ``bytes``).
 
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
 ``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
-``add_cron``, ``add_file_monitor``).
+``add_cron``, ``add_file_monitor``), and the Erlang node (``erlang_register_process``,
+``erlang_send_message``).
 Locks: ``lock``, ``unlock``, ``is_locked`` (the master's shared locks, or process-private ones
 when this process knows no master). Functions of subsystems that are not built yet (mules, RPC)
 are deliberately absent, so calling them fails loudly with ``AttributeError`` instead of
@@ -86,6 +87,22 @@ def __getattr__(name: str) -> Any:
             'shim (see docs/compat.md, "Not built yet")'
         )
     raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
+
+
+def erlang_register_process(name: str, func: Callable[[Any], Any]) -> None:
+    """Messages sent to ``name`` on the master's Erlang node (``--erlang NAME``) call ``func``
+    with the message; a value it returns other than None goes back to the sender."""
+    from _uwsgidecorators_runtime import erlang as _erlang
+
+    _erlang.register_process(name, func)
+
+
+def erlang_send_message(node: str, process: Any, message: Any) -> None:
+    """Send ``message`` to the process registered as ``process`` (a str) on Erlang node
+    ``node``, or to an ``ErlangPid``; works in the Erlang node process (an @erlang function)."""
+    from _uwsgidecorators_runtime import erlang as _erlang
+
+    _erlang.send_message(node, process, message)
 
 
 _MULES = 'mules and farms are'

@@ -686,11 +686,11 @@ def _warn_real(what: str, why: str) -> None:
 
 
 class erlang:
-    """Gone from uWSGI 2.0 (no ``uwsgi.erlang_register_process``): inside real uWSGI decorating
-    raises AttributeError, as uWSGI's module does; elsewhere ``NotBuiltError``."""
+    """Messages sent to ``name`` on the master's Erlang node (``--erlang NAME``) call the
+    function (``uwsgi.erlang_register_process``). Gone from uWSGI 2.0: inside real uWSGI
+    decorating raises AttributeError, as uWSGI's module does."""
 
     def __init__(self, name: str) -> None:
-        _not_built('erlang', 'uWSGI 2.0 dropped it too')
         self.name = name
 
     def __call__(self, f: '_typing.Callable[..., _typing.Any]') -> '_typing.Callable[..., _typing.Any]':

@@ -48,6 +48,9 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --logto FILE                 append the output of the master and every child to FILE
   --logto2 FILE                the same, opened after privileges are dropped
   --log-date[=FORMAT]          start each log line with the date (ctime, or a strftime FORMAT)
+  --erlang NAME                run an Erlang node NAME (name@host) in a child process, for the
+                               @erlang functions (EPMD must run: `epmd -daemon`)
+  --erlang-cookie COOKIE       its cookie (default: ~/.erlang.cookie, as Erlang)
   --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
 
 Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
@@ -57,7 +60,7 @@ one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an err
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
 
-Not built yet: mules (@mulefunc, --mule, farms), @rpc, @erlang, and
+Not built yet: mules (@mulefunc, --mule, farms), @rpc, and
 reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
 that uses the others raises AttributeError where it reaches the missing uwsgi function.
 """

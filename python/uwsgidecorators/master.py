@@ -58,6 +58,7 @@ from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
 from ._roles import enter_role
+from _uwsgidecorators_runtime.erlang import run_node
 from ._roles.spooler import (
     StopFlag,
     become_spooler_process,
@@ -140,6 +141,10 @@ class Settings:
     """--no-initgroups: no supplementary groups at all (else the --uid user's own, as uWSGI)"""
     created_dirs: list[bytes] = field(default_factory=list)
     """spool dirs this master created (given to the --uid/--gid user)"""
+    erlang: str | None = None
+    """--erlang NAME: run an Erlang node of that name in a child process (``_erlang.run_node``)"""
+    erlang_cookie: str | None = None
+    """--erlang-cookie: its cookie (default: ~/.erlang.cookie, as Erlang)"""
     log_date: str | None = None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
@@ -212,6 +217,8 @@ def settings_from_options(opts: Options) -> Settings:
     s.vacuum = opts.flag('vacuum')
     s.logto = _log_option(opts, 'logto')
     s.logto2 = _log_option(opts, 'logto2')
+    s.erlang = _str_option(opts, 'erlang')
+    s.erlang_cookie = _str_option(opts, 'erlang-cookie')
     _resolve_ids(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
@@ -277,6 +284,13 @@ def _path_option(opts: Options, name: str) -> str | None:
     if value is True or value == '':
         raise UsageError(f'option --{name} needs a file name')
     return os.path.abspath(str(value))
+
+
+def _str_option(opts: Options, name: str) -> str | None:
+    value = opts.last(name)
+    if value is True or value == '':
+        raise UsageError(f'option --{name} needs a value')
+    return value if isinstance(value, str) else None
 
 
 def _log_option(opts: Options, name: str) -> str | None:
@@ -386,6 +400,8 @@ class ChildSpec:
     share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
 
     def label(self) -> str:
+        if self.kind == _core.Kind.ERLANG:
+            return 'erlang node'
         return f'{self.kind.label} {self.ident}'
 
 
@@ -416,6 +432,8 @@ class Master:
                 self.specs.append(ChildSpec(_core.Kind.SPOOLER, number, index, (share, settings.spooler_processes)))
         for wid in range(1, settings.workers + 1):
             self.specs.append(ChildSpec(_core.Kind.WORKER, wid))
+        if settings.erlang:
+            self.specs.append(ChildSpec(_core.Kind.ERLANG, 1))
         self.sup: Any = _core.Supervisor(
             # a spooler that exits 0 recycled itself (--spooler-max-tasks): respawned at once
             [(spec.label(), spec.kind == _core.Kind.SPOOLER) for spec in self.specs],
@@ -942,12 +960,15 @@ class Master:
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         chan_child.close()
         self.channels[slot] = chan_master
-        self.ml.add_channel(spec.kind.label, spec.ident, chan_master.fileno())
+        if spec.kind != _core.Kind.ERLANG:  # the node takes no signals
+            self.ml.add_channel(spec.kind.label, spec.ident, chan_master.fileno())
         table.put(slot, F_PID, pid)
         self.children[pid] = slot
         if spec.kind == _core.Kind.SPOOLER:
             directory = os.fsdecode(self.s.spoolers[spec.dir_index])
             log.info('spawned the uWSGI spooler on dir %s with pid %d', directory, pid)
+        elif spec.kind == _core.Kind.ERLANG:
+            log.info('spawned the Erlang node %s (pid: %d)', self.s.erlang, pid)
         else:
             log.info('spawned uWSGI worker %d (pid: %d)', spec.ident, pid)
         self._apply(self.sup.spawned(slot, pid, time.monotonic()))
@@ -971,7 +992,8 @@ class Master:
             assert self.table is not None
             self.table.release(slot)
             # Signals for it are reported as unrouted until it is back.
-            self.ml.remove_channel(spec.kind.label, spec.ident)
+            if spec.kind != _core.Kind.ERLANG:
+                self.ml.remove_channel(spec.kind.label, spec.ident)
             chan = self.channels.pop(slot, None)
             if chan is not None:
                 chan.close()
@@ -1024,7 +1046,7 @@ class Master:
         for other in self.channels.values():
             other.close()
         kind_name = spec.kind.label
-        queue = self.queues[kind_name][1]
+        queue = self.queues[kind_name][1] if kind_name in self.queues else None
         for name, (write_end, read_end) in self.queues.items():
             write_end.close()
             if name != kind_name:
@@ -1045,6 +1067,11 @@ class Master:
 
         table = self.table
         assert table is not None
+        if spec.kind == _core.Kind.ERLANG:
+            table.put(slot, F_PID, os.getpid())
+            assert self.s.erlang is not None
+            return run_node(self.s.erlang, self.s.erlang_cookie, lambda: stop.requested)
+        assert queue is not None  # every kind but the Erlang node has a shared queue
         enter_role(
             spec.kind,
             ident=spec.ident,

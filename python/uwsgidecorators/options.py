@@ -87,6 +87,8 @@ _SERVED: dict[str, tuple[str, str]] = {
     'gid': (VALUE, 'gid'),
     'locks': (VALUE, 'locks'),
     'no-initgroups': (FLAG, 'no-initgroups'),
+    'erlang': (VALUE, 'erlang'),
+    'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
     'control-socket': (VALUE, 'control-socket'),
     'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),

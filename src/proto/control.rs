@@ -209,7 +209,7 @@ impl Control {
                     form,
                 }
             }
-            b'f' if args.len() >= 2 => Control::FileMonitor {
+            b'f' if !args.is_empty() => Control::FileMonitor {
                 num,
                 recursive: args[0] != 0,
                 path: args[1..].to_vec(),

@@ -18,6 +18,7 @@ pub(super) enum PyKind {
     Worker = Kind::Worker as isize,
     Spooler = Kind::Spooler as isize,
     Mule = Kind::Mule as isize,
+    Erlang = Kind::Erlang as isize,
 }
 
 impl From<PyKind> for Kind {
@@ -26,6 +27,7 @@ impl From<PyKind> for Kind {
             PyKind::Worker => Kind::Worker,
             PyKind::Spooler => Kind::Spooler,
             PyKind::Mule => Kind::Mule,
+            PyKind::Erlang => Kind::Erlang,
         }
     }
 }
@@ -37,13 +39,14 @@ impl From<Kind> for PyKind {
             Kind::Worker => PyKind::Worker,
             Kind::Spooler => PyKind::Spooler,
             Kind::Mule => PyKind::Mule,
+            Kind::Erlang => PyKind::Erlang,
         }
     }
 }
 
 #[pymethods]
 impl PyKind {
-    /// The name in target strings and logs: "worker", "spooler", "mule".
+    /// The name in target strings and logs: "worker", "spooler", "mule", "erlang".
     #[getter]
     fn label(&self) -> &'static str {
         Kind::from(*self).name()

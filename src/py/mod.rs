@@ -2,6 +2,7 @@
 
 mod blocking;
 mod control;
+mod erlang;
 mod errors;
 mod ipc;
 mod kind;
@@ -95,6 +96,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     spool::register(m)?;
     control::register(m)?;
+    erlang::register(m)?;
     m.add_function(wrap_pyfunction!(hostname, m)?)?;
     m.add_function(wrap_pyfunction!(recv_signals, m)?)?;
     m.add_function(wrap_pyfunction!(check_signal_target, m)?)?;
