@@ -6,7 +6,9 @@
 //! byte waiting there is taken. The `shared` queue is read by every process of the kind, so a
 //! wait takes one datagram and leaves the rest to the others. Two more fds only end a wait: the
 //! signal wake-up fd (`signal.set_wakeup_fd`, so Python's handlers run) and a notify pipe
-//! (another thread ran the signal `uwsgi.signal_wait` waits for); both are drained.
+//! (another thread ran the signal `uwsgi.signal_wait` waits for); both are drained. A worker
+//! also polls the file monitors it reads itself ([`crate::direct::WorkerMonitors`], one hop);
+//! their signals come after the channels' in a wake-up.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -17,8 +19,10 @@ use crate::sys;
 /// A process's channels; a negative fd is not watched.
 #[derive(Debug, Clone)]
 pub struct Channels {
-    /// The fds polled, in the order read: private, direct, shared, wake, notify.
+    /// The fds polled, in the order read: private, direct, shared, wake, notify, then the
+    /// file monitors' (from `watched` on).
     fds: Vec<RawFd>,
+    watched: usize,
     shared: RawFd,
     wake: RawFd,
     notify: RawFd,
@@ -29,8 +33,9 @@ impl Channels {
         let fds = [private, direct, shared, wake, notify]
             .into_iter()
             .filter(|&fd| fd >= 0)
-            .collect();
+            .collect::<Vec<_>>();
         Channels {
+            watched: fds.len(),
             fds,
             shared,
             wake,
@@ -38,19 +43,37 @@ impl Channels {
         }
     }
 
+    /// Also poll the file monitor descriptors `fds` (see [`Channels::recv_with`]).
+    pub fn with_monitors(mut self, fds: impl IntoIterator<Item = RawFd>) -> Self {
+        self.fds.extend(fds);
+        self
+    }
+
     /// Wait up to `max_wait` for any channel. `Ok(None)`: nothing happened. `Ok(Some(nums))`:
     /// the signal numbers read, possibly none (the wait was woken, or a peer hung up, so the
     /// caller should look at its own state).
     pub fn recv(&self, max_wait: Duration) -> io::Result<Option<Vec<u8>>> {
+        self.recv_with(max_wait, |_| Ok(Vec::new()))
+    }
+
+    /// [`Channels::recv`], where `read_monitor(fd)` reads a ready file monitor descriptor (one
+    /// of [`Channels::with_monitors`]') and returns the signals this process runs itself.
+    pub fn recv_with(
+        &self,
+        max_wait: Duration,
+        mut read_monitor: impl FnMut(RawFd) -> io::Result<Vec<u8>>,
+    ) -> io::Result<Option<Vec<u8>>> {
         let ready = sys::poll_readable(&self.fds, max_wait)?;
         let mut nums = Vec::new();
         let mut buf = [0u8; 256];
         let mut woken = false;
-        for (&fd, &r) in self.fds.iter().zip(&ready) {
+        for (i, (&fd, &r)) in self.fds.iter().zip(&ready).enumerate() {
             if !r {
                 continue;
             }
-            if fd == self.wake || fd == self.notify {
+            if i >= self.watched {
+                nums.extend(read_monitor(fd)?);
+            } else if fd == self.wake || fd == self.notify {
                 sys::drain_fd(fd);
                 woken = true;
             } else if fd == self.shared {
@@ -106,6 +129,30 @@ mod tests {
         assert_eq!(ch.recv(Duration::from_secs(5)).unwrap(), Some(vec![]));
         assert_eq!(ch.recv(Duration::ZERO).unwrap(), None, "drained");
         drop(priv_w);
+    }
+
+    #[test]
+    fn a_ready_monitor_is_read_by_the_callback_after_the_channels() {
+        let (priv_w, priv_r) = UnixDatagram::pair().unwrap();
+        let (mon_w, mon_r) = UnixDatagram::pair().unwrap();
+        mon_r.set_nonblocking(true).unwrap();
+        let ch =
+            Channels::new(priv_r.as_raw_fd(), -1, -1, -1, -1).with_monitors([mon_r.as_raw_fd()]);
+        mon_w.send(&[9]).unwrap();
+        priv_w.send(&[1]).unwrap();
+        let mut asked = Vec::new();
+        let got = ch
+            .recv_with(Duration::from_secs(5), |fd| {
+                asked.push(fd);
+                let mut b = [0u8; 8];
+                let n = mon_r.recv(&mut b)?;
+                Ok(b[..n].to_vec())
+            })
+            .unwrap();
+        assert_eq!(got, Some(vec![1, 9]));
+        assert_eq!(asked, vec![mon_r.as_raw_fd()]);
+        // Without a callback's data the channels still work as before.
+        assert_eq!(ch.recv(Duration::ZERO).unwrap(), None);
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! Direct delivery of signals aimed at one known worker (`workerN`), one hop instead of two.
 //!
 //! The master's table stays the only authority; it mirrors, for each signal number, whether the
-//! target is a single worker into a 256-byte table shared by every process of the instance
-//! ([`DirectRoutes`]: the routes section of the instance's [`Region`], inherited across the fork
-//! and mapped by attached processes): 0 = through the master, N = worker N. A raising
+//! target is a single worker (and whether it is any worker) into a 512-byte table shared by
+//! every process of the instance ([`DirectRoutes`]: the routes section of the instance's
+//! [`Region`], inherited across the fork and mapped by attached processes): 0 = through the
+//! master, N = worker N. A raising
 //! process reads its byte and sends the signal straight to that worker's direct socket, a
 //! datagram socket bound next to the control socket (`<control>.w<N>`). Anything else goes to
 //! the master as before, and so does every failed direct send (no such socket, its worker dead,
@@ -12,12 +13,15 @@
 //! unregistered numbers and missing processes keep the master's semantics.
 
 use std::io;
+use std::os::fd::RawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use crate::fsmon::FileMonitor;
 use crate::ipc::Region;
+use crate::proto::control::Control;
 use crate::signal::Target;
 
 /// The table byte for `target`: the worker id if it names one worker (1-255), else 0.
@@ -45,7 +49,9 @@ pub fn bind(control: &Path, id: u32) -> io::Result<UnixDatagram> {
     Ok(sock)
 }
 
-/// The shared 256-byte table, one byte per signal number. Cloning shares the same mapping.
+/// The shared table: one byte per signal number (its single worker, or 0), then one byte per
+/// signal number that is 1 when the target is `worker` (one idle worker). Cloning shares the
+/// same mapping.
 #[derive(Debug, Clone)]
 pub struct DirectRoutes {
     region: Arc<Region>,
@@ -64,12 +70,31 @@ impl DirectRoutes {
 
     /// Record `num`'s current target.
     pub fn set(&self, num: u8, target: &Target) {
-        self.set_byte(num, table_byte(target));
+        let any = u8::from(matches!(target, Target::AnyWorker));
+        self.set_bytes(num, table_byte(target), any);
     }
 
-    /// Set `num`'s byte (0: through the master, N: worker N).
-    pub fn set_byte(&self, num: u8, byte: u8) {
-        self.region.route(num).store(byte, Ordering::Relaxed);
+    /// Set `num`'s bytes: its worker (0: through the master, N: worker N) and its 'any worker'
+    /// flag (1: the target is `worker`).
+    pub fn set_bytes(&self, num: u8, worker: u8, any: u8) {
+        self.region.route(num).store(worker, Ordering::Relaxed);
+        self.region.route_any(num).store(any, Ordering::Relaxed);
+    }
+
+    /// Copy every route of `other` into this table.
+    pub fn copy_from(&self, other: &DirectRoutes) {
+        for num in 0..=255u8 {
+            self.set_bytes(
+                num,
+                other.region.route(num).load(Ordering::Relaxed),
+                other.region.route_any(num).load(Ordering::Relaxed),
+            );
+        }
+    }
+
+    /// True if `num` goes to one idle worker (`worker`), whichever it is.
+    pub fn any_worker(&self, num: u8) -> bool {
+        self.region.route_any(num).load(Ordering::Relaxed) != 0
     }
 
     /// The worker `num` goes to directly, if any.
@@ -114,6 +139,71 @@ impl DirectSender {
 
     pub fn routes(&self) -> &DirectRoutes {
         &self.routes
+    }
+
+    /// Send a control datagram to the master without blocking; false if it could not go.
+    pub fn to_master(&self, msg: &[u8]) -> bool {
+        self.sock.send_to(msg, &self.control).is_ok()
+    }
+}
+
+/// The file monitors a worker reads itself (see `crate::master::MasterLoop::worker_monitors`):
+/// the inotify instances of the monitors whose signal went to this worker (`workerN`) or to any
+/// worker (`worker`) when they were added. The instance was made by the master before the fork,
+/// so every process holding it reads the same queue and each read takes what it finds: the
+/// event makes one hop (inotify to the worker) instead of two (inotify to the master, the master
+/// to the worker).
+pub struct WorkerMonitors {
+    me: u32,
+    monitors: Vec<FileMonitor<u8>>,
+    sender: DirectSender,
+}
+
+impl WorkerMonitors {
+    pub fn new(me: u32, monitors: Vec<FileMonitor<u8>>, sender: DirectSender) -> Self {
+        WorkerMonitors {
+            me,
+            monitors,
+            sender,
+        }
+    }
+
+    /// The descriptors to poll.
+    pub fn fds(&self) -> Vec<RawFd> {
+        self.monitors.iter().map(FileMonitor::fd).collect()
+    }
+
+    /// Read instance `fd` (one read, never blocks; another worker may have taken the events)
+    /// and return the signals this worker runs itself: those whose target, as the table says
+    /// now, is this worker or any worker. The others go where the master would send them: to
+    /// their worker directly, else to the master (`F<num>`), which routes or logs them as if it
+    /// had read the event itself.
+    pub fn read(&mut self, fd: RawFd) -> io::Result<Vec<u8>> {
+        let Some(m) = self.monitors.iter_mut().find(|m| m.fd() == fd) else {
+            return Ok(Vec::new());
+        };
+        let mut mine = Vec::new();
+        for num in m.read()? {
+            let routes = self.sender.routes();
+            let worker = routes.worker(num);
+            if worker == Some(self.me) || (worker.is_none() && routes.any_worker(num)) {
+                mine.push(num);
+            } else if !self.sender.send(num) {
+                if let Ok(msg) = (Control::FileEvent { num }).encode() {
+                    let _ = self.sender.to_master(&msg);
+                }
+            }
+        }
+        Ok(mine)
+    }
+}
+
+impl std::fmt::Debug for WorkerMonitors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerMonitors")
+            .field("me", &self.me)
+            .field("instances", &self.monitors.len())
+            .finish()
     }
 }
 

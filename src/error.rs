@@ -31,6 +31,12 @@ pub enum Error {
     /// A target refused where uWSGI's `register_signal` says so.
     #[error("unable to register signal: {0}")]
     RegisterSignal(SignalError),
+    /// An RPC call that breaks uWSGI's limits, or a packet that is not RPC.
+    #[error("unable to call rpc function: {0}")]
+    Rpc(#[from] crate::proto::rpc::RpcError),
+    /// An RPC call that got no answer (connect, send, read, deadline, or a bad reply).
+    #[error(transparent)]
+    Call(#[from] crate::rpc::client::CallError),
     #[error(transparent)]
     Io(#[from] io::Error),
     /// A wait's timeout is NaN or negative (`optional`: None is also accepted).
@@ -42,6 +48,9 @@ pub enum Error {
     BadShare((u32, u32)),
     #[error("{0} must be a valid file descriptor")]
     BadFd(&'static str),
+    /// Not a Unix signal number (1 to 64).
+    #[error("not a signal number: {0}")]
+    BadUnixSignal(i32),
     /// The object was closed (a master loop in a forked child).
     #[error("this {0} is closed")]
     Closed(&'static str),

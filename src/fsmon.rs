@@ -41,6 +41,14 @@ fn events() -> WatchMask {
         | WatchMask::MOVED_TO
 }
 
+/// The directory holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// What one inotify watch stands for.
 #[derive(Debug, Clone)]
 enum Role {
@@ -128,18 +136,41 @@ impl<T: Clone> FileMonitor<T> {
                 self.watch_tree(path, monitor);
             }
         } else {
-            let parent = match path.parent() {
-                Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                _ => PathBuf::from("."),
-            };
             self.add_watch(
-                &parent,
+                &parent_of(path),
                 WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::ONLYDIR,
                 Role::Parent { monitor },
             )
             .map_err(io_err)?;
         }
         Ok(())
+    }
+
+    /// Learn the watches again from the paths, as registration made them: after another
+    /// process sharing this inotify instance re-watched a replaced file or a new subdirectory,
+    /// this copy does not know the new watch descriptors (inotify gives an existing watch's own
+    /// descriptor back when its inode is watched again, so nothing is watched twice).
+    pub fn resync(&mut self) {
+        self.roles.clear();
+        self.dirs.clear();
+        for monitor in 0..self.monitors.len() {
+            let (path, is_dir, recursive) = {
+                let m = &self.monitors[monitor];
+                (m.path.clone(), m.is_dir, m.recursive)
+            };
+            let _ = self.add_watch(&path, events(), Role::Target { monitor });
+            if is_dir {
+                if recursive {
+                    self.watch_tree(&path, monitor);
+                }
+            } else {
+                let _ = self.add_watch(
+                    &parent_of(&path),
+                    WatchMask::CREATE | WatchMask::MOVED_TO | WatchMask::ONLYDIR,
+                    Role::Parent { monitor },
+                );
+            }
+        }
     }
 
     fn watch_tree(&mut self, dir: &Path, monitor: usize) {
@@ -164,6 +195,7 @@ impl<T: Clone> FileMonitor<T> {
         let mut rewatch: Vec<usize> = Vec::new();
         let mut new_dirs: Vec<(usize, PathBuf)> = Vec::new();
         let mut buf = std::mem::take(&mut self.buf);
+        let mut resynced = false;
         // One read per wake-up (uWSGI's too): a second one would only say EAGAIN, on the event's
         // path. Whatever did not fit in the buffer wakes the next poll at once.
         let result: io::Result<()> = 'read: {
@@ -177,6 +209,14 @@ impl<T: Clone> FileMonitor<T> {
                     // Events were lost: report every monitor rather than miss one.
                     touched.extend(0..self.monitors.len());
                     continue;
+                }
+                if !resynced
+                    && !ev.mask.contains(EventMask::IGNORED)
+                    && !self.roles.contains_key(&ev.wd)
+                {
+                    // A watch another reader of this instance added (see `resync`).
+                    self.resync();
+                    resynced = true;
                 }
                 let Some(roles) = self.roles.get(&ev.wd) else {
                     continue;

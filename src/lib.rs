@@ -12,6 +12,7 @@ pub mod fsmon;
 pub mod ipc;
 pub mod master;
 pub mod proto;
+pub mod rpc;
 pub mod signal;
 pub mod spool;
 pub mod supervisor;

@@ -62,6 +62,17 @@ pub enum LoopEvent {
     Wakeup,
     /// A control datagram was not understood or refused.
     BadControl { reason: String },
+    /// A file hook (`add_file_hook`) saw its path change.
+    FileHook { hook: u32 },
+    /// A process asked for a graceful reload (`uwsgi.reload()`); `pid` is the sender's word.
+    Reload { pid: u32 },
+}
+
+/// What a file monitor stands for: a signal to raise, or one of the owner's hooks to report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Watch {
+    Signal(u8),
+    Hook(u32),
 }
 
 #[derive(Debug)]
@@ -83,6 +94,15 @@ struct CronEntry {
     next: Option<Timestamp>,
 }
 
+/// Who reads a file monitor's events when it is not the master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reader {
+    /// `workerN`: worker N.
+    Worker(u32),
+    /// `worker`: every worker, and the first to read takes the event.
+    AnyWorker,
+}
+
 /// The master loop.
 pub struct MasterLoop {
     base_ns: u64,
@@ -102,7 +122,13 @@ pub struct MasterLoop {
     wheel: TimerWheel<usize>,
     timers: Vec<TimerEntry>,
     crons: Vec<CronEntry>,
-    fsmon: Option<FileMonitor<u8>>,
+    fsmon: Option<FileMonitor<Watch>>,
+    /// File monitors read by workers themselves (one hop), by who reads them: their own
+    /// inotify instances, shared with the workers forked after they were added. The loop reads
+    /// one only while no worker that reads it is alive.
+    worker_fsmon: Vec<(Reader, FileMonitor<u8>)>,
+    /// A child was forked: from now on new monitors go to the master's own instance.
+    forked: bool,
     test_clock: bool,
     wall_offset: i64,
     events: Vec<LoopEvent>,
@@ -133,6 +159,41 @@ impl MasterLoop {
             Err(e) => return Err(e),
         }
         let control = UnixDatagram::bind(control_path)?;
+        Self::with_socket(control_path, control, wakeup_fd)
+    }
+
+    /// Take over a control socket bound by this process before it re-executed itself (a
+    /// reload): datagrams sent meanwhile wait in it. `fd` must be a socket bound to
+    /// `control_path`, else it is an error (and the fd is closed).
+    pub fn adopt(control_path: &Path, fd: RawFd, wakeup_fd: Option<RawFd>) -> io::Result<Self> {
+        let control = UnixDatagram::from(sys::adopt_fd(fd)?);
+        let bound = control.local_addr()?;
+        if bound.as_pathname() != Some(control_path) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "inherited descriptor {fd} is not the control socket {}",
+                    control_path.display()
+                ),
+            ));
+        }
+        Self::with_socket(control_path, control, wakeup_fd)
+    }
+
+    /// The control socket's descriptor made inheritable across `exec` (a reload), and this
+    /// process's loop no longer removes the socket file when dropped.
+    pub fn keep_control_across_exec(&mut self) -> io::Result<RawFd> {
+        let fd = self.control.as_raw_fd();
+        sys::set_inheritable(fd, true)?;
+        self.owner_pid = 0;
+        Ok(fd)
+    }
+
+    fn with_socket(
+        control_path: &Path,
+        control: UnixDatagram,
+        wakeup_fd: Option<RawFd>,
+    ) -> io::Result<Self> {
         control.set_nonblocking(true)?;
         let base_ns = sys::monotonic_ns();
         Ok(MasterLoop {
@@ -152,6 +213,8 @@ impl MasterLoop {
             timers: Vec::new(),
             crons: Vec::new(),
             fsmon: None,
+            worker_fsmon: Vec::new(),
+            forked: false,
             test_clock: false,
             wall_offset: 0,
             events: Vec::new(),
@@ -216,14 +279,7 @@ impl MasterLoop {
     /// Mirror the table into `routes` from now on (the instance's region, which attached
     /// processes map too); what is already registered is copied over.
     pub fn use_routes(&mut self, routes: DirectRoutes) {
-        for num in 0..=255u8 {
-            routes.set_byte(
-                num,
-                self.routes
-                    .worker(num)
-                    .map_or(0, |w| u8::try_from(w).unwrap_or(0)),
-            );
-        }
+        routes.copy_from(&self.routes);
         self.routes = routes;
     }
 
@@ -233,6 +289,7 @@ impl MasterLoop {
 
     /// Add a process's private channel (the master's end of its socketpair).
     pub fn add_channel(&mut self, kind: Kind, id: u32, fd: RawFd) {
+        self.forked = true;
         let Some(ids) = self.ids_mut(kind) else {
             return; // a kind that takes no signals (the Erlang node)
         };
@@ -442,13 +499,65 @@ impl MasterLoop {
         path: &Path,
         recursive: bool,
     ) -> Result<(), MasterError> {
+        // Before any fork, a monitor whose signal goes to one worker (or to any worker) gets
+        // an instance that the workers read themselves; the children forked later share it.
+        let reader = match self.table.get(num) {
+            _ if self.forked => None,
+            Some(Target::Worker(n)) => Some(Reader::Worker(*n)),
+            Some(Target::AnyWorker) => Some(Reader::AnyWorker),
+            _ => None,
+        };
+        match reader {
+            None => {
+                if self.fsmon.is_none() {
+                    self.fsmon = Some(FileMonitor::new()?);
+                }
+                if let Some(m) = self.fsmon.as_mut() {
+                    m.add(path, recursive, Watch::Signal(num))?;
+                }
+            }
+            Some(r) => {
+                let at = match self.worker_fsmon.iter().position(|(who, _)| *who == r) {
+                    Some(i) => i,
+                    None => {
+                        self.worker_fsmon.push((r, FileMonitor::new()?));
+                        self.worker_fsmon.len() - 1
+                    }
+                };
+                self.worker_fsmon[at].1.add(path, recursive, num)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Report `LoopEvent::FileHook { hook }` (no signal) when `path` changes: the master's own
+    /// watches (`--touch-reload`, `--py-autoreload`...), on the same inotify descriptor.
+    pub fn add_file_hook(&mut self, hook: u32, path: &Path) -> Result<(), MasterError> {
         if self.fsmon.is_none() {
             self.fsmon = Some(FileMonitor::new()?);
         }
         if let Some(m) = self.fsmon.as_mut() {
-            m.add(path, recursive, num)?;
+            m.add(path, false, Watch::Hook(hook))?;
         }
         Ok(())
+    }
+
+    /// In worker `id`, just forked: take the file monitors it reads itself (see
+    /// [`crate::direct::WorkerMonitors`]); this copy of the loop keeps none of them.
+    pub fn take_worker_monitors(&mut self, id: u32) -> Vec<FileMonitor<u8>> {
+        let (mine, rest) = std::mem::take(&mut self.worker_fsmon)
+            .into_iter()
+            .partition(|(who, _)| *who == Reader::Worker(id) || *who == Reader::AnyWorker);
+        self.worker_fsmon = rest;
+        mine.into_iter().map(|(_, m)| m).collect()
+    }
+
+    /// True while no live worker reads the monitors of `reader`: the loop reads them then.
+    fn unread(&self, reader: Reader) -> bool {
+        match reader {
+            Reader::Worker(n) => !self.topology.workers.contains(&n),
+            Reader::AnyWorker => self.topology.workers.is_empty(),
+        }
     }
 
     // ----------------------------------------------------------------- the loop
@@ -470,6 +579,9 @@ impl MasterLoop {
     fn control_message(&mut self, msg: &[u8]) -> Result<(), String> {
         match Control::decode(msg).map_err(|e| e.to_string())? {
             Control::Raise { num } => self.raise_signal(num, "signal"),
+            Control::Reload { pid } => self.events.push(LoopEvent::Reload { pid }),
+            // A worker read a file event whose signal is not its own to run.
+            Control::FileEvent { num } => self.raise_signal(num, "file monitor"),
             Control::Register { num, target } => {
                 let t = Target::parse(&target).map_err(|e| e.to_string())?;
                 // In the master's order, so the shared copy ends as the table does.
@@ -536,6 +648,13 @@ impl MasterLoop {
             fds.push(m.fd());
             fds.len() - 1
         });
+        let worker_fsmon_at: Vec<(usize, usize)> = (0..self.worker_fsmon.len())
+            .filter(|&i| self.unread(self.worker_fsmon[i].0))
+            .map(|i| {
+                fds.push(self.worker_fsmon[i].1.fd());
+                (i, fds.len() - 1)
+            })
+            .collect();
         let wakeup_at = self.wakeup_fd.map(|w| {
             fds.push(w);
             fds.len() - 1
@@ -555,8 +674,18 @@ impl MasterLoop {
                 Some(m) => m.read()?,
                 None => Vec::new(),
             };
-            for num in nums {
-                self.raise_signal(num, "file monitor");
+            for watch in nums {
+                match watch {
+                    Watch::Signal(num) => self.raise_signal(num, "file monitor"),
+                    Watch::Hook(hook) => self.events.push(LoopEvent::FileHook { hook }),
+                }
+            }
+        }
+        for (i, at) in worker_fsmon_at {
+            if ready[at] {
+                for num in self.worker_fsmon[i].1.read()? {
+                    self.raise_signal(num, "file monitor");
+                }
             }
         }
         if let (Some(i), Some(w)) = (wakeup_at, self.wakeup_fd) {
@@ -706,6 +835,42 @@ mod tests {
     }
 
     #[test]
+    fn monitors_aimed_at_workers_are_theirs_to_read_while_they_live() {
+        let (tmp, mut ml) = setup();
+        let (q_master, q_worker) = UnixDatagram::pair().unwrap();
+        q_worker.set_nonblocking(true).unwrap();
+        ml.add_queue(Kind::Worker, q_master.as_raw_fd());
+        let f = tmp.path().join("f");
+        std::fs::write(&f, "a").unwrap();
+        ml.register_signal(3, "worker2").unwrap();
+        ml.register_signal(4, "worker").unwrap();
+        ml.register_signal(5, "workers").unwrap();
+        for n in [3, 4, 5] {
+            ml.add_file_monitor(n, &f, false).unwrap();
+        }
+        assert_eq!(ml.worker_fsmon.len(), 2);
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(1));
+        // No worker alive: the loop reads them all and routes as always.
+        std::fs::write(&f, "b").unwrap();
+        let events = ml.step(Duration::from_millis(200)).unwrap();
+        assert!(events.contains(&LoopEvent::Unrouted {
+            num: 3,
+            reason: "worker 2 does not exist".into()
+        }));
+        // Worker 2 is alive: its monitor and the any-worker one are left to the workers.
+        ml.add_channel(Kind::Worker, 2, q_master.as_raw_fd());
+        std::fs::write(&f, "c").unwrap();
+        ml.step(Duration::from_millis(200)).unwrap();
+        assert_eq!(recv_all(&q_worker), vec![5]);
+        // After a fork, monitors go to the master's instance whatever their target.
+        ml.add_file_monitor(3, &f, false).unwrap();
+        assert_eq!(ml.fsmon.as_ref().map(FileMonitor::len), Some(2));
+        // The worker takes its own and the any-worker instance; another worker takes only that.
+        assert_eq!(ml.take_worker_monitors(2).len(), 2);
+        assert!(ml.take_worker_monitors(1).is_empty());
+    }
+
+    #[test]
     fn a_stale_socket_is_replaced_and_anything_else_is_left_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control");
@@ -838,5 +1003,36 @@ mod tests {
             .collect();
         assert_eq!(bad.len(), 2, "{bad:?}");
         assert!(bad[0].contains("does not exist"), "{bad:?}");
+    }
+
+    #[test]
+    fn a_file_hook_reports_and_raises_nothing() {
+        let (tmp, mut ml) = setup();
+        let (_q_master, q_worker) = one_worker(&mut ml);
+        ml.register_signal(5, "worker").unwrap();
+        let path = tmp.path().join("touch-me");
+        std::fs::write(&path, b"x").unwrap();
+        ml.add_file_hook(7, &path).unwrap();
+        ml.step(Duration::from_millis(10)).unwrap();
+        std::fs::write(&path, b"y").unwrap();
+        let mut seen = Vec::new();
+        for _ in 0..50 {
+            seen.extend(ml.step(Duration::from_millis(100)).unwrap());
+            if !seen.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(seen, vec![LoopEvent::FileHook { hook: 7 }]);
+        assert!(recv_all(&q_worker).is_empty());
+    }
+
+    #[test]
+    fn a_reload_datagram_is_reported() {
+        let (tmp, mut ml) = setup();
+        let tx = UnixDatagram::unbound().unwrap();
+        let msg = Control::Reload { pid: 42 }.encode().unwrap();
+        tx.send_to(&msg, tmp.path().join("ctl")).unwrap();
+        let events = ml.step(Duration::from_millis(500)).unwrap();
+        assert_eq!(events, vec![LoopEvent::Reload { pid: 42 }]);
     }
 }

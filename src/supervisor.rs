@@ -15,7 +15,11 @@
 //! - harakiri: SIGKILL the child, once;
 //! - stop: SIGTERM every child, wait until all exited or `mercy` seconds passed, then SIGKILL the
 //!   rest; exit 0 when none is left. A second stop request (Ctrl-C twice) kills at once. Nothing
-//!   is spawned once stopping.
+//!   is spawned once stopping;
+//! - reload: the same graceful stop, ending in `Reload` (the owner re-executes itself) instead of
+//!   `Exit`; a stop request during it turns it into a stop;
+//! - restart of some slots (`--touch-spoolers-reload`): SIGTERM to those children, respawned at
+//!   once when they exit.
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +55,8 @@ pub enum Event {
         slot: usize,
         pid: u32,
         what: String,
+        /// The function the deadline guarded, as the child published it ("" when unknown).
+        function: String,
     },
     /// The owner could not fork slot `slot` (it is retried after the back-off).
     SpawnFailed {
@@ -61,6 +67,15 @@ pub enum Event {
     Stop {
         why: String,
     },
+    /// A graceful reload was asked (SIGHUP, `uwsgi.reload()`, a touched file); `why` names it.
+    Reload {
+        why: String,
+    },
+    /// Restart these slots gracefully (`--touch-spoolers-reload`); `why` names it.
+    Restart {
+        slots: Vec<usize>,
+        why: String,
+    },
     /// Time passed.
     Tick,
 }
@@ -68,11 +83,24 @@ pub enum Event {
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Spawn { slot: usize },
-    Term { pid: u32 },
-    Kill { pid: u32 },
-    Log { level: Level, message: String },
-    Exit { code: i32 },
+    Spawn {
+        slot: usize,
+    },
+    Term {
+        pid: u32,
+    },
+    Kill {
+        pid: u32,
+    },
+    Log {
+        level: Level,
+        message: String,
+    },
+    Exit {
+        code: i32,
+    },
+    /// Every child is gone after a reload request: re-execute the master.
+    Reload,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +146,7 @@ enum SlotState {
     Up {
         pid: u32,
         since: f64,
+        /// Killed by harakiri or asked to restart: respawned at once when it exits.
         harakiri: bool,
     },
 }
@@ -135,7 +164,12 @@ struct Slot {
 enum Phase {
     Idle,
     Running,
-    Stopping { until: f64, killed: bool },
+    /// `reload`: end with `Action::Reload` instead of `Action::Exit`.
+    Stopping {
+        until: f64,
+        killed: bool,
+        reload: bool,
+    },
     Done,
 }
 
@@ -256,7 +290,12 @@ impl Supervisor {
                     }
                 }
             }
-            Event::HarakiriExpired { slot, pid, what } => {
+            Event::HarakiriExpired {
+                slot,
+                pid,
+                what,
+                function,
+            } => {
                 if let Some(s) = self.slots.get_mut(slot) {
                     if let SlotState::Up {
                         pid: p,
@@ -267,11 +306,16 @@ impl Supervisor {
                         if p == pid && !*h {
                             *h = true;
                             out.push(Action::Kill { pid });
+                            let running = if function.is_empty() {
+                                String::new()
+                            } else {
+                                format!(" running {function}")
+                            };
                             Self::log(
                                 &mut out,
                                 Level::Error,
                                 format!(
-                                    "*** HARAKIRI ON {} (pid: {pid}): {what} deadline passed, SIGKILL ***",
+                                    "*** HARAKIRI ON {} (pid: {pid}){running}: {what} deadline passed, SIGKILL ***",
                                     s.label.to_uppercase()
                                 ),
                             );
@@ -281,27 +325,24 @@ impl Supervisor {
             }
             Event::Stop { why } => match self.phase {
                 Phase::Idle | Phase::Running => {
-                    let until = now + self.cfg.mercy;
+                    self.begin_stop(now, false, format!("{why} received: stopping"), &mut out)
+                }
+                Phase::Stopping {
+                    until,
+                    killed,
+                    reload: true,
+                } => {
+                    // A stop during a reload: the master exits instead, mercy unchanged.
                     self.phase = Phase::Stopping {
                         until,
-                        killed: false,
+                        killed,
+                        reload: false,
                     };
-                    let pids: Vec<u32> = self.alive().collect();
                     Self::log(
                         &mut out,
-                        Level::Info,
-                        format!(
-                            "{why} received: stopping {} child process(es), waiting up to {} s for running tasks",
-                            pids.len(),
-                            self.cfg.mercy
-                        ),
+                        Level::Warning,
+                        format!("{why} received during the reload: the master will exit instead"),
                     );
-                    out.extend(pids.into_iter().map(|pid| Action::Term { pid }));
-                    for s in &mut self.slots {
-                        if !matches!(s.state, SlotState::Up { .. } | SlotState::Spawning) {
-                            s.state = SlotState::Down { at: f64::INFINITY };
-                        }
-                    }
                 }
                 Phase::Stopping { killed, .. } => {
                     // A second request: no more mercy.
@@ -314,15 +355,92 @@ impl Supervisor {
                         self.phase = Phase::Stopping {
                             until: now,
                             killed: false,
+                            reload: false,
                         };
                     }
                 }
                 Phase::Done => {}
             },
+            Event::Reload { why } => match self.phase {
+                Phase::Running => self.begin_stop(
+                    now,
+                    true,
+                    format!("{why}: graceful reload, stopping"),
+                    &mut out,
+                ),
+                Phase::Idle | Phase::Done => {}
+                Phase::Stopping { .. } => Self::log(
+                    &mut out,
+                    Level::Warning,
+                    format!("{why}: ignored, the master is already stopping or reloading"),
+                ),
+            },
+            Event::Restart { slots, why } => {
+                if self.phase == Phase::Running {
+                    let mut names = Vec::new();
+                    for slot in slots {
+                        if let Some(s) = self.slots.get_mut(slot) {
+                            if let SlotState::Up {
+                                pid,
+                                harakiri: ref mut h,
+                                ..
+                            } = s.state
+                            {
+                                *h = true;
+                                out.push(Action::Term { pid });
+                                names.push(format!("{} (pid: {pid})", s.label));
+                            }
+                        }
+                    }
+                    Self::log(
+                        &mut out,
+                        Level::Info,
+                        if names.is_empty() {
+                            format!("{why}: nothing to restart")
+                        } else {
+                            format!("{why}: gracefully restarting {}", names.join(", "))
+                        },
+                    );
+                }
+            }
             Event::Tick => {}
         }
         self.tick(now, &mut out);
         out
+    }
+
+    /// SIGTERM every child and wait for them (`mercy`), then exit or reload.
+    fn begin_stop(&mut self, now: f64, reload: bool, what: String, out: &mut Vec<Action>) {
+        self.phase = Phase::Stopping {
+            until: now + self.cfg.mercy,
+            killed: false,
+            reload,
+        };
+        let pids: Vec<u32> = self.alive().collect();
+        Self::log(
+            out,
+            Level::Info,
+            format!(
+                "{what} {} child process(es), waiting up to {} s for running tasks",
+                pids.len(),
+                self.cfg.mercy
+            ),
+        );
+        out.extend(pids.into_iter().map(|pid| Action::Term { pid }));
+        for s in &mut self.slots {
+            if !matches!(s.state, SlotState::Up { .. } | SlotState::Spawning) {
+                s.state = SlotState::Down { at: f64::INFINITY };
+            }
+        }
+    }
+
+    fn finish(&mut self, reload: bool, out: &mut Vec<Action>) {
+        self.phase = Phase::Done;
+        out.push(if reload {
+            Action::Reload
+        } else {
+            Action::Exit { code: 0 }
+        });
     }
 
     fn exited(&mut self, pid: u32, status: ExitStatus, now: f64, out: &mut Vec<Action>) {
@@ -390,23 +508,26 @@ impl Supervisor {
                     }
                 }
             }
-            Phase::Stopping { until, killed } => {
+            Phase::Stopping {
+                until,
+                killed,
+                reload,
+            } => {
                 let pids: Vec<u32> = self.alive().collect();
                 if pids.is_empty() && !self.slots.iter().any(|s| s.state == SlotState::Spawning) {
-                    self.phase = Phase::Done;
-                    out.push(Action::Exit { code: 0 });
+                    self.finish(reload, out);
                 } else if killed && now >= until {
                     Self::log(
                         out,
                         Level::Error,
                         format!(
-                            "{} child process(es) still not dead {} s after SIGKILL (pids: {pids:?}): exiting anyway",
+                            "{} child process(es) still not dead {} s after SIGKILL (pids: {pids:?}): {} anyway",
                             pids.len(),
-                            self.cfg.kill_grace
+                            self.cfg.kill_grace,
+                            if reload { "reloading" } else { "exiting" }
                         ),
                     );
-                    self.phase = Phase::Done;
-                    out.push(Action::Exit { code: 0 });
+                    self.finish(reload, out);
                 } else if !killed && now >= until {
                     out.extend(pids.iter().map(|&pid| Action::Kill { pid }));
                     if !pids.is_empty() {
@@ -420,6 +541,7 @@ impl Supervisor {
                     self.phase = Phase::Stopping {
                         until: now + self.cfg.kill_grace,
                         killed: true,
+                        reload,
                     };
                 }
             }
@@ -556,6 +678,7 @@ mod tests {
                 slot: 0,
                 pid: 100,
                 what: "task".into(),
+                function: "tasks.slow".into(),
             },
             0.2,
         );
@@ -565,6 +688,7 @@ mod tests {
                 slot: 0,
                 pid: 100,
                 what: "task".into(),
+                function: "tasks.slow".into(),
             },
             0.3,
         );
@@ -575,6 +699,144 @@ mod tests {
                 status: ExitStatus::Signal(9),
             },
             0.4,
+        );
+        assert_eq!(spawns(&a), vec![0]);
+    }
+
+    #[test]
+    fn harakiri_line_names_the_process_pid_and_function() {
+        let mut s = started();
+        let a = s.handle(
+            Event::HarakiriExpired {
+                slot: 1,
+                pid: 101,
+                what: "user".into(),
+                function: "tasks.slow".into(),
+            },
+            0.2,
+        );
+        assert!(a.iter().any(|x| matches!(x, Action::Log { message, .. }
+            if message.contains("HARAKIRI ON WORKER 1 (pid: 101) running tasks.slow: user deadline passed"))));
+    }
+
+    #[test]
+    fn reload_stops_gracefully_then_reloads_instead_of_exiting() {
+        let mut s = started();
+        let a = s.handle(
+            Event::Reload {
+                why: "SIGHUP".into(),
+            },
+            5.0,
+        );
+        assert!(a.contains(&Action::Term { pid: 100 }) && a.contains(&Action::Term { pid: 101 }));
+        // a second reload while stopping changes nothing
+        let a = s.handle(
+            Event::Reload {
+                why: "SIGHUP".into(),
+            },
+            5.1,
+        );
+        assert!(
+            !a.iter()
+                .any(|x| matches!(x, Action::Term { .. } | Action::Reload))
+        );
+        let a = s.handle(
+            Event::Exited {
+                pid: 100,
+                status: ExitStatus::Code(0),
+            },
+            6.0,
+        );
+        assert!(spawns(&a).is_empty() && !a.contains(&Action::Reload));
+        let a = s.handle(
+            Event::Exited {
+                pid: 101,
+                status: ExitStatus::Code(0),
+            },
+            6.5,
+        );
+        assert!(a.contains(&Action::Reload) && !a.contains(&Action::Exit { code: 0 }));
+        assert!(s.finished());
+    }
+
+    #[test]
+    fn reload_past_mercy_kills_then_reloads() {
+        let mut s = started();
+        s.handle(
+            Event::Reload {
+                why: "SIGHUP".into(),
+            },
+            0.0,
+        );
+        let a = s.handle(Event::Tick, 31.0);
+        assert!(a.contains(&Action::Kill { pid: 100 }));
+        s.handle(
+            Event::Exited {
+                pid: 100,
+                status: ExitStatus::Signal(9),
+            },
+            31.1,
+        );
+        let a = s.handle(
+            Event::Exited {
+                pid: 101,
+                status: ExitStatus::Signal(9),
+            },
+            31.2,
+        );
+        assert!(a.contains(&Action::Reload));
+    }
+
+    #[test]
+    fn a_stop_during_a_reload_exits() {
+        let mut s = started();
+        s.handle(
+            Event::Reload {
+                why: "SIGHUP".into(),
+            },
+            0.0,
+        );
+        s.handle(
+            Event::Stop {
+                why: "SIGTERM".into(),
+            },
+            0.5,
+        );
+        s.handle(
+            Event::Exited {
+                pid: 100,
+                status: ExitStatus::Code(0),
+            },
+            1.0,
+        );
+        let a = s.handle(
+            Event::Exited {
+                pid: 101,
+                status: ExitStatus::Code(0),
+            },
+            1.0,
+        );
+        assert!(a.contains(&Action::Exit { code: 0 }) && !a.contains(&Action::Reload));
+    }
+
+    #[test]
+    fn restart_terms_only_those_slots_and_respawns_them_at_once() {
+        let mut s = started();
+        let a = s.handle(
+            Event::Restart {
+                slots: vec![0],
+                why: "touched".into(),
+            },
+            0.1,
+        );
+        assert!(a.contains(&Action::Term { pid: 100 }) && !a.contains(&Action::Term { pid: 101 }));
+        // it exits quickly (a crash would be backed off), but a restart respawns at once
+        let a = s.handle(
+            Event::Exited {
+                pid: 100,
+                status: ExitStatus::Signal(15),
+            },
+            0.2,
         );
         assert_eq!(spawns(&a), vec![0]);
     }

@@ -36,6 +36,31 @@ fn whole_file_lock(kind: libc::c_short) -> libc::flock {
 /// OFD locks conflict with uWSGI's classic POSIX `fcntl` locks (and with each other across
 /// processes and threads), unlike `flock`, which is invisible to uWSGI. Returns `Ok(false)` if
 /// another holder has it.
+/// Take ownership of an inherited descriptor (a master re-executed by a reload gets its
+/// control socket this way); an fd that is not open is an error, never adopted. It is made
+/// close-on-exec again.
+pub fn adopt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: F_GETFD/F_SETFD only read and set flags of a descriptor number.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) })?;
+    // SAFETY: the descriptor is open (F_GETFD succeeded) and the caller hands it over: nothing
+    // else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Clear (`inherit` true) or set close-on-exec on `fd`.
+pub fn set_inheritable(fd: RawFd, inherit: bool) -> io::Result<()> {
+    // SAFETY: F_GETFD/F_SETFD only read and set flags of a descriptor number.
+    let flags = cvt(unsafe { libc::fcntl(fd, libc::F_GETFD) })?;
+    let flags = if inherit {
+        flags & !libc::FD_CLOEXEC
+    } else {
+        flags | libc::FD_CLOEXEC
+    };
+    cvt(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) })?;
+    Ok(())
+}
+
 pub fn try_lock_exclusive(file: &File) -> io::Result<bool> {
     let fl = whole_file_lock(libc::F_WRLCK as libc::c_short);
     // SAFETY: valid fd and a pointer to a live flock struct.
@@ -306,6 +331,24 @@ pub fn make_thread_batch() {
     unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
 
+/// Ask the kernel to send `sig` to this process when its parent dies (`PR_SET_PDEATHSIG`).
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number by value; no memory is passed.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_PDEATHSIG,
+            libc::c_ulong::from(sig.unsigned_abs()),
+            0,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// fsync a directory, so that a rename or unlink inside it survives power loss.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
@@ -530,6 +573,202 @@ pub fn recv_nonblocking(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> 
             _ => return Err(err),
         }
     }
+}
+
+/// `poll(2)` over caller-built entries (events chosen per fd); `revents` are filled in. An
+/// interrupted wait returns 0 (nothing ready), so the caller checks signals and loops.
+pub fn poll_fds(pfds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
+    let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+    // SAFETY: pfds is a live, exclusively borrowed array of the given length.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(err);
+    }
+    Ok(rc as usize)
+}
+
+/// Set the accept backlog of a listening socket (`listen(2)` again updates it on Linux).
+pub fn set_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen on a caller-owned socket; no memory is passed.
+    if unsafe { libc::listen(fd, backlog) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Connect a Unix stream socket without blocking: a listener whose backlog is full gives
+/// `WouldBlock` (EAGAIN) at once instead of a connect that waits for ever. The stream is
+/// returned in blocking mode.
+pub fn unix_connect_nonblocking(
+    path: &std::path::Path,
+) -> io::Result<std::os::unix::net::UnixStream> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is not a usable Unix socket path", path.display()),
+        ));
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: creates a socket; the fd is owned by the UnixStream below at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket nobody else owns.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    let len = (std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: addr is a live sockaddr_un and len does not exceed its size.
+    let rc = unsafe { libc::connect(fd, (&raw const addr).cast(), len) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+/// The address family of a socket (`SO_DOMAIN`).
+pub fn socket_family(fd: RawFd) -> io::Result<i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `v`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut v).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(v)
+}
+
+/// Accept one connection, non-blocking and close-on-exec from the start (`accept4`): one
+/// system call where `accept` + `set_nonblocking` take two. `WouldBlock` when none is waiting.
+pub fn accept_nonblocking(listener: RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    loop {
+        // SAFETY: accept4 with null address pointers writes no memory.
+        let fd = unsafe {
+            libc::accept4(
+                listener,
+                std::ptr::null_mut(),
+                std::ptr::null_mut(),
+                libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            )
+        };
+        if fd >= 0 {
+            // SAFETY: a fresh descriptor that nothing else owns.
+            return Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) });
+        }
+        let err = io::Error::last_os_error();
+        if err.kind() != io::ErrorKind::Interrupted {
+            return Err(err);
+        }
+    }
+}
+
+/// Connect a TCP stream in blocking mode, the connect itself bounded by `timeout` (Linux honours
+/// `SO_SNDTIMEO` in `connect`): three system calls where a non-blocking connect and a poll take
+/// seven. The stream keeps that send timeout.
+pub fn tcp_connect_timeout(
+    addr: &std::net::SocketAddr,
+    timeout: Duration,
+) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let family = if addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: creates a socket; the fd is owned by the TcpStream below at once.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket nobody else owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    stream.set_write_timeout(Some(timeout.max(Duration::from_micros(1))))?;
+    // SAFETY: sockaddr_in/sockaddr_in6 are plain data; each is filled from `addr` and passed
+    // with its own size.
+    let rc = unsafe {
+        match addr {
+            std::net::SocketAddr::V4(a) => {
+                let mut sa: libc::sockaddr_in = std::mem::zeroed();
+                sa.sin_family = libc::AF_INET as libc::sa_family_t;
+                sa.sin_port = a.port().to_be();
+                sa.sin_addr = libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                };
+                libc::connect(
+                    fd,
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                )
+            }
+            std::net::SocketAddr::V6(a) => {
+                let mut sa: libc::sockaddr_in6 = std::mem::zeroed();
+                sa.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sa.sin6_port = a.port().to_be();
+                sa.sin6_addr = libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                };
+                sa.sin6_flowinfo = a.flowinfo();
+                sa.sin6_scope_id = a.scope_id();
+                libc::connect(
+                    fd,
+                    (&raw const sa).cast(),
+                    std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+                )
+            }
+        }
+    };
+    if rc < 0 {
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            // A connect cut by the send timeout reports EINPROGRESS (or EAGAIN).
+            Some(libc::EINPROGRESS | libc::EAGAIN) => {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+            }
+            // Interrupted: the handshake goes on; wait for it (bounded) and take its result.
+            Some(libc::EINTR) => {
+                let mut pfd = [libc::pollfd {
+                    fd,
+                    events: libc::POLLOUT,
+                    revents: 0,
+                }];
+                if poll_fds(&mut pfd, timeout)? == 0 {
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+                }
+                if let Some(e) = stream.take_error()? {
+                    return Err(e);
+                }
+            }
+            _ => return Err(err),
+        }
+    }
+    Ok(stream)
 }
 
 #[cfg(test)]

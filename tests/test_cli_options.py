@@ -30,7 +30,7 @@ def test_seed_command_line_is_accepted_as_is():
     assert opts.notices == [
         (
             'uwsgidecorators: option --socket is not served (this runtime serves spoolers and workers, '
-            'not requests: keep your web server for that), ignored'
+            'not requests: keep your web server for that; to serve uWSGI RPC there, add --plugin rpc), ignored'
         )
     ]
     assert opts.strings('spooler') == ['myspool'] and opts.flag('master')

@@ -221,3 +221,152 @@ def test_a_worker_adds_file_monitors_at_run_time(procs, tmp_path):
     )
     assert 'control datagram refused' not in m.log()
     assert m.stop(signal.SIGTERM) == 0
+
+
+def _append(path, n=1):
+    """n separate writes: one IN_MODIFY each (open and close are not in the watched events)."""
+    with open(path, 'a') as f:
+        for _ in range(n):
+            f.write('x\n')
+            f.flush()
+
+
+def test_any_worker_target_runs_once_per_event_with_two_workers(procs, tmp_path):
+    # Both workers read the monitor's inotify instance themselves (one hop); each read takes what
+    # is queued, so one event runs the handler once, in one worker, never in both.
+    watched = tmp_path / 'any.txt'
+    watched.write_text('')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED, target='worker')
+        def changed(num):
+            rec('changed')
+        """,
+        watched,
+        workers=2,
+    )
+    _ready(m, 2)
+    time.sleep(0.3)
+    for i in range(1, 16):
+        _append(watched)
+        wait_until(lambda i=i: len(_events(out, 'changed')) >= i, 20, f'the handler after write {i}', [m])
+        assert _settle(out, 'changed', 0.15) == i, f'write {i} ran the handler more than once'
+    assert {r['worker'] for r in _events(out, 'changed')} <= {1, 2}
+    assert 'not delivered' not in m.log()
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_rename_survival_when_the_other_worker_reads_next(procs, tmp_path):
+    # Whichever worker reads the rename re-watches the new file on the shared instance; the other
+    # worker learns the new watch when it first reads one of its events, so no write is missed.
+    watched = tmp_path / 'shared.conf'
+    watched.write_text('a')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED)
+        def changed(num):
+            rec('changed')
+            time.sleep(0.05)  # keep this worker busy: the next event goes to the other one
+        """,
+        watched,
+        workers=2,
+    )
+    _ready(m, 2)
+    time.sleep(0.3)
+    for round_ in range(4):
+        before = _settle(out, 'changed', 0.2)
+        tmp = tmp_path / f'shared.conf.{round_}'
+        tmp.write_text(str(round_))
+        os.replace(tmp, watched)
+        wait_until(lambda n=before: len(_events(out, 'changed')) > n, 20, f'the handler after rename {round_}', [m])
+        before = _settle(out, 'changed', 0.2)
+        for k in range(4):
+            _append(watched)
+            wait_until(
+                lambda n=before + k + 1: len(_events(out, 'changed')) >= n, 20, f'write {k} after rename {round_}', [m]
+            )
+    assert {r['worker'] for r in _events(out, 'changed')} == {1, 2}
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_one_worker_target_survives_a_respawn_and_a_missing_worker_is_logged(procs, tmp_path):
+    # worker2 reads its monitor itself; killed after a rename, its successor (forked from the
+    # master, which never saw that rename) still follows the new file. A monitor for worker3,
+    # which does not exist, is read by the master and logged as not delivered.
+    watched = tmp_path / 'w2.conf'
+    watched.write_text('a')
+    (tmp_path / 'w2.conf.w3').write_text('a')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED, target='worker2')
+        def changed(num):
+            rec('changed')
+
+        @filemon(WATCHED + '.w3', target='worker3')
+        def never(num):
+            rec('never')
+        """,
+        watched,
+        workers=2,
+    )
+    _ready(m, 2)
+    tmp = tmp_path / 'w2.conf.new'
+    tmp.write_text('b')
+    os.replace(tmp, watched)
+    wait_until(lambda: _events(out, 'changed'), 20, 'the handler after the rename', [m])
+    before = _settle(out, 'changed', 0.2)
+    pid = _events(out, 'changed')[0]['pid']
+    os.kill(pid, signal.SIGKILL)
+    wait_until(lambda: m.log().count('spawned uWSGI worker 2 ') >= 2, 30, 'worker 2 respawned', [m])
+
+    def write_and_seen():
+        _append(watched)
+        return [r for r in _events(out, 'changed') if r['pid'] != pid]
+
+    wait_until(write_and_seen, 20, 'the respawned worker 2 after a write to the renamed file', [m], interval=0.3)
+    assert all(r['worker'] == 2 for r in _events(out, 'changed'))
+    assert len(_events(out, 'changed')) > before
+    with open(str(watched) + '.w3', 'a') as f:
+        f.write('x')
+    wait_until(lambda: 'not delivered' in m.log(), 20, 'the log line for worker3', [m])
+    assert _events(out, 'never') == []
+    assert m.stop(signal.SIGTERM) == 0
+
+
+def test_a_postfork_signal_wait_reads_the_monitors_its_worker_reads(procs, tmp_path):
+    # A monitor aimed at worker 1 is read by worker 1 itself (the master leaves it alone while
+    # worker 1 lives): a uwsgi.signal_wait in its @postfork function, before the worker loop
+    # runs, must read it too, or the wait would never end.
+    watched = tmp_path / 'postfork.txt'
+    watched.write_text('')
+    m, out = _start(
+        procs,
+        tmp_path,
+        """
+        @filemon(WATCHED, target='worker1')
+        def changed(num):
+            rec('changed', num=num)
+
+        @postfork
+        def wait_in_worker_one():
+            if uwsgi.worker_id() != 1:
+                return
+            rec('ready')
+            uwsgi.signal_wait()
+            rec('waited', received=uwsgi.signal_received())
+        """,
+        watched,
+    )
+    wait_until(lambda: _events(out, 'ready'), 20, 'the wait', [m])
+    time.sleep(0.3)
+    _append(watched)
+    waited = wait_until(lambda: _events(out, 'waited'), 20, 'the end of the wait', [m])
+    changed = _events(out, 'changed')
+    assert [e['num'] for e in changed] == [waited[0]['received']]
+    assert m.stop(signal.SIGTERM) == 0

@@ -476,10 +476,9 @@ def test_harakiri_without_master_warns_once(unconfigured):
 # Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
 BUILT = {
     'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread',
-    'harakiri', 'erlang', 'lock',
+    'harakiri', 'erlang', 'rpc', 'lock',
 }
 NOT_BUILT = {
-    'rpc': lambda: uwsgidecorators.rpc('x'),
     'mulefunc': lambda: uwsgidecorators.mulefunc(lambda: None),
     'mule': lambda: uwsgidecorators.mule(1),
     'muleloop': lambda: uwsgidecorators.muleloop(1),
@@ -522,9 +521,12 @@ def test_every_decorator_of_the_real_module_is_built_or_refused():
 def test_the_shim_names_what_is_not_built():
     with pytest.raises(AttributeError, match="'mule_msg': mules and farms are not built yet"):
         uwsgi.mule_msg(b'x')
-    with pytest.raises(AttributeError, match="'register_rpc': RPC is not built yet"):
-        uwsgi.register_rpc('x', print)
-    with pytest.raises(AttributeError, match="'reload': reloading is not built yet"):
+
+
+def test_reload_without_a_master_says_so(unconfigured):
+    from uwsgidecorators.exceptions import MasterNotFoundError
+
+    with pytest.raises(MasterNotFoundError):
         uwsgi.reload()
 
 

@@ -8,5 +8,6 @@ effects (``uwsgi.spooler`` is installed by ``import uwsgidecorators`` alone, as 
 - ``config``: what a process knows (spool dirs, role, worker id, options)
 - ``shared``: the master's shared table of children
 - ``signals``: the per-process signal table and the way to the master
+- ``rpc``: the per-process RPC table, local, remote and via-the-master calls
 - ``exceptions``: the exception tree (re-exported by ``uwsgidecorators.exceptions``)
 """

@@ -8,7 +8,7 @@ the GIL and returns to Python for a signal's handler to run (Ctrl-C). Bad input 
 """
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, final
 
 from typing_extensions import disjoint_base
@@ -37,7 +37,9 @@ __all__ = [
     'unlock',
     'is_locked',
     'forget_lock_region',
+    'WorkerMonitors',
     'direct_socket_path',
+    'set_parent_death_signal',
     'Supervisor',
     'Action',
     'Kind',
@@ -47,6 +49,7 @@ __all__ = [
     'control_timer',
     'control_cron',
     'control_file_monitor',
+    'control_reload',
     'fail_held_task',
     'insecure_spool_dir',
     'ErlangNode',
@@ -54,6 +57,9 @@ __all__ = [
     'ErlangRef',
     'erlang_encode',
     'erlang_decode',
+    'rpc_listen',
+    'rpc_call',
+    'RpcServer',
 ]
 
 __version__: str
@@ -117,7 +123,13 @@ def check_signal_target(target: str) -> None:
     wrong), so a process without the master refuses exactly what the master would."""
 
 def recv_signals(
-    private: int, shared: int, wake_fd: int, timeout: float | None = None, direct: int = -1, notify: int = -1
+    private: int,
+    shared: int,
+    wake_fd: int,
+    timeout: float | None = None,
+    direct: int = -1,
+    notify: int = -1,
+    monitors: WorkerMonitors | None = None,
 ) -> bytes:
     """Wait for signals on a process's channels and return their numbers, one byte each.
 
@@ -126,17 +138,33 @@ def recv_signals(
     empty result so the caller can look at its stop flag). A negative fd is not watched. The GIL
     is released while waiting; Ctrl-C is checked every 100 ms, or only when ``wake_fd`` fires if
     it is given (it must then be the process's signal wake-up fd). ``notify`` is one more
-    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``timeout``
-    None: no limit.
+    wake-up pipe (``uwsgi.signal_wait``'s: another thread ran the awaited signal). ``monitors``:
+    the file monitors a worker reads itself (``MasterLoop.worker_monitors``), polled too; their
+    signals come after the channels'. ``timeout`` None: no limit.
     """
+
+def set_parent_death_signal(sig: int) -> None:
+    """``prctl(PR_SET_PDEATHSIG, sig)``: this process gets Unix signal ``sig`` when its parent
+    dies. ``ValueError`` if ``sig`` is not 1 to 64, ``OSError`` if the kernel refuses."""
 
 def direct_socket_path(control_path: _Path, worker_id: int) -> str:
     """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
 
 @final
+class WorkerMonitors:
+    """The file monitors a worker reads itself: those whose signal went to this worker
+    (``workerN``) or to any worker (``worker``) when they were added before the first fork
+    (from ``MasterLoop.worker_monitors``). Signals read there that the table now sends elsewhere
+    go there: to their worker directly, else to the master."""
+
+    def fds(self) -> list[int]:
+        """The inotify descriptors this worker reads (to wait on them beside other work, such as
+        serving RPC calls)."""
+
+@final
 class DirectSender:
-    """Direct delivery to one worker: the shared 256-byte table of ``workerN`` targets and the
-    workers' direct sockets (from ``MasterLoop.direct_sender``)."""
+    """Direct delivery to one worker: the shared 512-byte table of ``workerN`` (and ``worker``)
+    targets and the workers' direct sockets (from ``MasterLoop.direct_sender``)."""
 
     def send(self, num: int) -> bool:
         """Deliver ``num`` straight to its worker; False: send it to the master instead."""
@@ -149,8 +177,9 @@ class DirectSender:
 
 @final
 class Region:
-    """The instance's shared region: the process table, the direct-delivery routes and the lock
-    table (``src/ipc/region.rs``). Made with one of the three static constructors."""
+    """The instance's shared region: the process table (with the names of the functions its
+    deadlines guard), the direct-delivery routes and the lock table (``src/ipc/region.rs``).
+    Made with one of the three static constructors."""
 
     @staticmethod
     def create(path: _Path, nslots: int, nlocks: int) -> Region:
@@ -186,6 +215,16 @@ class Region:
         """Word ``index`` (0-3) of the process table's header (0: spooler frequency in ms)."""
     def set_header(self, index: int, value: int) -> None:
         """Set word ``index`` of the process table's header."""
+    def name(self, slot: int, which: int) -> str:
+        """Name field ``which`` (0: the task deadline's, 1: the user deadline's) of process slot
+        ``slot``: the function that deadline was armed for ('' when none; bytes that are not
+        UTF-8 read as U+FFFD). ``IndexError`` out of range."""
+    def set_name(self, slot: int, which: int, name: str) -> None:
+        """Set name field ``which`` of process slot ``slot``, cut to 96 bytes on a character
+        boundary. ``IndexError`` out of range."""
+    def reset_table(self) -> None:
+        """Clear the process table (header words, every slot's fields and names); routes and
+        locks are untouched (a master adopting the region after a reload)."""
     def direct_sender(self, control: _Path) -> DirectSender:
         """A sender for signals aimed at one worker, reading this region's routes (an attached
         process's; ``control``: the master's control socket, next to the workers' sockets)."""
@@ -348,10 +387,19 @@ class CronSpec:
 class MasterLoop:
     """The master's event loop: control socket, signal table and routing, timers, cron, file
     monitors. ``wakeup_fd``: the read end of the master's ``signal.set_wakeup_fd`` pipe;
-    ``test_clock``: control datagrams may move the wall clock cron sees (tests only)."""
+    ``test_clock``: control datagrams may move the wall clock cron sees (tests only);
+    ``control_fd``: a control socket already bound to ``control_path`` by this process before it
+    re-executed itself (a reload), adopted instead of bound again; ``region``: the instance's
+    region, whose routes section the loop mirrors its signal table into (attached processes read
+    it for direct delivery)."""
 
     def __new__(
-        cls, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False, region: Region | None = None
+        cls,
+        control_path: _Path,
+        wakeup_fd: int | None = None,
+        test_clock: bool = False,
+        control_fd: int | None = None,
+        region: Region | None = None,
     ) -> MasterLoop: ...
     def register_signal(self, num: int, target: str) -> None:
         """``uwsgi.register_signal``: route signal ``num`` to ``target``."""
@@ -374,6 +422,12 @@ class MasterLoop:
         runs once, late (uWSGI skips it)."""
     def add_file_monitor(self, num: int, path: _Path, recursive: bool = False) -> None:
         """Raise ``num`` when ``path`` changes (survives replace-by-rename)."""
+    def add_file_hook(self, hook: int, path: _Path) -> None:
+        """Report ``('file_hook', hook, '')`` from ``step`` when ``path`` changes; no signal is
+        raised (the master's own watches: ``--touch-reload``, ``--py-autoreload``)."""
+    def keep_control_across_exec(self) -> int:
+        """The control socket's descriptor made inheritable for a reload's ``exec``; the socket
+        file is then no longer removed when this loop is dropped."""
     def set_clock_offset(self, offset: int) -> None:
         """Move the wall clock used by cron (``offset`` seconds from the real one) and re-plan
         the cron entries."""
@@ -381,10 +435,14 @@ class MasterLoop:
         """The wall clock cron sees, in unix seconds."""
     def step(self, timeout: float = 1.0) -> list[tuple[str, int, str]]:
         """Run the loop for up to ``timeout`` seconds (or until a Unix signal wakes it) and return
-        the events to log, as ``(kind, signum, detail)`` tuples."""
+        the events to log, as ``(kind, signum, detail)`` tuples; ``('file_hook', hook, '')`` for a
+        file hook, ``('reload', sender_pid, '')`` for a reload datagram."""
     def direct_sender(self) -> DirectSender:
         """A sender for signals aimed at one worker (its own socket, the shared table); a child
         takes one before ``close_in_child``."""
+    def worker_monitors(self, worker_id: int) -> WorkerMonitors | None:
+        """In worker ``worker_id``, just forked (before ``close_in_child``): the file monitors this
+        worker reads itself (one hop), to pass to ``recv_signals``; None if it reads none."""
     def close_in_child(self) -> None:
         """In a forked child: close the inherited descriptors, leaving the master's socket file."""
 
@@ -417,8 +475,16 @@ class Supervisor:
         """The fork of ``slot`` failed with ``error``: it is retried after the back-off."""
     def exited(self, pid: int, status: int, now: float) -> list[Action]:
         """``pid`` exited; ``status`` is the raw status from ``os.waitpid``."""
-    def harakiri(self, slot: int, pid: int, now: float, what: str = 'harakiri') -> list[Action]:
-        """A harakiri deadline of ``pid`` passed; ``what`` names it, for the log line."""
+    def harakiri(
+        self, slot: int, pid: int, now: float, what: str = 'harakiri', function: str = ''
+    ) -> list[Action]:
+        """A harakiri deadline of ``pid`` passed; ``what`` names it and ``function`` the function
+        it guarded ('' when unknown), for the log line."""
+    def reload(self, now: float, why: str = 'reload') -> list[Action]:
+        """A graceful reload: every child is stopped (SIGTERM, up to ``mercy`` for running tasks),
+        then ``Action.Reload()``. A stop request during it turns it into a stop."""
+    def restart(self, slots: list[int], now: float, why: str = 'restart') -> list[Action]:
+        """Restart these slots gracefully: SIGTERM, respawned at once when they exit."""
     def stop(self, now: float, why: str = 'stop') -> list[Action]:
         """Stop requested; ``why`` names the request (e.g. "SIGTERM"), for the log line. A second
         request while stopping kills the rest at once."""
@@ -508,6 +574,13 @@ class Action:
         def code(self) -> int:
             """The master's exit status."""
 
+    @final
+    class Reload(Action):
+        """Every child is gone after a reload request: re-execute the master."""
+
+        __match_args__ = ()
+        def __new__(cls) -> Action.Reload: ...
+
 # ---------------------------------------------------------------- control datagrams
 # The master's control datagrams, encoded by the core (their format: src/proto/control.rs). The
 # caller checks the values first (the master judges them again when it applies them); a value
@@ -531,6 +604,8 @@ def control_cron(num: int, catch_up: bool, tz: str | None, form: str | tuple[int
 
 def control_file_monitor(num: int, recursive: bool, path: bytes) -> bytes:
     """A file monitor raising ``num`` when ``path`` (absolute, raw bytes) changes."""
+def control_reload(pid: int) -> bytes:
+    """``uwsgi.reload()``: ask the master for a graceful reload (``pid``: the sender's, logged)."""
 
 # ---------------------------------------------------------------- process kinds
 
@@ -644,3 +719,62 @@ class ErlangNode:
         """``{Name, Node} ! Message``, connecting to ``node`` if needed."""
     def close(self) -> None:
         """Unregister from EPMD and close every connection."""
+
+# ---------------------------------------------------------------- RPC (uwsgi protocol, modifier1 173)
+
+def rpc_listen(address: str, backlog: int) -> int:
+    """Bind a listening socket at ``address`` (``HOST:PORT``, ``:PORT`` for every interface, or a
+    Unix socket path: anything without a colon) with ``backlog`` pending connections at most.
+
+    A Unix socket left at the path is replaced; any other kind of file there is an error.
+    Returns the fd; the caller owns it (``socket.socket(fileno=fd)``).
+
+    Raises:
+        OSError: the address cannot be bound (in use, no permission...).
+    """
+
+def rpc_call(address: str, name: bytes, args: list[bytes], timeout: float) -> bytes | None:
+    """Call ``name(*args)`` at ``address`` (``HOST:PORT`` or a Unix socket path) as uWSGI's client
+    does: connect, send one request, read one reply; the GIL is released, Ctrl-C ends the call.
+
+    Returns the value, or None when the server closed without an answer (unknown function, no
+    result, the function raised).
+
+    Raises:
+        ValueError: the call breaks uWSGI's limits (name 1-255 bytes, 255 arguments, empty
+            arguments, name and arguments over 65535 bytes in all).
+        OSError: no answer within ``timeout`` seconds (``TimeoutError``), refused
+            (``ConnectionRefusedError``), a missing Unix socket (``FileNotFoundError``), or a
+            reply that breaks the protocol (errno ``EPROTO``).
+    """
+
+@final
+class RpcServer:
+    """One worker's RPC server over listening sockets the master bound before the fork; it
+    reads requests from many connections at once without blocking and answers them one by one.
+
+    Args:
+        fds: the listening sockets (duplicated: the caller keeps its own).
+        max_connections: connections read, run or written at once; past it the listeners are
+            not watched and further clients wait in the kernel's backlog.
+        read_timeout: seconds a client has to send its whole request, and again to take the
+            reply; then the connection is closed.
+    """
+
+    def __new__(cls, fds: list[int], max_connections: int = 64, read_timeout: float = 4.0) -> RpcServer: ...
+    def serve(
+        self,
+        dispatch: Callable[[bytes, tuple[bytes, ...]], object],
+        log: Callable[[str], object],
+        wake_fds: list[int],
+        timeout: float | None = None,
+    ) -> bool:
+        """Serve calls until one of ``wake_fds`` is readable (True) or ``timeout`` seconds pass
+        (False; None: no limit). Accepting, reading and writing happen without the GIL; each
+        complete request calls ``dispatch(name, args)``, whose non-empty bytes are the reply
+        (anything else: the connection is closed without one, as uWSGI does). Packets that are
+        not RPC requests are closed and counted; ``log(line)`` gets a report at most every 10 s.
+        Ctrl-C (a signal whose handler raises) ends the wait. One thread at a time.
+        """
+    def open_connections(self) -> int:
+        """Connections open now (being read, run or written)."""

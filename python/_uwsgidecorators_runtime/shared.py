@@ -14,6 +14,11 @@ set at run time (0 = use --spooler-frequency).
 A spooler under --spooler-harakiri publishes its current task (descriptor + 1, 0 for none, and
 inode) so that the master can record a harakiri as a failed attempt of that task.
 
+In the region's names section, two name fields per slot (``NAME_BYTES`` each, UTF-8, NUL-padded): the
+qualified name of the function each deadline (task, user) was armed for, so that the master's
+harakiri line names it. A child writes one only when it arms a deadline (nothing is written for
+a task or a handler without harakiri).
+
 Deadlines are absolute ``time.monotonic()`` milliseconds: CLOCK_MONOTONIC is one clock for the
 whole machine on Linux, so the master can compare a child's value with its own clock, and a wall
 clock jump cannot trigger (or postpone) a kill.
@@ -24,7 +29,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-__all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'SharedTable', 'now_ms']
+__all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'NAME_BYTES', 'SharedTable', 'now_ms', 'qualified_name']
 
 from . import _core
 
@@ -44,10 +49,19 @@ F_TASK_FD = 6  # a spooler's claimed task file: its descriptor + 1 (0: no task),
 F_TASK_INO = 7  # ... and its inode number
 
 _H_SPOOLER_FREQUENCY = 0  # table header word
+NAME_BYTES = 96  # the region's name field (src/ipc/region.rs NAME_BYTES)
+_NAMES = (F_TASK_DEADLINE, F_USER_DEADLINE)  # one name per deadline field, in this order
 
 
 def now_ms() -> int:
     return int(time.monotonic() * 1000)
+
+
+def qualified_name(func: object) -> str:
+    """``module.qualname`` of a function (what a harakiri line names)."""
+    module = getattr(func, '__module__', None)
+    qual = getattr(func, '__qualname__', None) or getattr(func, '__name__', None) or repr(func)
+    return f'{module}.{qual}' if module else str(qual)
 
 
 class SharedTable:
@@ -69,12 +83,26 @@ class SharedTable:
         self._check(slot)
         self.region.put(slot, field, int(value))
 
+    # -- function names ------------------------------------------------------------------------
+    def set_name(self, slot: int, field: int, name: str) -> None:
+        """Publish the function a deadline (``F_TASK_DEADLINE`` or ``F_USER_DEADLINE``) guards;
+        cut to ``NAME_BYTES`` (on a character boundary)."""
+        self._check(slot)
+        self.region.set_name(slot, _NAMES.index(field), name.encode('utf-8', 'replace').decode('utf-8'))
+
+    def name(self, slot: int, field: int) -> str:
+        """The function published for a deadline ('' when none)."""
+        self._check(slot)
+        return str(self.region.name(slot, _NAMES.index(field)))
+
     # -- slots --------------------------------------------------------------------------------
     def claim(self, slot: int, pid: int, kind: int, ident: int, dir_index: int = -1) -> None:
         """Record a freshly forked child; stale deadlines of a dead predecessor are cleared."""
         self.put(slot, F_TASK_DEADLINE, 0)
         self.put(slot, F_USER_DEADLINE, 0)
         self.put(slot, F_TASK_FD, 0)
+        for field in _NAMES:
+            self.set_name(slot, field, '')
         self.put(slot, F_KIND, kind)
         self.put(slot, F_IDENT, ident)
         self.put(slot, F_DIR_INDEX, dir_index)

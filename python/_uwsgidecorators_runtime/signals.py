@@ -42,11 +42,14 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import config as _config
-from .shared import F_TASK_DEADLINE
+from .shared import F_TASK_DEADLINE, qualified_name
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
+
+if TYPE_CHECKING:
+    from . import _core
 
 __all__ = [
     'add_cron',
@@ -417,6 +420,15 @@ def send_signal(num: Any, remote: Any = None) -> None:
     _send((_RAISE or _raise_datagrams())[n])
 
 
+def request_reload() -> bool:
+    """``uwsgi.reload()``: ask the master for a graceful reload, through its control socket (the
+    master sends it to itself too, so every way in is handled at one place of its loop)."""
+    from . import _core
+
+    _send(_core.control_reload(os.getpid()))
+    return True
+
+
 def _raise_datagrams() -> tuple[bytes, ...]:
     global _RAISE
     from . import _core
@@ -605,6 +617,7 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     st = _config.state()
     table, slot = st.table, st.slot
     if table is not None and slot is not None and harakiri > 0:
+        table.set_name(slot, F_TASK_DEADLINE, qualified_name(handler))
         table.arm(slot, F_TASK_DEADLINE, harakiri)
     try:
         handler(num)
@@ -637,7 +650,7 @@ class _Channels:
     """Where this process receives uWSGI signals (set by the master in each child it forks, before
     ``post_fork_hook`` runs; a mule will set its own the same way)."""
 
-    __slots__ = ('direct', 'harakiri', 'private', 'shared', 'stopping', 'where')
+    __slots__ = ('direct', 'harakiri', 'monitors', 'private', 'shared', 'stopping', 'where')
 
     def __init__(
         self, private: int, shared: int, where: str, harakiri: float, stopping: Callable[[], bool] | None
@@ -645,6 +658,7 @@ class _Channels:
         self.private = private
         self.shared = shared
         self.direct = -1
+        self.monitors: _core.WorkerMonitors | None = None
         self.where = where
         self.harakiri = harakiri
         self.stopping = stopping
@@ -688,6 +702,12 @@ def set_direct_channel(fd: int) -> None:
     """A worker's direct socket (signals aimed at it alone), -1 when it is closed."""
     if _channels is not None:
         _channels.direct = fd
+
+
+def set_worker_monitors(monitors: _core.WorkerMonitors | None) -> None:
+    """The file monitors a worker reads itself (one hop), None when it stops reading them."""
+    if _channels is not None:
+        _channels.monitors = monitors
 
 
 def _forget_channels() -> None:
@@ -757,9 +777,11 @@ def signal_wait(num: Any = None) -> bytes:
         while True:
             if main:
                 assert wake is not None
-                nums = _core.recv_signals(ch.private, ch.shared, wake[0], None, ch.direct, waiter.pipe[0])
+                nums = _core.recv_signals(
+                    ch.private, ch.shared, wake[0], None, ch.direct, waiter.pipe[0], monitors=ch.monitors
+                )
             else:
-                nums = _core.recv_signals(ch.private, ch.shared, waiter.pipe[0], None, ch.direct)
+                nums = _core.recv_signals(ch.private, ch.shared, waiter.pipe[0], None, ch.direct, monitors=ch.monitors)
             if not nums and main and waiter.got is None:
                 unix_signal = True
             for n in nums:

@@ -7,12 +7,12 @@ messages (Python 3 flavour: most strings are ``bytes``).
 
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
 ``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
-``add_cron``, ``add_file_monitor``), and the Erlang node (``erlang_register_process``,
-``erlang_send_message``).
+``add_cron``, ``add_file_monitor``), the Erlang node (``erlang_register_process``,
+``erlang_send_message``), and RPC (``register_rpc``, ``rpc``, ``call``, ``rpc_list``).
 Locks: ``lock``, ``unlock``, ``is_locked`` (the master's shared locks, or process-private ones
-when this process knows no master). Functions of subsystems that are not built yet (mules, RPC)
-are deliberately absent, so calling them fails loudly with ``AttributeError`` instead of
-pretending to work.
+when this process knows no master). Functions of subsystems that are not built yet (mules) are
+deliberately absent, so calling them fails loudly with ``AttributeError`` instead of pretending
+to work.
 
 Importing this module has no side effects: it imports only the private runtime
 (``_uwsgidecorators_runtime``: the Rust extension now, the rest on first use), never the
@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import socket as _socket
+import sys
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, overload
@@ -106,7 +107,6 @@ def erlang_send_message(node: str, process: Any, message: Any) -> None:
 
 
 _MULES = 'mules and farms are'
-_RPC = 'RPC is'
 #: uWSGI API names whose subsystem is not here yet, and what is missing
 _NOT_BUILT = {
     'mule_msg': _MULES,
@@ -114,10 +114,6 @@ _NOT_BUILT = {
     'farm_msg': _MULES,
     'farm_get_msg': _MULES,
     'in_farm': _MULES,
-    'register_rpc': _RPC,
-    'rpc': _RPC,
-    'rpc_list': _RPC,
-    'reload': 'reloading is',
 }
 
 
@@ -358,6 +354,15 @@ _local_spooler_frequency = 0
 # harakiri
 
 _harakiri_warned = False
+_harakiri_function: str | None = None
+
+
+def _name_user_harakiri(func: object) -> None:
+    """(ours, for ``@harakiri``) the function the next ``set_user_harakiri`` guards."""
+    from _uwsgidecorators_runtime.shared import qualified_name
+
+    global _harakiri_function
+    _harakiri_function = qualified_name(func)
 
 
 def set_user_harakiri(secs: int, /) -> None:
@@ -369,9 +374,19 @@ def set_user_harakiri(secs: int, /) -> None:
     """
     from _uwsgidecorators_runtime.shared import F_USER_DEADLINE
 
+    global _harakiri_function
     seconds = int(secs)
     st = _state()
     if st.table is not None and st.slot is not None:
+        if seconds > 0:
+            # the function the deadline guards, for the master's harakiri line: the one
+            # @harakiri named, else the caller's
+            name, _harakiri_function = _harakiri_function, None
+            if name is None:
+                code = sys._getframe(1).f_code
+                module = sys._getframe(1).f_globals.get('__name__', '?')
+                name = f'{module}.{getattr(code, "co_qualname", code.co_name)}'
+            st.table.set_name(st.slot, F_USER_DEADLINE, name)
         st.table.arm(st.slot, F_USER_DEADLINE, seconds)
         return
     global _harakiri_warned
@@ -417,6 +432,15 @@ def register_signal(signum: int, target: str, handler: Callable[[int], Any], /) 
 def signal_registered(signum: int, /) -> Literal[True] | None:
     """True if this process has a handler for ``signum``, None (not False) otherwise."""
     return _signals().signal_registered(signum)  # type: ignore[no-any-return]
+
+
+def reload() -> bool:
+    """Reload the master gracefully, as SIGHUP does: running tasks and handlers finish (up to
+    ``--reload-mercy``), then the master re-executes itself and imports the task modules afresh
+    (after checking that they import: if not, it logs why and keeps the running processes).
+    Works in the master, its children and any process that reaches its control socket; raises
+    ``MasterNotFoundError`` elsewhere. Returns True once the request is sent."""
+    return bool(_signals().request_reload())
 
 
 @overload
@@ -504,6 +528,93 @@ def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], /, *, re
     watch follows a file replaced by rename; ``recursive=True`` watches a whole directory tree.
     """
     _signals().add_file_monitor(signum, path, recursive=recursive)
+
+
+# ---------------------------------------------------------------------------------------------
+# RPC (SPEC 10); the table, local, remote and via-the-master calls are in _rpc
+
+
+_rpc_module: Any = None
+_RPC_FUNCS: dict[bytes, Callable[..., Any]] = {}
+
+
+def _rpc() -> Any:
+    # Imported on first use, then kept; its table is bound here for the local fast path.
+    global _rpc_module, _RPC_FUNCS
+    if _rpc_module is None:
+        from _uwsgidecorators_runtime import rpc
+
+        _rpc_module = rpc
+        _RPC_FUNCS = rpc.FUNCS
+    return _rpc_module
+
+
+@overload
+def register_rpc(name: str, func: Callable[[], bytes | None], /) -> Literal[True]: ...
+@overload
+def register_rpc(name: str, func: Callable[[bytes], bytes | None], /, arg_count: Literal[1]) -> Literal[True]: ...
+@overload
+def register_rpc(
+    name: str, func: Callable[[bytes, bytes], bytes | None], /, arg_count: Literal[2]
+) -> Literal[True]: ...
+@overload
+def register_rpc(name: str, func: Callable[..., bytes | None], /, arg_count: int) -> Literal[True]: ...
+def register_rpc(name: str, func: Callable[..., bytes | None], /, arg_count: int = 0) -> Literal[True]:
+    """Make ``func`` callable by RPC as ``name`` (str, up to 255 bytes; at most ``--rpc-max``,
+    64, functions per process). Registered in the master (at import), it is served by every
+    worker and called locally in every process the master forks; registered elsewhere, it is
+    this process's own. ``func`` gets bytes arguments and returns bytes (anything else, or
+    ``b''``, is "no result": the caller gets None). ``arg_count`` is ignored, as in uWSGI."""
+    return _rpc().register(name, func, arg_count)  # type: ignore[no-any-return]
+
+
+def rpc(node: str | bytes, rpc_name: bytes, /, *rpc_args: bytes) -> bytes | None:
+    """Call ``rpc_name(*rpc_args)`` (bytes) on ``node``: ``'HOST:PORT'`` or a Unix socket path
+    (a uWSGI or uwsgidecorators server), or None/``''`` for a local call (see :func:`call`).
+    Returns the function's bytes, or None (no such function, no result, the function raised, or
+    the node did not answer within ``--socket-timeout``, 4 s: logged)."""
+    if node is None and rpc_name.__class__ is bytes:
+        func = _RPC_FUNCS.get(rpc_name)
+        if func is not None and len(rpc_args) <= 255:
+            for arg in rpc_args:
+                if arg.__class__ is not bytes:
+                    break
+            else:
+                try:
+                    result = func(*rpc_args)
+                except Exception:
+                    return _rpc_module.failed(rpc_name)
+                if result.__class__ is bytes and result:
+                    return result
+                return _rpc_module.result_of(result)
+    return _rpc().call(node, rpc_name, rpc_args)  # type: ignore[no-any-return]
+
+
+def call(rpc_name: bytes, /, *args: bytes) -> bytes | None:
+    """A local call: ``rpc_name(*args)`` in this process when it registered the function (the
+    master's functions are everyone's), else ``b'name@HOST:PORT'`` calls that node, and a
+    process the master did not fork (a gunicorn worker, a shell) asks the master's workers
+    (``MasterNotFoundError`` when it knows no master); else None, as in uWSGI."""
+    if rpc_name.__class__ is bytes:
+        func = _RPC_FUNCS.get(rpc_name)
+        if func is not None and len(args) <= 255:
+            for arg in args:
+                if arg.__class__ is not bytes:
+                    break
+            else:
+                try:
+                    result = func(*args)
+                except Exception:
+                    return _rpc_module.failed(rpc_name)  # type: ignore[no-any-return]
+                if result.__class__ is bytes and result:
+                    return result
+                return _rpc_module.result_of(result)  # type: ignore[no-any-return]
+    return _rpc().call(None, rpc_name, args)  # type: ignore[no-any-return]
+
+
+def rpc_list() -> tuple[bytes, ...]:
+    """The names registered in this process (bytes), in registration order."""
+    return _rpc().names()  # type: ignore[no-any-return]
 
 
 # Load the extension now, not on the first enqueue: in uWSGI that first call pays nothing, and

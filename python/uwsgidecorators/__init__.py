@@ -15,7 +15,6 @@ Differences from the uWSGI module, all deliberate:
 """
 
 import os
-import pickle
 import sys
 import typing as _typing
 from functools import partial
@@ -137,6 +136,8 @@ def manage_spool_request(vars: 'dict[_typing.Any, bytes]') -> int:
     job: dict[_typing.Any, _typing.Any] = {_decode_or_keep(key): value for key, value in list(vars.items())}
     if 'args' in job:
         # pop + re-insert moves both to the end, where uWSGI's module leaves them too
+        import pickle  # only for pass_arguments jobs: a process that never sees one never loads it
+
         job['args'] = pickle.loads(job.pop('args'))
         job['kwargs'] = pickle.loads(job.pop('kwargs'))
     job = {key: _decode_or_keep(value) for key, value in list(job.items())}
@@ -191,6 +192,8 @@ class _spoolraw(_typing.Generic[_P, _SR]):
             for key in ('message_dict', 'spooler', 'priority', 'at', 'body'):
                 if key in kwargs:
                     arguments[key] = kwargs.pop(key)
+            import pickle
+
             arguments['args'] = pickle.dumps(args)
             arguments['kwargs'] = pickle.dumps(kwargs)
         else:
@@ -352,6 +355,8 @@ class mulefunc(_typing.Generic[_P]):
     def real_call(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         # Key order is part of the wire format (the pickle bytes).
         message = {'service': 'uwsgi_mulefunc', 'func': self.fname, 'args': args, 'kwargs': kwargs}
+        import pickle
+
         uwsgi.mule_msg(pickle.dumps(message), self.mule)
 
     @_typing.overload
@@ -369,6 +374,8 @@ class mulefunc(_typing.Generic[_P]):
 
 def mule_msg_dispatcher(message: bytes) -> _typing.Any:
     """Installed as ``uwsgi.mule_msg_hook``: run a ``@mulefunc`` call received by a mule."""
+    import pickle
+
     msg = pickle.loads(message)
     if msg['service'] == 'uwsgi_mulefunc':
         return mule_functions[msg['func']](*msg['args'], **msg['kwargs'])
@@ -377,7 +384,6 @@ def mule_msg_dispatcher(message: bytes) -> _typing.Any:
 
 class rpc:
     def __init__(self, name: str) -> None:
-        _not_built('rpc')
         self.name = name
 
     def __call__(self, f: _RPCHandlerT) -> _RPCHandlerT:
@@ -746,6 +752,9 @@ class harakiri:
         self.s = seconds
 
     def real_call(self, *args: _typing.Any, **kwargs: _typing.Any) -> _typing.Any:
+        name_it = getattr(uwsgi, '_name_user_harakiri', None)  # ours: the master's log names f
+        if name_it is not None:
+            name_it(self.f)
         uwsgi.set_user_harakiri(self.s)
         result = self.f(*args, **kwargs)
         uwsgi.set_user_harakiri(0)

@@ -35,7 +35,13 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --spooler-retry-delay S      first back-off after a task raised (default 1; our option)
   --spooler-retry-max-delay S  longest back-off (default 3600; our option)
   --spooler-max-attempts N     move a task that raised N times to DIR/dead/ (our option)
-  --reload-mercy S             how long SIGTERM waits for running tasks (default 30)
+  --reload-mercy S             how long SIGTERM or a reload waits for running tasks (default 30)
+  --touch-reload FILE          reload gracefully when FILE's mtime changes (SIGHUP and
+                               uwsgi.reload() do the same): running tasks finish, the master
+                               re-executes itself and imports the modules afresh; repeatable
+  --touch-spoolers-reload FILE restart the spoolers gracefully when FILE's mtime changes
+  --py-autoreload N            every N seconds, reload when an imported module's file changed
+  --py-auto-reload-ignore MOD  a module --py-autoreload does not look at; repeatable
   --control-socket PATH        the master's control socket, where other processes send
                                uwsgi.signal() (default: FIRST_SPOOL_DIR/.uwsgidecorators/control;
                                attached processes: UWSGIDECORATORS_CONTROL=PATH; our option)
@@ -51,18 +57,26 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --erlang NAME                run an Erlang node NAME (name@host) in a child process, for the
                                @erlang functions (EPMD must run: `epmd -daemon`)
   --erlang-cookie COOKIE       its cookie (default: ~/.erlang.cookie, as Erlang)
+  --socket ADDR                serve uWSGI RPC (modifier1 173) at HOST:PORT or a Unix socket
+                               path, in the workers (also --uwsgi-socket, -s; repeatable); other
+                               requests (a web server's uwsgi_pass) are closed with a log line
+  --listen N                   backlog of each RPC socket (default 100)
+  --socket-timeout S           an RPC client's time to send its request, and uwsgi.rpc()'s
+                               time for an answer (default 4)
+  --rpc-max N                  functions per process (default 64)
+  --rpc-max-connections N      RPC connections one worker reads or writes at once (default 64;
+                               our option)
   --chdir DIR, --pythonpath DIR, --env KEY=VALUE, --master, --ini FILE, --version
 
 Environment: UWSGIDECORATORS_TEST_CLOCK=1 lets tests move the cron clock (never in production).
 
-Options of uWSGI that have no meaning here (sockets, WSGI modules, ...) are accepted with a
+Options of uWSGI that have no meaning here (HTTP sockets, WSGI modules, ...) are accepted with a
 one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an error naming the
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
 
-Not built yet: mules (@mulefunc, --mule, farms), @rpc, and
-reloading (SIGHUP, --touch-reload, uwsgi.reload()): SIGHUP is ignored with a notice, and code
-that uses the others raises AttributeError where it reaches the missing uwsgi function.
+Not built yet: mules (@mulefunc, --mule, farms): code that uses them raises AttributeError
+where it reaches the missing uwsgi function.
 """
 
 log = logging.getLogger('uwsgidecorators')
@@ -114,7 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         setup_log_output(settings)
         for notice in opts.notices:
             log.warning('%s', notice)
-        return Master(settings).run()
+        # What a reload executes again: this very command line (interpreter options included),
+        # or the same options through `python -m uwsgidecorators` when called with an argv.
+        if argv is None and getattr(sys, 'orig_argv', None):
+            again = list(sys.orig_argv)
+        else:
+            again = [sys.executable, '-m', 'uwsgidecorators', *args]
+        return Master(settings, reexec_argv=again).run()
     except UsageError as exc:
         sys.stderr.write(f'uwsgidecorators: error: {exc}\n')
         return 2

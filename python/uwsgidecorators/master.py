@@ -18,6 +18,12 @@ One single-threaded loop, no helper threads (so forking the master is always saf
 * SIGTERM or SIGINT: every child gets SIGTERM and may finish the task it is running, for at most
   ``--reload-mercy`` seconds (default 30); what is left is SIGKILLed; the master exits 0. A second
   SIGTERM/SIGINT skips the wait.
+* Reload (SIGHUP, ``uwsgi.reload()``, ``--touch-reload``, ``--py-autoreload``): a short
+  subprocess first checks that the task modules import (if not, the log says why and the running
+  children stay); then the children stop as for SIGTERM, and the master re-executes itself (same
+  pid, argv, working directory and environment), keeping its control socket and its lock across
+  the ``exec``, so the modules are imported afresh. ``--touch-spoolers-reload`` restarts only the
+  spoolers.
 
 Signals (SPEC 4-7): the master owns a ``_core.MasterLoop``, created before the task modules are
 imported so that ``@timer``/``@cron``/``@filemon``/``@signal`` at import time register there. The
@@ -37,14 +43,14 @@ import contextlib
 import fcntl
 import importlib
 import importlib.util
+import json
 import logging
 import os
-import shutil
 import signal
 import socket
 import stat
+import subprocess
 import sys
-import tempfile
 import time
 import traceback
 from collections.abc import Iterable
@@ -81,6 +87,11 @@ _HELD_ACROSS_FORK = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUS
 _TICK = 0.5  # harakiri resolution; uWSGI checks once a second
 _REAP_GRACE = 10.0  # how long to wait for SIGKILLed children at shutdown before exiting anyway
 _LEVELS = {'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
+_CHECK_TIMEOUT = 60.0  # how long the import check before a reload may take
+ENV_RELOAD = 'UWSGIDECORATORS_RELOAD'
+"""set by a reloading master for the master it re-executes: what it keeps across the exec (JSON)"""
+ENV_RELOAD_CHECK = 'UWSGIDECORATORS_RELOAD_CHECK'
+"""'1' in the subprocess that checks the task modules import before a reload"""
 
 
 @dataclass
@@ -148,6 +159,23 @@ class Settings:
     log_date: str | None = None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
+    touch_reload: list[str] = field(default_factory=list)
+    """--touch-reload: reload gracefully when one of these files' mtime changes"""
+    touch_spoolers_reload: list[str] = field(default_factory=list)
+    """--touch-spoolers-reload: restart the spoolers gracefully when one of these changes"""
+    py_autoreload: float = 0
+    """--py-autoreload N: every N seconds, reload when an imported module's file changed"""
+    py_autoreload_ignore: list[str] = field(default_factory=list)
+    """--py-auto-reload-ignore: module names the scan skips"""
+    rpc_sockets: list[str] = field(default_factory=list)
+    """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173);
+    only with --plugin rpc, as Debian's uWSGI (else the options get a notice)"""
+    listen: int = 100
+    """--listen: backlog of each RPC socket (pending connections the kernel keeps)"""
+    socket_timeout: float = 4.0
+    """--socket-timeout: an RPC client's time to send its request (and to take the reply)"""
+    rpc_max_connections: int = 64
+    """--rpc-max-connections (ours): connections one worker reads or writes at once"""
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -217,8 +245,18 @@ def settings_from_options(opts: Options) -> Settings:
     s.vacuum = opts.flag('vacuum')
     s.logto = _log_option(opts, 'logto')
     s.logto2 = _log_option(opts, 'logto2')
+    s.touch_reload = [os.path.abspath(p) for p in opts.strings('touch-reload')]
+    s.touch_spoolers_reload = [os.path.abspath(p) for p in opts.strings('touch-spoolers-reload')]
+    s.py_autoreload = opts.number('py-autoreload', 0)
+    s.py_autoreload_ignore = opts.strings('py-auto-reload-ignore')
     s.erlang = _str_option(opts, 'erlang')
     s.erlang_cookie = _str_option(opts, 'erlang-cookie')
+    from .options import rpc_plugin
+
+    s.rpc_sockets = opts.strings('socket') if rpc_plugin(opts) else []
+    s.listen = int(opts.number('listen', 100, integer=True, minimum=1))
+    s.socket_timeout = opts.number('socket-timeout', 4.0, minimum=0.001)
+    s.rpc_max_connections = int(opts.number('rpc-max-connections', 64, integer=True, minimum=1))
     _resolve_ids(opts, s)
     date = opts.last('log-date')
     if date is True or (isinstance(date, str) and date.strip().lower() in ('true', '1', 'on', 'yes', '')):
@@ -335,8 +373,8 @@ class DateFormatter(logging.Formatter):
 def setup_log_output(settings: Settings) -> None:
     """Before anything is logged: --logto, and --log-date on every handler of the root logger
     (the children inherit both)."""
-    if settings.logto:
-        redirect_output(settings.logto)
+    if settings.logto and not os.environ.get(ENV_RELOAD):
+        redirect_output(settings.logto)  # a reloaded master's fds 1 and 2 are that file already
     if settings.log_date is not None:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(DateFormatter(settings.log_date))
@@ -384,6 +422,121 @@ def import_target(target: str) -> ModuleType:
     return importlib.import_module(target)
 
 
+def _mtime_ns(path: str) -> int | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return None
+
+
+def _inherited_state() -> dict[str, Any] | None:
+    """What the master that re-executed this one handed over (``ENV_RELOAD``), taken out of the
+    environment so that no child and no later reload sees it."""
+    raw = os.environ.pop(ENV_RELOAD, None)
+    if not raw:
+        return None
+    try:
+        state = json.loads(raw)
+        if not isinstance(state, dict) or not {'control', 'control_fd', 'lock_fd'} <= state.keys():
+            raise ValueError('missing keys')
+    except ValueError as exc:
+        log.warning('ignoring %s=%r (%s): starting afresh', ENV_RELOAD, raw, exc)
+        return None
+    return state
+
+
+# Run by the import check: the master's sys.path and working directory, django.setup() when
+# DJANGO_SETTINGS_MODULE is set, then each --import and --spooler-import target.
+_CHECK_SCRIPT = """
+import json, os, sys
+payload = json.loads(sys.argv[1])
+sys.path[:] = payload['path']
+if os.environ.get('DJANGO_SETTINGS_MODULE'):
+    import django
+    django.setup()
+from uwsgidecorators.master import import_target
+for target in payload['imports']:
+    import_target(target)
+"""
+
+
+class _ImportCheck:
+    """A subprocess of the same interpreter that imports the task modules, as a new master
+    would, before a reload stops anything. The master's loop reaps it (``status``); its output
+    goes to an unnamed file read at the end."""
+
+    def __init__(self, why: str, proc: subprocess.Popen[bytes], output: Any, deadline: float) -> None:
+        self.why = why
+        self.proc = proc
+        self.pid = proc.pid
+        self.output = output
+        self.deadline = deadline
+        self.status: int | None = None
+
+    @classmethod
+    def start(cls, why: str, s: Settings, now: float) -> _ImportCheck:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in (_config.ENV_CONTROL, _config.ENV_MASTER_PID, ENV_RELOAD)
+        }
+        env[ENV_RELOAD_CHECK] = '1'
+        import tempfile  # only when a reload is asked for: children never load it
+
+        payload = json.dumps({'path': sys.path, 'imports': [*s.imports, *s.spooler_imports]})
+        output = tempfile.TemporaryFile()
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, '-c', _CHECK_SCRIPT, payload],
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+                close_fds=True,
+            )
+        except BaseException:
+            output.close()
+            raise
+        return cls(why, proc, output, now + _CHECK_TIMEOUT)
+
+    def verdict(self, now: float) -> tuple[bool, str, str] | None:
+        """None while it runs; else (imports fine, why not, its output)."""
+        if self.status is None:
+            try:
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                pid, status = 0, 0
+            if pid == self.pid:
+                self.status = status
+        if self.status is None:
+            if now < self.deadline:
+                return None
+            self.kill()
+            return False, f'still importing after {_CHECK_TIMEOUT:g} s', self._read()
+        self.proc.returncode = self.status  # reaped by hand: Popen must not wait for it again
+        code = os.waitstatus_to_exitcode(self.status)
+        text = self._read()
+        if code == 0:
+            return True, '', text
+        return False, f'exit status {code}', text
+
+    def _read(self) -> str:
+        try:
+            self.output.seek(0)
+            data: bytes = self.output.read()
+            return data.decode('utf-8', 'replace')
+        finally:
+            self.output.close()
+
+    def kill(self) -> None:
+        if self.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                _pid, self.status = os.waitpid(self.pid, 0)
+            self.proc.returncode = -9
+
+
 class ControlError(Exception):
     """The control socket cannot be set up (another live master uses it, a bad path...)."""
 
@@ -405,20 +558,31 @@ class ChildSpec:
         return f'{self.kind.label} {self.ident}'
 
 
+def _make_runtime_dir() -> str:
+    """A private directory (mode 0700) for the control socket, as ``tempfile.mkdtemp`` makes one;
+    without tempfile, whose imports (random, shutil, bz2, lzma) every child would carry."""
+    base = os.environ.get('TMPDIR') or '/tmp'
+    while True:
+        path = os.path.join(base, f'uwsgidecorators-{os.urandom(6).hex()}')
+        try:
+            os.mkdir(path, 0o700)
+            return os.path.abspath(path)
+        except FileExistsError:
+            continue
+
+
 def _set_parent_death_signal(sig: int) -> None:
     # Linux prctl(PR_SET_PDEATHSIG): if the master is SIGKILLed its children get `sig` and stop
     # after their current task instead of running on as orphans.
+    # Through the core: importing ctypes for it cost each child about 0.4 MiB (bench_memory.py).
     try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, sig, 0, 0, 0)
-    except Exception:  # not Linux / no libc symbol: orphans are then reaped by the supervisor
+        _core.set_parent_death_signal(sig)
+    except OSError:  # refused: orphans are then reaped by the supervisor
         pass
 
 
 class Master:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, reexec_argv: list[str] | None = None) -> None:
         from _uwsgidecorators_runtime import _core
 
         self.s = settings
@@ -471,9 +635,35 @@ class Master:
         """slot -> the master's end of that child's private signal channel"""
         self.queues: dict[str, tuple[socket.socket, socket.socket]] = {}
         """kind -> (write end kept by the master, read end shared by the children of that kind)"""
+        self.rpc_socks: list[socket.socket] = []
+        """the RPC listeners, bound before any fork: the private ``<control>.rpc`` (for
+        processes the master did not fork) and each --socket; every worker accepts on them"""
+        self.rpc_addrs: list[str] = []
+        """the address of each of ``rpc_socks`` (handed over by a reload)"""
+        self.rpc_paths: list[str] = []
+        """Unix socket files of ``rpc_socks``, removed at exit"""
         self.events = _EventLog()
         self.dropped = False
         """privileges were dropped (--uid/--gid)"""
+        # -- reload
+        self.orig_cwd = os.getcwd()
+        self.orig_env = {k: v for k, v in os.environ.items() if k != ENV_RELOAD}
+        """where and with what environment a reload re-executes the master (as it started)"""
+        self.inherited: dict[str, Any] | None = _inherited_state()
+        """what the master that re-executed this one handed over (None at a first start)"""
+        self.reload_requests: list[str] = []
+        """reload requests (SIGHUP, uwsgi.reload(), touched files) not yet acted on"""
+        self.check: _ImportCheck | None = None
+        """the import check running before a reload"""
+        self.reexec = False
+        """the supervisor answered Reload: re-execute instead of exiting"""
+        self.reexec_argv = reexec_argv
+        """the command a reload executes again (the ``uwsgidecorators`` command gives its own);
+        None: a master run from other code cannot re-execute itself, so it refuses reloads"""
+        self.touched: dict[int, tuple[str, str, int | None]] = {}
+        """file hook id -> (what, path, mtime in ns or None when missing)"""
+        self.autoreload_at = 0.0
+        self.module_mtimes: dict[str, int] = {}
 
     # -- setup ------------------------------------------------------------------------------
     def _prepare_process(self) -> None:
@@ -527,18 +717,37 @@ class Master:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        control = self._control_place()
-        self._lock_control(control)
         test_clock = os.environ.get(_config.ENV_TEST_CLOCK, '') == '1'
-        self._create_region(control)
-        old_umask = os.umask(0o077)  # the socket is born 0600: nobody else may raise signals
-        try:
-            self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock, region=self.region)
-        except OSError as exc:
-            raise ControlError(f'cannot bind the control socket {control}: {exc.strerror or exc}') from None
-        finally:
-            os.umask(old_umask)
-        os.chmod(control, 0o600)
+        inherited = self.inherited
+        if inherited is not None:
+            # a reload: the socket (and the datagrams sent during the exec) and its lock carry on
+            control = str(inherited['control'])
+            self.control_dir = inherited.get('control_dir')
+            self.runtime_dir = inherited.get('runtime_dir')
+            self._adopt_lock(control, int(inherited['lock_fd']))
+            self._open_region(control, inherited.get('region'))
+            try:
+                self.ml = _core.MasterLoop(
+                    control,
+                    wakeup_fd=self._wake_r,
+                    test_clock=test_clock,
+                    control_fd=int(inherited['control_fd']),
+                    region=self.region,
+                )
+            except OSError as exc:
+                raise ControlError(f'cannot take over the control socket {control}: {exc.strerror or exc}') from None
+        else:
+            control = self._control_place()
+            self._lock_control(control)
+            self._open_region(control, None)
+            old_umask = os.umask(0o077)  # the socket is born 0600: nobody else may raise signals
+            try:
+                self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock, region=self.region)
+            except OSError as exc:
+                raise ControlError(f'cannot bind the control socket {control}: {exc.strerror or exc}') from None
+            finally:
+                os.umask(old_umask)
+            os.chmod(control, 0o600)
         self.control = control
         os.environ[_config.ENV_CONTROL] = control
         for kind in (_core.Kind.WORKER, _core.Kind.SPOOLER):
@@ -549,25 +758,106 @@ class Master:
             self.queues[kind.label] = (write_end, read_end)
         _signals.attach_master(self.ml)
         log.info('signal control socket: %s', control)
+        self._bind_rpc(control)
         if test_clock:
             log.warning(
                 '*** test clock on (%s=1): control datagrams may move the cron clock ***', _config.ENV_TEST_CLOCK
             )
 
-    def _create_region(self, control: str) -> None:
+    def _open_region(self, control: str, handed: str | None) -> None:
         """The shared region next to the control socket (0600; a killed master's is replaced),
         published in the environment for the children and derivable from the control path for
-        attached processes."""
+        attached processes. After a reload (``handed``: the path the previous master used) the
+        same file is adopted: locks held by attached processes stay held and their waiters keep
+        waiting on the same memory; only the process table is cleared (every child is gone)."""
         path = _region.region_path(control)
-        try:
-            self.region = _core.Region.create(path, len(self.specs), self.s.locks + 1)
-        except OSError as exc:
-            raise ControlError(f'cannot create the shared region {path}: {exc.strerror or exc}') from None
+        nslots, nlocks = len(self.specs), self.s.locks + 1
+        self.region = None
+        if handed is not None:
+            try:
+                region = _core.Region.open(handed)
+            except OSError as exc:
+                log.warning('the shared region %s cannot be adopted (%s): made afresh', handed, exc.strerror or exc)
+            else:
+                if os.fsdecode(handed) != path:
+                    log.warning('the shared region %s is not next to the control socket: made afresh', handed)
+                elif (region.nslots, region.nlocks) != (nslots, nlocks):
+                    log.warning(
+                        'the shared region %s holds %d slots and %d locks, %d and %d are needed now: made afresh '
+                        '(locks held across the reload are lost)',
+                        handed,
+                        region.nslots,
+                        region.nlocks,
+                        nslots,
+                        nlocks,
+                    )
+                else:
+                    region.reset_table()
+                    self.region = region
+        if self.region is None:
+            try:
+                self.region = _core.Region.create(path, nslots, nlocks)
+            except OSError as exc:
+                raise ControlError(f'cannot create the shared region {path}: {exc.strerror or exc}') from None
         self.table = SharedTable(self.region)
         st = _config.state()
         st.region = self.region
         st.table = self.table
         os.environ[_config.ENV_REGION] = path
+
+    def _bind_rpc(self, control: str) -> None:
+        """Bind the RPC listeners before any fork (the workers inherit and serve them): always
+        ``<control>.rpc`` (0600, for processes the master did not fork), and each --socket. After
+        a reload the listeners the previous master handed over are taken as they are, so clients
+        that connect meanwhile wait in their backlog instead of being refused."""
+        from _uwsgidecorators_runtime import rpc as _rpc
+
+        handed: dict[str, int] = dict((self.inherited or {}).get('rpc_fds') or {})
+
+        def listen(address: str) -> int:
+            fd = handed.pop(address, None)
+            if fd is not None:
+                os.set_inheritable(fd, False)
+                return fd
+            return int(_core.rpc_listen(address, self.s.listen))
+
+        private = _rpc.master_socket_path(control)
+        old_umask = os.umask(0o077)
+        try:
+            fd = listen(private)
+        except OSError as exc:
+            raise ControlError(f'cannot bind the RPC socket {private}: {exc.strerror or exc}') from None
+        finally:
+            os.umask(old_umask)
+        self.rpc_socks.append(socket.socket(fileno=fd))
+        self.rpc_addrs.append(private)
+        self.rpc_paths.append(private)
+        for address in self.s.rpc_sockets:
+            try:
+                fd = listen(address)
+            except OSError as exc:
+                raise ControlError(
+                    f'cannot bind --socket {address}: {exc.strerror or exc} (is a uWSGI instance or another '
+                    'server using it? this master serves uWSGI RPC there; drop the option if the socket was '
+                    "meant for your web server's uwsgi_pass)"
+                ) from None
+            self.rpc_socks.append(socket.socket(fileno=fd))
+            self.rpc_addrs.append(address)
+            if ':' not in address:
+                self.rpc_paths.append(address)
+            log.info(
+                'uwsgi socket %s: serving uWSGI RPC (modifier1 173) in the workers; other requests '
+                "(a web server's uwsgi_pass) are closed",
+                address,
+            )
+        for address, fd in handed.items():  # a socket the new options no longer name
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            if ':' not in address:
+                with contextlib.suppress(OSError):
+                    os.unlink(address)
+        if self.s.workers == 0:
+            log.warning('no workers (--processes 0): RPC calls to this master get no answer')
 
     def _control_place(self) -> str:
         """--control-socket PATH; else ``<first spool dir>/.uwsgidecorators/control``, where
@@ -586,7 +876,7 @@ class Master:
                 self.control_dir = parent
             return control
         if not s.spoolers:
-            self.runtime_dir = tempfile.mkdtemp(prefix='uwsgidecorators-')
+            self.runtime_dir = _make_runtime_dir()
             self.control_dir = self.runtime_dir
             return os.path.join(self.runtime_dir, 'control')
         control = _signals.default_control_path(s.spoolers[0])
@@ -645,8 +935,29 @@ class Master:
             return
         raise ControlError(f'cannot take the lock {path}: it keeps being replaced')
 
+    def _adopt_lock(self, control: str, fd: int) -> None:
+        """A reload: the lock on ``<socket>.lock`` taken by this same process before its exec."""
+        path = control + '.lock'
+        try:
+            same = os.path.samestat(os.fstat(fd), os.stat(path, follow_symlinks=False))
+        except OSError:
+            same = False
+        if not same:
+            raise ControlError(f'the lock {path} was not handed over by the reload')
+        os.set_inheritable(fd, False)
+        self._control_lock = fd
+        self._control_lock_path = path
+
     def _close_loop(self) -> None:
         _signals.detach_master()
+        for sock in self.rpc_socks:
+            sock.close()
+        self.rpc_socks.clear()
+        self.rpc_addrs.clear()
+        for path in self.rpc_paths:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        self.rpc_paths.clear()
         for sock in self.channels.values():
             sock.close()
         self.channels.clear()
@@ -676,6 +987,8 @@ class Master:
             with contextlib.suppress(OSError):
                 os.rmdir(self.control_dir)  # only when empty
         if self.runtime_dir:
+            import shutil  # here, not at the top: every child would carry it (bench_memory.py)
+
             shutil.rmtree(self.runtime_dir, ignore_errors=True)
             self.runtime_dir = None
         self.control = self.control_dir = self._control_lock_path = None
@@ -713,7 +1026,7 @@ class Master:
         pass  # the wakeup fd already woke the loop; reaping happens there
 
     def _on_hup(self, signum: int, frame: FrameType | None) -> None:
-        log.warning('SIGHUP received: graceful reload is not implemented yet, ignored (SIGTERM stops the master)')
+        self.reload_requests.append('SIGHUP received')  # acted on by the loop (the wake-up fd woke it)
 
     # -- run --------------------------------------------------------------------------------
     def run(self) -> int:
@@ -721,10 +1034,13 @@ class Master:
         dirs = ', '.join(
             os.fsdecode(d) + (' (external)' if i in self.s.external else '') for i, d in enumerate(self.s.spoolers)
         )
-        log.info('*** uwsgidecorators master (pid: %d) starting ***', self.pid)
+        if self.inherited is not None:
+            log.info('gracefully (RE)spawned uwsgidecorators master (pid: %d)', self.pid)
+        else:
+            log.info('*** uwsgidecorators master (pid: %d) starting ***', self.pid)
         log.info('spoolers: %s; workers: %d', dirs or 'none', self.s.workers)
         try:
-            if self.s.pidfile:
+            if self.s.pidfile and not self._pidfile_current(self.s.pidfile):
                 write_pidfile(self.s.pidfile, self.pid)
             try:
                 self._open_loop()
@@ -744,14 +1060,24 @@ class Master:
             except Exception:
                 log.error('import failed, the master stops:\n%s', traceback.format_exc().rstrip())
                 return 1
+            try:
+                self._add_reload_watches()
+            except UsageError as exc:
+                log.error('%s: the master stops', exc)
+                return 1
             self._install_signals()
             try:
                 code = self._supervise()
             finally:
                 signal.set_wakeup_fd(-1)
+            if self.reexec:
+                self._reexec()  # returns only if the exec failed
+                return 1
             log.info('goodbye to uwsgidecorators (pid: %d)', self.pid)
             return code
         finally:
+            if self.check is not None:
+                self.check.kill()
             self._close_loop()
             self._vacuum()
 
@@ -763,6 +1089,9 @@ class Master:
         s = self.s
         if s.uid is None and s.gid is None:
             return
+        if self.inherited is not None and self.inherited.get('dropped'):
+            self.dropped = True  # done before the reload; the exec keeps the ids
+            return
         uid = os.getuid() if s.uid is None else s.uid
         gid = os.getgid() if s.gid is None else s.gid
         # Given to the new owner, so the processes keep using them after the drop.
@@ -773,6 +1102,12 @@ class Master:
             except OSError as exc:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
+        # What this process and its children import lazily (pickle: pass_arguments and mule calls;
+        # shutil: the master's cleanup at exit; tempfile: a reload's import check) is imported now, while the interpreter's files are
+        # surely readable: the new user may not read a root-only Python's standard library. (The
+        # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
+        for name in ('pickle', 'shutil', 'tempfile'):
+            importlib.import_module(name)
         try:
             if s.gid is not None:
                 os.setgid(gid)
@@ -817,10 +1152,21 @@ class Master:
 
     def _after_root(self) -> None:
         """What uWSGI does once privileges are dropped: --logto2, then --pidfile2."""
-        if self.s.logto2:
+        if self.s.logto2 and self.inherited is None:  # after a reload fds 1 and 2 are that file
             redirect_output(self.s.logto2)
-        if self.s.pidfile2:
+        if self.s.pidfile2 and not self._pidfile_current(self.s.pidfile2):
             write_pidfile(self.s.pidfile2, self.pid)
+
+    def _pidfile_current(self, path: str) -> bool:
+        """After a reload, a pidfile that holds this pid already is left alone (the master kept
+        its pid; rewriting --pidfile may need the root it gave up)."""
+        if self.inherited is None:
+            return False
+        try:
+            with open(path) as fh:
+                return fh.read().strip() == str(self.pid)
+        except OSError:
+            return False
 
     def _vacuum(self) -> None:
         """--vacuum, as uWSGI's: remove the pidfiles this master wrote; --pidfile (written as
@@ -852,6 +1198,8 @@ class Master:
             self._report_stops()
             self._reap()
             self._check_harakiri()
+            self._report_reloads()
+            self._scan_modules()
             self._apply(self.sup.tick(time.monotonic()))
             if self.exit_code is None:
                 self._sleep(self._timeout())
@@ -871,6 +1219,9 @@ class Master:
                     log.log(_LEVELS.get(level, logging.WARNING), '%s', message)
                 case _core.Action.Exit(code):
                     self.exit_code = code
+                case _core.Action.Reload():
+                    self.reexec = True
+                    self.exit_code = 0
                 case _:
                     log.error('unknown supervisor action %r, ignored', action)
 
@@ -890,6 +1241,8 @@ class Master:
 
     def _timeout(self) -> float:
         timeout = _TICK
+        if self.s.py_autoreload > 0:
+            timeout = min(timeout, max(0.0, self.autoreload_at - time.monotonic()))
         deadline = self.sup.next_deadline()
         if deadline is not None:
             timeout = min(timeout, max(0.0, deadline - time.monotonic()))
@@ -900,6 +1253,12 @@ class Master:
         seconds; it returns at once when a Unix signal (SIGCHLD, SIGTERM...) arrives."""
         for kind, num, detail in self.ml.step(timeout):
             if kind == 'wakeup':
+                continue
+            if kind == 'file_hook':
+                self._file_hook(num)
+                continue
+            if kind == 'reload':
+                self.reload_requests.append(f'uwsgi.reload() called (pid {num})')
                 continue
             if kind == 'queue_full' and self.stopping:
                 continue  # children are going away: their channels close before they are reaped
@@ -985,6 +1344,9 @@ class Master:
             # reaped, and its C-level handler ran when waitpid returned; calling a Python function
             # runs the Python handler, so a stop is reported before this exit is.
             self._report_stops()
+            if self.check is not None and pid == self.check.pid:
+                self.check.status = status  # the import check (reaped here, read by _report_reloads)
+                continue
             slot = self.children.pop(pid, None)
             if slot is None:
                 continue  # a grandchild adopted through a subreaper: not the supervisor's
@@ -1012,8 +1374,12 @@ class Master:
                 what = 'user (uwsgi.set_user_harakiri)'
             elif spec.kind == _core.Kind.SPOOLER:
                 what = 'task or signal handler (--spooler-harakiri)'
-            else:
+            elif spec.kind == _core.Kind.WORKER:
                 what = 'signal handler (--harakiri)'
+            elif spec.kind == _core.Kind.MULE:
+                what = 'signal handler or message (--mule-harakiri)'
+            else:
+                what = 'harakiri'
             if spec.kind == _core.Kind.SPOOLER:  # the task it holds: a failed attempt (before the kill)
                 fail_task_before_harakiri(
                     table,
@@ -1025,7 +1391,171 @@ class Master:
                     retry_max_delay=self.s.retry_max_delay,
                     max_attempts=self.s.max_attempts,
                 )
-            self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what))
+            function = table.name(slot, fld)
+            self._apply(self.sup.harakiri(slot, pid, time.monotonic(), what, function))
+
+    # -- reload -----------------------------------------------------------------------------
+    def _report_reloads(self) -> None:
+        """Act on reload requests: start the import check, and once it is over either hand the
+        reload to the supervisor or log why not (the children keep running)."""
+        check = self.check
+        if check is not None:
+            verdict = check.verdict(time.monotonic())
+            if verdict is None:
+                return  # still importing
+            self.check = None
+            ok, why, output = verdict
+            if not ok:
+                log.error(
+                    '%s: reload cancelled, the task modules do not import (%s); the running processes are kept:\n%s',
+                    check.why,
+                    why,
+                    output.rstrip() or '(no output)',
+                )
+            elif self.stopping:
+                log.info('%s: the master is stopping, no reload', check.why)
+            else:
+                log.info('%s: the task modules import, reloading', check.why)
+                self.stopping = True  # the children go away: their channels close, and so on
+                self._apply(self.sup.reload(time.monotonic(), check.why))
+        if self.reload_requests and self.check is None:
+            why = self.reload_requests.pop(0)
+            if self.reload_requests:
+                log.info('%s (and %d more request(s) in the meantime)', why, len(self.reload_requests))
+                self.reload_requests.clear()
+            if self.stopping or self.reexec:
+                log.info('%s: the master is already stopping, no reload', why)
+                return
+            if not self.reexec_argv:
+                log.error(
+                    '%s: this master was not started by the uwsgidecorators command, so it cannot '
+                    're-execute itself: no reload',
+                    why,
+                )
+                return
+            log.info('%s: checking that the task modules import before reloading', why)
+            try:
+                self.check = _ImportCheck.start(why, self.s, time.monotonic())
+            except OSError as exc:
+                log.error(
+                    '%s: cannot run %s for the import check (%s): no reload, the running processes are kept',
+                    why,
+                    sys.executable,
+                    exc.strerror or exc,
+                )
+
+    def _add_reload_watches(self) -> None:
+        """--touch-reload / --touch-spoolers-reload on the loop's own file monitor (inotify);
+        what counts is the file's mtime (or its coming or going), as in uWSGI."""
+        hook = 0
+        for what, paths in (('reload', self.s.touch_reload), ('spoolers', self.s.touch_spoolers_reload)):
+            for path in paths:
+                hook += 1
+                mtime = _mtime_ns(path)
+                watched = path
+                if mtime is None:
+                    log.warning('unable to stat() %s, events will be triggered as soon as the file is created', path)
+                    watched = os.path.dirname(path) or '.'
+                try:
+                    self.ml.add_file_hook(hook, watched)
+                except Exception as exc:  # the monitor's error names the path and the reason
+                    option = '--touch-reload' if what == 'reload' else '--touch-spoolers-reload'
+                    raise UsageError(f'{option} {path}: {exc}') from None
+                self.touched[hook] = (what, path, mtime)
+        if self.s.py_autoreload > 0:
+            self.module_mtimes = self._module_mtimes()
+            self.autoreload_at = time.monotonic() + self.s.py_autoreload
+            log.info(
+                'Python auto-reloader enabled: every %g s, %d module files',
+                self.s.py_autoreload,
+                len(self.module_mtimes),
+            )
+
+    def _file_hook(self, hook: int) -> None:
+        entry = self.touched.get(hook)
+        if entry is None:
+            return
+        what, path, before = entry
+        now = _mtime_ns(path)
+        if now == before:
+            return  # another file of the directory, or no change of the mtime
+        self.touched[hook] = (what, path, now)
+        if what == 'reload':
+            self.reload_requests.append(f'*** {path} has been touched... grace them all !!! ***')
+        elif not self.stopping:
+            log.info('*** %s has been touched... spoolers reload !!! ***', path)
+            slots = [i for i, spec in enumerate(self.specs) if spec.kind == _core.Kind.SPOOLER]
+            self._apply(self.sup.restart(slots, time.monotonic(), f'{path} touched'))
+
+    def _module_mtimes(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        ignore = set(self.s.py_autoreload_ignore)
+        for name, module in list(sys.modules.items()):
+            if name in ignore:
+                continue
+            path = getattr(module, '__file__', None)
+            if not isinstance(path, str):
+                continue
+            if path.endswith(('.pyc', '.pyo')):
+                path = path[:-1]
+            mtime = _mtime_ns(path)
+            if mtime is not None:
+                out[path] = mtime
+        return out
+
+    def _scan_modules(self) -> None:
+        """--py-autoreload: every N seconds, a changed file of an imported module asks for a
+        reload (uWSGI's reloader thread does the same scan of sys.modules)."""
+        if self.s.py_autoreload <= 0 or time.monotonic() < self.autoreload_at:
+            return
+        self.autoreload_at = time.monotonic() + self.s.py_autoreload
+        if self.stopping or self.check is not None:
+            return
+        for path, mtime in self.module_mtimes.items():
+            if _mtime_ns(path) != mtime:
+                log.info('[uwsgi-python-reloader] module/file %s has been modified', path)
+                self.module_mtimes = self._module_mtimes()
+                self.reload_requests.append(f'{path} modified (--py-autoreload)')
+                return
+
+    def _reexec(self) -> None:
+        """Every child is gone: execute the same command again in this process (same pid), from
+        the directory and with the environment the master started with, handing over the control
+        socket and its lock (their descriptors and paths in ENV_RELOAD)."""
+        log.info('binary reloading uwsgidecorators...')
+        state: dict[str, Any] = {
+            'control': self.control,
+            'control_dir': self.control_dir,
+            'runtime_dir': self.runtime_dir,
+            'dropped': self.dropped,
+            # the region is adopted, not made again: locks held by attached processes survive
+            'region': os.fsdecode(self.region.path) if self.region is not None and self.region.path else None,
+        }
+        try:
+            state['control_fd'] = self.ml.keep_control_across_exec()
+            os.set_inheritable(self._control_lock, True)
+            state['lock_fd'] = self._control_lock
+            # The RPC listeners too: their backlogs keep the calls that come during the reload.
+            for sock in self.rpc_socks:
+                os.set_inheritable(sock.fileno(), True)
+            state['rpc_fds'] = {a: sock.fileno() for a, sock in zip(self.rpc_addrs, self.rpc_socks, strict=True)}
+            env = dict(self.orig_env)
+            env[ENV_RELOAD] = json.dumps(state)
+            argv = list(self.reexec_argv or ())
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the new master handles it
+            signal.pthread_sigmask(signal.SIG_SETMASK, set())
+            os.chdir(self.orig_cwd)
+            log.info('running %s', ' '.join(argv))
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.execve(sys.executable, argv, env)
+        except OSError as exc:
+            log.error('reload failed: cannot execute %s (%s); the master stops', sys.executable, exc.strerror or exc)
+            if self.control:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.control)  # the loop no longer removes it once handed over
 
     # -- inside a child ---------------------------------------------------------------------
     def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:
@@ -1039,6 +1569,10 @@ class Master:
         # of its kind's queue. The loop's descriptors are closed; its control socket file stays.
         # The direct sender (its own socket, the shared table) outlives the loop's copy.
         direct = self.ml.direct_sender() if self.ml is not None else None
+        # A worker reads the file monitors aimed at it (or at any worker) itself: one hop.
+        monitors = (
+            self.ml.worker_monitors(spec.ident) if self.ml is not None and spec.kind == _core.Kind.WORKER else None
+        )
         _signals.detach_master(direct)
         if self.ml is not None:
             self.ml.close_in_child()
@@ -1051,6 +1585,9 @@ class Master:
             write_end.close()
             if name != kind_name:
                 read_end.close()
+        if spec.kind != _core.Kind.WORKER:
+            for sock in self.rpc_socks:
+                sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         stop = StopFlag()
@@ -1084,6 +1621,7 @@ class Master:
             where=spec.label(),
             harakiri=self.s.harakiri if spec.kind == _core.Kind.SPOOLER else self.s.worker_harakiri,
             stop=stop,
+            monitors=monitors,
         )
 
         if spec.kind == _core.Kind.SPOOLER:
@@ -1112,7 +1650,14 @@ class Master:
                 stop=stop,
                 signal_socks=(chan, queue),
             )
-        return run_worker(spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue)
+        rpc_server = (
+            _core.RpcServer([s.fileno() for s in self.rpc_socks], self.s.rpc_max_connections, self.s.socket_timeout)
+            if self.rpc_socks
+            else None
+        )
+        return run_worker(
+            spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors, rpc_server
+        )
 
 
 def _core_direct_socket_path(control: str, worker_id: int) -> str:

@@ -87,9 +87,25 @@ _SERVED: dict[str, tuple[str, str]] = {
     'gid': (VALUE, 'gid'),
     'locks': (VALUE, 'locks'),
     'no-initgroups': (FLAG, 'no-initgroups'),
+    # served only with the rpc plugin asked for (see rpc_plugin()): else a notice, as before
+    'socket': (VALUE, 'socket'),
+    'uwsgi-socket': (VALUE, 'socket'),
+    'plugin': (VALUE, 'plugin'),
+    'plugins': (VALUE, 'plugin'),
+    'listen': (VALUE, 'listen'),
+    'socket-timeout': (VALUE, 'socket-timeout'),
+    'rpc-max': (VALUE, 'rpc-max'),
+    'touch-reload': (VALUE, 'touch-reload'),
+    'touch-spoolers-reload': (VALUE, 'touch-spoolers-reload'),
+    'py-autoreload': (VALUE, 'py-autoreload'),
+    'py-auto-reload': (VALUE, 'py-autoreload'),
+    'python-autoreload': (VALUE, 'py-autoreload'),
+    'python-auto-reload': (VALUE, 'py-autoreload'),
+    'py-auto-reload-ignore': (VALUE, 'py-auto-reload-ignore'),
     'erlang': (VALUE, 'erlang'),
     'erlang-cookie': (VALUE, 'erlang-cookie'),
     # ours, not uWSGI's
+    'rpc-max-connections': (VALUE, 'rpc-max-connections'),
     'control-socket': (VALUE, 'control-socket'),
     'ignore-unknown-options': (FLAG, 'ignore-unknown-options'),
     'spooler-durable': (FLAG, 'spooler-durable'),
@@ -106,8 +122,6 @@ _APP = 'no WSGI application is loaded; use --import for your task modules'
 
 # uWSGI options we know but do not serve: name -> (kind, why). Each gets one notice line.
 _NOT_SERVED: dict[str, tuple[str, str]] = {
-    'socket': (VALUE, _WEB),
-    'uwsgi-socket': (VALUE, _WEB),
     'http': (VALUE, _WEB),
     'http-socket': (VALUE, _WEB),
     'https': (VALUE, _WEB),
@@ -117,7 +131,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'shared-socket': (VALUE, _WEB),
     'chmod-socket': (VALUE, _WEB),
     'chown-socket': (VALUE, _WEB),
-    'listen': (VALUE, _WEB),
     'static-map': (VALUE, _WEB),
     'route': (VALUE, _WEB),
     'buffer-size': (VALUE, _WEB),
@@ -134,8 +147,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'lazy-apps': (FLAG, _APP),
     'lazy': (FLAG, _APP),
     'single-interpreter': (FLAG, 'there is one interpreter per process anyway'),
-    'plugin': (VALUE, 'Python is built in, there are no plugins to load'),
-    'plugins': (VALUE, 'Python is built in, there are no plugins to load'),
     'home': (VALUE, 'run the uwsgidecorators of the virtualenv you want instead'),
     'virtualenv': (VALUE, 'run the uwsgidecorators of the virtualenv you want instead'),
     'venv': (VALUE, 'run the uwsgidecorators of the virtualenv you want instead'),
@@ -149,14 +160,11 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'memory-report': (FLAG, 'not implemented yet'),
     'thunder-lock': (FLAG, 'there is no accept() to serialize'),
     'cheaper': (VALUE, 'worker count is fixed'),
-    'touch-reload': (VALUE, 'not implemented yet'),
-    'py-autoreload': (VALUE, 'not implemented yet'),
     'procname-prefix': (VALUE, 'not implemented yet'),
     'procname-prefix-spaced': (VALUE, 'not implemented yet'),
     'auto-procname': (FLAG, 'not implemented yet'),
     'no-orphans': (FLAG, 'children always follow the master here'),
     'strict': (FLAG, 'an option no uWSGI knows is an error here already, and placeholders stay allowed'),
-    'touch-spoolers-reload': (VALUE, 'not implemented yet'),
     'mule': (VALUE, 'mules are not implemented yet'),
     'mules': (VALUE, 'mules are not implemented yet'),
     'farm': (VALUE, 'farms are not implemented yet'),
@@ -515,7 +523,35 @@ def _expand(raw: list[Option], env: dict[str, str]) -> list[Option]:
     return items
 
 
+def _plugin_names(opts: Options) -> list[str]:
+    names: list[str] = []
+    for value in opts.values('plugin'):
+        if isinstance(value, str):
+            # uWSGI's lists: 'python3,rpc', 'python3 rpc', and the 'MODIFIER:name' form
+            names.extend(n.rpartition(':')[2] for n in re.split(r'[,\s]+', value.strip()) if n)
+    return names
+
+
+def rpc_plugin(opts: Options) -> bool:
+    """The rpc plugin is asked for (``--plugin rpc``, ``plugins = python3,rpc``): as in Debian's
+    modular uWSGI, only then do --socket/--uwsgi-socket serve uWSGI RPC (modifier1 173)."""
+    return 'rpc' in _plugin_names(opts)
+
+
+_SOCKET_WHY = (
+    'this runtime serves spoolers and workers, not requests: keep your web server for that; '
+    'to serve uWSGI RPC there, add --plugin rpc'
+)
+
+
 def _add_notices(opts: Options, raw: list[Option]) -> None:
+    rpc = rpc_plugin(opts)
+    for name in dict.fromkeys(_plugin_names(opts)):
+        if name != 'rpc' and not name.startswith('python'):
+            opts.notices.append(
+                f'uwsgidecorators: plugin {name} is not loaded (Python is built in; of the plugins only rpc means '
+                'something here: it serves uWSGI RPC on --socket), ignored'
+            )
     referenced = set()
     for text in _all_values(raw):
         referenced.update(_PLACEHOLDER_RE.findall(text))
@@ -524,6 +560,9 @@ def _add_notices(opts: Options, raw: list[Option]) -> None:
         if o.name in seen:
             continue
         seen.add(o.name)
+        if canonical(o.name) == 'socket' and not rpc:
+            opts.notices.append(f'uwsgidecorators: option --{o.name} is not served ({_SOCKET_WHY}), ignored')
+            continue
         if o.name in _SERVED:
             continue
         if o.name in _NOT_SERVED:

@@ -1,17 +1,20 @@
-//! One file-backed shared region per master: the process table, the direct-delivery routes and
-//! the lock table, reachable by every process of the master's tree (inherited across fork) and
+//! One file-backed shared region per master: the process table (with the names of the functions
+//! its deadlines guard), the direct-delivery routes and the lock table, reachable by every process of the master's tree (inherited across fork) and
 //! by processes the master did not fork (they map the file the master publishes).
 //!
 //! Layout (native endianness, every field naturally aligned so a single load or store is never
 //! torn):
 //!
 //! ```text
-//! header (64 bytes)   magic u64, layout version u32, header length u32, total length u64,
+//! header (128 bytes)  magic u64, layout version u32, header length u32, total length u64,
 //!                     nslots u32, nlocks u32, table offset u64, routes offset u64,
-//!                     locks offset u64, creator pid u64
+//!                     locks offset u64, creator pid u64, names offset u64, zeros
 //! table               TABLE_HEADER i64 words (word 0: spooler frequency in ms, 0 = unset),
 //!                     then nslots x SLOT_FIELDS i64 words (see the Python wrapper `_uwsgidecorators_runtime/shared.py`)
-//! routes              256 bytes: signal number -> worker id for direct delivery (0 = master)
+//! names               nslots x SLOT_NAMES x NAME_BYTES bytes: per slot, the qualified name of the
+//!                     function each deadline (task, user) was armed for (UTF-8, NUL-padded)
+//! routes              512 bytes: signal number -> worker id for direct delivery (0 = master),
+//!                     then signal number -> 1 if its target is any worker (`worker`), else 0
 //! locks               nlocks x LOCK_SLOT bytes: a process-shared robust pthread mutex and the
 //!                     pid of its holder (see [`crate::ipc::lock`])
 //! ```
@@ -32,15 +35,19 @@ use std::sync::atomic::{AtomicI64, AtomicU8, AtomicU32, AtomicU64, Ordering};
 /// Tag of our region files ("UWSGIRGN"), checked before anything else is read.
 pub const MAGIC: u64 = 0x5557_5347_4952_474E;
 /// Bumped whenever the layout changes; a process refuses a region of another version.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Bytes of the header.
-pub const HEADER_LEN: usize = 64;
+pub const HEADER_LEN: usize = 128;
 /// i64 words at the start of the table section (word 0: the spooler frequency in ms).
 pub const TABLE_HEADER: usize = 4;
 /// i64 fields per process slot.
 pub const SLOT_FIELDS: usize = 8;
-/// Bytes of the routes section.
-pub const ROUTES_LEN: usize = 256;
+/// Name fields per process slot (one per deadline: the task's, the user's).
+pub const SLOT_NAMES: usize = 2;
+/// Bytes of one name field.
+pub const NAME_BYTES: usize = 96;
+/// Bytes of the routes section: 256 worker bytes, then 256 'any worker' flags.
+pub const ROUTES_LEN: usize = 512;
 /// Bytes per lock: a `pthread_mutex_t` (40 on x86_64 glibc) and the holder's pid, one cache line.
 pub const LOCK_SLOT: usize = 64;
 /// Offset of the holder pid inside a lock slot.
@@ -61,6 +68,7 @@ const H_TABLE: usize = 32;
 const H_ROUTES: usize = 40;
 const H_LOCKS: usize = 48;
 const H_CREATOR: usize = 56;
+const H_NAMES: usize = 64;
 
 fn align64(n: usize) -> usize {
     n.div_ceil(64) * 64
@@ -72,6 +80,7 @@ pub struct Layout {
     pub nslots: u32,
     pub nlocks: u32,
     pub table: usize,
+    pub names: usize,
     pub routes: usize,
     pub locks: usize,
     pub total: usize,
@@ -87,13 +96,15 @@ impl Layout {
             ));
         }
         let table = HEADER_LEN;
-        let routes = align64(table + 8 * (TABLE_HEADER + SLOT_FIELDS * nslots as usize));
+        let names = align64(table + 8 * (TABLE_HEADER + SLOT_FIELDS * nslots as usize));
+        let routes = align64(names + SLOT_NAMES * NAME_BYTES * nslots as usize);
         let locks = align64(routes + ROUTES_LEN);
         let total = locks + LOCK_SLOT * nlocks as usize;
         Ok(Layout {
             nslots,
             nlocks,
             table,
+            names,
             routes,
             locks,
             total,
@@ -227,6 +238,7 @@ impl Region {
         let same = u32_at(H_HEADER_LEN) as usize == HEADER_LEN
             && u64_at(H_TOTAL) == layout.total as u64
             && u64_at(H_TABLE) == layout.table as u64
+            && u64_at(H_NAMES) == layout.names as u64
             && u64_at(H_ROUTES) == layout.routes as u64
             && u64_at(H_LOCKS) == layout.locks as u64
             && size >= layout.total;
@@ -255,6 +267,8 @@ impl Region {
         self.u32_at(H_NLOCKS).store(l.nlocks, Ordering::Relaxed);
         self.u64_at(H_TABLE)
             .store(l.table as u64, Ordering::Relaxed);
+        self.u64_at(H_NAMES)
+            .store(l.names as u64, Ordering::Relaxed);
         self.u64_at(H_ROUTES)
             .store(l.routes as u64, Ordering::Relaxed);
         self.u64_at(H_LOCKS)
@@ -324,18 +338,95 @@ impl Region {
         })
     }
 
+    /// Clear the process table: its header words, every slot's fields and names (a master that
+    /// adopts the region after a reload: none of the slots' processes is alive any more).
+    pub fn reset_table(&self) {
+        for i in 0..TABLE_HEADER {
+            if let Some(w) = self.table_header(i) {
+                w.store(0, Ordering::Relaxed);
+            }
+        }
+        for slot in 0..self.layout.nslots as usize {
+            for field in 0..SLOT_FIELDS {
+                if let Some(w) = self.slot_field(slot, field) {
+                    w.store(0, Ordering::Relaxed);
+                }
+            }
+            for which in 0..SLOT_NAMES {
+                self.set_name(slot, which, "");
+            }
+        }
+    }
+
+    // -- names -------------------------------------------------------------------------------
+
+    fn name_bytes(&self, slot: usize, which: usize) -> Option<&[AtomicU8]> {
+        (slot < self.layout.nslots as usize && which < SLOT_NAMES).then(|| {
+            let off = self.layout.names + NAME_BYTES * (slot * SLOT_NAMES + which);
+            // SAFETY: off..off+NAME_BYTES lies inside the names section (slot < nslots,
+            // which < SLOT_NAMES); AtomicU8 has no alignment needs; the mapping lives as long
+            // as `self`.
+            unsafe {
+                std::slice::from_raw_parts(
+                    self.base.as_ptr().add(off).cast::<AtomicU8>(),
+                    NAME_BYTES,
+                )
+            }
+        })
+    }
+
+    /// Name field `which` (0: task deadline, 1: user deadline) of slot `slot`: the bytes before
+    /// the first NUL (`None` when either index is out of range). A name being rewritten at the
+    /// same time may read as a mix of both (each byte is read once, never torn).
+    pub fn name(&self, slot: usize, which: usize) -> Option<Vec<u8>> {
+        self.name_bytes(slot, which).map(|f| {
+            f.iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .take_while(|&b| b != 0)
+                .collect()
+        })
+    }
+
+    /// Set name field `which` of slot `slot` to `name`, cut to [`NAME_BYTES`] (a UTF-8 string is
+    /// cut on a character boundary) and NUL-padded. `false` when either index is out of range.
+    pub fn set_name(&self, slot: usize, which: usize, name: &str) -> bool {
+        let Some(f) = self.name_bytes(slot, which) else {
+            return false;
+        };
+        let mut end = name.len().min(NAME_BYTES);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let raw = &name.as_bytes()[..end];
+        for (i, b) in f.iter().enumerate() {
+            b.store(raw.get(i).copied().unwrap_or(0), Ordering::Relaxed);
+        }
+        true
+    }
+
     // -- routes ------------------------------------------------------------------------------
 
-    /// The route byte of signal `num`.
-    pub fn route(&self, num: u8) -> &AtomicU8 {
-        // SAFETY: routes..routes+256 lies inside the mapping; AtomicU8 has no alignment needs.
+    fn route_byte(&self, i: usize) -> &AtomicU8 {
+        debug_assert!(i < ROUTES_LEN);
+        // SAFETY: routes..routes+ROUTES_LEN lies inside the mapping and i < ROUTES_LEN; AtomicU8
+        // has no alignment needs.
         unsafe {
             &*self
                 .base
                 .as_ptr()
-                .add(self.layout.routes + usize::from(num))
+                .add(self.layout.routes + i)
                 .cast::<AtomicU8>()
         }
+    }
+
+    /// The route byte of signal `num`: its worker id, 0 for through the master.
+    pub fn route(&self, num: u8) -> &AtomicU8 {
+        self.route_byte(usize::from(num))
+    }
+
+    /// The 'any worker' flag of signal `num` (1: its target is `worker`).
+    pub fn route_any(&self, num: u8) -> &AtomicU8 {
+        self.route_byte(256 + usize::from(num))
     }
 
     // -- locks -------------------------------------------------------------------------------
@@ -379,9 +470,11 @@ mod tests {
     fn sections_are_aligned_and_do_not_overlap() {
         for (s, l) in [(0, 0), (1, 1), (7, 3), (300, 65)] {
             let lay = Layout::new(s, l).unwrap();
+            assert_eq!(lay.names % 64, 0);
             assert_eq!(lay.routes % 64, 0);
             assert_eq!(lay.locks % 64, 0);
-            assert!(lay.table + 8 * (TABLE_HEADER + SLOT_FIELDS * s as usize) <= lay.routes);
+            assert!(lay.table + 8 * (TABLE_HEADER + SLOT_FIELDS * s as usize) <= lay.names);
+            assert!(lay.names + SLOT_NAMES * NAME_BYTES * s as usize <= lay.routes);
             assert!(lay.routes + ROUTES_LEN <= lay.locks);
             assert_eq!(lay.total, lay.locks + LOCK_SLOT * l as usize);
         }
@@ -401,7 +494,16 @@ mod tests {
         a.slot_field(2, 7).unwrap().store(-42, Ordering::Relaxed);
         a.table_header(0).unwrap().store(5000, Ordering::Relaxed);
         a.route(9).store(4, Ordering::Relaxed);
+        a.route_any(255).store(1, Ordering::Relaxed);
+        assert!(a.set_name(2, 1, "mod.func"));
         assert_eq!(b.slot_field(2, 7).unwrap().load(Ordering::Relaxed), -42);
+        assert_eq!(b.route_any(255).load(Ordering::Relaxed), 1);
+        assert_eq!(b.route_any(9).load(Ordering::Relaxed), 0);
+        assert_eq!(b.route(255).load(Ordering::Relaxed), 0);
+        assert_eq!(b.name(2, 1).unwrap(), b"mod.func");
+        assert_eq!(b.name(2, 0).unwrap(), b"");
+        assert!(b.name(3, 0).is_none() && b.name(0, SLOT_NAMES).is_none());
+        assert!(!b.set_name(3, 0, "x"));
         assert_eq!(b.table_header(0).unwrap().load(Ordering::Relaxed), 5000);
         assert_eq!(b.route(9).load(Ordering::Relaxed), 4);
         assert!(b.slot_field(3, 0).is_none());
@@ -410,6 +512,44 @@ mod tests {
         // No temporary file is left behind.
         let names: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
         assert_eq!(names.len(), 1);
+    }
+
+    #[test]
+    fn names_are_cut_on_a_character_boundary_and_padded() {
+        let r = Region::anonymous(2, 0).unwrap();
+        let long = "é".repeat(NAME_BYTES); // 2 bytes each
+        assert!(r.set_name(1, 0, &long));
+        let got = r.name(1, 0).unwrap();
+        assert_eq!(got.len(), NAME_BYTES);
+        assert_eq!(std::str::from_utf8(&got).unwrap(), "é".repeat(NAME_BYTES / 2));
+        let odd = format!("a{}", "é".repeat(NAME_BYTES));
+        r.set_name(1, 0, &odd);
+        let got = r.name(1, 0).unwrap();
+        assert_eq!(got.len(), NAME_BYTES - 1);
+        assert!(std::str::from_utf8(&got).is_ok());
+        // A shorter name leaves no tail of the longer one.
+        r.set_name(1, 0, "short");
+        assert_eq!(r.name(1, 0).unwrap(), b"short");
+        // Neighbouring fields are untouched.
+        assert_eq!(r.name(1, 1).unwrap(), b"");
+        assert_eq!(r.name(0, 1).unwrap(), b"");
+    }
+
+    #[test]
+    fn reset_table_clears_slots_and_names_and_keeps_routes_and_locks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("r");
+        let r = Region::create(&path, 2, 1).unwrap();
+        r.table_header(0).unwrap().store(3000, Ordering::Relaxed);
+        r.slot_field(1, 0).unwrap().store(1234, Ordering::Relaxed);
+        r.set_name(1, 0, "mod.f");
+        r.route(3).store(2, Ordering::Relaxed);
+        let again = Region::open(&path).unwrap();
+        again.reset_table();
+        assert_eq!(r.table_header(0).unwrap().load(Ordering::Relaxed), 0);
+        assert_eq!(r.slot_field(1, 0).unwrap().load(Ordering::Relaxed), 0);
+        assert_eq!(r.name(1, 0).unwrap(), b"");
+        assert_eq!(r.route(3).load(Ordering::Relaxed), 2);
     }
 
     #[test]

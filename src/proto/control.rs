@@ -13,6 +13,8 @@
 //! | `t` | `t <num u8> <secs f64> <iterations u32>` | a timer added at run time (`iterations` 0: for ever) |
 //! | `c` | `c <num u8> <catch_up u8> <tz len u8> <tz> <spec>` | a cron entry; `tz` empty: the master's local time; `spec` is `U` + five `i64` (uWSGI's integers) or `S` + crontab text |
 //! | `f` | `f <num u8> <recursive u8> <path>` | a file monitor (`path` absolute) |
+//! | `H` | `H <pid u32>` | `uwsgi.reload()`: a graceful reload of the master; `pid` is the sender's, for the log |
+//! | `F` | `F <num u8>` | a worker read a file monitor's event for signal `num` that it does not run (the master routes it as if it had read the event) |
 //!
 //! Decoding checks the layout only (lengths, UTF-8); what the values mean (a valid target, a
 //! cron field in range, an existing path) is for the master to judge when it applies them.
@@ -33,6 +35,8 @@ pub enum CronForm {
 pub enum Control {
     /// `S`: raise signal `num`.
     Raise { num: u8 },
+    /// `F`: a worker read a file monitor's event for `num`, not its own to run.
+    FileEvent { num: u8 },
     /// `R`: a worker registered `num` for `target`.
     Register { num: u8, target: String },
     /// `T`: move the test wall clock to now + `seconds`.
@@ -52,6 +56,8 @@ pub enum Control {
         recursive: bool,
         path: Vec<u8>,
     },
+    /// `H`: reload the master gracefully; `pid` (the sender's) is only logged.
+    Reload { pid: u32 },
 }
 
 /// Why a message cannot be encoded.
@@ -100,6 +106,7 @@ impl Control {
     pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
         Ok(match self {
             Control::Raise { num } => vec![b'S', *num],
+            Control::FileEvent { num } => vec![b'F', *num],
             Control::Register { num, target } => {
                 let mut m = vec![b'R', *num];
                 m.extend_from_slice(target.as_bytes());
@@ -154,6 +161,11 @@ impl Control {
                 m.extend_from_slice(path);
                 m
             }
+            Control::Reload { pid } => {
+                let mut m = vec![b'H'];
+                m.extend_from_slice(&pid.to_le_bytes());
+                m
+            }
         })
     }
 
@@ -164,6 +176,13 @@ impl Control {
         let unknown = DecodeError::Unknown { len: msg.len() };
         Ok(match tag {
             b'S' if rest.len() == 1 => Control::Raise { num },
+            b'H' => {
+                let b: [u8; 4] = rest.try_into().map_err(|_| unknown)?;
+                Control::Reload {
+                    pid: u32::from_le_bytes(b),
+                }
+            }
+            b'F' if rest.len() == 1 => Control::FileEvent { num },
             b'R' if !rest.is_empty() => Control::Register {
                 num,
                 target: text(args)?,
@@ -232,6 +251,7 @@ mod tests {
         let tz = proptest::option::of("[A-Za-z_/+-]{1,255}");
         prop_oneof![
             any::<u8>().prop_map(|num| Control::Raise { num }),
+            any::<u8>().prop_map(|num| Control::FileEvent { num }),
             (any::<u8>(), ".*").prop_map(|(num, target)| Control::Register { num, target }),
             any::<i64>().prop_map(|seconds| Control::ClockOffset { seconds }),
             // NaN never equals itself; the master refuses it anyway when it applies the timer.
@@ -263,6 +283,7 @@ mod tests {
                     recursive,
                     path
                 }),
+            any::<u32>().prop_map(|pid| Control::Reload { pid }),
         ]
     }
 
@@ -288,6 +309,11 @@ mod tests {
     #[test]
     fn the_documented_bytes() {
         assert_eq!(Control::Raise { num: 7 }.encode().unwrap(), b"S\x07");
+        assert_eq!(
+            Control::Reload { pid: 0x0102_0304 }.encode().unwrap(),
+            b"H\x04\x03\x02\x01"
+        );
+        assert_eq!(Control::FileEvent { num: 7 }.encode().unwrap(), b"F\x07");
         let c = Control::Cron {
             num: 10,
             catch_up: true,

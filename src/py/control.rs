@@ -93,7 +93,13 @@ fn control_file_monitor<'py>(
     )
 }
 
+#[pyfunction]
+fn control_reload(py: Python<'_>, pid: u32) -> PyResult<Bound<'_, PyBytes>> {
+    encode(py, &Control::Reload { pid })
+}
+
 pub(super) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(control_reload, m)?)?;
     m.add_function(wrap_pyfunction!(control_raise, m)?)?;
     m.add_function(wrap_pyfunction!(control_register, m)?)?;
     m.add_function(wrap_pyfunction!(control_clock, m)?)?;

@@ -8,6 +8,7 @@ use crate::cron::CronError;
 use crate::fsmon::MonitorError;
 use crate::ipc::LockError;
 use crate::master::MasterError;
+use crate::rpc::client::CallError;
 use crate::signal::SignalError;
 use crate::spool::job::JobError;
 use crate::spool::{PacketError, WriteError};
@@ -47,7 +48,17 @@ impl From<Error> for PyErr {
             Error::Lock(l @ (LockError::NotHeld { .. } | LockError::AlreadyHeld { .. })) => {
                 PyRuntimeError::new_err(l.to_string())
             }
+            Error::Call(CallError::Request(r)) => Error::Rpc(r).into(),
+            // The caller (the `uwsgi` shim) turns these into uWSGI's None with a log line.
+            Error::Call(CallError::Io { ref source, .. }) => {
+                // The OSError subclass of its kind (ConnectionRefusedError, TimeoutError...).
+                PyErr::from(std::io::Error::new(source.kind(), e.to_string()))
+            }
+            Error::Call(CallError::Reply { .. }) => {
+                PyOSError::new_err((libc::EPROTO, e.to_string()))
+            }
             Error::Write(_)
+            | Error::Rpc(_)
             | Error::Job(_)
             | Error::Master(_)
             | Error::Cron(_)
@@ -58,6 +69,7 @@ impl From<Error> for PyErr {
             | Error::BadSeconds { .. }
             | Error::BadShare(_)
             | Error::BadFd(_)
+            | Error::BadUnixSignal(_)
             | Error::Closed(_)
             | Error::Settled => PyValueError::new_err(e.to_string()),
         }
@@ -92,5 +104,6 @@ through_core_error!(
     MasterError,
     CronError,
     SignalError,
-    LockError
+    LockError,
+    CallError
 );

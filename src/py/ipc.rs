@@ -124,6 +124,25 @@ impl PyRegion {
             .ok_or_else(|| PyIndexError::new_err(format!("table header word {index} out of range")))
     }
 
+    fn name(&self, slot: usize, which: usize) -> PyResult<String> {
+        self.inner
+            .name(slot, which)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .ok_or_else(|| name_err(&self.inner, slot, which))
+    }
+
+    fn set_name(&self, slot: usize, which: usize, name: &str) -> PyResult<()> {
+        if self.inner.set_name(slot, which, name) {
+            Ok(())
+        } else {
+            Err(name_err(&self.inner, slot, which))
+        }
+    }
+
+    fn reset_table(&self) {
+        self.inner.reset_table();
+    }
+
     fn direct_sender(&self, control: FsPath) -> PyResult<PyDirectSender> {
         let routes = DirectRoutes::on(self.inner.clone());
         Ok(PyDirectSender {
@@ -255,5 +274,13 @@ fn slot_err(r: &Region, slot: usize, field: usize) -> PyErr {
         "shared table slot {slot} field {field} out of range ({} slots of {} fields)",
         r.layout().nslots,
         crate::ipc::region::SLOT_FIELDS
+    ))
+}
+
+fn name_err(r: &Region, slot: usize, which: usize) -> PyErr {
+    PyIndexError::new_err(format!(
+        "shared table slot {slot} name {which} out of range ({} slots of {} names)",
+        r.layout().nslots,
+        crate::ipc::region::SLOT_NAMES
     ))
 }

@@ -10,7 +10,7 @@ use super::blocking::{self, Flow};
 use super::{FsPath, lock};
 use crate::Error;
 use crate::cron::{Civil, CronSpec, tz};
-use crate::direct::DirectSender;
+use crate::direct::{DirectSender, WorkerMonitors};
 use crate::master::LoopEvent;
 use crate::signal::{self, Kind, Target};
 
@@ -25,6 +25,8 @@ fn event_tuple<'py>(py: Python<'py>, e: &LoopEvent) -> PyResult<Bound<'py, PyTup
         LoopEvent::QueueFull { num, to } => ("queue_full", *num, to.as_str()).into_pyobject(py),
         LoopEvent::Wakeup => ("wakeup", 0u8, "").into_pyobject(py),
         LoopEvent::BadControl { reason } => ("bad_control", 0u8, reason.as_str()).into_pyobject(py),
+        LoopEvent::FileHook { hook } => ("file_hook", *hook, "").into_pyobject(py),
+        LoopEvent::Reload { pid } => ("reload", *pid, "").into_pyobject(py),
     }
 }
 
@@ -46,14 +48,18 @@ impl PyMasterLoop {
 #[pymethods]
 impl PyMasterLoop {
     #[new]
-    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false, region = None))]
+    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false, control_fd = None, region = None))]
     fn new(
         control_path: FsPath,
         wakeup_fd: Option<i32>,
         test_clock: bool,
+        control_fd: Option<i32>,
         region: Option<PyRef<'_, super::ipc::PyRegion>>,
     ) -> PyResult<Self> {
-        let mut ml = crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?;
+        let mut ml = match control_fd {
+            Some(fd) => crate::master::MasterLoop::adopt(&control_path.0, fd, wakeup_fd)?,
+            None => crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?,
+        };
         if let Some(r) = region {
             ml.use_routes(crate::direct::DirectRoutes::on(r.inner.clone()));
         }
@@ -106,7 +112,38 @@ impl PyMasterLoop {
         })
     }
 
+    /// In worker `worker_id`, just forked (before `close_in_child`): the file monitors this
+    /// worker reads itself (one hop), to pass to `recv_signals`; None if it reads none.
+    fn worker_monitors(&self, worker_id: u32) -> PyResult<Option<PyWorkerMonitors>> {
+        let (monitors, routes, control) = self.with(|ml| {
+            (
+                ml.take_worker_monitors(worker_id),
+                ml.direct_routes(),
+                ml.control_path().to_owned(),
+            )
+        })?;
+        if monitors.is_empty() {
+            return Ok(None);
+        }
+        let sender = DirectSender::new(routes, &control)?;
+        Ok(Some(PyWorkerMonitors {
+            inner: Mutex::new(WorkerMonitors::new(worker_id, monitors, sender)),
+        }))
+    }
+
     /// In a forked child: close the inherited descriptors, leaving the master's socket file.
+    /// The control socket's descriptor, made inheritable for a reload's `exec`; the socket file
+    /// is then no longer removed when this loop is dropped.
+    fn keep_control_across_exec(&self) -> PyResult<i32> {
+        Ok(self.with(|ml| ml.keep_control_across_exec())??)
+    }
+
+    /// Report `("file_hook", hook, "")` from `step` when `path` changes (no signal is raised).
+    fn add_file_hook(&self, hook: u32, path: FsPath) -> PyResult<()> {
+        self.with(|ml| ml.add_file_hook(hook, &path.0))??;
+        Ok(())
+    }
+
     fn close_in_child(&self) {
         lock(&self.inner).take();
     }
@@ -176,6 +213,25 @@ impl PyMasterLoop {
     }
 }
 
+/// The file monitors a worker reads itself (see `crate::direct::WorkerMonitors`).
+#[pyclass(
+    name = "WorkerMonitors",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
+pub(super) struct PyWorkerMonitors {
+    pub(super) inner: Mutex<WorkerMonitors>,
+}
+
+#[pymethods]
+impl PyWorkerMonitors {
+    /// The inotify descriptors this worker reads (to wait on them beside other work, such as
+    /// serving RPC calls).
+    fn fds(&self) -> Vec<i32> {
+        lock(&self.inner).fds()
+    }
+}
+
 /// Direct delivery to one worker (see `crate::direct`).
 #[pyclass(
     name = "DirectSender",
@@ -204,6 +260,16 @@ impl PyDirectSender {
     fn worker(&self, num: i64) -> PyResult<Option<u32>> {
         Ok(self.inner.routes().worker(signal::signum(num)?))
     }
+}
+
+/// `prctl(PR_SET_PDEATHSIG, sig)`: this process gets `sig` when its parent dies. (Through the
+/// core rather than ctypes, whose import costs each child about 0.4 MiB.)
+#[pyfunction]
+pub(super) fn set_parent_death_signal(sig: i32) -> PyResult<()> {
+    if !(1..=64).contains(&sig) {
+        return Err(Error::BadUnixSignal(sig).into());
+    }
+    Ok(crate::sys::set_parent_death_signal(sig)?)
 }
 
 /// The path of worker `worker_id`'s direct socket for the control socket `control_path`.

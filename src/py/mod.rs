@@ -7,6 +7,7 @@ mod errors;
 mod ipc;
 mod kind;
 mod master;
+mod rpc;
 mod spool;
 mod supervisor;
 
@@ -48,12 +49,15 @@ impl<'a, 'py> FromPyObject<'a, 'py> for FsPath {
 /// every 100 ms, or only when `wake_fd` fires if it is given (it must then be the process's signal
 /// wake-up fd, or, off the main thread where no Python signal handler runs, any wake-up pipe).
 /// `notify` is one more wake-up pipe (`uwsgi.signal_wait`'s: another thread ran the awaited
-/// signal). `timeout` None: no limit.
+/// signal). `monitors`: the file monitors a worker reads itself (`MasterLoop.worker_monitors`),
+/// polled too. `timeout` None: no limit.
 #[pyfunction]
 #[pyo3(
-    signature = (private, shared, wake_fd, timeout = None, direct = -1, notify = -1),
-    text_signature = "(private, shared, wake_fd, timeout=None, direct=-1, notify=-1)"
+    signature = (private, shared, wake_fd, timeout = None, direct = -1, notify = -1, monitors = None),
+    text_signature = "(private, shared, wake_fd, timeout=None, direct=-1, notify=-1, monitors=None)"
 )]
+// The Python signature's arguments, one each (py is pyo3's).
+#[allow(clippy::too_many_arguments)]
 fn recv_signals(
     py: Python<'_>,
     private: i32,
@@ -62,15 +66,23 @@ fn recv_signals(
     timeout: Option<f64>,
     direct: i32,
     notify: i32,
+    monitors: Option<&master::PyWorkerMonitors>,
 ) -> PyResult<Vec<u8>> {
     let deadline = blocking::deadline(timeout)?;
-    let channels = crate::channel::Channels::new(private, direct, shared, wake_fd, notify);
+    let mut channels = crate::channel::Channels::new(private, direct, shared, wake_fd, notify);
+    if let Some(m) = monitors {
+        // File monitors this worker reads itself (one hop): their signals run after the others.
+        channels = channels.with_monitors(lock(&m.inner).fds());
+    }
+    // The monitors' lock is taken for a read only, never across the wait: another thread of
+    // the worker (a `uwsgi.signal_wait`) may poll the same instances.
+    let read_monitor = |fd| monitors.map_or(Ok(Vec::new()), |m| lock(&m.inner).read(fd));
     // A wake-up fd is Python's signal wake-up pipe (the worker loop's): no polling needed.
     let got = blocking::wait(
         py,
         deadline,
         wake_fd >= 0,
-        |slice| channels.recv(slice),
+        |slice| channels.recv_with(slice, read_monitor),
         |got| Ok(got?.map_or(Flow::Idle, Flow::Done)),
     )?;
     Ok(got.unwrap_or_default())
@@ -103,7 +115,9 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyMasterLoop>()?;
     m.add_class::<master::PyCronSpec>()?;
     m.add_class::<master::PyDirectSender>()?;
+    m.add_class::<master::PyWorkerMonitors>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
+    m.add_function(wrap_pyfunction!(master::set_parent_death_signal, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<supervisor::PyAction>()?;
     m.add_class::<kind::PyKind>()?;
@@ -112,5 +126,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(ipc::unlock, m)?)?;
     m.add_function(wrap_pyfunction!(ipc::is_locked, m)?)?;
     m.add_function(wrap_pyfunction!(ipc::forget_lock_region, m)?)?;
+    m.add_class::<rpc::PyRpcServer>()?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_listen, m)?)?;
+    m.add_function(wrap_pyfunction!(rpc::rpc_call, m)?)?;
     Ok(())
 }

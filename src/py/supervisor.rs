@@ -13,7 +13,8 @@ pub(super) struct PySupervisor {
 }
 
 /// What the master must do, as `Action.Spawn(slot)`, `Action.Term(pid)`, `Action.Kill(pid)`,
-/// `Action.Log(level, message)`, `Action.Exit(code)` (one Python class per variant, matchable).
+/// `Action.Log(level, message)`, `Action.Exit(code)`, `Action.Reload()` (one Python class per
+/// variant, matchable).
 #[pyclass(name = "Action", module = "_uwsgidecorators_runtime._core", frozen, eq)]
 #[derive(PartialEq)]
 pub(super) enum PyAction {
@@ -22,6 +23,7 @@ pub(super) enum PyAction {
     Kill { pid: u32 },
     Log { level: String, message: String },
     Exit { code: i32 },
+    Reload {},
 }
 
 #[pymethods]
@@ -35,6 +37,7 @@ impl PyAction {
                 format!("Action.Log(level={level:?}, message={message:?})")
             }
             PyAction::Exit { code } => format!("Action.Exit(code={code})"),
+            PyAction::Reload {} => "Action.Reload()".to_owned(),
         }
     }
 }
@@ -46,6 +49,7 @@ impl From<Action> for PyAction {
             Action::Term { pid } => PyAction::Term { pid },
             Action::Kill { pid } => PyAction::Kill { pid },
             Action::Exit { code } => PyAction::Exit { code },
+            Action::Reload => PyAction::Reload {},
             Action::Log { level, message } => PyAction::Log {
                 level: match level {
                     Level::Info => "info",
@@ -109,14 +113,46 @@ impl PySupervisor {
         self.run(Event::Exited { pid, status }, now)
     }
 
-    /// `what` names the deadline that passed, for the log line.
-    #[pyo3(signature = (slot, pid, now, what = "harakiri"))]
-    fn harakiri(&self, slot: usize, pid: u32, now: f64, what: &str) -> Vec<PyAction> {
+    /// `what` names the deadline that passed and `function` the function it guarded ("" when
+    /// unknown), for the log line.
+    #[pyo3(signature = (slot, pid, now, what = "harakiri", function = ""))]
+    fn harakiri(
+        &self,
+        slot: usize,
+        pid: u32,
+        now: f64,
+        what: &str,
+        function: &str,
+    ) -> Vec<PyAction> {
         self.run(
             Event::HarakiriExpired {
                 slot,
                 pid,
                 what: what.to_owned(),
+                function: function.to_owned(),
+            },
+            now,
+        )
+    }
+
+    /// A graceful reload: every child is stopped (with mercy), then `Action.Reload()`.
+    #[pyo3(signature = (now, why = "reload"))]
+    fn reload(&self, now: f64, why: &str) -> Vec<PyAction> {
+        self.run(
+            Event::Reload {
+                why: why.to_owned(),
+            },
+            now,
+        )
+    }
+
+    /// Restart these slots gracefully (SIGTERM; respawned at once when they exit).
+    #[pyo3(signature = (slots, now, why = "restart"))]
+    fn restart(&self, slots: Vec<usize>, now: f64, why: &str) -> Vec<PyAction> {
+        self.run(
+            Event::Restart {
+                slots,
+                why: why.to_owned(),
             },
             now,
         )

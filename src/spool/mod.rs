@@ -8,7 +8,7 @@
 //!   after a failure, dead letter after `max_attempts`, release).
 //! - [`job`]: the checks of a job before it is enqueued (which spooler, priority, `at`, size),
 //!   once for every way in.
-//! - [`packet`]: the byte format of one task (pure).
+//! - [`packet`]: the byte format of one task (pure; it lives in [`crate::proto::packet`]).
 //! - [`dir`]: the directory backend, uWSGI's protocol: naming, atomic enqueue, discovery by
 //!   inotify and scans, ordering, claiming by file lock, outcomes on the file.
 //! - [`reaper`]: the threads that delete finished tasks off the spooler's path.
@@ -16,7 +16,8 @@
 pub mod dir;
 pub mod job;
 pub mod outcome;
-pub mod packet;
+/// The byte format of one task: the crate's one uwsgi packet codec, kept at this path too.
+pub use crate::proto::packet;
 pub mod queue;
 pub mod reaper;
 

@@ -9,6 +9,10 @@
 //! most `LINGER` for more before it takes what is there, for as long as pushes keep coming. A job
 //! therefore never waits long, even behind a producer that is busy for minutes.
 //!
+//! Threads start on demand, when a wake-up is due and every started thread is busy, up to the
+//! pool's size: an idle spooler that never finished a task has none (each costs its stack and
+//! bookkeeping in every spooler process), and a drain starts them as its backlog grows.
+//!
 //! Workers run in the `SCHED_BATCH` class: a worker woken on the producer's CPU then waits for
 //! its turn (or another CPU) instead of preempting the producer, which keeps the producer's
 //! pipeline full. Alternating drains of 60,000 tasks: 8-10% more tasks per second on 2 vCPUs.
@@ -28,6 +32,8 @@ struct Queue<T> {
     unfinished: usize,
     /// Workers not waiting for work.
     awake: usize,
+    /// Workers started so far.
+    started: usize,
     /// A push happened since the lingering worker last looked.
     pushed: bool,
     /// A worker is in its timed wait.
@@ -44,6 +50,8 @@ struct Shared<T> {
     /// The producer waits here for room in the backlog, and `flush` for the end of the work.
     progress: Condvar,
     backlog: usize,
+    /// Most workers to start.
+    max_threads: usize,
 }
 
 impl<T> Shared<T> {
@@ -63,24 +71,29 @@ impl<T> Shared<T> {
     }
 }
 
+/// The job every worker runs.
+type Job<T> = Arc<dyn Fn(T) + Send + Sync>;
+
 /// The pool. Dropping it finishes every queued job, then joins the threads.
 pub struct Reaper<T: Send + 'static> {
     shared: Arc<Shared<T>>,
-    threads: Vec<JoinHandle<()>>,
+    job: Job<T>,
+    name: String,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl<T: Send + 'static> std::fmt::Debug for Reaper<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reaper")
-            .field("threads", &self.threads.len())
+            .field("threads", &self.shared.lock().started)
             .field("unfinished", &self.unfinished())
             .finish()
     }
 }
 
 impl<T: Send + 'static> Reaper<T> {
-    /// Start `threads` workers running `job` on each item; `push` blocks while `backlog` items
-    /// wait.
+    /// A pool of up to `threads` workers running `job` on each item, started as work comes;
+    /// `push` blocks while `backlog` items wait.
     pub fn start<F>(name: &str, threads: usize, backlog: usize, job: F) -> std::io::Result<Self>
     where
         F: Fn(T) + Send + Sync + 'static,
@@ -89,7 +102,8 @@ impl<T: Send + 'static> Reaper<T> {
             queue: Mutex::new(Queue {
                 jobs: VecDeque::new(),
                 unfinished: 0,
-                awake: threads,
+                awake: 0,
+                started: 0,
                 pushed: false,
                 lingering: false,
                 watchers: 0,
@@ -98,34 +112,72 @@ impl<T: Send + 'static> Reaper<T> {
             work: Condvar::new(),
             progress: Condvar::new(),
             backlog: backlog.max(1),
+            max_threads: threads.max(1),
         });
-        let job = Arc::new(job);
-        let mut handles = Vec::with_capacity(threads);
-        for i in 0..threads.max(1) {
-            let (mine, job) = (shared.clone(), job.clone());
-            let spawned = std::thread::Builder::new()
-                .name(format!("{name}-{i}"))
-                .spawn(move || worker(&mine, &*job));
-            match spawned {
-                Ok(h) => handles.push(h),
-                Err(e) if handles.is_empty() => return Err(e),
-                Err(_) => {
-                    // Fewer threads than asked still do the work.
-                    shared.lock().awake -= threads - i;
-                    break;
+        Ok(Reaper {
+            shared,
+            job: Arc::new(job),
+            name: name.to_owned(),
+            threads: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Wake a sleeping worker, or start one when there is none or the backlog is a batch more
+    /// than the started ones take (and the pool is not full). Called with the queue locked; a
+    /// worker to start is counted awake at once.
+    fn wake<'a>(&'a self, mut q: MutexGuard<'a, Queue<T>>) {
+        let more = q.started == 0 || q.jobs.len() >= (q.started + 1) * BATCH;
+        if !more || q.started >= self.shared.max_threads {
+            self.shared.work.notify_one();
+            return;
+        }
+        q.awake += 1;
+        q.started += 1;
+        let i = q.started;
+        drop(q);
+        let (mine, job) = (self.shared.clone(), self.job.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-{i}", self.name))
+            .spawn(move || worker(&mine, &*job));
+        match spawned {
+            Ok(h) => self
+                .threads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push(h),
+            Err(_) => {
+                let mut q = self.shared.lock();
+                q.awake -= 1;
+                q.started -= 1;
+                if q.started == 0 {
+                    // No thread at all (out of threads): the producer does the work itself.
+                    while let Some(item) = q.jobs.pop_front() {
+                        drop(q);
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            (self.job)(item)
+                        }));
+                        q = self.shared.lock();
+                        q.unfinished -= 1;
+                    }
+                    if q.watchers > 0 {
+                        self.shared.progress.notify_all();
+                    }
+                } else {
+                    self.shared.work.notify_one();
                 }
             }
         }
-        Ok(Reaper {
-            shared,
-            threads: handles,
-        })
     }
 
     /// Hand over a job; blocks while the backlog is full.
     pub fn push(&self, item: T) {
         let mut q = self.shared.lock();
         while q.jobs.len() >= self.shared.backlog {
+            if q.started == 0 {
+                self.wake(q);
+                q = self.shared.lock();
+                continue;
+            }
             self.shared.work.notify_one();
             q = self.shared.watch(q);
         }
@@ -133,15 +185,20 @@ impl<T: Send + 'static> Reaper<T> {
         q.unfinished += 1;
         q.pushed = true;
         if q.jobs.len() >= (q.awake + 1) * BATCH || (q.awake == 0 && !q.lingering) {
-            self.shared.work.notify_one();
+            self.wake(q);
         }
+    }
+
+    /// Threads started so far.
+    pub fn threads(&self) -> usize {
+        self.shared.lock().started
     }
 
     /// Make sure the waiting jobs get done even if no further push comes.
     pub fn kick(&self) {
         let q = self.shared.lock();
         if !q.jobs.is_empty() && q.awake == 0 {
-            self.shared.work.notify_one();
+            self.wake(q);
         }
     }
 
@@ -154,8 +211,12 @@ impl<T: Send + 'static> Reaper<T> {
     pub fn flush(&self) {
         let mut q = self.shared.lock();
         while q.unfinished > 0 {
-            if q.awake == 0 {
-                self.shared.work.notify_one();
+            if q.awake == 0 && !q.jobs.is_empty() {
+                self.wake(q);
+                q = self.shared.lock();
+                if q.unfinished == 0 {
+                    break; // done by the producer itself (no thread could start)
+                }
             }
             q = self.shared.watch(q);
         }
@@ -206,7 +267,12 @@ impl<T: Send + 'static> Drop for Reaper<T> {
     fn drop(&mut self) {
         self.shared.lock().closed = true;
         self.shared.work.notify_all();
-        for t in self.threads.drain(..) {
+        let threads = std::mem::take(
+            self.threads
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for t in threads {
             let _ = t.join();
         }
     }
@@ -270,6 +336,27 @@ mod tests {
         }
         assert_eq!(done.load(Ordering::SeqCst), 2);
         assert_eq!(r.unfinished(), 0);
+    }
+
+    #[test]
+    fn threads_start_only_as_work_needs_them() {
+        let r = Reaper::start("t", 4, 64, move |_: ()| {
+            std::thread::sleep(Duration::from_millis(2));
+        })
+        .unwrap();
+        assert_eq!(r.threads(), 0, "an idle pool has no thread");
+        r.push(());
+        r.flush();
+        assert_eq!(r.threads(), 1, "one job, one thread");
+        for _ in 0..60 {
+            r.push(());
+        }
+        r.flush();
+        let n = r.threads();
+        assert!(
+            (2..=4).contains(&n),
+            "a backlog starts more, up to the size: {n}"
+        );
     }
 
     #[test]

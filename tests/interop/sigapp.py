@@ -14,7 +14,7 @@ HEADER = textwrap.dedent(
     """
     import json, os, time
     import uwsgi
-    from uwsgidecorators import cron, filemon, postfork, rbtimer, signal, spool, timer
+    from uwsgidecorators import cron, filemon, harakiri, postfork, rbtimer, signal, spool, timer
 
     OUT = os.environ['SIG_OUT']
     MARK = OUT + '.mark'

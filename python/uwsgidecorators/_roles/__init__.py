@@ -41,9 +41,11 @@ def enter_role(
     where: str,
     harakiri: float,
     stop: StopFlag,
+    monitors: _core.WorkerMonitors | None = None,
 ) -> None:
     """Become the child of ``kind`` in ``slot``: publish the pid, set what the process knows (its role, the
-    shared table and region, its signal channels: private, then its kind's queue) and run ``post_fork_hook``."""
+    shared table and region, its signal channels: private, then its kind's queue, and the file ``monitors`` a
+    worker reads itself) and run ``post_fork_hook``."""
     table.put(slot, F_PID, os.getpid())
     st = _config.state()
     st.role = kind.label
@@ -64,6 +66,7 @@ def enter_role(
         harakiri=harakiri,
         stopping=lambda: stop.requested,
     )
+    _signals.set_worker_monitors(monitors)
 
     import uwsgi
 

@@ -34,7 +34,7 @@ from types import FrameType
 from typing import Any
 
 from _uwsgidecorators_runtime import config as _config
-from _uwsgidecorators_runtime.shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable
+from _uwsgidecorators_runtime.shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable, qualified_name
 
 __all__ = [
     'StopFlag',
@@ -374,6 +374,18 @@ class _Cwd:
             self.fd = None
 
 
+def _spool_function_name(job: dict[Any, Any]) -> str:
+    """The task's function (its ``ud_spool_func``, qualified when this process registered it),
+    for the master's harakiri line; only looked up when a harakiri deadline is armed."""
+    raw = job.get(b'ud_spool_func', job.get('ud_spool_func'))
+    if raw is None:
+        return 'uwsgi.spooler (a task without ud_spool_func)'
+    name = raw.decode('utf-8', 'replace') if isinstance(raw, bytes) else str(raw)
+    decorators = sys.modules.get('uwsgidecorators')
+    func = getattr(decorators, 'spooler_functions', {}).get(name)
+    return qualified_name(func) if func is not None else name
+
+
 def _run_task(
     task: Any,
     uwsgi: Any,
@@ -399,7 +411,10 @@ def _run_task(
             task.retry()
             return 0
         try:
-            result = func(task.plugin_dict())
+            job = task.plugin_dict()
+            if table is not None and slot is not None and harakiri > 0:
+                table.set_name(slot, F_TASK_DEADLINE, _spool_function_name(job))
+            result = func(job)
         except SystemExit as exc:
             # A task calling sys.exit() ends the process (the master respawns it); the job counts
             # as failed so the back-off and the dead letter still apply.

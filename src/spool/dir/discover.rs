@@ -187,10 +187,15 @@ impl Spooler {
                 }
                 continue;
             }
-            if ev.mask.intersects(EventMask::CREATE | EventMask::MOVED_TO) {
-                // A new name: a complete file, or an empty one that its writer is filling,
-                // which an open finds short and leaves (see `try_claim`).
+            if ev.mask.contains(EventMask::MOVED_TO) {
+                // Renamed into place: a complete file.
                 self.offer(&mut book, bucket, n, false);
+            } else if ev.mask.contains(EventMask::CREATE) {
+                // A new name: a complete file linked into place, or (most often) an empty one
+                // that an in-place writer is about to lock and fill. Look before opening: an
+                // open and lock of the empty file would make that writer wait for our lock (a
+                // wake-up more on the task's way to its handler); its close brings it back.
+                self.offer(&mut book, bucket, n, true);
             } else if ev.mask.contains(EventMask::CLOSE_WRITE) {
                 // A writer finished, or another spooler left the file: look before opening.
                 self.offer(&mut book, bucket, n, true);

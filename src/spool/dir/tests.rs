@@ -158,6 +158,36 @@ fn tasks_another_spooler_finished_cost_this_one_nothing() {
 }
 
 #[test]
+fn a_created_empty_file_is_looked_at_not_opened() {
+    // An in-place writer between its create and its lock: the spooler must not open (and
+    // lock) the empty file, which would make the writer wait for it.
+    use inotify::{Inotify, WatchMask};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut sp = Spooler::open(tmp.path(), SpoolerConfig::default()).unwrap();
+    assert!(next_task(&mut sp).is_none());
+    let path = tmp.path().join("uwsgi_spoolfile_on_h_1_1_7_1700000000_1");
+    let mut writer = File::create(&path).unwrap();
+    let mut spy = Inotify::init().unwrap();
+    spy.watches()
+        .add(&path, WatchMask::OPEN | WatchMask::CLOSE)
+        .unwrap();
+    assert!(next_task(&mut sp).is_none());
+    let mut buf = [0u8; 1024];
+    let opened = match spy.read_events(&mut buf) {
+        Ok(evs) => evs.count(),
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => 0,
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(opened, 0, "the spooler opened the empty file");
+    // The writer fills and closes it: now it runs.
+    std::io::Write::write_all(&mut writer, &packet::encode(&[v("n", "1")], b"").unwrap()).unwrap();
+    drop(writer);
+    let t = next_task(&mut sp).expect("the task after the writer's close");
+    assert_eq!(t.vars, vec![v("n", "1")]);
+    t.ok().unwrap();
+}
+
+#[test]
 fn rescan_soon_finds_what_no_event_announced() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = SpoolerConfig {

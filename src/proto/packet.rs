@@ -1,8 +1,11 @@
-//! The uwsgi packet as a spool file stores it: a 4-byte header, the vars block, the body.
+//! The uwsgi packet, the one codec of the crate: a 4-byte [`Header`] (`modifier1`, `pktsize`
+//! u16 little-endian, `modifier2`), then `pktsize` bytes, then (for a spool file) the body.
 //!
-//! Header: `modifier1 = 17`, `pktsize` (u16 little-endian, the vars block's length only),
-//! `modifier2 = 0`. Vars: repeated `u16le keylen, key, u16le vallen, value`, no count and no
-//! terminator. Body: everything after `4 + pktsize` bytes. Lengths are always little-endian.
+//! A spool file is `modifier1 = 17`, `modifier2 = 0`, a vars block (repeated `u16le keylen, key,
+//! u16le vallen, value`, no count and no terminator) and the body (everything after
+//! `4 + pktsize` bytes). RPC (`modifier1 = 173`, [`crate::proto::rpc`]) carries an array of
+//! `u16le len, bytes` items instead of vars, and its replies a vars block with
+//! `CONTENT_LENGTH` when the value is too long for `pktsize`. Lengths are always little-endian.
 //!
 //! uWSGI truncates a value over 65535 bytes to `len & 0xffff` without a word; the encoder here
 //! refuses instead ([`PacketError::ValueTooLong`]), so no task is ever stored corrupted.
@@ -15,6 +18,37 @@ pub const SPOOL_MODIFIER1: u8 = 17;
 pub const MAX_VARS_SIZE: usize = u16::MAX as usize;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 4;
+
+/// The 4-byte header every uwsgi packet starts with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// Which handler the packet is for (17: spool, 173: RPC, 0: WSGI request...).
+    pub modifier1: u8,
+    /// Length of the block after the header (vars or array), body excluded.
+    pub size: u16,
+    /// A per-handler flag (RPC: the reply format).
+    pub modifier2: u8,
+}
+
+impl Header {
+    /// The header's bytes.
+    pub fn to_bytes(self) -> [u8; HEADER_LEN] {
+        let [lo, hi] = self.size.to_le_bytes();
+        [self.modifier1, lo, hi, self.modifier2]
+    }
+
+    /// Read a header from the first 4 bytes of `data` (None when shorter).
+    pub fn parse(data: &[u8]) -> Option<Header> {
+        match data {
+            [m1, lo, hi, m2, ..] => Some(Header {
+                modifier1: *m1,
+                size: u16::from_le_bytes([*lo, *hi]),
+                modifier2: *m2,
+            }),
+            _ => None,
+        }
+    }
+}
 
 /// One key/value pair as stored: arbitrary bytes on both sides.
 pub type Var = (Vec<u8>, Vec<u8>);
@@ -109,9 +143,21 @@ pub fn encode_into<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 ) -> Result<(), PacketError> {
     let size = vars_size(vars)?;
     out.reserve(HEADER_LEN + size + body.len());
-    out.push(SPOOL_MODIFIER1);
-    out.extend_from_slice(&(size as u16).to_le_bytes());
-    out.push(0);
+    out.extend_from_slice(
+        &Header {
+            modifier1: SPOOL_MODIFIER1,
+            size: size as u16,
+            modifier2: 0,
+        }
+        .to_bytes(),
+    );
+    encode_vars_unchecked(vars, out);
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// Append a vars block whose limits [`vars_size`] already checked.
+pub fn encode_vars_unchecked<K: AsRef<[u8]>, V: AsRef<[u8]>>(vars: &[(K, V)], out: &mut Vec<u8>) {
     for (k, v) in vars {
         let (k, v) = (k.as_ref(), v.as_ref());
         out.extend_from_slice(&(k.len() as u16).to_le_bytes());
@@ -119,8 +165,6 @@ pub fn encode_into<K: AsRef<[u8]>, V: AsRef<[u8]>>(
         out.extend_from_slice(&(v.len() as u16).to_le_bytes());
         out.extend_from_slice(v);
     }
-    out.extend_from_slice(body);
-    Ok(())
 }
 
 /// Encode vars and body into the bytes of one spool file.
@@ -135,10 +179,9 @@ pub fn encode<K: AsRef<[u8]>, V: AsRef<[u8]>>(
 
 /// Read the header: the vars block length. Like uWSGI's reader, the modifiers are not checked.
 pub fn decode_header(data: &[u8]) -> Result<usize, PacketError> {
-    if data.len() < HEADER_LEN {
-        return Err(PacketError::ShortHeader { len: data.len() });
-    }
-    Ok(u16::from_le_bytes([data[1], data[2]]) as usize)
+    Header::parse(data)
+        .map(|h| h.size as usize)
+        .ok_or(PacketError::ShortHeader { len: data.len() })
 }
 
 /// Parse a vars block (without header). `base` is its offset in the file, for error messages.
@@ -268,6 +311,18 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn header_bytes() {
+        let h = Header {
+            modifier1: 173,
+            size: 0x1234,
+            modifier2: 5,
+        };
+        assert_eq!(h.to_bytes(), [173, 0x34, 0x12, 5]);
+        assert_eq!(Header::parse(&[173, 0x34, 0x12, 5, 9]), Some(h));
+        assert_eq!(Header::parse(&[173, 0x34, 0x12]), None);
     }
 
     #[test]
