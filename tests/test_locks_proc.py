@@ -305,3 +305,64 @@ def test_an_attached_process_delivers_to_one_worker_through_the_region(procs, tm
     worker2 = int(re.search(r'spawned uWSGI worker 2 \(pid: (\d+)\)', m.log()).group(1))
     wait_until(lambda: out.exists() and out.read_text() == f'17 {worker2}\n', 20, 'worker 2 ran it', [m])
     assert m.stop(signal.SIGTERM) == 0
+
+
+def test_a_lock_held_across_a_reload_stays_held_and_the_region_file_is_the_same(procs, tmp_path):
+    """SIGHUP re-executes the master, which adopts the region file (same inode) instead of making
+    it again: a lock an attached process holds stays held, another attached process keeps waiting
+    on it and gets it when the holder lets go (no 'died holding it' take-over), and a direct
+    sender cached before the reload still reaches worker 2 after it."""
+    (tmp_path / 'direct_tasks.py').write_text(DIRECT_TASKS)
+    out, release = tmp_path / 'out', tmp_path / 'release'
+    m = procs.master(
+        ['--processes', '2', '--locks', '2', '--import', 'direct_tasks'], cwd=tmp_path, env={'SIG_OUT': out}
+    )
+    control = _control(m)
+    region = Path(control + '.region')
+    wait_until(lambda: 'spawned uWSGI worker 2 ' in m.log(), 20, 'two workers', [m])
+    ino = region.stat().st_ino
+    env = {_config.ENV_CONTROL: control}
+    holder = _attached(
+        procs,
+        tmp_path,
+        f"""
+        import os, time, uwsgi
+        from uwsgidecorators import _signals
+        sender = _signals._attached_direct()  # the region mapped (and cached) before the reload
+        uwsgi.lock(1)
+        print('held', flush=True)
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.05)
+        print('sent', sender.send(17), flush=True)
+        uwsgi.unlock(1)
+        print('released', flush=True)
+        """,
+        env={**env, 'SIG_OUT': str(out)},
+        name='holder',
+    )
+    wait_until(lambda: 'held' in holder.log(), 20, 'the holder', [holder])
+    waiter = _attached(procs, tmp_path, TAKE.format(n=1), env=env, name='waiter')
+    wait_until(lambda: 'waiting True' in waiter.log(), 20, 'the waiter waiting', [waiter])
+    old_worker2 = int(re.search(r'spawned uWSGI worker 2 \(pid: (\d+)\)', m.log()).group(1))
+    m.send(signal.SIGHUP)
+    wait_until(lambda: 'gracefully (RE)spawned uwsgidecorators master' in m.log(), 40, 'the re-exec', [m])
+    wait_until(lambda: len(re.findall(r'spawned uWSGI worker 2 ', m.log())) >= 2, 20, 'worker 2 again', [m])
+    assert region.stat().st_ino == ino  # adopted, not made again
+    assert 'taken' not in waiter.log()  # still waiting: the lock is still held
+    # a process that maps the region now sees the same lock held
+    late = _attached(procs, tmp_path, 'import uwsgi; print("late", uwsgi.is_locked(1), uwsgi.is_locked(0))', env=env)
+    assert late.wait(20) == 0, late.log()
+    assert 'late True False' in late.log()
+    assert 'taken' not in waiter.log()
+    new_worker2 = int(re.findall(r'spawned uWSGI worker 2 \(pid: (\d+)\)', m.log())[-1])
+    assert new_worker2 != old_worker2
+    # the new worker 2 has bound its direct socket once its signal is registered again
+    wait_until(lambda: os.path.exists(control + '.w2'), 20, "worker 2's direct socket", [m])
+    release.touch()
+    assert holder.wait(20) == 0, holder.log()
+    assert 'sent True' in holder.log() and 'released' in holder.log()
+    assert waiter.wait(20) == 0, waiter.log()
+    assert 'taken' in waiter.log() and 'died holding it' not in waiter.log()
+    wait_until(lambda: out.exists() and out.read_text() == f'17 {new_worker2}\n', 20, 'worker 2 ran it', [m])
+    assert m.stop(signal.SIGTERM) == 0
+    assert not region.exists()  # a real exit removes it
