@@ -521,7 +521,10 @@ mod tests {
         assert!(r.set_name(1, 0, &long));
         let got = r.name(1, 0).unwrap();
         assert_eq!(got.len(), NAME_BYTES);
-        assert_eq!(std::str::from_utf8(&got).unwrap(), "é".repeat(NAME_BYTES / 2));
+        assert_eq!(
+            std::str::from_utf8(&got).unwrap(),
+            "é".repeat(NAME_BYTES / 2)
+        );
         let odd = format!("a{}", "é".repeat(NAME_BYTES));
         r.set_name(1, 0, &odd);
         let got = r.name(1, 0).unwrap();
