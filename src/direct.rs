@@ -2,7 +2,8 @@
 //!
 //! The master's table stays the only authority; it mirrors, for each signal number, whether the
 //! target is a single worker (and whether it is any worker) into a 512-byte table shared by
-//! every process of the instance ([`DirectRoutes`], mapped before the fork): 0 = through the
+//! every process of the instance ([`DirectRoutes`]: the routes section of the instance's
+//! [`Region`], inherited across the fork and mapped by attached processes): 0 = through the
 //! master, N = worker N. A raising
 //! process reads its byte and sends the signal straight to that worker's direct socket, a
 //! datagram socket bound next to the control socket (`<control>.w<N>`). Anything else goes to
@@ -16,11 +17,12 @@ use std::os::fd::RawFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::fsmon::FileMonitor;
+use crate::ipc::Region;
 use crate::proto::control::Control;
 use crate::signal::Target;
-use crate::sys::SharedBytes;
 
 /// The table byte for `target`: the worker id if it names one worker (1-255), else 0.
 pub fn table_byte(target: &Target) -> u8 {
@@ -52,31 +54,52 @@ pub fn bind(control: &Path, id: u32) -> io::Result<UnixDatagram> {
 /// same mapping.
 #[derive(Debug, Clone)]
 pub struct DirectRoutes {
-    table: Arc<SharedBytes>,
+    region: Arc<Region>,
 }
 
 impl DirectRoutes {
+    /// A table of its own (an anonymous region shared with later forks only).
     pub fn new() -> io::Result<Self> {
-        Ok(DirectRoutes {
-            table: Arc::new(SharedBytes::new(512)?),
-        })
+        Ok(DirectRoutes::on(Arc::new(Region::anonymous(0, 0)?)))
+    }
+
+    /// The routes section of `region`.
+    pub fn on(region: Arc<Region>) -> Self {
+        DirectRoutes { region }
     }
 
     /// Record `num`'s current target.
     pub fn set(&self, num: u8, target: &Target) {
-        self.table.store(usize::from(num), table_byte(target));
         let any = u8::from(matches!(target, Target::AnyWorker));
-        self.table.store(256 + usize::from(num), any);
+        self.set_bytes(num, table_byte(target), any);
+    }
+
+    /// Set `num`'s bytes: its worker (0: through the master, N: worker N) and its 'any worker'
+    /// flag (1: the target is `worker`).
+    pub fn set_bytes(&self, num: u8, worker: u8, any: u8) {
+        self.region.route(num).store(worker, Ordering::Relaxed);
+        self.region.route_any(num).store(any, Ordering::Relaxed);
+    }
+
+    /// Copy every route of `other` into this table.
+    pub fn copy_from(&self, other: &DirectRoutes) {
+        for num in 0..=255u8 {
+            self.set_bytes(
+                num,
+                other.region.route(num).load(Ordering::Relaxed),
+                other.region.route_any(num).load(Ordering::Relaxed),
+            );
+        }
     }
 
     /// True if `num` goes to one idle worker (`worker`), whichever it is.
     pub fn any_worker(&self, num: u8) -> bool {
-        self.table.load(256 + usize::from(num)) != 0
+        self.region.route_any(num).load(Ordering::Relaxed) != 0
     }
 
     /// The worker `num` goes to directly, if any.
     pub fn worker(&self, num: u8) -> Option<u32> {
-        match self.table.load(usize::from(num)) {
+        match self.region.route(num).load(Ordering::Relaxed) {
             0 => None,
             n => Some(u32::from(n)),
         }

@@ -5,6 +5,7 @@
 use std::io;
 
 use crate::cron::CronError;
+use crate::ipc::LockError;
 use crate::ipc::mule_queue::MuleError;
 use crate::master::MasterError;
 use crate::signal::SignalError;
@@ -26,6 +27,8 @@ pub enum Error {
     Cron(#[from] CronError),
     #[error(transparent)]
     Signal(#[from] SignalError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
     /// A target refused where uWSGI's `register_signal` says so.
     #[error("unable to register signal: {0}")]
     RegisterSignal(SignalError),

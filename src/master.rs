@@ -276,6 +276,13 @@ impl MasterLoop {
         self.routes.clone()
     }
 
+    /// Mirror the table into `routes` from now on (the instance's region, which attached
+    /// processes map too); what is already registered is copied over.
+    pub fn use_routes(&mut self, routes: DirectRoutes) {
+        routes.copy_from(&self.routes);
+        self.routes = routes;
+    }
+
     pub fn signal_registered(&self, num: u8) -> bool {
         self.table.is_registered(num)
     }

@@ -575,65 +575,6 @@ pub fn recv_nonblocking(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> 
     }
 }
 
-/// A small anonymous `MAP_SHARED` mapping: created before `fork`, every child sees the same
-/// bytes, so one process's store is the others' next load (byte stores are atomic).
-#[derive(Debug)]
-pub struct SharedBytes {
-    ptr: std::ptr::NonNull<std::sync::atomic::AtomicU8>,
-    len: usize,
-}
-
-// SAFETY: the mapping is only reached through `AtomicU8`, which is safe to share between threads.
-unsafe impl Send for SharedBytes {}
-// SAFETY: as above.
-unsafe impl Sync for SharedBytes {}
-
-impl SharedBytes {
-    /// `len` zero bytes.
-    pub fn new(len: usize) -> io::Result<Self> {
-        // SAFETY: a fresh anonymous mapping; no existing memory is touched.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len.max(1),
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = std::ptr::NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)?;
-        Ok(SharedBytes { ptr, len })
-    }
-
-    /// The byte at `i` (0 past the end).
-    pub fn load(&self, i: usize) -> u8 {
-        if i >= self.len {
-            return 0;
-        }
-        // SAFETY: i < len, inside the live mapping.
-        unsafe { &*self.ptr.as_ptr().add(i) }.load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    /// Set the byte at `i` (ignored past the end).
-    pub fn store(&self, i: usize, v: u8) {
-        if i < self.len {
-            // SAFETY: i < len, inside the live mapping.
-            unsafe { &*self.ptr.as_ptr().add(i) }.store(v, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for SharedBytes {
-    fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `new`; no reference outlives `self`.
-        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len.max(1)) };
-    }
-}
-
 /// `poll(2)` over caller-built entries (events chosen per fd); `revents` are filled in. An
 /// interrupted wait returns 0 (nothing ready), so the caller checks signals and loops.
 pub fn poll_fds(pfds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {

@@ -23,6 +23,18 @@ def test_import_uwsgi_does_not_import_the_decorators_nor_set_the_spooler_hook() 
     assert _run(code) == 'False False False False'
 
 
+def test_uwsgi_lock_goes_through_the_runtime_only() -> None:
+    # uwsgi.lock resolves this process's region (here: a private one, no master is known) in the
+    # runtime package: neither the decorators nor their hooks may be loaded on the way.
+    code = (
+        'import sys, uwsgi\n'
+        'uwsgi.lock(); held = uwsgi.is_locked(); uwsgi.unlock()\n'
+        "print(held, uwsgi.is_locked(), any(m.split('.')[0] == 'uwsgidecorators' for m in sys.modules),\n"
+        "      '_uwsgidecorators_runtime.region' in sys.modules, hasattr(uwsgi, 'spooler'))\n"
+    )
+    assert _run(code) == 'True False False True False'
+
+
 def test_import_uwsgi_loads_the_extension_at_import() -> None:
     # The first uwsgi.spool() in a request must not pay the extension's load.
     assert _run("import sys, uwsgi; print('_uwsgidecorators_runtime._core' in sys.modules)") == 'True'

@@ -20,7 +20,6 @@ import uwsgi
 import uwsgidecorators
 from uwsgidecorators import _config, spool, spoolforever, spoolraw
 from uwsgidecorators.exceptions import (
-    NotBuiltError,
     SpoolerNotConfiguredError,
     SpoolError,
     SpoolPacketError,
@@ -444,13 +443,21 @@ def test_thread_returns_the_function():
 
 
 def test_lock_in_spooler_does_not_call(monkeypatch):
-    # uWSGI's class, as it runs inside real uWSGI (outside, @lock is not built yet: below)
+    # inside real uWSGI a spooler may not lock, so uWSGI's class returns None without calling
     monkeypatch.setattr(uwsgidecorators, '_REAL_UWSGI', True)
     monkeypatch.setattr(_config.state(), 'role', 'spooler')
     assert uwsgi.i_am_the_spooler() is True
     called = []
     assert uwsgidecorators.lock(lambda: called.append(1))() is None
     assert called == []
+
+
+def test_lock_in_a_spooler_of_ours_calls_under_the_lock(monkeypatch):
+    # ours may lock in a spooler (uWSGI refuses): the function runs, holding lock 0
+    monkeypatch.setattr(_config.state(), 'role', 'spooler')
+    seen = []
+    assert uwsgidecorators.lock(lambda: seen.append(uwsgi.is_locked(0)) or 7)() == 7
+    assert seen == [True] and not uwsgi.is_locked(0)
 
 
 def test_harakiri_without_master_warns_once(unconfigured):
@@ -465,32 +472,15 @@ def test_harakiri_without_master_warns_once(unconfigured):
     assert len([w for w in caught if 'harakiri' in str(w.message)]) == 1
 
 
-# Every decorator of uWSGI's module, by what it does here: built, or refused with NotBuiltError.
+# Every decorator of uWSGI's module is built here (issues 8 and 12 built the last: @lock, mules).
 BUILT = {
     'spool', 'spoolforever', 'spoolraw', 'postfork', 'signal', 'timer', 'cron', 'rbtimer', 'filemon', 'thread',
-    'harakiri', 'erlang', 'rpc',
+    'harakiri', 'erlang', 'rpc', 'lock',
 }
 BUILT |= {'mulefunc', 'mule', 'muleloop', 'mulemsg', 'farm'}  # issue 12 (tests/test_mules_proc.py)
-NOT_BUILT = {
-    'lock': lambda: uwsgidecorators.lock(lambda: None),
-}
 
 
-@pytest.mark.parametrize('name', sorted(NOT_BUILT))
-def test_unbuilt_decorators_raise_a_clear_error_where_applied(name):
-    """Issue 10: @rpc and @erlang raised AttributeError at import (which stopped the master),
-    @lock and @mulefunc an AttributeError at call time, and @mule/@muleloop/@mulemsg/@farm
-    silently never ran. Outside real uWSGI each raises NotBuiltError naming itself."""
-    with pytest.raises(NotBuiltError, match=rf'^uwsgidecorators: @{name} is not built yet \(see docs/compat.md') as info:
-        NOT_BUILT[name]()
-    assert isinstance(info.value, NotImplementedError) and isinstance(info.value, UwsgiError)
-    assert uwsgidecorators.postfork_chain == [] or all(
-        type(h).__name__ not in ('mule_brain', 'mule_brainloop', 'mulemsg_loop', 'farm_loop')
-        for h in uwsgidecorators.postfork_chain
-    )
-
-
-def test_every_decorator_of_the_real_module_is_built_or_refused():
+def test_every_decorator_of_the_real_module_is_built():
     real = Path('/usr/lib/python3/dist-packages/uwsgidecorators.py')
     if not real.exists():
         pytest.skip('Debian uwsgidecorators not installed')
@@ -504,12 +494,16 @@ def test_every_decorator_of_the_real_module_is_built_or_refused():
         if isinstance(n, ast.ClassDef) and n.name not in helpers
         or isinstance(n, ast.FunctionDef) and n.name in ('spool', 'spoolforever', 'spoolraw')
     }
-    assert decorators == BUILT | set(NOT_BUILT)
+    assert decorators == BUILT  # none is refused as not built any more (NotBuiltError)
 
 
-def test_the_shim_names_what_is_not_built():
-    with pytest.raises(AttributeError, match="'lock': locks are not built yet"):
-        uwsgi.lock()
+def test_the_shim_has_the_lock_and_mule_functions_and_refuses_unknown_names():
+    # locks and mules are both built: none of their names is refused as not built
+    for name in ('lock', 'unlock', 'is_locked', 'mule_id', 'mule_msg', 'mule_get_msg', 'farm_msg',
+                 'farm_get_msg', 'in_farm'):
+        assert callable(getattr(uwsgi, name)), name
+    with pytest.raises(AttributeError, match=r"no attribute 'no_such_function' \(uwsgidecorators shim\)"):
+        uwsgi.no_such_function  # noqa: B018
 
 
 def test_reload_without_a_master_says_so(unconfigured):

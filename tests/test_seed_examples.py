@@ -222,5 +222,27 @@ def test_seed_mulefunc_thread_and_postfork_examples(procs, tmp_path):
         [m],
     )
     assert m.log().count('Hello World') == 4  # @postfork: the worker and the three mules
+
+
+# The seed's @lock example (uWSGI's decorators page), as written there, plus the @postfork the
+# page suggests combining it with, so that each worker calls it.
+SEED_LOCK = '''
+from uwsgidecorators import lock, postfork
+
+@lock
+def dangerous_op():
+    print("Concurrency is for fools!")
+
+@postfork
+def call_it():
+    dangerous_op()
+'''
+
+
+def test_seed_lock_example_under_our_master(procs, tmp_path):
+    (tmp_path / 'locktasks.py').write_text(SEED_LOCK)
+    m = procs.master(['--master', '--processes', '2', '--import', 'locktasks'], cwd=tmp_path)
+    wait_until(lambda: m.log().count('Concurrency is for fools!') == 2, 20, 'both workers under the lock', [m])
+    assert 'not built' not in m.log()
     assert m.stop(signal.SIGTERM) == 0
     assert m.leftovers() == []

@@ -32,6 +32,11 @@ __all__ = [
     'MasterLoop',
     'CronSpec',
     'DirectSender',
+    'Region',
+    'lock',
+    'unlock',
+    'is_locked',
+    'forget_lock_region',
     'WorkerMonitors',
     'direct_socket_path',
     'MuleQueues',
@@ -246,6 +251,89 @@ class DirectSender:
     def worker(self, num: int) -> int | None:
         """The worker ``num`` goes to directly, or None (through the master)."""
 
+# ---------------------------------------------------------------- the shared region
+
+@final
+class Region:
+    """The instance's shared region: the process table (with the names of the functions its
+    deadlines guard), the direct-delivery routes and the lock table (``src/ipc/region.rs``).
+    Made with one of the three static constructors."""
+
+    @staticmethod
+    def create(path: _Path, nslots: int, nlocks: int) -> Region:
+        """Create the region file at ``path`` (mode 0600) for ``nslots`` process slots and
+        ``nlocks`` locks (0 to 65536 each), replacing a file a killed master left there. Raises
+        ``OSError`` (e.g. ``FileExistsError`` for a leftover temporary file it cannot remove)."""
+    @staticmethod
+    def open(path: _Path) -> Region:
+        """Map the region a master created at ``path``. ``FileNotFoundError`` if there is none;
+        ``OSError`` naming the path if the file is not a region of this layout version."""
+    @staticmethod
+    def private(nlocks: int, nslots: int = 0) -> Region:
+        """An anonymous region, shared only with the children this process forks afterwards."""
+    @property
+    def path(self) -> str | None:
+        """The region's file, None for a private one."""
+    @property
+    def nslots(self) -> int:
+        """Number of process slots."""
+    @property
+    def nlocks(self) -> int:
+        """Number of locks (numbers 0 to nlocks - 1)."""
+    @property
+    def creator(self) -> int:
+        """The pid that created the region."""
+    def remove(self) -> None:
+        """Remove the region's file (the master at exit); mappings stay valid."""
+    def get(self, slot: int, field: int) -> int:
+        """Field ``field`` (0-7) of process slot ``slot``; ``IndexError`` out of range."""
+    def put(self, slot: int, field: int, value: int) -> None:
+        """Set field ``field`` of process slot ``slot``; ``IndexError`` out of range."""
+    def header(self, index: int) -> int:
+        """Word ``index`` (0-3) of the process table's header (0: spooler frequency in ms)."""
+    def set_header(self, index: int, value: int) -> None:
+        """Set word ``index`` of the process table's header."""
+    def name(self, slot: int, which: int) -> str:
+        """Name field ``which`` (0: the task deadline's, 1: the user deadline's) of process slot
+        ``slot``: the function that deadline was armed for ('' when none; bytes that are not
+        UTF-8 read as U+FFFD). ``IndexError`` out of range."""
+    def set_name(self, slot: int, which: int, name: str) -> None:
+        """Set name field ``which`` of process slot ``slot``, cut to 96 bytes on a character
+        boundary. ``IndexError`` out of range."""
+    def reset_table(self) -> None:
+        """Clear the process table (header words, every slot's fields and names); routes and
+        locks are untouched (a master adopting the region after a reload)."""
+    def direct_sender(self, control: _Path) -> DirectSender:
+        """A sender for signals aimed at one worker, reading this region's routes (an attached
+        process's; ``control``: the master's control socket, next to the workers' sockets)."""
+    def lock(self, n: int = 0) -> None:
+        """Take lock ``n``. A free lock is taken at once with the GIL held; a busy one is
+        waited for with the GIL released, checking for signals every 100 ms (Ctrl-C raises
+        ``KeyboardInterrupt``). A dead holder's lock is taken over at once and one warning is
+        logged on ``uwsgidecorators.lock`` naming its pid. ``ValueError``: ``n`` out of range;
+        ``RuntimeError``: this thread already holds it."""
+    def unlock(self, n: int = 0) -> None:
+        """Release lock ``n``. ``RuntimeError``: this thread does not hold it; ``ValueError``: out
+        of range."""
+    def is_locked(self, n: int = 0) -> bool:
+        """Whether lock ``n`` is held by anyone (this thread included); a dead holder's lock is
+        taken over and released on the way (logged as by ``lock``)."""
+    def last_taker(self, n: int = 0) -> int:
+        """The pid that last took lock ``n`` (0: nobody yet)."""
+
+def lock(n: int = 0, /) -> None:
+    """``uwsgi.lock``: ``Region.lock`` on this process's region, which is resolved on the first
+    call by ``_uwsgidecorators_runtime.region.region()`` (the master's, or a private one) and kept."""
+
+def unlock(n: int = 0, /) -> None:
+    """``uwsgi.unlock``: ``Region.unlock`` on this process's region."""
+
+def is_locked(n: int = 0, /) -> bool:
+    """``uwsgi.is_locked``: ``Region.is_locked`` on this process's region."""
+
+def forget_lock_region() -> None:
+    """Resolve the region again at the next ``lock`` call (the configuration changed)."""
+
 # ---------------------------------------------------------------- the spooler
 
 @final
@@ -379,10 +467,17 @@ class MasterLoop:
     monitors. ``wakeup_fd``: the read end of the master's ``signal.set_wakeup_fd`` pipe;
     ``test_clock``: control datagrams may move the wall clock cron sees (tests only);
     ``control_fd``: a control socket already bound to ``control_path`` by this process before it
-    re-executed itself (a reload), adopted instead of bound again."""
+    re-executed itself (a reload), adopted instead of bound again; ``region``: the instance's
+    region, whose routes section the loop mirrors its signal table into (attached processes read
+    it for direct delivery)."""
 
     def __new__(
-        cls, control_path: _Path, wakeup_fd: int | None = None, test_clock: bool = False, control_fd: int | None = None
+        cls,
+        control_path: _Path,
+        wakeup_fd: int | None = None,
+        test_clock: bool = False,
+        control_fd: int | None = None,
+        region: Region | None = None,
     ) -> MasterLoop: ...
     def register_signal(self, num: int, target: str) -> None:
         """``uwsgi.register_signal``: route signal ``num`` to ``target``."""

@@ -13,6 +13,8 @@ Sources, in order of precedence:
    ``UWSGIDECORATORS_DURABLE``     ``1`` to fsync every enqueued job (and its directory)
    ``UWSGIDECORATORS_CONTROL``     path of the master's control socket (``uwsgi.signal`` sends
                                    there); any process with it in its environment can raise signals
+   ``UWSGIDECORATORS_REGION``      path of the master's shared region (process table, routes,
+                                   locks); else ``<control socket>.region``
    ``UWSGIDECORATORS_TEST_CLOCK``  ``1``: the master lets control datagrams move the wall clock
                                    that cron sees (tests only)
 """
@@ -24,15 +26,16 @@ import json
 import os
 import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
     from .shared import SharedTable
 
 __all__ = [
     'ENV_CONTROL',
+    'ENV_REGION',
     'ENV_DURABLE',
     'ENV_MASTER_PID',
     'ENV_OPT',
@@ -52,6 +55,7 @@ ENV_OPT = 'UWSGIDECORATORS_OPT'
 ENV_MASTER_PID = 'UWSGIDECORATORS_MASTER_PID'
 ENV_DURABLE = 'UWSGIDECORATORS_DURABLE'
 ENV_CONTROL = 'UWSGIDECORATORS_CONTROL'
+ENV_REGION = 'UWSGIDECORATORS_REGION'
 ENV_TEST_CLOCK = 'UWSGIDECORATORS_TEST_CLOCK'
 
 #: one option value: a string, ``True`` for a flag, or a list when the option was repeated
@@ -83,6 +87,9 @@ class RuntimeState:
     control: str | None = None
     """the master's control socket, set by ``configure(control=...)`` (else the environment's
     ``UWSGIDECORATORS_CONTROL``, else the default place next to the first spool dir)"""
+    region: Any = None
+    """the master's shared region (``_core.Region``), in the master and the processes it forked;
+    other processes map it on first use (``_uwsgidecorators_runtime.region``)"""
     _uwsgi_opt: dict[str, bytes | bool] | None = None
 
     def uwsgi_opt(self) -> dict[str, bytes | bool]:
@@ -221,11 +228,22 @@ def state() -> RuntimeState:
     return st
 
 
+#: called (without arguments) whenever the state is reset or reconfigured: caches of what it
+#: resolved (the lock region) forget it
+on_change: list[Callable[[], None]] = []
+
+
+def _changed() -> None:
+    for hook in on_change:
+        hook()
+
+
 def reset() -> None:
     """Forget everything; the next :func:`state` call reads the environment again."""
     global _state
     with _lock:
         _state = None
+    _changed()
 
 
 def _as_list(spooler: PathArg | Iterable[PathArg]) -> list[PathArg]:
@@ -276,3 +294,4 @@ def configure(
             from . import mules as _mules
 
             _mules.reset()  # found again next to the (new) control socket
+    _changed()

@@ -91,8 +91,8 @@ class FileMonitorPathError(UwsgiError, FileNotFoundError, ValueError):
 
 class NotBuiltError(UwsgiError, NotImplementedError):
     """A decorator of uWSGI's module whose subsystem this package does not provide yet (``@rpc``,
-    ``@lock``, the mule and farm decorators, ``@erlang``): raised where it is applied, outside
-    real uWSGI (inside real uWSGI the builtin module does the work). See docs/compat.md."""
+    the mule and farm decorators): raised where it is applied, outside real uWSGI (inside real
+    uWSGI the builtin module does the work). See docs/compat.md."""
 
 
 class NoMasterWarning(RuntimeWarning):

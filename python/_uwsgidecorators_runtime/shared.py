@@ -1,20 +1,20 @@
-"""The master's shared table: one anonymous ``MAP_SHARED`` mapping created before any fork.
+"""The master's process table: a typed view of the table section of the instance's shared region.
 
-Every child the master forks inherits the same pages, so a child can publish its harakiri
-deadlines and the master can read them without any IPC round trip (uWSGI keeps the same data in
-its shared ``uwsgi.workers``/``uwsgi.spoolers`` arrays). Processes the master did not fork never
-see this table: for them ``set_user_harakiri`` is a no-op and the pid queries answer 0/[].
+The region (``_core.Region``, a file next to the control socket, see ``src/ipc/region.rs``) is
+created by the master before any fork, so every child it forks inherits the same pages: a child
+publishes its harakiri deadlines and the master reads them without any IPC round trip (uWSGI
+keeps the same data in its shared ``uwsgi.workers``/``uwsgi.spoolers`` arrays). Processes the
+master did not fork have no slot: for them ``set_user_harakiri`` is a no-op and the pid queries
+answer 0/[].
 
-Layout (all native int64, 8-byte aligned so a single store is never torn on the platforms we
-run on):
-
-    header: magic, version, nslots, spooler_frequency_ms (0 = use --spooler-frequency)
-    slot i: pid, kind, ident, task_deadline_ms, user_deadline_ms, dir_index, task_fd, task_ino
+Per slot (native int64, single loads and stores): pid, kind, ident, task_deadline_ms,
+user_deadline_ms, dir_index, task_fd, task_ino. Table header word 0: the spooler frequency in ms
+set at run time (0 = use --spooler-frequency).
 
 A spooler under --spooler-harakiri publishes its current task (descriptor + 1, 0 for none, and
 inode) so that the master can record a harakiri as a failed attempt of that task.
 
-After the int64 fields, two name fields per slot (``NAME_BYTES`` each, UTF-8, NUL-padded): the
+In the region's names section, two name fields per slot (``NAME_BYTES`` each, UTF-8, NUL-padded): the
 qualified name of the function each deadline (task, user) was armed for, so that the master's
 harakiri line names it. A child writes one only when it arms a deadline (nothing is written for
 a task or a handler without harakiri).
@@ -26,9 +26,8 @@ clock jump cannot trigger (or postpone) a kill.
 
 from __future__ import annotations
 
-import mmap
-import struct
 import time
+from typing import Any
 
 __all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'NAME_BYTES', 'SharedTable', 'now_ms', 'qualified_name']
 
@@ -49,12 +48,8 @@ F_DIR_INDEX = 5
 F_TASK_FD = 6  # a spooler's claimed task file: its descriptor + 1 (0: no task), under harakiri
 F_TASK_INO = 7  # ... and its inode number
 
-_MAGIC = 0x5544_5253_4842_4C31  # arbitrary tag, catches a mapping that is not ours
-_VERSION = 1
-_HEADER_FIELDS = 4
-_SLOT_FIELDS = 8
-_Q = struct.Struct('q')
-NAME_BYTES = 96
+_H_SPOOLER_FREQUENCY = 0  # table header word
+NAME_BYTES = 96  # the region's name field (src/ipc/region.rs NAME_BYTES)
 _NAMES = (F_TASK_DEADLINE, F_USER_DEADLINE)  # one name per deadline field, in this order
 
 
@@ -70,56 +65,35 @@ def qualified_name(func: object) -> str:
 
 
 class SharedTable:
-    """Fixed-size table of int64 fields in an anonymous shared mapping."""
+    """The process table of a ``_core.Region`` (slots of int64 fields)."""
 
-    def __init__(self, nslots: int) -> None:
-        if nslots < 0:
-            raise ValueError('nslots must be >= 0')
-        self.nslots = nslots
-        self._names_at = 8 * (_HEADER_FIELDS + _SLOT_FIELDS * max(nslots, 1))
-        size = self._names_at + NAME_BYTES * len(_NAMES) * max(nslots, 1)
-        # fileno -1 = anonymous; mmap.mmap defaults to MAP_SHARED, which is what survives fork.
-        self._mm = mmap.mmap(-1, size)
-        self._put_raw(0, _MAGIC)
-        self._put_raw(1, _VERSION)
-        self._put_raw(2, nslots)
-        self._put_raw(3, 0)
+    def __init__(self, region: Any) -> None:
+        self.region = region
+        self.nslots: int = region.nslots
 
-    # -- raw access -------------------------------------------------------------------------
-    def _put_raw(self, index: int, value: int) -> None:
-        _Q.pack_into(self._mm, 8 * index, int(value))
-
-    def _get_raw(self, index: int) -> int:
-        return int(_Q.unpack_from(self._mm, 8 * index)[0])
-
-    def _index(self, slot: int, field: int) -> int:
+    def _check(self, slot: int) -> None:
         if not 0 <= slot < self.nslots:
             raise IndexError(f'shared table slot {slot} out of range (0..{self.nslots - 1})')
-        return _HEADER_FIELDS + slot * _SLOT_FIELDS + field
 
     def get(self, slot: int, field: int) -> int:
-        return self._get_raw(self._index(slot, field))
+        self._check(slot)
+        return int(self.region.get(slot, field))
 
     def put(self, slot: int, field: int, value: int) -> None:
-        self._put_raw(self._index(slot, field), value)
+        self._check(slot)
+        self.region.put(slot, field, int(value))
 
     # -- function names ------------------------------------------------------------------------
-    def _name_at(self, slot: int, field: int) -> int:
-        if not 0 <= slot < self.nslots:
-            raise IndexError(f'shared table slot {slot} out of range (0..{self.nslots - 1})')
-        return self._names_at + NAME_BYTES * (slot * len(_NAMES) + _NAMES.index(field))
-
     def set_name(self, slot: int, field: int, name: str) -> None:
         """Publish the function a deadline (``F_TASK_DEADLINE`` or ``F_USER_DEADLINE``) guards;
         cut to ``NAME_BYTES`` (on a character boundary)."""
-        raw = name.encode('utf-8', 'replace')[:NAME_BYTES].decode('utf-8', 'ignore').encode()
-        at = self._name_at(slot, field)
-        self._mm[at : at + NAME_BYTES] = raw.ljust(NAME_BYTES, b'\0')
+        self._check(slot)
+        self.region.set_name(slot, _NAMES.index(field), name.encode('utf-8', 'replace').decode('utf-8'))
 
     def name(self, slot: int, field: int) -> str:
         """The function published for a deadline ('' when none)."""
-        at = self._name_at(slot, field)
-        return self._mm[at : at + NAME_BYTES].split(b'\0', 1)[0].decode('utf-8', 'replace')
+        self._check(slot)
+        return str(self.region.name(slot, _NAMES.index(field)))
 
     # -- slots --------------------------------------------------------------------------------
     def claim(self, slot: int, pid: int, kind: int, ident: int, dir_index: int = -1) -> None:
@@ -177,8 +151,8 @@ class SharedTable:
     @property
     def spooler_frequency(self) -> float:
         """Frequency set by uwsgi.set_spooler_frequency() (seconds), 0 when never set."""
-        return self._get_raw(3) / 1000.0
+        return int(self.region.header(_H_SPOOLER_FREQUENCY)) / 1000.0
 
     @spooler_frequency.setter
     def spooler_frequency(self, seconds: float) -> None:
-        self._put_raw(3, int(seconds * 1000))
+        self.region.set_header(_H_SPOOLER_FREQUENCY, int(seconds * 1000))

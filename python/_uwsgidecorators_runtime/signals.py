@@ -128,6 +128,7 @@ def reset() -> None:
     _warned.clear()
     _loop = None
     _direct = None
+    _forget_attached()
     _forget_channels()
 
 
@@ -412,6 +413,8 @@ def send_signal(num: Any, remote: Any = None) -> None:
         loop.raise_signal(n)
         return
     direct = _direct
+    if direct is None:
+        direct = _attached_direct()
     if direct is not None and direct.send(n):
         return  # aimed at one worker and delivered to it: one hop, the master is not involved
     _send((_RAISE or _raise_datagrams())[n])
@@ -432,6 +435,39 @@ def _raise_datagrams() -> tuple[bytes, ...]:
 
     _RAISE = tuple(_core.control_raise(n) for n in range(256))
     return _RAISE
+
+
+#: in a process the master did not fork: [its direct sender on the master's region, or None]
+#: (empty: not looked up yet; forgotten on a configuration change and in a forked child)
+_attached: list[Any] = []
+
+
+def _forget_attached() -> None:
+    _attached.clear()
+
+
+_config.on_change.append(_forget_attached)
+os.register_at_fork(after_in_child=_forget_attached)
+
+
+def _attached_direct() -> Any:
+    """A process the master did not fork delivers to one worker directly too, through the
+    master's region (found as locks find it); without one, everything goes to the master.
+    Looked up once: no system call is added to a signal's path."""
+    if _attached:
+        return _attached[0]
+    sender = None
+    try:
+        control = _control_path()
+        from . import region as _region
+
+        region = _region.region()
+        if region.path is not None:
+            sender = region.direct_sender(control)
+    except (MasterNotFoundError, OSError):
+        sender = None  # _send says what is missing
+    _attached[:] = [sender]
+    return sender
 
 
 def set_test_clock_offset(seconds: int, control: str | None = None) -> None:

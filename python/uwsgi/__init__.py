@@ -8,10 +8,11 @@ messages (Python 3 flavour: most strings are ``bytes``).
 Here today: the spooler side, and signals with their sources (``register_signal``, ``signal``,
 ``signal_registered``, ``signal_wait``, ``signal_received``, ``add_timer``, ``add_rb_timer``,
 ``add_cron``, ``add_file_monitor``), the Erlang node (``erlang_register_process``,
-``erlang_send_message``), RPC (``register_rpc``, ``rpc``, ``call``, ``rpc_list``), and mules and
-farms (``mule_id``, ``mule_msg``, ``mule_get_msg``, ``farm_msg``, ``farm_get_msg``, ``in_farm``).
-Functions of subsystems that are not built yet (locks) are deliberately absent, so
-calling them fails loudly with ``AttributeError`` instead of pretending to work.
+``erlang_send_message``), RPC (``register_rpc``, ``rpc``, ``call``, ``rpc_list``), mules and
+farms (``mule_id``, ``mule_msg``, ``mule_get_msg``, ``farm_msg``, ``farm_get_msg``, ``in_farm``),
+and locks (``lock``, ``unlock``, ``is_locked``: the master's shared locks, or process-private
+ones when this process knows no master). Names of uWSGI's API that no subsystem here answers
+fail loudly with ``AttributeError`` instead of pretending to work.
 
 Importing this module has no side effects: it imports only the private runtime
 (``_uwsgidecorators_runtime``: the Rust extension now, the rest on first use), never the
@@ -105,13 +106,9 @@ def erlang_send_message(node: str, process: Any, message: Any) -> None:
     _erlang.send_message(node, process, message)
 
 
-_LOCKS = 'locks are'
-#: uWSGI API names whose subsystem is not here yet, and what is missing
-_NOT_BUILT = {
-    'lock': _LOCKS,
-    'unlock': _LOCKS,
-    'is_locked': _LOCKS,
-}
+#: uWSGI API names whose subsystem is not here yet, and what is missing (none today: locks,
+#: mules and farms are built; the mechanism stays for the next one)
+_NOT_BUILT: dict[str, str] = {}
 
 
 def _numproc() -> int:
@@ -317,6 +314,31 @@ def _core_module() -> Any:
         ) from exc
     _CORE = _core
     return _core
+
+
+# ---------------------------------------------------------------------------------------------
+# locks
+
+
+def lock(n: int = 0, /) -> None:
+    """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds it.
+
+    The GIL is released while waiting and Ctrl-C interrupts the wait (``KeyboardInterrupt``). A
+    holder that died holding it (kill -9) hands it over at once, with one line in the log.
+    Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a number
+    out of range raises ``ValueError``.
+    """
+    _core_module().lock(n)
+
+
+def unlock(n: int = 0, /) -> None:
+    """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
+    _core_module().unlock(n)
+
+
+def is_locked(n: int = 0, /) -> bool:
+    """Whether lock ``n`` is held (by any process or thread, this one included)."""
+    return _core_module().is_locked(n)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -647,3 +669,7 @@ try:
     _core_module()
 except ImportError:
     pass
+else:
+    # The core's functions themselves (same signatures and behaviour as the definitions above):
+    # a free lock then costs one call into the core, no Python frame.
+    globals().update(lock=_CORE.lock, unlock=_CORE.unlock, is_locked=_CORE.is_locked)

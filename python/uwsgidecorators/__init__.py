@@ -705,14 +705,15 @@ class erlang:
 
 
 class lock(_typing.Generic[_P, _R]):
-    """Run f holding uWSGI lock 0. In a spooler (which may not lock) f is NOT called: None."""
+    """Run f holding lock 0, shared by every process of the master (and attached processes).
+    Inside real uWSGI a spooler may not lock, so there f is NOT called and None is returned; ours
+    calls it under the lock in a spooler too."""
 
     def __init__(self, f: '_typing.Callable[_P, _R]') -> None:
-        _not_built('lock')
         self.f = f
 
     def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> '_R | None':
-        if uwsgi.i_am_the_spooler():
+        if _REAL_UWSGI and uwsgi.i_am_the_spooler():
             return None
         uwsgi.lock()
         try:

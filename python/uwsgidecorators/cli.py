@@ -23,6 +23,7 @@ process per --spooler directory (times --spooler-processes) and --processes work
   --harakiri S, -t S           SIGKILL a worker whose signal handler runs longer than S seconds
   --timer "SIG SECS"           raise signal SIG every SECS seconds (fractions allowed)
   --rbtimer "SIG SECS"         the same (uWSGI's red-black timer)
+  --locks N                    user locks 0 to N for uwsgi.lock(n) and @lock (default 0: lock 0)
   --spooler-processes N        processes per spooler directory (default 1)
   --spooler-frequency S        rescan period in seconds (default 30)
   --spooler-max-tasks N        recycle a spooler process after N tasks
@@ -81,9 +82,6 @@ Options of uWSGI that have no meaning here (HTTP sockets, WSGI modules, ...) are
 one-line notice. An option that no uWSGI knows (a typo: imprt = tasks) is an error naming the
 nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options = true) is
 given, e.g. for ini keys the application reads from uwsgi.opt.
-
-Not built yet: @lock and uwsgi.lock(): code that uses them
-raises AttributeError where it reaches the missing uwsgi function.
 """
 
 log = logging.getLogger('uwsgidecorators')

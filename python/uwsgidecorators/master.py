@@ -59,6 +59,7 @@ from types import FrameType, ModuleType
 from typing import Any
 
 from _uwsgidecorators_runtime import config as _config
+from _uwsgidecorators_runtime import region as _region
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
@@ -105,6 +106,8 @@ class Settings:
     env: list[str] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     workers: int = 1
+    locks: int = 0
+    """--locks N: user locks 0 to N (uWSGI's numbering: lock 0 always exists)"""
     spooler_processes: int = 1
     frequency: float = 30.0
     max_tasks: int = 0
@@ -228,6 +231,7 @@ def settings_from_options(opts: Options) -> Settings:
             raise UsageError(f'--env needs KEY=VALUE, got {entry!r}')
     s.imports = opts.strings('import')
     s.workers = int(opts.number('processes', 1, integer=True))
+    s.locks = int(opts.number('locks', 0, integer=True))
     s.spooler_processes = int(opts.number('spooler-processes', 1, integer=True, minimum=1))
     s.frequency = opts.number('spooler-frequency', 30.0, minimum=0.01)
     s.max_tasks = int(opts.number('spooler-max-tasks', 0, integer=True))
@@ -673,6 +677,8 @@ class Master:
         self.table: SharedTable | None = None
         self._wake_r = -1
         self._wake_w = -1
+        self.region: Any = None
+        """the shared region (``_core.Region``): process table, direct routes, locks"""
         self.ml: Any = None
         """the signal loop (``_core.MasterLoop``); a child closes its copy with ``close_in_child``
         (which leaves the master's control socket file in place)"""
@@ -750,8 +756,6 @@ class Master:
         _config.reset()
         st = _config.state()
         st.role = 'master'
-        self.table = SharedTable(len(self.specs))
-        st.table = self.table
 
     def _import_modules(self) -> None:
         settings_module = os.environ.get('DJANGO_SETTINGS_MODULE')
@@ -783,18 +787,24 @@ class Master:
             self.control_dir = inherited.get('control_dir')
             self.runtime_dir = inherited.get('runtime_dir')
             self._adopt_lock(control, int(inherited['lock_fd']))
+            self._open_region(control, inherited.get('region'))
             try:
                 self.ml = _core.MasterLoop(
-                    control, wakeup_fd=self._wake_r, test_clock=test_clock, control_fd=int(inherited['control_fd'])
+                    control,
+                    wakeup_fd=self._wake_r,
+                    test_clock=test_clock,
+                    control_fd=int(inherited['control_fd']),
+                    region=self.region,
                 )
             except OSError as exc:
                 raise ControlError(f'cannot take over the control socket {control}: {exc.strerror or exc}') from None
         else:
             control = self._control_place()
             self._lock_control(control)
+            self._open_region(control, None)
             old_umask = os.umask(0o077)  # the socket is born 0600: nobody else may raise signals
             try:
-                self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock)
+                self.ml = _core.MasterLoop(control, wakeup_fd=self._wake_r, test_clock=test_clock, region=self.region)
             except OSError as exc:
                 raise ControlError(f'cannot bind the control socket {control}: {exc.strerror or exc}') from None
             finally:
@@ -844,6 +854,48 @@ class Master:
                  ', '.join(f'{n}:{",".join(map(str, m))}' for n, m in s.farms) or 'none')
         if waiting:
             log.warning('%d mule message(s) left by a previous master are queued again', waiting)
+
+    def _open_region(self, control: str, handed: str | None) -> None:
+        """The shared region next to the control socket (0600; a killed master's is replaced),
+        published in the environment for the children and derivable from the control path for
+        attached processes. After a reload (``handed``: the path the previous master used) the
+        same file is adopted: locks held by attached processes stay held and their waiters keep
+        waiting on the same memory; only the process table is cleared (every child is gone)."""
+        path = _region.region_path(control)
+        nslots, nlocks = len(self.specs), self.s.locks + 1
+        self.region = None
+        if handed is not None:
+            try:
+                region = _core.Region.open(handed)
+            except OSError as exc:
+                log.warning('the shared region %s cannot be adopted (%s): made afresh', handed, exc.strerror or exc)
+            else:
+                if os.fsdecode(handed) != path:
+                    log.warning('the shared region %s is not next to the control socket: made afresh', handed)
+                elif (region.nslots, region.nlocks) != (nslots, nlocks):
+                    log.warning(
+                        'the shared region %s holds %d slots and %d locks, %d and %d are needed now: made afresh '
+                        '(locks held across the reload are lost)',
+                        handed,
+                        region.nslots,
+                        region.nlocks,
+                        nslots,
+                        nlocks,
+                    )
+                else:
+                    region.reset_table()
+                    self.region = region
+        if self.region is None:
+            try:
+                self.region = _core.Region.create(path, nslots, nlocks)
+            except OSError as exc:
+                raise ControlError(f'cannot create the shared region {path}: {exc.strerror or exc}') from None
+        self.table = SharedTable(self.region)
+        st = _config.state()
+        st.region = self.region
+        st.table = self.table
+        os.environ[_config.ENV_REGION] = path
+
     def _bind_rpc(self, control: str) -> None:
         """Bind the RPC listeners before any fork (the workers inherit and serve them): always
         ``<control>.rpc`` (0600, for processes the master did not fork), and each --socket. After
@@ -1021,6 +1073,10 @@ class Master:
             self.mule_queues = None
         self.ml = None  # the last reference: the loop closes its fds and removes the control socket
         os.environ.pop(_config.ENV_CONTROL, None)
+        os.environ.pop(_config.ENV_REGION, None)
+        if self.region is not None and not self.runtime_dir:
+            with contextlib.suppress(OSError):
+                self.region.remove()
         if self.control and not self.runtime_dir:
             # what this master left next to its socket, so the directory is left as found:
             # the workers' direct sockets, the lock (removed while still held), the directory
@@ -1189,8 +1245,9 @@ class Master:
                 )
 
     def _owned_paths(self) -> list[str]:
-        """The control socket, its lock and its directory when this master made it (workers
-        bind their direct sockets there)."""
+        """The control socket, its lock, the shared region (attached processes of that user map
+        it) and the socket's directory when this master made it (workers bind their direct
+        sockets there)."""
         out = []
         if self.control_dir:
             out.append(self.control_dir)
@@ -1200,6 +1257,8 @@ class Master:
             out.append(self._control_lock_path)
         if self.mule_queues is not None:
             out.append(self.mule_queues.path)
+        if self.region is not None and self.region.path is not None:
+            out.append(os.fsdecode(self.region.path))
         return out
 
     def _after_root(self) -> None:
@@ -1598,6 +1657,8 @@ class Master:
             'control_dir': self.control_dir,
             'runtime_dir': self.runtime_dir,
             'dropped': self.dropped,
+            # the region is adopted, not made again: locks held by attached processes survive
+            'region': os.fsdecode(self.region.path) if self.region is not None and self.region.path else None,
         }
         try:
             state['control_fd'] = self.ml.keep_control_across_exec()
@@ -1704,6 +1765,7 @@ class Master:
             ident=spec.ident,
             slot=slot,
             table=table,
+            region=self.region,
             master_pid=self.pid,
             spooler_dir=self.s.spoolers[spec.dir_index] if spec.kind == _core.Kind.SPOOLER else None,
             channels=(chan, queue),

@@ -87,6 +87,7 @@ _SERVED: dict[str, tuple[str, str]] = {
     'vacuum': (FLAG, 'vacuum'),
     'uid': (VALUE, 'uid'),
     'gid': (VALUE, 'gid'),
+    'locks': (VALUE, 'locks'),
     'no-initgroups': (FLAG, 'no-initgroups'),
     'mule': (OPTIONAL, 'mule'),
     'mules': (VALUE, 'mules'),
@@ -172,7 +173,6 @@ _NOT_SERVED: dict[str, tuple[str, str]] = {
     'auto-procname': (FLAG, 'not implemented yet'),
     'no-orphans': (FLAG, 'children always follow the master here'),
     'strict': (FLAG, 'an option no uWSGI knows is an error here already, and placeholders stay allowed'),
-    'locks': (VALUE, 'locks are not implemented yet'),
 }
 
 # Short options: letter -> long name (their kind is the long name's).

@@ -1,11 +1,12 @@
 //! The one map from the core's errors to Python exceptions.
 
 use pyo3::PyErr;
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 
 use crate::Error;
 use crate::cron::CronError;
 use crate::fsmon::MonitorError;
+use crate::ipc::LockError;
 use crate::ipc::mule_queue::MuleError;
 use crate::master::MasterError;
 use crate::rpc::client::CallError;
@@ -44,8 +45,13 @@ impl From<Error> for PyErr {
                 MasterError::Monitor(MonitorError::Io { source, .. }) | MasterError::Io(source),
             )
             | Error::Mule(MuleError::Io { source, .. })
-            | Error::Io(source) => PyErr::from(source),
+            | Error::Io(source)
+            | Error::Lock(LockError::Os { source, .. }) => PyErr::from(source),
             Error::Mule(MuleError::Full(_)) => MuleQueueFullError::new_err(e.to_string()),
+            // Like threading.Lock's release of an unlocked lock: a misuse by this thread.
+            Error::Lock(l @ (LockError::NotHeld { .. } | LockError::AlreadyHeld { .. })) => {
+                PyRuntimeError::new_err(l.to_string())
+            }
             Error::Call(CallError::Request(r)) => Error::Rpc(r).into(),
             // The caller (the `uwsgi` shim) turns these into uWSGI's None with a log line.
             Error::Call(CallError::Io { ref source, .. }) => {
@@ -61,6 +67,7 @@ impl From<Error> for PyErr {
             | Error::Master(_)
             | Error::Cron(_)
             | Error::Signal(_)
+            | Error::Lock(_)
             | Error::RegisterSignal(_)
             | Error::BadTimeout { .. }
             | Error::BadSeconds { .. }
@@ -103,5 +110,6 @@ through_core_error!(
     CronError,
     SignalError,
     MuleError,
+    LockError,
     CallError
 );

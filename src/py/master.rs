@@ -48,17 +48,21 @@ impl PyMasterLoop {
 #[pymethods]
 impl PyMasterLoop {
     #[new]
-    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false, control_fd = None))]
+    #[pyo3(signature = (control_path, wakeup_fd = None, test_clock = false, control_fd = None, region = None))]
     fn new(
         control_path: FsPath,
         wakeup_fd: Option<i32>,
         test_clock: bool,
         control_fd: Option<i32>,
+        region: Option<PyRef<'_, super::ipc::PyRegion>>,
     ) -> PyResult<Self> {
         let mut ml = match control_fd {
             Some(fd) => crate::master::MasterLoop::adopt(&control_path.0, fd, wakeup_fd)?,
             None => crate::master::MasterLoop::new(&control_path.0, wakeup_fd)?,
         };
+        if let Some(r) = region {
+            ml.use_routes(crate::direct::DirectRoutes::on(r.inner.clone()));
+        }
         if test_clock {
             ml.enable_test_clock();
         }
@@ -239,7 +243,7 @@ impl PyWorkerMonitors {
     frozen
 )]
 pub(super) struct PyDirectSender {
-    inner: DirectSender,
+    pub(super) inner: DirectSender,
 }
 
 #[pymethods]

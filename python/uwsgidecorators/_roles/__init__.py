@@ -34,6 +34,7 @@ def enter_role(
     ident: int,
     slot: int,
     table: SharedTable,
+    region: _core.Region | None,
     master_pid: int,
     spooler_dir: bytes | None,
     channels: tuple[socket.socket, socket.socket],
@@ -43,7 +44,7 @@ def enter_role(
     monitors: _core.WorkerMonitors | None = None,
 ) -> None:
     """Become the child of ``kind`` in ``slot``: publish the pid, set what the process knows (its role, the
-    shared table, its signal channels: private, then its kind's queue, and the file ``monitors`` a
+    shared table and region, its signal channels: private, then its kind's queue, and the file ``monitors`` a
     worker reads itself) and run ``post_fork_hook``."""
     table.put(slot, F_PID, os.getpid())
     st = _config.state()
@@ -52,6 +53,7 @@ def enter_role(
     st.master_pid = master_pid
     st.slot = slot
     st.table = table
+    st.region = region
     if spooler_dir is not None:
         st.spooler_dir = spooler_dir
 
