@@ -183,38 +183,11 @@ def test_every_public_name_of_typeshed_uwsgidecorators_exists() -> None:
 
 
 def test_typeshed_typed_sample_passes_mypy_against_our_annotations(tmp_path: Path) -> None:
-    # Hide types-uwsgi: mypy prefers an installed stub package (`uwsgi-stubs`) over the inline
-    # `py.typed` package, so run it without site-packages and point MYPYPATH at a directory that
-    # holds only our installed packages (links to them).
-    pkgs = tmp_path / 'pkgs'
-    pkgs.mkdir()
-    import _uwsgidecorators_runtime
+    # test_typing's runner hides types-uwsgi (mypy would take its stubs over our py.typed).
+    from test_typing import _mypy
 
-    for mod in (uwsgi, uwsgidecorators, _uwsgidecorators_runtime):
-        src = Path(mod.__file__).resolve().parent  # type: ignore[arg-type]
-        assert (src / 'py.typed').exists(), src
-        (pkgs / src.name).symlink_to(src, target_is_directory=True)
-    r = subprocess.run(
-        [
-            sys.executable,
-            '-m',
-            'mypy',
-            '--strict',
-            '--no-site-packages',
-            '--no-error-summary',
-            '--show-error-codes',
-            '--cache-dir',
-            str(tmp_path / 'cache'),
-            str(SAMPLE),
-        ],
-        cwd=tmp_path,
-        env=_clean_env(MYPYPATH=str(pkgs)),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = _mypy(SAMPLE, tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert 'uwsgi-stubs' not in r.stdout
 
 
 def test_typeshed_sample_also_passes_against_typeshed(tmp_path: Path) -> None:
