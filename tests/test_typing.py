@@ -24,15 +24,34 @@ pytest.importorskip('mypy', reason='mypy is installed by dev-setup and .ci/run')
 
 
 def _mypy(sample: Path, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    # Run from an empty directory, so the packages come from the environment (the wheel or the
-    # develop install), as a user's mypy finds them.
+    """mypy --strict on `sample` against our installed packages' py.typed annotations.
+
+    Run from an empty directory, so the packages are the installed ones (the wheel or the develop
+    install), as a user's mypy finds them. typeshed's `types-uwsgi` (in the CI venv for
+    tests/test_conformance.py) would win over them (PEP 561: a `-stubs` package comes first), so
+    site-packages is hidden and MYPYPATH holds links to our three packages alone.
+    """
+    import _uwsgidecorators_runtime
+    import uwsgi
+    import uwsgidecorators
+
+    pkgs = tmp_path / 'pkgs'
+    pkgs.mkdir(exist_ok=True)
+    for mod in (uwsgi, uwsgidecorators, _uwsgidecorators_runtime):
+        src = Path(str(mod.__file__)).resolve().parent
+        assert (src / 'py.typed').exists(), src
+        link = pkgs / src.name
+        if not link.exists():
+            link.symlink_to(src, target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if k not in ('MYPYPATH', 'PYTHONPATH')}
+    env['MYPYPATH'] = str(pkgs)
     return subprocess.run(
         [
             sys.executable,
             '-m',
             'mypy',
             '--strict',
+            '--no-site-packages',
             '--no-error-summary',
             '--show-error-codes',
             '--cache-dir',

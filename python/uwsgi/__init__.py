@@ -187,9 +187,9 @@ def farm_get_msg() -> bytes | None:
     return _mules().farm_get_msg()  # type: ignore[no-any-return]
 
 
-def in_farm(name: str | bytes | None = None, /) -> Literal[True] | None:
-    """True in a mule of farm ``name`` (None: of any farm), else None."""
-    return _mules().in_farm(name)  # type: ignore[no-any-return]
+def in_farm(farm_name: str | bytes | None = None, /) -> Literal[True] | None:
+    """True in a mule of farm ``farm_name`` (None: of any farm), else None."""
+    return _mules().in_farm(farm_name)  # type: ignore[no-any-return]
 
 
 def i_am_the_spooler() -> Literal[True] | None:
@@ -410,8 +410,8 @@ def _name_user_harakiri(func: object) -> None:
     _harakiri_function = qualified_name(func)
 
 
-def set_user_harakiri(secs: int, /) -> None:
-    """Ask the master to SIGKILL this process if it is still busy ``secs`` seconds from now.
+def set_user_harakiri(seconds: int, /) -> None:
+    """Ask the master to SIGKILL this process if it is still busy ``seconds`` seconds from now.
 
     0 clears the deadline. Works in processes forked by the uwsgidecorators master; elsewhere
     nothing could enforce it, so it does nothing and warns once (uWSGI logs "unable to set user
@@ -420,7 +420,7 @@ def set_user_harakiri(secs: int, /) -> None:
     from _uwsgidecorators_runtime.shared import F_USER_DEADLINE
 
     global _harakiri_function
-    seconds = int(secs)
+    seconds = int(seconds)
     st = _state()
     if st.table is not None and st.slot is not None:
         if seconds > 0:
@@ -463,15 +463,15 @@ def _signals() -> Any:
     return _signals_module
 
 
-def register_signal(signum: int, target: str, handler: Callable[[int], Any], /) -> None:
-    """Run ``handler(signum)`` where ``target`` says when signal ``signum`` (0..255) is raised.
+def register_signal(signum: int, who: str, handler: Callable[[int], Any], /) -> None:
+    """Run ``handler(signum)`` where ``who`` (the target) says when signal ``signum`` (0..255) is raised.
 
     Targets as in uWSGI: ``''``/``'worker'`` (one idle worker), ``'workers'``, ``'workerN'``,
     ``'active-workers'``, ``'spooler'``, ``'spoolers'``, ``'mule'``, ``'mules'``, ``'muleN'``,
     ``'farm_NAME'``, ``'farmN'``, ``'subscribed'``. An unknown target raises ``ValueError`` here,
     and so does registering a number twice in the master.
     """
-    _signals().register_signal(signum, target, handler)
+    _signals().register_signal(signum, who, handler)
 
 
 def signal_registered(signum: int, /) -> Literal[True] | None:
@@ -566,13 +566,15 @@ def add_cron(
     )
 
 
-def add_file_monitor(signum: int, path: str | bytes | os.PathLike[str], /, *, recursive: bool = False) -> None:
-    """Raise ``signum`` when the file or directory ``path`` changes.
+def add_file_monitor(
+    signum: int, filename: str | bytes | os.PathLike[str], /, *, recursive: bool = False
+) -> None:
+    """Raise ``signum`` when the file or directory ``filename`` changes.
 
     A missing path raises ``FileMonitorPathError`` (a FileNotFoundError and a ValueError). The
     watch follows a file replaced by rename; ``recursive=True`` watches a whole directory tree.
     """
-    _signals().add_file_monitor(signum, path, recursive=recursive)
+    _signals().add_file_monitor(signum, filename, recursive=recursive)
 
 
 # ---------------------------------------------------------------------------------------------
