@@ -15,9 +15,10 @@ ones when this process knows no master). Names of uWSGI's API that no subsystem 
 fail loudly with ``AttributeError`` instead of pretending to work.
 
 Importing this module has no side effects: it imports only the private runtime
-(``_uwsgidecorators_runtime``: the Rust extension now, the rest on first use), never the
-``uwsgidecorators`` package, whose import installs ``uwsgi.spooler`` and ``uwsgi.post_fork_hook``
-(as in uWSGI, that happens when the program imports the decorators, not before).
+(``_uwsgidecorators_runtime``: the Rust extension and the configuration now, the rest on first
+use), never the ``uwsgidecorators`` package, whose import installs ``uwsgi.spooler`` and
+``uwsgi.post_fork_hook`` (as in uWSGI, that happens when the program imports the decorators, not
+before).
 """
 
 from __future__ import annotations
@@ -60,17 +61,16 @@ mule_msg_hook: Callable[[bytes], Any]
 
 _log = logging.getLogger('uwsgidecorators.spool')
 
-_CONFIG: Any = None
+# Imported with the shim, not on first use: almost every call here needs the configuration, and
+# imported lazily it (with dataclasses, inspect and json) and the exceptions of the spool dir
+# checks cost the process's first uwsgi.spool() 8-15 ms, which the first task's enqueue-to-start
+# latency showed (tests/test_first_spool.py).
+from _uwsgidecorators_runtime import config as _CONFIG  # noqa: E402
+from _uwsgidecorators_runtime import exceptions as _exceptions  # noqa: E402,F401
 
 
 def _state() -> RuntimeState:
-    # The module is kept: an import statement per enqueue runs importlib's Python code.
-    global _CONFIG
-    if _CONFIG is None:
-        from _uwsgidecorators_runtime import config as _config
-
-        _CONFIG = _config
-    return _CONFIG.state()  # type: ignore[no-any-return]
+    return _CONFIG.state()
 
 
 def __getattr__(name: str) -> Any:
