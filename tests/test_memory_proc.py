@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 
 from interop import sigapp
@@ -24,6 +26,24 @@ def task(arguments):
 def loaded():
     rec('modules', names=sorted(sys.modules))
 """
+
+
+# What `dataclasses` pulls in: ~1 MiB per process and ~10 ms of import time that nothing needs.
+# (Not tokenize: logging brings it on 3.11, through traceback and linecache.)
+_HEAVY = ('dataclasses', 'inspect', 'ast', 'dis')
+
+
+def test_import_uwsgi_loads_no_heavy_module(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('UWSGIDECORATORS_')}
+    env['UWSGIDECORATORS_SPOOLERS'] = str(tmp_path)
+    code = (
+        'import sys, uwsgi, uwsgidecorators\n'
+        'uwsgi.opt\n'
+        f'print(" ".join(sorted(m for m in {(*_HEAVY, "json")!r} if m in sys.modules)))\n'
+    )
+    out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True)
+    # json too: without UWSGIDECORATORS_OPT (a master's children have it) nothing parses JSON.
+    assert out.stdout.split() == []
 
 
 def _threads(pid: int) -> list[str]:
@@ -44,7 +64,8 @@ def test_idle_children_load_no_module_they_do_not_use(procs, tmp_path):
         loaded = set(rec['names'])
         # ctypes (parent-death signal), tempfile/shutil/random (the runtime dir), pickle (only
         # for pass_arguments jobs and mules): each was in every child before, shared or not.
-        unwanted = {'ctypes', 'tempfile', 'shutil', 'random', 'bz2', 'lzma', 'pickle'} & loaded
+        # dataclasses (with inspect, ast, dis, tokenize) came with the runtime's own classes.
+        unwanted = {'ctypes', 'tempfile', 'shutil', 'random', 'bz2', 'lzma', 'pickle', *_HEAVY} & loaded
         assert not unwanted, f"{'spooler' if rec['spooler'] else 'worker'} loaded {sorted(unwanted)}"
     assert m.stop(signal.SIGTERM) == 0
 

@@ -22,12 +22,10 @@ Sources, in order of precedence:
 from __future__ import annotations
 
 import errno
-import json
 import os
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Union
 
 if TYPE_CHECKING:
@@ -65,32 +63,68 @@ PathArg = Union[str, bytes, 'os.PathLike[str]', 'os.PathLike[bytes]']
 Role = str  # 'master' | 'spooler' | 'worker'
 
 
-@dataclass
 class RuntimeState:
-    spoolers: list[bytes] = field(default_factory=list)
+    __slots__ = (
+        'spoolers', 'opt', 'master_pid', 'role', 'worker_id', 'durable', 'table', 'slot', 'spooler_dir',
+        'spoolers_checked', 'spoolers_origin', 'control', 'region', '_uwsgi_opt',
+    )
+
+    spoolers: list[bytes]
     """realpaths of the configured spool dirs, ``--spooler`` and ``--spooler-external`` in order"""
-    opt: dict[str, OptValue] = field(default_factory=dict)
-    master_pid: int = 0
-    role: Role | None = None
-    worker_id: int = 0
-    durable: bool = False
-    table: SharedTable | None = None
+    opt: dict[str, OptValue]
+    master_pid: int
+    role: Role | None
+    worker_id: int
+    durable: bool
+    table: SharedTable | None
     """the master's shared table, only in processes the master forked (and in the master)"""
-    slot: int | None = None
+    slot: int | None
     """this child's slot in ``table``"""
-    spooler_dir: bytes | None = None
+    spooler_dir: bytes | None
     """in a spooler process: the directory it consumes"""
-    spoolers_checked: bool = False
+    spoolers_checked: bool
     """``spoolers`` were found usable (checked once, at the first enqueue)"""
-    spoolers_origin: str = ENV_SPOOLERS
+    spoolers_origin: str
     """where ``spoolers`` came from, for error messages"""
-    control: str | None = None
+    control: str | None
     """the master's control socket, set by ``configure(control=...)`` (else the environment's
     ``UWSGIDECORATORS_CONTROL``, else the default place next to the first spool dir)"""
-    region: Any = None
+    region: Any
     """the master's shared region (``_core.Region``), in the master and the processes it forked;
     other processes map it on first use (``_uwsgidecorators_runtime.region``)"""
-    _uwsgi_opt: dict[str, bytes | bool] | None = None
+    _uwsgi_opt: dict[str, bytes | bool] | None
+
+    def __init__(
+        self,
+        spoolers: list[bytes] | None = None,
+        opt: dict[str, OptValue] | None = None,
+        master_pid: int = 0,
+        role: Role | None = None,
+        worker_id: int = 0,
+        durable: bool = False,
+        table: SharedTable | None = None,
+        slot: int | None = None,
+        spooler_dir: bytes | None = None,
+        spoolers_checked: bool = False,
+        spoolers_origin: str = ENV_SPOOLERS,
+        control: str | None = None,
+        region: Any = None,
+        _uwsgi_opt: dict[str, bytes | bool] | None = None,
+    ) -> None:
+        self.spoolers = [] if spoolers is None else spoolers
+        self.opt = {} if opt is None else opt
+        self.master_pid = master_pid
+        self.role = role
+        self.worker_id = worker_id
+        self.durable = durable
+        self.table = table
+        self.slot = slot
+        self.spooler_dir = spooler_dir
+        self.spoolers_checked = spoolers_checked
+        self.spoolers_origin = spoolers_origin
+        self.control = control
+        self.region = region
+        self._uwsgi_opt = _uwsgi_opt
 
     def uwsgi_opt(self) -> dict[str, bytes | bool]:
         """``uwsgi.opt`` as real uWSGI shows it on Python 3: str -> bytes or True, last value wins.
@@ -180,6 +214,8 @@ def check_spoolers(st: RuntimeState) -> None:
 
 
 def _parse_opt_env(text: str) -> dict[str, OptValue]:
+    import json  # only when a master passed options: a plain `import uwsgi` does without it
+
     try:
         data = json.loads(text)
     except ValueError as exc:

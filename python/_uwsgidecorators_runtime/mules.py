@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _core
@@ -51,20 +50,48 @@ it), or this process's ``UWSGIDECORATORS_MULE_SEND_TIMEOUT``."""
 ENV_SEND_TIMEOUT = 'UWSGIDECORATORS_MULE_SEND_TIMEOUT'
 
 
-@dataclass
 class MuleState:
     """What a mule process knows (set by its role before ``post_fork_hook`` runs)."""
 
+    __slots__ = (
+        'mule_id', 'farms', 'private', 'shared', 'farm_signals', 'wake_sock', 'where', 'harakiri', 'stopping',
+        'wake_fd',
+    )
+
     mule_id: int
     farms: list[str]
-    private: int = -1
-    shared: int = -1
-    farm_signals: list[int] = field(default_factory=list)
-    wake_sock: int = -1
-    where: str = ''
-    harakiri: float = 0
-    stopping: Callable[[], bool] = lambda: False
-    wake_fd: Callable[[], int] = lambda: -1
+    private: int
+    shared: int
+    farm_signals: list[int]
+    wake_sock: int
+    where: str
+    harakiri: float
+    stopping: Callable[[], bool]
+    wake_fd: Callable[[], int]
+
+    def __init__(
+        self,
+        mule_id: int,
+        farms: list[str],
+        private: int = -1,
+        shared: int = -1,
+        farm_signals: list[int] | None = None,
+        wake_sock: int = -1,
+        where: str = '',
+        harakiri: float = 0,
+        stopping: Callable[[], bool] = lambda: False,
+        wake_fd: Callable[[], int] = lambda: -1,
+    ) -> None:
+        self.mule_id = mule_id
+        self.farms = farms
+        self.private = private
+        self.shared = shared
+        self.farm_signals = [] if farm_signals is None else farm_signals
+        self.wake_sock = wake_sock
+        self.where = where
+        self.harakiri = harakiri
+        self.stopping = stopping
+        self.wake_fd = wake_fd
 
 
 _queues: _core.MuleQueues | None = None

@@ -62,9 +62,9 @@ mule_msg_hook: Callable[[bytes], Any]
 _log = logging.getLogger('uwsgidecorators.spool')
 
 # Imported with the shim, not on first use: almost every call here needs the configuration, and
-# imported lazily it (with dataclasses, inspect and json) and the exceptions of the spool dir
-# checks cost the process's first uwsgi.spool() 8-15 ms, which the first task's enqueue-to-start
-# latency showed (tests/test_first_spool.py).
+# imported lazily it and the exceptions of the spool dir checks cost the process's first
+# uwsgi.spool() 8-15 ms (it then carried dataclasses, inspect and json, gone since), which the
+# first task's enqueue-to-start latency showed (tests/test_first_spool.py).
 from _uwsgidecorators_runtime import config as _CONFIG  # noqa: E402
 from _uwsgidecorators_runtime import exceptions as _exceptions  # noqa: E402,F401
 

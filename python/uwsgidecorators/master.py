@@ -54,7 +54,6 @@ import sys
 import time
 import traceback
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from types import FrameType, ModuleType
 from typing import Any
 
@@ -95,99 +94,218 @@ ENV_RELOAD_CHECK = 'UWSGIDECORATORS_RELOAD_CHECK'
 """'1' in the subprocess that checks the task modules import before a reload"""
 
 
-@dataclass
 class Settings:
-    spoolers: list[bytes] = field(default_factory=list)
+    __slots__ = (
+        'spoolers', 'external', 'chdir', 'pythonpath', 'env', 'imports', 'workers', 'locks', 'spooler_processes',
+        'frequency', 'max_tasks', 'harakiri', 'ordered', 'spooler_chdir', 'spooler_imports', 'quiet', 'durable',
+        'retry_delay', 'retry_max_delay', 'max_attempts', 'trusted_uids', 'reload_mercy', 'opt_json',
+        'worker_harakiri', 'timers', 'rbtimers', 'control', 'pidfile', 'pidfile2', 'vacuum', 'logto', 'logto2', 'uid',
+        'gid', 'user_name', 'no_initgroups', 'created_dirs', 'erlang', 'erlang_cookie', 'log_date', 'mules', 'farms',
+        'mule_msg_size', 'mule_harakiri', 'mule_send_timeout', 'touch_reload', 'touch_spoolers_reload',
+        'py_autoreload', 'py_autoreload_ignore', 'rpc_sockets', 'listen', 'socket_timeout', 'rpc_max_connections',
+    )
+
+    spoolers: list[bytes]
     """realpaths of --spooler and --spooler-external, in command-line order (first = default)"""
-    external: set[int] = field(default_factory=set)
+    external: set[int]
     """indexes into ``spoolers`` that get no process (--spooler-external)"""
-    chdir: str | None = None
-    pythonpath: list[str] = field(default_factory=list)
-    env: list[str] = field(default_factory=list)
-    imports: list[str] = field(default_factory=list)
-    workers: int = 1
-    locks: int = 0
+    chdir: str | None
+    pythonpath: list[str]
+    env: list[str]
+    imports: list[str]
+    workers: int
+    locks: int
     """--locks N: user locks 0 to N (uWSGI's numbering: lock 0 always exists)"""
-    spooler_processes: int = 1
-    frequency: float = 30.0
-    max_tasks: int = 0
-    harakiri: float = 0
-    ordered: bool = False
-    spooler_chdir: str | None = None
-    spooler_imports: list[str] = field(default_factory=list)
-    quiet: bool = False
-    durable: bool = False
-    retry_delay: float = 1.0
-    retry_max_delay: float = 3600.0
-    max_attempts: int = 0
-    trusted_uids: list[int] = field(default_factory=list)
+    spooler_processes: int
+    frequency: float
+    max_tasks: int
+    harakiri: float
+    ordered: bool
+    spooler_chdir: str | None
+    spooler_imports: list[str]
+    quiet: bool
+    durable: bool
+    retry_delay: float
+    retry_max_delay: float
+    max_attempts: int
+    trusted_uids: list[int]
     """--spooler-trusted-user: uids whose task files run besides the spooler's own and root's"""
-    reload_mercy: float = 30.0
-    opt_json: str = '{}'
-    worker_harakiri: float = 0
+    reload_mercy: float
+    opt_json: str
+    worker_harakiri: float
     """--harakiri: SIGKILL a worker whose signal handler runs longer than this"""
-    timers: list[tuple[int, float]] = field(default_factory=list)
+    timers: list[tuple[int, float]]
     """``--timer "SIG SECS"``"""
-    rbtimers: list[tuple[int, float]] = field(default_factory=list)
+    rbtimers: list[tuple[int, float]]
     """``--rbtimer "SIG SECS"``"""
-    control: str | None = None
+    control: str | None
     """--control-socket: where the control socket goes (default: next to the first spool dir)"""
-    pidfile: str | None = None
+    pidfile: str | None
     """--pidfile: the master's pid, written before privileges are dropped"""
-    pidfile2: str | None = None
+    pidfile2: str | None
     """--pidfile2: the same, written after privileges are dropped"""
-    vacuum: bool = False
+    vacuum: bool
     """--vacuum: remove the pidfiles at exit (--pidfile only when privileges were not dropped)"""
-    logto: str | None = None
+    logto: str | None
     """--logto: stdout and stderr of the master and every child appended to this file (opened
     before privileges are dropped)"""
-    logto2: str | None = None
+    logto2: str | None
     """--logto2: the same, opened after privileges are dropped"""
-    uid: int | None = None
+    uid: int | None
     """--uid (a name or a number), resolved: privileges are dropped to it before the imports"""
-    gid: int | None = None
+    gid: int | None
     """--gid (a name or a number), resolved; with --uid alone, the user's primary group"""
-    user_name: str | None = None
+    user_name: str | None
     """the --uid user's name, for initgroups"""
-    no_initgroups: bool = False
+    no_initgroups: bool
     """--no-initgroups: no supplementary groups at all (else the --uid user's own, as uWSGI)"""
-    created_dirs: list[bytes] = field(default_factory=list)
+    created_dirs: list[bytes]
     """spool dirs this master created (given to the --uid/--gid user)"""
-    erlang: str | None = None
+    erlang: str | None
     """--erlang NAME: run an Erlang node of that name in a child process (``_erlang.run_node``)"""
-    erlang_cookie: str | None = None
+    erlang_cookie: str | None
     """--erlang-cookie: its cookie (default: ~/.erlang.cookie, as Erlang)"""
-    log_date: str | None = None
+    log_date: str | None
     """--log-date: None (off), '' (uWSGI's ctime date) or a strftime format; each log line starts
     with it and ' - '"""
-    mules: list[str | None] = field(default_factory=list)
+    mules: list[str | None]
     """--mules N and --mule[=script] in declaration order (mule ids 1..N): None for a plain mule,
     else its script (``x.py``) or ``module:function``"""
-    farms: list[tuple[str, list[int]]] = field(default_factory=list)
+    farms: list[tuple[str, list[int]]]
     """--farm NAME:1,2: (name, mule ids)"""
-    mule_msg_size: int = 65536
+    mule_msg_size: int
     """--mule-msg-size: the largest mule message in bytes"""
-    mule_harakiri: float = 0
+    mule_harakiri: float
     """--mule-harakiri: SIGKILL a mule whose message (or signal handler) runs longer than this"""
-    mule_send_timeout: float = 5.0
+    mule_send_timeout: float
     """--mule-send-timeout (ours): how long a sender waits for room in a full mule queue"""
-    touch_reload: list[str] = field(default_factory=list)
+    touch_reload: list[str]
     """--touch-reload: reload gracefully when one of these files' mtime changes"""
-    touch_spoolers_reload: list[str] = field(default_factory=list)
+    touch_spoolers_reload: list[str]
     """--touch-spoolers-reload: restart the spoolers gracefully when one of these changes"""
-    py_autoreload: float = 0
+    py_autoreload: float
     """--py-autoreload N: every N seconds, reload when an imported module's file changed"""
-    py_autoreload_ignore: list[str] = field(default_factory=list)
+    py_autoreload_ignore: list[str]
     """--py-auto-reload-ignore: module names the scan skips"""
-    rpc_sockets: list[str] = field(default_factory=list)
+    rpc_sockets: list[str]
     """--socket / --uwsgi-socket: addresses where the workers serve uWSGI RPC (modifier1 173);
     only with --plugin rpc, as Debian's uWSGI (else the options get a notice)"""
-    listen: int = 100
+    listen: int
     """--listen: backlog of each RPC socket (pending connections the kernel keeps)"""
-    socket_timeout: float = 4.0
+    socket_timeout: float
     """--socket-timeout: an RPC client's time to send its request (and to take the reply)"""
-    rpc_max_connections: int = 64
+    rpc_max_connections: int
     """--rpc-max-connections (ours): connections one worker reads or writes at once"""
+
+    def __init__(
+        self,
+        spoolers: list[bytes] | None = None,
+        external: set[int] | None = None,
+        chdir: str | None = None,
+        pythonpath: list[str] | None = None,
+        env: list[str] | None = None,
+        imports: list[str] | None = None,
+        workers: int = 1,
+        locks: int = 0,
+        spooler_processes: int = 1,
+        frequency: float = 30.0,
+        max_tasks: int = 0,
+        harakiri: float = 0,
+        ordered: bool = False,
+        spooler_chdir: str | None = None,
+        spooler_imports: list[str] | None = None,
+        quiet: bool = False,
+        durable: bool = False,
+        retry_delay: float = 1.0,
+        retry_max_delay: float = 3600.0,
+        max_attempts: int = 0,
+        trusted_uids: list[int] | None = None,
+        reload_mercy: float = 30.0,
+        opt_json: str = '{}',
+        worker_harakiri: float = 0,
+        timers: list[tuple[int, float]] | None = None,
+        rbtimers: list[tuple[int, float]] | None = None,
+        control: str | None = None,
+        pidfile: str | None = None,
+        pidfile2: str | None = None,
+        vacuum: bool = False,
+        logto: str | None = None,
+        logto2: str | None = None,
+        uid: int | None = None,
+        gid: int | None = None,
+        user_name: str | None = None,
+        no_initgroups: bool = False,
+        created_dirs: list[bytes] | None = None,
+        erlang: str | None = None,
+        erlang_cookie: str | None = None,
+        log_date: str | None = None,
+        mules: list[str | None] | None = None,
+        farms: list[tuple[str, list[int]]] | None = None,
+        mule_msg_size: int = 65536,
+        mule_harakiri: float = 0,
+        mule_send_timeout: float = 5.0,
+        touch_reload: list[str] | None = None,
+        touch_spoolers_reload: list[str] | None = None,
+        py_autoreload: float = 0,
+        py_autoreload_ignore: list[str] | None = None,
+        rpc_sockets: list[str] | None = None,
+        listen: int = 100,
+        socket_timeout: float = 4.0,
+        rpc_max_connections: int = 64,
+    ) -> None:
+        self.spoolers = [] if spoolers is None else spoolers
+        self.external = set() if external is None else external
+        self.chdir = chdir
+        self.pythonpath = [] if pythonpath is None else pythonpath
+        self.env = [] if env is None else env
+        self.imports = [] if imports is None else imports
+        self.workers = workers
+        self.locks = locks
+        self.spooler_processes = spooler_processes
+        self.frequency = frequency
+        self.max_tasks = max_tasks
+        self.harakiri = harakiri
+        self.ordered = ordered
+        self.spooler_chdir = spooler_chdir
+        self.spooler_imports = [] if spooler_imports is None else spooler_imports
+        self.quiet = quiet
+        self.durable = durable
+        self.retry_delay = retry_delay
+        self.retry_max_delay = retry_max_delay
+        self.max_attempts = max_attempts
+        self.trusted_uids = [] if trusted_uids is None else trusted_uids
+        self.reload_mercy = reload_mercy
+        self.opt_json = opt_json
+        self.worker_harakiri = worker_harakiri
+        self.timers = [] if timers is None else timers
+        self.rbtimers = [] if rbtimers is None else rbtimers
+        self.control = control
+        self.pidfile = pidfile
+        self.pidfile2 = pidfile2
+        self.vacuum = vacuum
+        self.logto = logto
+        self.logto2 = logto2
+        self.uid = uid
+        self.gid = gid
+        self.user_name = user_name
+        self.no_initgroups = no_initgroups
+        self.created_dirs = [] if created_dirs is None else created_dirs
+        self.erlang = erlang
+        self.erlang_cookie = erlang_cookie
+        self.log_date = log_date
+        self.mules = [] if mules is None else mules
+        self.farms = [] if farms is None else farms
+        self.mule_msg_size = mule_msg_size
+        self.mule_harakiri = mule_harakiri
+        self.mule_send_timeout = mule_send_timeout
+        self.touch_reload = [] if touch_reload is None else touch_reload
+        self.touch_spoolers_reload = [] if touch_spoolers_reload is None else touch_spoolers_reload
+        self.py_autoreload = py_autoreload
+        self.py_autoreload_ignore = [] if py_autoreload_ignore is None else py_autoreload_ignore
+        self.rpc_sockets = [] if rpc_sockets is None else rpc_sockets
+        self.listen = listen
+        self.socket_timeout = socket_timeout
+        self.rpc_max_connections = rpc_max_connections
 
 
 def settings_from_options(opts: Options) -> Settings:
@@ -600,13 +718,28 @@ class PrivilegeError(Exception):
     """--uid/--gid could not be carried out: the master stops rather than run on as root."""
 
 
-@dataclass
 class ChildSpec:
+    __slots__ = ('kind', 'ident', 'dir_index', 'share', 'script')
+
     kind: _core.Kind  # SPOOLER, WORKER or MULE
     ident: int  # spooler number (1..), worker id (1..N) or mule id (1..N)
-    dir_index: int = -1
-    share: tuple[int, int] = (0, 1)  # a spooler's (index, count) among its directory's processes
-    script: str | None = None  # a mule's program (--mule=x.py or module:function)
+    dir_index: int
+    share: tuple[int, int]  # a spooler's (index, count) among its directory's processes
+    script: str | None  # a mule's program (--mule=x.py or module:function)
+
+    def __init__(
+        self,
+        kind: _core.Kind,
+        ident: int,
+        dir_index: int = -1,
+        share: tuple[int, int] = (0, 1),
+        script: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.ident = ident
+        self.dir_index = dir_index
+        self.share = share
+        self.script = script
 
     def label(self) -> str:
         if self.kind == _core.Kind.ERLANG:

@@ -30,7 +30,6 @@ import re
 import socket
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 
 __all__ = ['Option', 'Options', 'UsageError', 'parse_args']
 
@@ -215,8 +214,9 @@ def flag_value(value: str | bool) -> bool:
     return value.strip().lower() not in _FALSE_WORDS
 
 
-@dataclass
 class Option:
+    __slots__ = ('name', 'value', 'origin')
+
     name: str
     """the long name as written (``workers``, not ``processes``), which is what ``uwsgi.opt`` shows"""
     value: str | bool
@@ -224,14 +224,32 @@ class Option:
     origin: str
     """where it came from, for messages: ``argv`` or ``FILE:LINE``"""
 
+    def __init__(self, name: str, value: str | bool, origin: str) -> None:
+        self.name = name
+        self.value = value
+        self.origin = origin
 
-@dataclass
+
 class Options:
-    items: list[Option] = field(default_factory=list)
-    notices: list[str] = field(default_factory=list)
-    positional: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    __slots__ = ('items', 'notices', 'positional', 'errors')
+
+    items: list[Option]
+    notices: list[str]
+    positional: list[str]
+    errors: list[str]
     """options no uWSGI knows: an error unless ``ignore-unknown-options`` is set"""
+
+    def __init__(
+        self,
+        items: list[Option] | None = None,
+        notices: list[str] | None = None,
+        positional: list[str] | None = None,
+        errors: list[str] | None = None,
+    ) -> None:
+        self.items = [] if items is None else items
+        self.notices = [] if notices is None else notices
+        self.positional = [] if positional is None else positional
+        self.errors = [] if errors is None else errors
 
     def values(self, canon: str) -> list[str | bool]:
         return [o.value for o in self.items if canonical(o.name) == canon]
