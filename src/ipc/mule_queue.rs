@@ -21,8 +21,9 @@
 //!
 //! Wake-up: an idle mule sets its `sleeping` word, looks at its queues once more, then sleeps in
 //! `poll` on its wake socket (`<control>.m<N>`, a datagram socket it binds). A sender that
-//! appended swaps a candidate mule's `sleeping` word to 0 and, only if it was 1, sends it one
-//! byte: a busy mule costs its senders no system call. Both sides use sequentially consistent
+//! appended swaps each candidate mule's `sleeping` word to 0 and, only where it was 1, sends it
+//! one byte (every sleeping candidate: one asleep in a wait that does not read this queue must
+//! not take the only wake-up): a busy mule costs its senders no system call. Both sides use sequentially consistent
 //! operations on the word and on the queue's `ready` counter, so either the mule sees the
 //! message or the sender sees the sleeping mule.
 //!
@@ -691,7 +692,10 @@ impl MuleQueues {
         Ok(Some(()))
     }
 
-    /// Wake one sleeping mule that reads `dest`.
+    /// Wake every sleeping mule that may read `dest`. Not just the first: a mule asleep in a
+    /// wait that does not read this queue (a `farm_get_msg`, a `mule_get_msg(farms=False)` loop)
+    /// would take the wake-up and leave the message to a mule that sleeps on until its next
+    /// slice (up to a minute); a woken mule that finds nothing goes back to sleep.
     fn wake(&self, dest: &Dest) {
         let h = self.header();
         let candidates: Box<dyn Iterator<Item = u32>> = match *dest {
@@ -702,9 +706,8 @@ impl MuleQueues {
         for m in candidates {
             if h.sleeping[m as usize].load(SeqCst) == 1
                 && h.sleeping[m as usize].swap(0, SeqCst) == 1
-                && self.send_wake(m)
             {
-                return;
+                self.send_wake(m);
             }
         }
     }

@@ -196,6 +196,26 @@ fn a_sleeping_mule_is_woken_once_and_a_busy_one_not_at_all() {
     std::fs::remove_dir_all(&d).unwrap();
 }
 
+/// A message for any mule wakes every sleeping mule, not only the first: mule 1 may be asleep
+/// in a wait that does not read the any-mule queue (a farm loop), and the wake-up it took would
+/// leave mule 2 asleep on the message until its next slice (up to a minute). Before, only mule 1
+/// got a wake-up (a seed example timed out once in a loaded full run).
+#[test]
+fn a_message_for_any_mule_wakes_every_sleeping_mule() {
+    let d = tmpdir("wakeall");
+    let control = d.join("control");
+    let (q, _) = MuleQueues::create(&control, 2, &[], 64, 0).unwrap();
+    let one = bind_wake(&control, 1).unwrap();
+    let two = bind_wake(&control, 2).unwrap();
+    let mut buf = [0u8; 16];
+    q.set_sleeping(1, true);
+    q.set_sleeping(2, true);
+    q.try_send(&Dest::Any, b"x").unwrap().unwrap();
+    assert_eq!(one.recv(&mut buf).unwrap(), 1);
+    assert_eq!(two.recv(&mut buf).unwrap(), 1, "mule 2 must be woken too");
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
 /// Real processes: 3 forked senders, a farm of 2 forked mules, one mule SIGKILLed mid-burst
 /// and replaced; every message runs, at most one twice (the one the killed mule was running).
 #[test]
