@@ -11,7 +11,7 @@ the tree, then stops it by pid. The target order alternates between runs.
 Both run the same app module: by default (`--app mine`) one written into the run dir, which
 imports `uwsgidecorators`, defines a `@spool` task and a WSGI `application`, and writes a marker
 file per process after fork; `--app bench` runs the shared harness's `app_bench.py` in its `mem`
-mode instead (`../shared/bench/uwsgi`, bench 9: a `@spool` task, a `@postfork`, a `@timer(1)`).
+mode instead (`bench/uwsgi_harness/`, bench 9: a `@spool` task, a `@postfork`, a `@timer(1)`).
 uWSGI: `uwsgi --plugin python3 --master --workers 1 --spooler DIR --spooler-quiet --socket
 <unix socket> --module app` (a worker needs a socket to start; a Unix one, never served).
 Ours: `uwsgidecorators --master --processes 1 --spooler DIR --spooler-quiet --import app`.

@@ -1,4 +1,4 @@
-"""Issue 13: the seed's examples (../shared/uwsgi-spec/decorators-doc.txt) run inside REAL uWSGI
+"""Issue 13: the seed's examples (uWSGI's decorators page, as quoted in each test below) run inside REAL uWSGI
 (Debian's 2.0.21, python3 plugin) with OUR `uwsgidecorators` on the python path, delegating to the
 builtin `uwsgi` module: one test per decorator, all against one uWSGI instance (1 worker, a
 spooler, 3 mules, mule 3 in farm `f1`) started once for this module.

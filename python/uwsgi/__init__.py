@@ -82,11 +82,6 @@ def __getattr__(name: str) -> Any:
         return tuple(_state().spoolers)
     if name == 'numproc':
         return _numproc()
-    if name in _NOT_BUILT:
-        raise AttributeError(
-            f"module 'uwsgi' has no attribute {name!r}: {_NOT_BUILT[name]} not built yet in the uwsgidecorators "
-            'shim (see docs/compat.md, "Not built yet")'
-        )
     raise AttributeError(f"module 'uwsgi' has no attribute {name!r} (uwsgidecorators shim)")
 
 
@@ -106,9 +101,6 @@ def erlang_send_message(node: str, process: Any, message: Any) -> None:
     _erlang.send_message(node, process, message)
 
 
-#: uWSGI API names whose subsystem is not here yet, and what is missing (none today: locks,
-#: mules and farms are built; the mechanism stays for the next one)
-_NOT_BUILT: dict[str, str] = {}
 
 
 def _numproc() -> int:

@@ -44,16 +44,6 @@ if _REAL_UWSGI and uwsgi.masterpid() == 0:
 
 
 
-def _not_built(name: str, inside: str = 'it works inside real uWSGI') -> None:
-    """Outside real uWSGI, a decorator whose subsystem is not built yet raises where it is
-    applied (a clear error at import, not an AttributeError later, or a function that silently
-    never runs). Inside real uWSGI the builtin module does the work, as before."""
-    if not _REAL_UWSGI:
-        raise NotBuiltError(
-            f'uwsgidecorators: @{name} is not built yet (see docs/compat.md, "Not built yet"); {inside}'
-        )
-
-
 _P = _typing.ParamSpec('_P')
 _P2 = _typing.ParamSpec('_P2')
 _R = _typing.TypeVar('_R')

@@ -384,15 +384,11 @@ impl MuleQueues {
                     hm.farm_members[i][(m / 64) as usize] |= 1 << (m % 64);
                 }
             }
-            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
-            libc::pthread_mutexattr_init(&mut attr);
-            libc::pthread_mutexattr_setpshared(&mut attr, libc::PTHREAD_PROCESS_SHARED);
-            libc::pthread_mutexattr_setrobust(&mut attr, libc::PTHREAD_MUTEX_ROBUST);
-            let rc = libc::pthread_mutex_init(std::ptr::addr_of_mut!(hm.mutex), &attr);
-            libc::pthread_mutexattr_destroy(&mut attr);
-            if rc != 0 {
+            // The same robust, process-shared mutex as the region's locks (every setup call
+            // checked).
+            if let Err(e) = super::lock::init(std::ptr::addr_of_mut!(hm.mutex)) {
                 let _ = std::fs::remove_file(&tmp);
-                return Err(io_at(&tmp)(io::Error::from_raw_os_error(rc)));
+                return Err(io_at(&tmp)(e));
             }
             hm.magic = MAGIC;
         }
