@@ -38,6 +38,11 @@ Measures (uWSGI side reuses the team harness vendored in bench/uwsgi_harness):
             spooler (each probe arrives while a LONG task runs; `after_long_us` = how long after
             the long task ended the probe started). uWSGI enqueues from a mule (its writer
             signals idle spoolers only), ours from a plain process.
+
+--load N runs N CPU-bound processes (a pure-Python busy loop each) for the whole run, beside
+both targets alike: the "loaded machine" figures (N = the number of cores saturates it). They
+are started in their own session and killed by pid at the end; `params.load` and the load
+average before and after are in the JSON line.
 """
 
 from __future__ import annotations
@@ -523,7 +528,7 @@ def plan(ctx):
         ('latency', 'latency_idle', latency_idle),
         ('latency', 'latency_busy', latency_busy),
     ):
-        if grp in a.only:
+        if grp in a.only or meas in a.only:  # a group (`latency`) or one of its measures (`latency_idle`)
             targets = ('uwsgi', 'ours', 'floor') if meas.startswith('drain_') else ('uwsgi', 'ours')
             for t in targets:
                 steps.append((grp, meas, t, functools.partial(_call_with_target, fn, t)))
@@ -554,7 +559,22 @@ def main():
         help='seconds between a mass deletion and an enqueue/latency step (see Cleanup)',
     )
     ap.add_argument('--targets', default='uwsgi,ours,floor,floor_fsync', help='subset of targets to run')
+    ap.add_argument('--load', type=int, default=0, help='CPU-bound busy-loop processes running beside the run')
     args = ap.parse_args()
+    hogs = [
+        subprocess.Popen([sys.executable, '-c', 'while True: pass'], start_new_session=True)
+        for _ in range(args.load)
+    ]
+    try:
+        run_all(args)
+    finally:
+        for h in hogs:
+            h.kill()
+            h.wait()
+
+
+def run_all(args):
+    load_before = os.getloadavg()
     args.only = set(args.only.split(','))
     os.environ['BENCH_ENQ_N'] = str(args.enq_n)  # read by the shared config at import
     ctx = Ctx(args)
@@ -654,6 +674,7 @@ def main():
         'anchors': ANCHORS,
         'errors': errors,
         'params': {k: v for k, v in vars(args).items() if k != 'only'} | {'only': sorted(args.only)},
+        'loadavg_before_after': [round(load_before[0], 2), round(os.getloadavg()[0], 2)],
     }
     print(json.dumps(summary, sort_keys=True))
 
