@@ -96,3 +96,77 @@ def test_children_stop_when_the_master_is_killed(procs, tmp_path):
     os.kill(m.pid, signal.SIGKILL)
     wait_until(lambda: not any(pid_alive(p) for p in children), 20, 'the orphaned children to stop')
     assert json.dumps(children)  # the pids were real records
+
+
+# What the runtime must not load in a process whose application does not: typing (re, enum,
+# functools...), logging (traceback, linecache, tokenize...), subprocess, json, difflib. Each
+# costs its share of the master's heap, which every child maps.
+_STDLIB_UNUSED = ('typing', 'logging', 'traceback', 'linecache', 'tokenize', 'subprocess', 'json', 'difflib')
+
+# No `rec` from interop/sigapp (it imports json): each process writes its module names with
+# plain file writes, over and over from a thread, so the last file shows the idle process.
+LISTING_APP = """
+import os, sys, threading, time
+import uwsgi
+from uwsgidecorators import postfork, spool
+
+OUT = os.environ['MODS_OUT']
+
+
+def _dump_forever(role):
+    path = os.path.join(OUT, '%s.%d' % (role, os.getpid()))
+    while True:
+        time.sleep(0.2)
+        fd = os.open(path + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, ' '.join(sorted(sys.modules)).encode())
+        os.close(fd)
+        os.rename(path + '.tmp', path)
+
+
+def _watch(role):
+    threading.Thread(target=_dump_forever, args=(role,), daemon=True).start()
+
+
+@spool
+def task(arguments):
+    return uwsgi.SPOOL_OK
+
+
+@postfork
+def _child():
+    _watch('spooler' if uwsgi.i_am_the_spooler() else 'mule' if uwsgi.mule_id() else 'worker')
+
+
+_watch('master')  # the master imports this module; its children do not (they are forked)
+"""
+
+
+def test_import_uwsgi_or_uwsgidecorators_loads_no_unused_stdlib_module(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('UWSGIDECORATORS_')}
+    for what in ('uwsgi', 'uwsgidecorators', 'uwsgidecorators.cli'):
+        code = f'import sys, {what}\nprint(" ".join(sorted(m for m in {_STDLIB_UNUSED!r} if m in sys.modules)))\n'
+        out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [], f'import {what}'
+
+
+def test_idle_master_and_children_load_no_unused_stdlib_module(procs, tmp_path):
+    out = tmp_path / 'mods'
+    out.mkdir()
+    (tmp_path / 'listing.py').write_text(LISTING_APP)
+    m = procs.master(
+        ['--import', 'listing', '--processes', '1', '--spooler', tmp_path / 'spool', '--mule'],
+        env={'MODS_OUT': out, 'PYTHONPATH': tmp_path},
+        cwd=tmp_path,
+    )
+    (tmp_path / 'spool').mkdir(exist_ok=True)
+    roles = ('master', 'worker', 'spooler', 'mule')
+    found = lambda: {n.partition('.')[0] for n in os.listdir(out) if not n.endswith('.tmp')}  # noqa: E731
+    wait_until(lambda: found() >= set(roles), 30, 'every process listing its modules', [m])
+    time.sleep(1.0)  # idle a while: the listings are rewritten every 0.2 s
+    for name in os.listdir(out):
+        if name.endswith('.tmp'):
+            continue
+        loaded = set((out / name).read_text().split())
+        unwanted = sorted(set(_STDLIB_UNUSED) & loaded)
+        assert not unwanted, f'the {name.partition(".")[0]} loaded {unwanted}'
+    assert m.stop(signal.SIGTERM) == 0

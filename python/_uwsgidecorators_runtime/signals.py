@@ -28,7 +28,6 @@ defined and documented once, in ``src/proto/control.rs``.
 
 from __future__ import annotations
 
-import logging
 import math
 import signal as _signal
 import numbers
@@ -39,16 +38,17 @@ import struct
 import sys
 import threading
 import time
-import traceback
 import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+from .log import format_exc, get_logger
 from . import config as _config
 from .shared import F_TASK_DEADLINE, qualified_name
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from . import _core
 
 __all__ = [
@@ -71,9 +71,9 @@ __all__ = [
     'signum',
 ]
 
-log = logging.getLogger('uwsgidecorators.signal')
+log = get_logger('uwsgidecorators.signal')
 
-Handler = Callable[[int], Any]
+Handler = Callable[[int], object]
 
 _handlers: dict[int, Handler] = {}
 _targets: dict[int, str] = {}
@@ -622,7 +622,7 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     try:
         handler(num)
     except Exception:
-        log.error('[uwsgi-signal] %s: handler of signal %d raised:\n%s', where, num, traceback.format_exc().rstrip())
+        log.error('[uwsgi-signal] %s: handler of signal %d raised:\n%s', where, num, format_exc())
     finally:
         if table is not None and slot is not None and harakiri > 0:
             table.put(slot, F_TASK_DEADLINE, 0)

@@ -44,7 +44,6 @@ import fcntl
 import importlib
 import importlib.util
 import json
-import logging
 import os
 import signal
 import socket
@@ -52,11 +51,11 @@ import stat
 import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Iterable
 from types import FrameType, ModuleType
-from typing import Any
 
+from _uwsgidecorators_runtime import log as _log
+from _uwsgidecorators_runtime.log import format_exc, get_logger
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import region as _region
 from _uwsgidecorators_runtime import signals as _signals
@@ -74,9 +73,13 @@ from ._roles.mule import MuleStop, prepare_mule, run_mule
 from ._roles.worker import run_worker
 from .options import Options, UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
 
-log = logging.getLogger('uwsgidecorators.master')
+log = get_logger('uwsgidecorators.master')
 
 # The supervisor's settings (``_core.Supervisor``).
 _QUICK_DEATH = 1.0  # a child that dies sooner than this after its start is "crash looping"
@@ -86,7 +89,7 @@ _MAX_BACKOFF = 30.0  # ... up to this
 _HELD_ACROSS_FORK = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM}
 _TICK = 0.5  # harakiri resolution; uWSGI checks once a second
 _REAP_GRACE = 10.0  # how long to wait for SIGKILLed children at shutdown before exiting anyway
-_LEVELS = {'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
+_LEVELS = {'info': _log.INFO, 'warning': _log.WARNING, 'error': _log.ERROR}
 _CHECK_TIMEOUT = 60.0  # how long the import check before a reload may take
 ENV_RELOAD = 'UWSGIDECORATORS_RELOAD'
 """set by a reloading master for the master it re-executes: what it keeps across the exec (JSON)"""
@@ -526,31 +529,12 @@ def redirect_output(path: str) -> None:
     os.close(fd)
 
 
-class DateFormatter(logging.Formatter):
-    """--log-date: ``<date> - <message>``, the date as ``ctime`` gives it (uWSGI's default) or
-    formatted with the operator's strftime format, in local time."""
-
-    def __init__(self, date_format: str) -> None:
-        super().__init__('%(message)s')
-        self.date_format = date_format
-
-    def format(self, record: logging.LogRecord) -> str:
-        when = record.created
-        if self.date_format:
-            stamp = time.strftime(self.date_format, time.localtime(when))
-        else:
-            stamp = time.ctime(when)
-        return f'{stamp} - {super().format(record)}'
-
-
 def setup_log_output(settings: Settings) -> None:
-    """Before anything is logged: --logto, and --log-date on every handler of the root logger
-    (the children inherit both)."""
+    """Before anything is logged: --logto, and --log-date on every line (the children inherit
+    both; see _uwsgidecorators_runtime.log)."""
     if settings.logto and not os.environ.get(ENV_RELOAD):
         redirect_output(settings.logto)  # a reloaded master's fds 1 and 2 are that file already
-    if settings.log_date is not None:
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(DateFormatter(settings.log_date))
+    _log.setup(settings.log_date)
 
 
 def write_pidfile(path: str, pid: int) -> None:
@@ -1300,7 +1284,7 @@ class Master:
                 self._import_modules()
                 self._add_option_timers()
             except Exception:
-                log.error('import failed, the master stops:\n%s', traceback.format_exc().rstrip())
+                log.error('import failed, the master stops:\n%s', format_exc())
                 return 1
             try:
                 self._add_reload_watches()
@@ -1460,7 +1444,7 @@ class Master:
                 case _core.Action.Kill(pid):
                     self._signal_child(pid, signal.SIGKILL)
                 case _core.Action.Log(level, message):
-                    log.log(_LEVELS.get(level, logging.WARNING), '%s', message)
+                    log.log(_LEVELS.get(level, _log.WARNING), '%s', message)
                 case _core.Action.Exit(code):
                     self.exit_code = code
                 case _core.Action.Reload():
@@ -1552,6 +1536,8 @@ class Master:
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except BaseException:
+                import traceback
+
                 traceback.print_exc()
                 code = 1
             finally:
@@ -1808,10 +1794,8 @@ class Master:
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             os.chdir(self.orig_cwd)
             log.info('running %s', ' '.join(argv))
-            for handler in logging.getLogger().handlers:
-                handler.flush()
+            _log.flush()
             sys.stdout.flush()
-            sys.stderr.flush()
             os.execve(sys.executable, argv, env)
         except OSError as exc:
             log.error('reload failed: cannot execute %s (%s); the master stops', sys.executable, exc.strerror or exc)
@@ -1916,7 +1900,7 @@ class Master:
                     import_target(target)
                 except Exception:
                     log.error(
-                        '%s: --spooler-import %s failed:\n%s', spec.label(), target, traceback.format_exc().rstrip()
+                        '%s: --spooler-import %s failed:\n%s', spec.label(), target, format_exc()
                     )
                     return 1
             s = self.s

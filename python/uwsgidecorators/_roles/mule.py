@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import logging
 import os
 import runpy
 import socket
 import threading
 from types import FrameType
 
+from _uwsgidecorators_runtime.log import get_logger
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import mules as _mules
 
 from .spooler import StopFlag, take_wakeup_fd
 
-log = logging.getLogger('uwsgidecorators.master')
+log = get_logger('uwsgidecorators.master')
 
 
 class MuleStop(StopFlag):
