@@ -30,15 +30,12 @@ from __future__ import annotations
 
 import math
 import signal as _signal
-import numbers
 import operator
 import os
 import socket
-import struct
 import sys
 import threading
 import time
-import warnings
 from collections.abc import Callable
 
 from .log import format_exc, get_logger
@@ -141,6 +138,8 @@ def _warn_no_master(fname: str, stacklevel: int = 4) -> None:
     if _warned:
         return
     _warned.add(fname)
+    import warnings
+
     # stacklevel: this function, ours, the uwsgi shim's, then the caller
     warnings.warn(
         f'uwsgi.{fname}(): no uwsgidecorators master in this process: signal handlers, timers, cron '
@@ -184,8 +183,11 @@ def check_target(target: Any) -> str:
 
 
 def _seconds(secs: Any, what: str) -> float:
-    if not isinstance(secs, numbers.Real):
-        raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
+    if not isinstance(secs, (int, float)):
+        import numbers  # Decimal, Fraction, numpy's scalars...
+
+        if not isinstance(secs, numbers.Real):
+            raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
     value = float(secs)
     # The master counts in microseconds: a period that rounds to 0 us would never fire (uWSGI
     # accepts 0 and the timer never fires).
@@ -526,6 +528,8 @@ def _new_sender() -> socket.socket:
     # A kernel send timeout on a blocking socket: one sendto per signal. (Python's settimeout
     # would poll before every send.)
     secs = int(_SEND_TIMEOUT)
+    import struct
+
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', secs, int((_SEND_TIMEOUT - secs) * 1e6)))
     return sock
 

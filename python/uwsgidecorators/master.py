@@ -42,13 +42,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib
-import importlib.util
-import json
 import os
 import signal
 import socket
 import stat
-import subprocess
 import sys
 import time
 from collections.abc import Iterable
@@ -75,6 +72,7 @@ from .options import Options, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import subprocess
     from typing import Any
 
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
@@ -101,7 +99,7 @@ class Settings:
     __slots__ = (
         'spoolers', 'external', 'chdir', 'pythonpath', 'env', 'imports', 'workers', 'locks', 'spooler_processes',
         'frequency', 'max_tasks', 'harakiri', 'ordered', 'spooler_chdir', 'spooler_imports', 'quiet', 'durable',
-        'retry_delay', 'retry_max_delay', 'max_attempts', 'trusted_uids', 'reload_mercy', 'opt_json',
+        'retry_delay', 'retry_max_delay', 'max_attempts', 'trusted_uids', 'reload_mercy', 'opt_json', 'opt',
         'worker_harakiri', 'timers', 'rbtimers', 'control', 'pidfile', 'pidfile2', 'vacuum', 'logto', 'logto2', 'uid',
         'gid', 'user_name', 'no_initgroups', 'created_dirs', 'erlang', 'erlang_cookie', 'log_date', 'mules', 'farms',
         'mule_msg_size', 'mule_harakiri', 'mule_send_timeout', 'touch_reload', 'touch_spoolers_reload',
@@ -135,6 +133,8 @@ class Settings:
     """--spooler-trusted-user: uids whose task files run besides the spooler's own and root's"""
     reload_mercy: float
     opt_json: str
+    opt: dict[str, str | bool | list[str]] | None
+    """what opt_json encodes, when the options were parsed here (the master then need not decode it)"""
     worker_harakiri: float
     """--harakiri: SIGKILL a worker whose signal handler runs longer than this"""
     timers: list[tuple[int, float]]
@@ -225,6 +225,7 @@ class Settings:
         trusted_uids: list[int] | None = None,
         reload_mercy: float = 30.0,
         opt_json: str = '{}',
+        opt: dict[str, str | bool | list[str]] | None = None,
         worker_harakiri: float = 0,
         timers: list[tuple[int, float]] | None = None,
         rbtimers: list[tuple[int, float]] | None = None,
@@ -279,6 +280,7 @@ class Settings:
         self.trusted_uids = [] if trusted_uids is None else trusted_uids
         self.reload_mercy = reload_mercy
         self.opt_json = opt_json
+        self.opt = opt
         self.worker_harakiri = worker_harakiri
         self.timers = [] if timers is None else timers
         self.rbtimers = [] if rbtimers is None else rbtimers
@@ -368,6 +370,7 @@ def settings_from_options(opts: Options) -> Settings:
     s.max_attempts = int(opts.number('spooler-max-attempts', 0, integer=True))
     s.trusted_uids = [_uid_option(v) for v in opts.strings('spooler-trusted-user')]
     s.reload_mercy = opts.number('reload-mercy', 30.0)
+    s.opt = opts.opt_dict()
     s.opt_json = opts.opt_json()
     s.worker_harakiri = opts.number('harakiri', 0)
     s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
@@ -568,10 +571,12 @@ def import_target(target: str) -> ModuleType:
         if not os.path.isfile(path):
             raise ImportError(f'no such Python file: {path}')
         name = os.path.splitext(os.path.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(name, path)
+        from importlib.util import module_from_spec, spec_from_file_location
+
+        spec = spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ImportError(f'cannot import {path}')
-        module = importlib.util.module_from_spec(spec)
+        module = module_from_spec(spec)
         # Registered under its stem so pickled references to its classes resolve by name.
         sys.modules.setdefault(name, module)
         spec.loader.exec_module(module)
@@ -593,6 +598,8 @@ def _inherited_state() -> dict[str, Any] | None:
     if not raw:
         return None
     try:
+        import json  # only in a master that a reload executed
+
         state = json.loads(raw)
         if not isinstance(state, dict) or not {'control', 'control_fd', 'lock_fd'} <= state.keys():
             raise ValueError('missing keys')
@@ -638,7 +645,9 @@ class _ImportCheck:
             if k not in (_config.ENV_CONTROL, _config.ENV_MASTER_PID, ENV_RELOAD)
         }
         env[ENV_RELOAD_CHECK] = '1'
-        import tempfile  # only when a reload is asked for: children never load it
+        import json  # these three only when a reload is asked for: children never load them
+        import subprocess
+        import tempfile
 
         payload = json.dumps({'path': sys.path, 'imports': [*s.imports, *s.spooler_imports]})
         output = tempfile.TemporaryFile()
@@ -864,14 +873,20 @@ class Master:
             sys.path.insert(0, path)
 
         os.environ[_config.ENV_SPOOLERS] = os.pathsep.join(os.fsdecode(d) for d in s.spoolers)
-        os.environ[_config.ENV_OPT] = s.opt_json
         os.environ[_config.ENV_MASTER_PID] = str(self.pid)
         if s.durable:
             os.environ[_config.ENV_DURABLE] = '1'
         else:
             os.environ.pop(_config.ENV_DURABLE, None)
+        if s.opt is None:
+            os.environ[_config.ENV_OPT] = s.opt_json
+        else:
+            os.environ.pop(_config.ENV_OPT, None)  # not decoded again (that would load json)
         _config.reset()
         st = _config.state()
+        if s.opt is not None:
+            st.opt = dict(s.opt)
+            os.environ[_config.ENV_OPT] = s.opt_json  # for the processes that exec: the reload check, a user's
         st.role = 'master'
 
     def _import_modules(self) -> None:
@@ -1788,6 +1803,8 @@ class Master:
                 os.set_inheritable(sock.fileno(), True)
             state['rpc_fds'] = {a: sock.fileno() for a, sock in zip(self.rpc_addrs, self.rpc_socks, strict=True)}
             env = dict(self.orig_env)
+            import json
+
             env[ENV_RELOAD] = json.dumps(state)
             argv = list(self.reexec_argv or ())
             signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the new master handles it

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
-import runpy
 import socket
 import threading
 from types import FrameType
@@ -88,6 +87,8 @@ _keep: list[socket.socket] = []
 
 def _run_script(script: str) -> None:
     if script.endswith('.py'):
+        import runpy
+
         runpy.run_path(script, run_name='__main__')
         return
     module, _, function = script.partition(':')
