@@ -39,9 +39,7 @@ and hands over to its role (``_roles``: ``enter_role``, then ``spooler.run_spool
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import importlib
 import os
 import signal
 import socket
@@ -59,14 +57,12 @@ from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
 from ._roles import enter_role
-from _uwsgidecorators_runtime.erlang import run_node
 from ._roles.spooler import (
     StopFlag,
     become_spooler_process,
     fail_task_before_harakiri,
     run_spooler,
 )
-from ._roles.mule import MuleStop, prepare_mule, run_mule
 from ._roles.worker import run_worker
 from .options import Options, UsageError
 
@@ -581,7 +577,8 @@ def import_target(target: str) -> ModuleType:
         sys.modules.setdefault(name, module)
         spec.loader.exec_module(module)
         return module
-    return importlib.import_module(target)
+    __import__(target)  # (not importlib.import_module: the importlib package is one more module)
+    return sys.modules[target]
 
 
 def _mtime_ns(path: str) -> int | None:
@@ -696,10 +693,14 @@ class _ImportCheck:
 
     def kill(self) -> None:
         if self.status is None:
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
+            except ProcessLookupError:
+                pass
+            try:
                 _pid, self.status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
             self.proc.returncode = -9
 
 
@@ -965,6 +966,8 @@ class Master:
         before any fork; messages a previous master left there are kept."""
         from _uwsgidecorators_runtime import mules as _mules
 
+        from ._roles import mule  # noqa: F401  (the mules' role, loaded once here for all of them)
+
         s = self.s
         for name, members in s.farms:
             write_end, read_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
@@ -1074,11 +1077,15 @@ class Master:
                 address,
             )
         for address, fd in handed.items():  # a socket the new options no longer name
-            with contextlib.suppress(OSError):
+            try:
                 os.close(fd)
+            except OSError:
+                pass
             if ':' not in address:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(address)
+                except OSError:
+                    pass
         if self.s.workers == 0:
             log.warning('no workers (--processes 0): RPC calls to this master get no answer')
 
@@ -1130,8 +1137,10 @@ class Master:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             except FileNotFoundError:
                 # the directory went with a master that was just leaving
-                with contextlib.suppress(OSError):
+                try:
                     os.mkdir(os.path.dirname(path), 0o700)
+                except OSError:
+                    pass
                 continue
             except OSError as exc:
                 raise ControlError(f'cannot open {path}: {exc.strerror or exc}') from None
@@ -1178,8 +1187,10 @@ class Master:
         self.rpc_socks.clear()
         self.rpc_addrs.clear()
         for path in self.rpc_paths:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(path)
+            except OSError:
+                pass
         self.rpc_paths.clear()
         for sock in self.channels.values():
             sock.close()
@@ -1207,26 +1218,36 @@ class Master:
         os.environ.pop(_config.ENV_CONTROL, None)
         os.environ.pop(_config.ENV_REGION, None)
         if self.region is not None and not self.runtime_dir:
-            with contextlib.suppress(OSError):
+            try:
                 self.region.remove()
+            except OSError:
+                pass
         if self.control and not self.runtime_dir:
             # what this master left next to its socket, so the directory is left as found:
             # the workers' direct sockets, the lock (removed while still held), the directory
             for wid in range(1, self.s.workers + 1):
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(_core_direct_socket_path(self.control, wid))
+                except OSError:
+                    pass
             for mid in range(1, len(self.s.mules) + 1):
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(_core.mule_wake_path(self.control, mid))
+                except OSError:
+                    pass
             if self._control_lock_path:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(self._control_lock_path)
+                except OSError:
+                    pass
         if self._control_lock >= 0:
             os.close(self._control_lock)
             self._control_lock = -1
         if self.control_dir and not self.runtime_dir:
-            with contextlib.suppress(OSError):
+            try:
                 os.rmdir(self.control_dir)  # only when empty
+            except OSError:
+                pass
         if self.runtime_dir:
             import shutil  # here, not at the top: every child would carry it (bench_memory.py)
 
@@ -1344,11 +1365,14 @@ class Master:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
         # What this process and its children import lazily (pickle: pass_arguments and mule calls;
-        # shutil: the master's cleanup at exit; tempfile: a reload's import check) is imported now, while the interpreter's files are
-        # surely readable: the new user may not read a root-only Python's standard library. (The
-        # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
-        for name in ('pickle', 'shutil', 'tempfile'):
-            importlib.import_module(name)
+        # shutil: the master's cleanup at exit; tempfile, subprocess, json: a reload's import check;
+        # traceback: a logged exception; runpy: a mule script...) is imported now, while the
+        # interpreter's files are surely readable: the new user may not read a root-only Python's
+        # standard library. (The children then carry them, which they otherwise do not; see
+        # bench/bench_memory.py.)
+        for name in ('pickle', 'shutil', 'tempfile', 'subprocess', 'json', 'traceback', 'runpy', 'importlib.util',
+                     'numbers', 'struct', 'warnings', 're', 'difflib'):
+            __import__(name)
         try:
             if s.gid is not None:
                 os.setgid(gid)
@@ -1817,8 +1841,10 @@ class Master:
         except OSError as exc:
             log.error('reload failed: cannot execute %s (%s); the master stops', sys.executable, exc.strerror or exc)
             if self.control:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(self.control)  # the loop no longer removes it once handed over
+                except OSError:
+                    pass
 
     # -- inside a child ---------------------------------------------------------------------
     def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:
@@ -1861,6 +1887,9 @@ class Master:
                 sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if spec.kind == _core.Kind.MULE:
+            from ._roles.mule import MuleStop, prepare_mule, run_mule  # (loaded by _open_mule_queues)
+
         stop = MuleStop() if spec.kind == _core.Kind.MULE else StopFlag()
         stop.install()
         if spec.kind == _core.Kind.SPOOLER:
@@ -1878,6 +1907,8 @@ class Master:
         if spec.kind == _core.Kind.ERLANG:
             table.put(slot, F_PID, os.getpid())
             assert self.s.erlang is not None
+            from _uwsgidecorators_runtime.erlang import run_node
+
             return run_node(self.s.erlang, self.s.erlang_cookie, lambda: stop.requested)
         assert queue is not None  # every kind but the Erlang node has a shared queue
         harakiri = {_core.Kind.SPOOLER: self.s.harakiri, _core.Kind.MULE: self.s.mule_harakiri}.get(

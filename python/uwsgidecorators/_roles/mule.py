@@ -11,10 +11,9 @@ signal handlers run between messages.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import os
 import socket
+import sys
 import threading
 from types import FrameType
 
@@ -54,8 +53,10 @@ def prepare_mule(
     wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     wake.setblocking(False)
     path = _core.mule_wake_path(control, ident)
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)  # left by this mule's previous process
+    except FileNotFoundError:
+        pass
     wake.bind(path)
     pipe = take_wakeup_fd()
     main = threading.main_thread()
@@ -92,7 +93,8 @@ def _run_script(script: str) -> None:
         runpy.run_path(script, run_name='__main__')
         return
     module, _, function = script.partition(':')
-    mod = importlib.import_module(module)
+    __import__(module)
+    mod = sys.modules[module]
     if function:
         getattr(mod, function)()
 

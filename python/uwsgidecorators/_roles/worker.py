@@ -3,7 +3,6 @@ aimed at workers) and serves RPC calls on the master's RPC sockets, until SIGTER
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 
@@ -44,8 +43,10 @@ def run_worker(
     if control:
         path = _core.direct_socket_path(control, ident)
         try:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(path)  # left by this slot's previous worker
+            except FileNotFoundError:
+                pass
             direct.bind(path)
         except OSError as exc:
             log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
