@@ -170,3 +170,61 @@ def test_idle_master_and_children_load_no_unused_stdlib_module(procs, tmp_path):
         unwanted = sorted(set(_STDLIB_UNUSED) & loaded)
         assert not unwanted, f'the {name.partition(".")[0]} loaded {unwanted}'
     assert m.stop(signal.SIGTERM) == 0
+
+
+_FACADE = """
+import sys
+from _uwsgidecorators_runtime import log
+a = log.get_logger('uwsgidecorators.x')
+{setup}
+a.info('one %d', 1)
+a.warning('two')
+try:
+    1 / 0
+except ZeroDivisionError:
+    a.exception('three')
+assert 'logging' not in sys.modules and 'traceback' in sys.modules
+import logging  # the application loads logging later, without configuring it
+a.info('four')
+logging.getLogger('app').info('five')
+"""
+
+
+def _run_facade(setup: str) -> list[str]:
+    out = subprocess.run([sys.executable, '-c', _FACADE.format(setup=setup)], capture_output=True, text=True, check=True)
+    return out.stderr.splitlines()
+
+
+def test_log_lines_without_logging_then_through_it_without_losing_any():
+    lines = _run_facade('log.setup()')
+    assert lines[:3] == ['one 1', 'two', 'three']
+    assert lines[3] == 'Traceback (most recent call last):' and lines[-3] == 'ZeroDivisionError: division by zero'
+    # logging loaded later: the cli's handler is installed (the root logger had none), INFO shown
+    assert lines[-2:] == ['four', 'five']
+
+
+def test_log_lines_with_a_date_before_and_after_logging_is_loaded():
+    lines = _run_facade("log.setup('%Y@')")
+    year = time.strftime('%Y@')
+    assert lines[0] == f'{year} - one 1' and lines[1] == f'{year} - two'
+    assert lines[-2:] == [f'{year} - four', f'{year} - five']
+
+
+def test_log_lines_outside_the_cli_are_those_of_an_unconfigured_logging():
+    lines = _run_facade('')
+    assert lines[0] == 'two' and 'three' in lines  # INFO dropped, warnings and errors shown
+    assert 'four' not in lines and 'five' not in lines  # logging's own defaults: no handler, WARNING
+
+
+def test_an_app_that_loads_logging_logs_through_the_cli_handler_from_its_first_line(procs, tmp_path):
+    # The master does not load logging; the application does, and logs while it is imported,
+    # before any line of ours went through logging: its line is not lost, and has the date.
+    (tmp_path / 'lg.py').write_text('import logging\nlogging.getLogger("app").info("app line at import")\n')
+    (tmp_path / 'spool').mkdir()
+    m = procs.master(['--import', 'lg', '--processes', '1', '--spooler', tmp_path / 'spool', '--log-date=%Y@'],
+                     env={'PYTHONPATH': tmp_path}, cwd=tmp_path)
+    wait_until(lambda: 'spawned uWSGI worker 1 ' in m.log(), 30, 'the worker', [m])
+    year = time.strftime('%Y@')
+    assert f'{year} - app line at import' in m.log().splitlines()
+    assert f'{year} - imported lg' in m.log().splitlines()
+    assert m.stop(signal.SIGTERM) == 0

@@ -24,7 +24,8 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from types import TracebackType
+    from importlib.machinery import ModuleSpec
+    from types import ModuleType, TracebackType
 
     _ExcInfo = bool | BaseException | tuple[type[BaseException], BaseException, TracebackType | None] | None
 
@@ -58,6 +59,33 @@ def setup(date_format: str | None = None) -> None:
     _date_format = date_format
     if 'logging' in sys.modules:
         _adopt(again=True)
+    elif not any(isinstance(f, _WhenLoggingLoads) for f in sys.meta_path):
+        sys.meta_path.insert(0, _WhenLoggingLoads())
+
+
+class _WhenLoggingLoads:
+    """An import hook that sets ``logging`` up the moment it is imported (by the application, a
+    library, the core), so that even the lines logged before any of ours (an application's at
+    import) find the handler the command line gives."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> ModuleSpec | None:
+        if name != 'logging':
+            return None
+        sys.meta_path.remove(self)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(name)
+        loader = spec.loader if spec is not None else None
+        if spec is None or loader is None or not hasattr(loader, 'exec_module'):
+            return None  # imported the usual way; set up at our next line
+        run = loader.exec_module
+
+        def exec_module(module: ModuleType) -> None:
+            run(module)
+            _adopt()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
 
 
 def _stamp(when: float) -> str:
