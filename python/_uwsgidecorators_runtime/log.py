@@ -41,6 +41,7 @@ _date_format: str | None = None  # --log-date: '' = ctime's format, else a strft
 _adopted = False  # `logging` was set up for our lines (once per process)
 _lock = threading.Lock()  # one line at a time on stderr
 _loggers: dict[str, Logger] = {}
+_CTIME = '%a %b %e %H:%M:%S %Y'  # time.ctime's format (uWSGI's log date)
 
 
 def _new_lock() -> None:
@@ -89,10 +90,7 @@ class _WhenLoggingLoads:
 
 
 def _stamp(when: float) -> str:
-    fmt = _date_format
-    if fmt:
-        return time.strftime(fmt, time.localtime(when))
-    return time.ctime(when)
+    return time.strftime(_date_format or _CTIME, time.localtime(when))
 
 
 def _adopt(again: bool = False) -> None:
@@ -110,15 +108,8 @@ def _adopt(again: bool = False) -> None:
     if not root.handlers:
         root.addHandler(logging.StreamHandler(sys.stderr))  # its format is the message alone
     if _date_format is not None:
-
-        class DateFormatter(logging.Formatter):
-            """``<date> - <message>``, as the lines written without ``logging``."""
-
-            def format(self, record: logging.LogRecord) -> str:
-                return f'{_stamp(record.created)} - {super().format(record)}'
-
         for handler in root.handlers:
-            handler.setFormatter(DateFormatter('%(message)s'))
+            handler.setFormatter(logging.Formatter('%(asctime)s - %(message)s', _date_format or _CTIME))
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
 
