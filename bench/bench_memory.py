@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Idle memory: real uWSGI and ours, the same shape (master + 1 worker + 1 spooler), INTERLEAVED.
 
-    python3 bench/bench_memory.py [--runs 3] [--settle 3] [--ours-python PATH] [--keep]
+    python3 bench/bench_memory.py [--runs 3] [--settle 3] [--ours-python PATH] [--keep] [--mule]
+
+`--mule` adds one plain mule on both sides (uWSGI `--mule`, ours `--mule`).
 
 Run by hand (not in CI). Each run starts one instance, waits until its tree has its three
 processes and the app was imported in the worker and the spooler, lets it sit idle `--settle`
@@ -128,6 +130,7 @@ def measure(target: str, d: Path, args: argparse.Namespace) -> dict[str, Any]:
             argv = [P.uwsgi_bin(), '--plugin', 'python3', '--master', '--die-on-term', '--workers', '1',
                     '--spooler', str(sp), '--spooler-quiet', '--socket', str(d / 'http.sock'),
                     '--pythonpath', str(app_dir), '--chdir', str(app_dir), '--module', module]
+            argv += ['--mule'] * int(args.mule)
             p = g.start(argv, name='uwsgi', env=env, cwd=str(app_dir))
         else:
             env = P.our_env({**extra, 'PYTHONPATH': str(app_dir)})
@@ -136,15 +139,16 @@ def measure(target: str, d: Path, args: argparse.Namespace) -> dict[str, Any]:
             master = [str(script)] if script.exists() else [python, '-m', 'uwsgidecorators']
             argv = master + ['--master', '--processes', '1', '--spooler', str(sp), '--spooler-quiet',
                              '--import', module]
+            argv += ['--mule'] * int(args.mule)
             p = g.start(argv, name='ours', env=env, cwd=str(app_dir))
 
         def ready() -> list[int] | None:
             kids = P.descendants(p.pid)
             ups = [f for f in os.listdir(d) if f.startswith(mark)]
             # uWSGI's spooler runs no postfork hook: its tree of 3 and the worker's mark suffice.
-            return kids if len(kids) >= 2 and len(ups) >= 1 else None
+            return kids if len(kids) >= 2 + int(args.mule) and len(ups) >= 1 else None
 
-        kids = P.wait_until(ready, 60, 'master + worker + spooler', [p])
+        kids = P.wait_until(ready, 60, 'master + worker + spooler (+ mules)', [p])
         time.sleep(args.settle)
         pids = [p.pid] + sorted(P.descendants(p.pid))
         per = {pid: rollup(pid) for pid in pids}
@@ -179,6 +183,7 @@ def main() -> None:
     ap.add_argument('--ours-python', default=str(dflt) if dflt.exists() else sys.executable)
     ap.add_argument('--keep', action='store_true', help='keep the run dirs')
     ap.add_argument('--app', choices=('mine', 'bench'), default='mine')
+    ap.add_argument('--mule', action='store_true', help='one plain mule (--mule) on both sides')
     ap.add_argument('--uwsgi-bench', default=str(REPO.parent / 'shared' / 'bench' / 'uwsgi'))
     args = ap.parse_args()
     targets = args.targets.split(',')
@@ -201,7 +206,8 @@ def main() -> None:
                 if not args.keep:
                     shutil.rmtree(d, ignore_errors=True)
     out: dict[str, Any] = {'bench': 'memory', 'runs': args.runs, 'results': {}, 'errors': errors,
-                 'config': {'settle_s': args.settle, 'ours_python': args.ours_python, 'app': args.app}}
+                 'config': {'settle_s': args.settle, 'ours_python': args.ours_python, 'app': args.app,
+                            'mules': args.mule}}
     for t, rs in res.items():
         if not rs:
             continue

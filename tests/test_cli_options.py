@@ -255,3 +255,10 @@ def test_uwsgi_options_we_do_not_serve_only_get_a_notice():
     for name in ('cache2', 'gevent', 'optimize', 'ksm'):
         assert f'uWSGI option --{name} is not served here' in notices, notices
     assert ('optimize', '2') in _pairs(opts)
+
+
+def test_opt_json_is_json_whatever_the_values_hold():
+    # (written without the json module: every character must still come back as it was)
+    odd = 'quote" back\\slash \n\t\x01 é \U0001F600 \udcff'
+    opts = parse_args(['--spooler', odd, '--spooler', 'b', '--master', '--import', odd])
+    assert json.loads(opts.opt_json()) == {'spooler': [odd, 'b'], 'master': True, 'import': odd}

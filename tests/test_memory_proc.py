@@ -96,3 +96,135 @@ def test_children_stop_when_the_master_is_killed(procs, tmp_path):
     os.kill(m.pid, signal.SIGKILL)
     wait_until(lambda: not any(pid_alive(p) for p in children), 20, 'the orphaned children to stop')
     assert json.dumps(children)  # the pids were real records
+
+
+# What the runtime must not load in a process whose application does not: typing (re, enum,
+# functools...), logging (traceback, linecache, tokenize...), subprocess, json, difflib. Each
+# costs its share of the master's heap, which every child maps.
+_STDLIB_UNUSED = ('typing', 'logging', 'traceback', 'linecache', 'tokenize', 'subprocess', 'json', 'difflib')
+
+# No `rec` from interop/sigapp (it imports json): each process writes its module names with
+# plain file writes, over and over from a thread, so the last file shows the idle process.
+LISTING_APP = """
+import os, sys, threading, time
+import uwsgi
+from uwsgidecorators import postfork, spool
+
+OUT = os.environ['MODS_OUT']
+
+
+def _dump_forever(role):
+    path = os.path.join(OUT, '%s.%d' % (role, os.getpid()))
+    while True:
+        time.sleep(0.2)
+        fd = os.open(path + '.tmp', os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        os.write(fd, ' '.join(sorted(sys.modules)).encode())
+        os.close(fd)
+        os.rename(path + '.tmp', path)
+
+
+def _watch(role):
+    threading.Thread(target=_dump_forever, args=(role,), daemon=True).start()
+
+
+@spool
+def task(arguments):
+    return uwsgi.SPOOL_OK
+
+
+@postfork
+def _child():
+    _watch('spooler' if uwsgi.i_am_the_spooler() else 'mule' if uwsgi.mule_id() else 'worker')
+
+
+_watch('master')  # the master imports this module; its children do not (they are forked)
+"""
+
+
+def test_import_uwsgi_or_uwsgidecorators_loads_no_unused_stdlib_module(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith('UWSGIDECORATORS_')}
+    for what in ('uwsgi', 'uwsgidecorators', 'uwsgidecorators.cli'):
+        code = f'import sys, {what}\nprint(" ".join(sorted(m for m in {_STDLIB_UNUSED!r} if m in sys.modules)))\n'
+        out = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [], f'import {what}'
+
+
+def test_idle_master_and_children_load_no_unused_stdlib_module(procs, tmp_path):
+    out = tmp_path / 'mods'
+    out.mkdir()
+    (tmp_path / 'listing.py').write_text(LISTING_APP)
+    m = procs.master(
+        ['--import', 'listing', '--processes', '1', '--spooler', tmp_path / 'spool', '--mule'],
+        env={'MODS_OUT': out, 'PYTHONPATH': tmp_path},
+        cwd=tmp_path,
+    )
+    (tmp_path / 'spool').mkdir(exist_ok=True)
+    roles = ('master', 'worker', 'spooler', 'mule')
+    found = lambda: {n.partition('.')[0] for n in os.listdir(out) if not n.endswith('.tmp')}  # noqa: E731
+    wait_until(lambda: found() >= set(roles), 30, 'every process listing its modules', [m])
+    time.sleep(1.0)  # idle a while: the listings are rewritten every 0.2 s
+    for name in os.listdir(out):
+        if name.endswith('.tmp'):
+            continue
+        loaded = set((out / name).read_text().split())
+        unwanted = sorted(set(_STDLIB_UNUSED) & loaded)
+        assert not unwanted, f'the {name.partition(".")[0]} loaded {unwanted}'
+    assert m.stop(signal.SIGTERM) == 0
+
+
+_FACADE = """
+import sys
+from _uwsgidecorators_runtime import log
+a = log.get_logger('uwsgidecorators.x')
+{setup}
+a.info('one %d', 1)
+a.warning('two')
+try:
+    1 / 0
+except ZeroDivisionError:
+    a.exception('three')
+assert 'logging' not in sys.modules and 'traceback' in sys.modules
+import logging  # the application loads logging later, without configuring it
+a.info('four')
+logging.getLogger('app').info('five')
+"""
+
+
+def _run_facade(setup: str) -> list[str]:
+    out = subprocess.run([sys.executable, '-c', _FACADE.format(setup=setup)], capture_output=True, text=True, check=True)
+    return out.stderr.splitlines()
+
+
+def test_log_lines_without_logging_then_through_it_without_losing_any():
+    lines = _run_facade('log.setup()')
+    assert lines[:3] == ['one 1', 'two', 'three']
+    assert lines[3] == 'Traceback (most recent call last):' and lines[-3] == 'ZeroDivisionError: division by zero'
+    # logging loaded later: the cli's handler is installed (the root logger had none), INFO shown
+    assert lines[-2:] == ['four', 'five']
+
+
+def test_log_lines_with_a_date_before_and_after_logging_is_loaded():
+    lines = _run_facade("log.setup('%Y@')")
+    year = time.strftime('%Y@')
+    assert lines[0] == f'{year} - one 1' and lines[1] == f'{year} - two'
+    assert lines[-2:] == [f'{year} - four', f'{year} - five']
+
+
+def test_log_lines_outside_the_cli_are_those_of_an_unconfigured_logging():
+    lines = _run_facade('')
+    assert lines[0] == 'two' and 'three' in lines  # INFO dropped, warnings and errors shown
+    assert 'four' not in lines and 'five' not in lines  # logging's own defaults: no handler, WARNING
+
+
+def test_an_app_that_loads_logging_logs_through_the_cli_handler_from_its_first_line(procs, tmp_path):
+    # The master does not load logging; the application does, and logs while it is imported,
+    # before any line of ours went through logging: its line is not lost, and has the date.
+    (tmp_path / 'lg.py').write_text('import logging\nlogging.getLogger("app").info("app line at import")\n')
+    (tmp_path / 'spool').mkdir()
+    m = procs.master(['--import', 'lg', '--processes', '1', '--spooler', tmp_path / 'spool', '--log-date=%Y@'],
+                     env={'PYTHONPATH': tmp_path}, cwd=tmp_path)
+    wait_until(lambda: 'spawned uWSGI worker 1 ' in m.log(), 30, 'the worker', [m])
+    year = time.strftime('%Y@')
+    assert f'{year} - app line at import' in m.log().splitlines()
+    assert f'{year} - imported lg' in m.log().splitlines()
+    assert m.stop(signal.SIGTERM) == 0

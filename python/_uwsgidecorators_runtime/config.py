@@ -26,9 +26,10 @@ import os
 import stat
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Union
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from .shared import SharedTable
 
 __all__ = [
@@ -58,7 +59,7 @@ ENV_TEST_CLOCK = 'UWSGIDECORATORS_TEST_CLOCK'
 
 #: one option value: a string, ``True`` for a flag, or a list when the option was repeated
 OptValue = str | bool | list[str]
-PathArg = Union[str, bytes, 'os.PathLike[str]', 'os.PathLike[bytes]']
+PathArg = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 Role = str  # 'master' | 'spooler' | 'worker'
 

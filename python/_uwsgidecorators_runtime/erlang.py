@@ -17,15 +17,18 @@ dicts, ``True``/``False`` as the atoms, pids and references as ``ErlangPid``/``E
 
 from __future__ import annotations
 
-import logging
 import os
-import traceback
-from collections.abc import Callable
-from typing import Any
+
+from .log import format_exc, get_logger
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 __all__ = ['default_cookie', 'node', 'register_process', 'registered', 'run_node', 'send_message']
 
-log = logging.getLogger('uwsgidecorators.erlang')
+log = get_logger('uwsgidecorators.erlang')
 
 _processes: dict[str, Callable[[Any], Any]] = {}
 _node: Any = None
@@ -149,7 +152,7 @@ def _dispatch(event: tuple[str, str, Any, Any, Any]) -> None:
     try:
         result = func(payload)
     except Exception:
-        log.error('[erlang] %s(...) raised:\n%s', to, traceback.format_exc().rstrip())
+        log.error('[erlang] %s(...) raised:\n%s', to, format_exc())
         return
     if result is None or sender is None:
         return

@@ -16,16 +16,17 @@ for that message, exactly once for every other.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
-from typing import TYPE_CHECKING, Any
 
+from .log import format_exc, get_logger
 from . import _core
 from . import config as _config
 from .exceptions import MasterNotFoundError
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from collections.abc import Callable
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
     'queues',
 ]
 
-log = logging.getLogger('uwsgidecorators.mule')
+log = get_logger('uwsgidecorators.mule')
 
 SEND_TIMEOUT = 5.0
 """How long a sender waits for room in a full queue before ``MuleQueueFullError``, in seconds, by
@@ -272,9 +273,7 @@ def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:
             else:
                 hook(message)
         except Exception:
-            import traceback
-
-            log.error('%s: mule_msg_hook raised:\n%s', m.where, traceback.format_exc().rstrip())
+            log.error('%s: mule_msg_hook raised:\n%s', m.where, format_exc())
         return
     st = _config.state()
     table, slot = st.table, st.slot
@@ -291,9 +290,7 @@ def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:
         else:
             hook(message)
     except Exception:
-        import traceback
-
-        log.error('%s: mule_msg_hook raised:\n%s', m.where, traceback.format_exc().rstrip())
+        log.error('%s: mule_msg_hook raised:\n%s', m.where, format_exc())
     finally:
         if armed:
             from .shared import F_TASK_DEADLINE

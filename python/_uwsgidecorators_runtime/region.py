@@ -20,10 +20,13 @@ A process that was told of a master (2 or 3) whose region cannot be mapped gets
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from . import config as _config
 from .exceptions import MasterNotFoundError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ['PRIVATE_LOCKS', 'REGION_SUFFIX', 'forget', 'region', 'region_path']
 

@@ -12,14 +12,17 @@ Names and arguments are bytes, results are bytes or None, as in uWSGI under Pyth
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from typing import Any, Literal
 
+from .log import get_logger
 from . import config as _config
 from .exceptions import MasterNotFoundError
 
-log = logging.getLogger('uwsgidecorators.rpc')
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+log = get_logger('uwsgidecorators.rpc')
 
 #: uWSGI's default --rpc-max: functions per process table
 RPC_MAX_DEFAULT = 64

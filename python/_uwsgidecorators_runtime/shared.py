@@ -27,11 +27,14 @@ clock jump cannot trigger (or postpone) a kill.
 from __future__ import annotations
 
 import time
-from typing import Any
 
 __all__ = ['KIND_SPOOLER', 'KIND_WORKER', 'NAME_BYTES', 'SharedTable', 'now_ms', 'qualified_name']
 
 from . import _core
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 # A slot's kind is the core's number for it (_core.Kind); 0 is a free slot.
 KIND_FREE = 0

@@ -28,27 +28,24 @@ defined and documented once, in ``src/proto/control.rs``.
 
 from __future__ import annotations
 
-import logging
 import math
 import signal as _signal
-import numbers
 import operator
 import os
 import socket
-import struct
 import sys
 import threading
 import time
-import traceback
-import warnings
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
+from .log import format_exc, get_logger
 from . import config as _config
 from .shared import F_TASK_DEADLINE, qualified_name
 from .exceptions import FileMonitorPathError, MasterNotFoundError, NoMasterWarning
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
     from . import _core
 
 __all__ = [
@@ -71,9 +68,9 @@ __all__ = [
     'signum',
 ]
 
-log = logging.getLogger('uwsgidecorators.signal')
+log = get_logger('uwsgidecorators.signal')
 
-Handler = Callable[[int], Any]
+Handler = Callable[[int], object]
 
 _handlers: dict[int, Handler] = {}
 _targets: dict[int, str] = {}
@@ -141,6 +138,8 @@ def _warn_no_master(fname: str, stacklevel: int = 4) -> None:
     if _warned:
         return
     _warned.add(fname)
+    import warnings
+
     # stacklevel: this function, ours, the uwsgi shim's, then the caller
     warnings.warn(
         f'uwsgi.{fname}(): no uwsgidecorators master in this process: signal handlers, timers, cron '
@@ -184,8 +183,11 @@ def check_target(target: Any) -> str:
 
 
 def _seconds(secs: Any, what: str) -> float:
-    if not isinstance(secs, numbers.Real):
-        raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
+    if not isinstance(secs, (int, float)):
+        import numbers  # Decimal, Fraction, numpy's scalars...
+
+        if not isinstance(secs, numbers.Real):
+            raise TypeError(f'{what} period must be a number of seconds, not {type(secs).__name__}')
     value = float(secs)
     # The master counts in microseconds: a period that rounds to 0 us would never fire (uWSGI
     # accepts 0 and the timer never fires).
@@ -526,6 +528,8 @@ def _new_sender() -> socket.socket:
     # A kernel send timeout on a blocking socket: one sendto per signal. (Python's settimeout
     # would poll before every send.)
     secs = int(_SEND_TIMEOUT)
+    import struct
+
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack('ll', secs, int((_SEND_TIMEOUT - secs) * 1e6)))
     return sock
 
@@ -622,7 +626,7 @@ def run_handler(num: int, *, where: str, harakiri: float = 0) -> bool:
     try:
         handler(num)
     except Exception:
-        log.error('[uwsgi-signal] %s: handler of signal %d raised:\n%s', where, num, traceback.format_exc().rstrip())
+        log.error('[uwsgi-signal] %s: handler of signal %d raised:\n%s', where, num, format_exc())
     finally:
         if table is not None and slot is not None and harakiri > 0:
             table.put(slot, F_TASK_DEADLINE, 0)

@@ -23,16 +23,23 @@ before).
 
 from __future__ import annotations
 
-import logging
 import os
 import socket as _socket
 import sys
-import warnings
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, overload
 
+from _uwsgidecorators_runtime.log import INFO as _INFO
+from _uwsgidecorators_runtime.log import get_logger as _get_logger
+
+# Type checkers see `typing`; at run time `overload` comes from a stand-in (importing typing
+# costs every process ~1 MiB).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal, overload
+
     from _uwsgidecorators_runtime.config import RuntimeState
+else:
+    from _uwsgidecorators_runtime._lite_typing import overload
 
 # Checked by uwsgidecorators to tell this shim from the real builtin module. Must stay first.
 __uwsgidecorators_shim__ = True
@@ -59,7 +66,7 @@ spooler: Callable[[dict[Any, bytes]], Any]
 post_fork_hook: Callable[[], Any]
 mule_msg_hook: Callable[[bytes], Any]
 
-_log = logging.getLogger('uwsgidecorators.spool')
+_log = _get_logger('uwsgidecorators.spool')
 
 # Imported with the shim, not on first use: almost every call here needs the configuration, and
 # imported lazily it and the exceptions of the spool dir checks cost the process's first
@@ -258,7 +265,7 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
             # anything else comes back as None and goes through the checks below.
             fast: bytes | None = (_CORE or _core_module()).spool_job(job, st.spoolers, st.durable)
             if fast is not None:
-                if _log.isEnabledFor(logging.INFO):
+                if _log.isEnabledFor(_INFO):
                     _log.info('[spooler] written %d bytes to file %s', os.path.getsize(fast), os.fsdecode(fast))
                 return fast
         if not isinstance(job, dict):
@@ -284,7 +291,7 @@ def spool(*args: Any, **kwargs: Any) -> bytes:
     # The checks (which spooler, priority, `at`, size) are the core's, the same as the fast
     # path's; it raises uWSGI's errors and logs uWSGI's lines.
     path: bytes = _core_module().spool_pairs(st.spoolers, pairs, body, st.durable)
-    if _log.isEnabledFor(logging.INFO):
+    if _log.isEnabledFor(_INFO):
         _log.info('[spooler] written %d bytes to file %s', os.path.getsize(path), os.fsdecode(path))
     return path
 
@@ -429,6 +436,8 @@ def set_user_harakiri(seconds: int, /) -> None:
     global _harakiri_warned
     if not _harakiri_warned and seconds:
         _harakiri_warned = True
+        import warnings
+
         warnings.warn(
             'uwsgi.set_user_harakiri(): unable to set user harakiri without the master process '
             '(only the spoolers and workers forked by the uwsgidecorators master have a harakiri '

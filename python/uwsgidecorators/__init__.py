@@ -14,9 +14,10 @@ Differences from the uWSGI module, all deliberate:
 * :func:`configure` is new: it points a process that the master did not start at a spool dir.
 """
 
+from __future__ import annotations
+
 import os
 import sys
-import typing as _typing
 from functools import partial
 from threading import Thread
 
@@ -35,6 +36,14 @@ from .exceptions import SpoolPacketError as SpoolPacketError
 from .exceptions import SpoolTooLargeError as SpoolTooLargeError
 from .exceptions import NotBuiltError as NotBuiltError
 from .exceptions import UwsgiError as UwsgiError
+
+# Type checkers see `typing`; at run time its few objects used here come from a stand-in
+# (importing typing costs every process ~1 MiB).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import typing as _typing
+else:
+    from _uwsgidecorators_runtime import _lite_typing as _typing
 
 # The shim marks itself; the builtin module of a real uWSGI process has no such attribute.
 _REAL_UWSGI: bool = not getattr(uwsgi, '__uwsgidecorators_shim__', False)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Sequence
 
+from _uwsgidecorators_runtime import log as _log
+from _uwsgidecorators_runtime.log import get_logger
 from .options import UsageError, parse_args
 
 USAGE = """\
@@ -84,7 +85,7 @@ nearest known one, unless --ignore-unknown-options (ini: ignore-unknown-options 
 given, e.g. for ini keys the application reads from uwsgi.opt.
 """
 
-log = logging.getLogger('uwsgidecorators')
+log = get_logger('uwsgidecorators')
 
 
 def version_line() -> str:
@@ -101,19 +102,9 @@ def version_line() -> str:
     return f'{uwsgi.version.decode()} (uwsgidecorators-rs {ours})'
 
 
-def _setup_logging() -> None:
-    root = logging.getLogger()
-    if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter('%(message)s'))
-        root.addHandler(handler)
-    if root.level == logging.NOTSET or root.level > logging.INFO:
-        root.setLevel(logging.INFO)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    _setup_logging()
+    _log.setup()  # INFO and above to stderr, as the master's lines
     if not args:
         # A master with nothing to run would sit there until killed: answer as a CLI does.
         sys.stderr.write(USAGE)

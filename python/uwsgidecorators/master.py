@@ -39,44 +39,41 @@ and hands over to its role (``_roles``: ``enter_role``, then ``spooler.run_spool
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
-import importlib
-import importlib.util
-import json
-import logging
 import os
 import signal
 import socket
 import stat
-import subprocess
 import sys
 import time
-import traceback
 from collections.abc import Iterable
 from types import FrameType, ModuleType
-from typing import Any
 
+from _uwsgidecorators_runtime import log as _log
+from _uwsgidecorators_runtime.log import format_exc, get_logger
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import region as _region
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
 from ._roles import enter_role
-from _uwsgidecorators_runtime.erlang import run_node
 from ._roles.spooler import (
     StopFlag,
     become_spooler_process,
     fail_task_before_harakiri,
     run_spooler,
 )
-from ._roles.mule import MuleStop, prepare_mule, run_mule
 from ._roles.worker import run_worker
 from .options import Options, UsageError
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import subprocess
+    from typing import Any
+
 __all__ = ['ChildSpec', 'Master', 'Settings', 'import_target', 'settings_from_options']
 
-log = logging.getLogger('uwsgidecorators.master')
+log = get_logger('uwsgidecorators.master')
 
 # The supervisor's settings (``_core.Supervisor``).
 _QUICK_DEATH = 1.0  # a child that dies sooner than this after its start is "crash looping"
@@ -86,7 +83,7 @@ _MAX_BACKOFF = 30.0  # ... up to this
 _HELD_ACROSS_FORK = {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM}
 _TICK = 0.5  # harakiri resolution; uWSGI checks once a second
 _REAP_GRACE = 10.0  # how long to wait for SIGKILLed children at shutdown before exiting anyway
-_LEVELS = {'info': logging.INFO, 'warning': logging.WARNING, 'error': logging.ERROR}
+_LEVELS = {'info': _log.INFO, 'warning': _log.WARNING, 'error': _log.ERROR}
 _CHECK_TIMEOUT = 60.0  # how long the import check before a reload may take
 ENV_RELOAD = 'UWSGIDECORATORS_RELOAD'
 """set by a reloading master for the master it re-executes: what it keeps across the exec (JSON)"""
@@ -98,7 +95,7 @@ class Settings:
     __slots__ = (
         'spoolers', 'external', 'chdir', 'pythonpath', 'env', 'imports', 'workers', 'locks', 'spooler_processes',
         'frequency', 'max_tasks', 'harakiri', 'ordered', 'spooler_chdir', 'spooler_imports', 'quiet', 'durable',
-        'retry_delay', 'retry_max_delay', 'max_attempts', 'trusted_uids', 'reload_mercy', 'opt_json',
+        'retry_delay', 'retry_max_delay', 'max_attempts', 'trusted_uids', 'reload_mercy', 'opt_json', 'opt',
         'worker_harakiri', 'timers', 'rbtimers', 'control', 'pidfile', 'pidfile2', 'vacuum', 'logto', 'logto2', 'uid',
         'gid', 'user_name', 'no_initgroups', 'created_dirs', 'erlang', 'erlang_cookie', 'log_date', 'mules', 'farms',
         'mule_msg_size', 'mule_harakiri', 'mule_send_timeout', 'touch_reload', 'touch_spoolers_reload',
@@ -132,6 +129,8 @@ class Settings:
     """--spooler-trusted-user: uids whose task files run besides the spooler's own and root's"""
     reload_mercy: float
     opt_json: str
+    opt: dict[str, str | bool | list[str]] | None
+    """what opt_json encodes, when the options were parsed here (the master then need not decode it)"""
     worker_harakiri: float
     """--harakiri: SIGKILL a worker whose signal handler runs longer than this"""
     timers: list[tuple[int, float]]
@@ -222,6 +221,7 @@ class Settings:
         trusted_uids: list[int] | None = None,
         reload_mercy: float = 30.0,
         opt_json: str = '{}',
+        opt: dict[str, str | bool | list[str]] | None = None,
         worker_harakiri: float = 0,
         timers: list[tuple[int, float]] | None = None,
         rbtimers: list[tuple[int, float]] | None = None,
@@ -276,6 +276,7 @@ class Settings:
         self.trusted_uids = [] if trusted_uids is None else trusted_uids
         self.reload_mercy = reload_mercy
         self.opt_json = opt_json
+        self.opt = opt
         self.worker_harakiri = worker_harakiri
         self.timers = [] if timers is None else timers
         self.rbtimers = [] if rbtimers is None else rbtimers
@@ -365,6 +366,7 @@ def settings_from_options(opts: Options) -> Settings:
     s.max_attempts = int(opts.number('spooler-max-attempts', 0, integer=True))
     s.trusted_uids = [_uid_option(v) for v in opts.strings('spooler-trusted-user')]
     s.reload_mercy = opts.number('reload-mercy', 30.0)
+    s.opt = opts.opt_dict()
     s.opt_json = opts.opt_json()
     s.worker_harakiri = opts.number('harakiri', 0)
     s.timers = [_timer_option('timer', v) for v in opts.strings('timer')]
@@ -526,31 +528,12 @@ def redirect_output(path: str) -> None:
     os.close(fd)
 
 
-class DateFormatter(logging.Formatter):
-    """--log-date: ``<date> - <message>``, the date as ``ctime`` gives it (uWSGI's default) or
-    formatted with the operator's strftime format, in local time."""
-
-    def __init__(self, date_format: str) -> None:
-        super().__init__('%(message)s')
-        self.date_format = date_format
-
-    def format(self, record: logging.LogRecord) -> str:
-        when = record.created
-        if self.date_format:
-            stamp = time.strftime(self.date_format, time.localtime(when))
-        else:
-            stamp = time.ctime(when)
-        return f'{stamp} - {super().format(record)}'
-
-
 def setup_log_output(settings: Settings) -> None:
-    """Before anything is logged: --logto, and --log-date on every handler of the root logger
-    (the children inherit both)."""
+    """Before anything is logged: --logto, and --log-date on every line (the children inherit
+    both; see _uwsgidecorators_runtime.log)."""
     if settings.logto and not os.environ.get(ENV_RELOAD):
         redirect_output(settings.logto)  # a reloaded master's fds 1 and 2 are that file already
-    if settings.log_date is not None:
-        for handler in logging.getLogger().handlers:
-            handler.setFormatter(DateFormatter(settings.log_date))
+    _log.setup(settings.log_date)
 
 
 def write_pidfile(path: str, pid: int) -> None:
@@ -584,15 +567,18 @@ def import_target(target: str) -> ModuleType:
         if not os.path.isfile(path):
             raise ImportError(f'no such Python file: {path}')
         name = os.path.splitext(os.path.basename(path))[0]
-        spec = importlib.util.spec_from_file_location(name, path)
+        from importlib.util import module_from_spec, spec_from_file_location
+
+        spec = spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise ImportError(f'cannot import {path}')
-        module = importlib.util.module_from_spec(spec)
+        module = module_from_spec(spec)
         # Registered under its stem so pickled references to its classes resolve by name.
         sys.modules.setdefault(name, module)
         spec.loader.exec_module(module)
         return module
-    return importlib.import_module(target)
+    __import__(target)  # (not importlib.import_module: the importlib package is one more module)
+    return sys.modules[target]
 
 
 def _mtime_ns(path: str) -> int | None:
@@ -609,6 +595,8 @@ def _inherited_state() -> dict[str, Any] | None:
     if not raw:
         return None
     try:
+        import json  # only in a master that a reload executed
+
         state = json.loads(raw)
         if not isinstance(state, dict) or not {'control', 'control_fd', 'lock_fd'} <= state.keys():
             raise ValueError('missing keys')
@@ -654,7 +642,9 @@ class _ImportCheck:
             if k not in (_config.ENV_CONTROL, _config.ENV_MASTER_PID, ENV_RELOAD)
         }
         env[ENV_RELOAD_CHECK] = '1'
-        import tempfile  # only when a reload is asked for: children never load it
+        import json  # these three only when a reload is asked for: children never load them
+        import subprocess
+        import tempfile
 
         payload = json.dumps({'path': sys.path, 'imports': [*s.imports, *s.spooler_imports]})
         output = tempfile.TemporaryFile()
@@ -703,10 +693,14 @@ class _ImportCheck:
 
     def kill(self) -> None:
         if self.status is None:
-            with contextlib.suppress(ProcessLookupError):
+            try:
                 os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
+            except ProcessLookupError:
+                pass
+            try:
                 _pid, self.status = os.waitpid(self.pid, 0)
+            except ChildProcessError:
+                pass
             self.proc.returncode = -9
 
 
@@ -880,14 +874,20 @@ class Master:
             sys.path.insert(0, path)
 
         os.environ[_config.ENV_SPOOLERS] = os.pathsep.join(os.fsdecode(d) for d in s.spoolers)
-        os.environ[_config.ENV_OPT] = s.opt_json
         os.environ[_config.ENV_MASTER_PID] = str(self.pid)
         if s.durable:
             os.environ[_config.ENV_DURABLE] = '1'
         else:
             os.environ.pop(_config.ENV_DURABLE, None)
+        if s.opt is None:
+            os.environ[_config.ENV_OPT] = s.opt_json
+        else:
+            os.environ.pop(_config.ENV_OPT, None)  # not decoded again (that would load json)
         _config.reset()
         st = _config.state()
+        if s.opt is not None:
+            st.opt = dict(s.opt)
+            os.environ[_config.ENV_OPT] = s.opt_json  # for the processes that exec: the reload check, a user's
         st.role = 'master'
 
     def _import_modules(self) -> None:
@@ -965,6 +965,8 @@ class Master:
         """The farms' signal queues and the mule message queues (``<control>.mules``, 0600),
         before any fork; messages a previous master left there are kept."""
         from _uwsgidecorators_runtime import mules as _mules
+
+        from ._roles import mule  # noqa: F401  (the mules' role, loaded once here for all of them)
 
         s = self.s
         for name, members in s.farms:
@@ -1075,11 +1077,15 @@ class Master:
                 address,
             )
         for address, fd in handed.items():  # a socket the new options no longer name
-            with contextlib.suppress(OSError):
+            try:
                 os.close(fd)
+            except OSError:
+                pass
             if ':' not in address:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(address)
+                except OSError:
+                    pass
         if self.s.workers == 0:
             log.warning('no workers (--processes 0): RPC calls to this master get no answer')
 
@@ -1131,8 +1137,10 @@ class Master:
                 fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
             except FileNotFoundError:
                 # the directory went with a master that was just leaving
-                with contextlib.suppress(OSError):
+                try:
                     os.mkdir(os.path.dirname(path), 0o700)
+                except OSError:
+                    pass
                 continue
             except OSError as exc:
                 raise ControlError(f'cannot open {path}: {exc.strerror or exc}') from None
@@ -1179,8 +1187,10 @@ class Master:
         self.rpc_socks.clear()
         self.rpc_addrs.clear()
         for path in self.rpc_paths:
-            with contextlib.suppress(OSError):
+            try:
                 os.unlink(path)
+            except OSError:
+                pass
         self.rpc_paths.clear()
         for sock in self.channels.values():
             sock.close()
@@ -1208,26 +1218,36 @@ class Master:
         os.environ.pop(_config.ENV_CONTROL, None)
         os.environ.pop(_config.ENV_REGION, None)
         if self.region is not None and not self.runtime_dir:
-            with contextlib.suppress(OSError):
+            try:
                 self.region.remove()
+            except OSError:
+                pass
         if self.control and not self.runtime_dir:
             # what this master left next to its socket, so the directory is left as found:
             # the workers' direct sockets, the lock (removed while still held), the directory
             for wid in range(1, self.s.workers + 1):
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(_core_direct_socket_path(self.control, wid))
+                except OSError:
+                    pass
             for mid in range(1, len(self.s.mules) + 1):
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(_core.mule_wake_path(self.control, mid))
+                except OSError:
+                    pass
             if self._control_lock_path:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(self._control_lock_path)
+                except OSError:
+                    pass
         if self._control_lock >= 0:
             os.close(self._control_lock)
             self._control_lock = -1
         if self.control_dir and not self.runtime_dir:
-            with contextlib.suppress(OSError):
+            try:
                 os.rmdir(self.control_dir)  # only when empty
+            except OSError:
+                pass
         if self.runtime_dir:
             import shutil  # here, not at the top: every child would carry it (bench_memory.py)
 
@@ -1300,7 +1320,7 @@ class Master:
                 self._import_modules()
                 self._add_option_timers()
             except Exception:
-                log.error('import failed, the master stops:\n%s', traceback.format_exc().rstrip())
+                log.error('import failed, the master stops:\n%s', format_exc())
                 return 1
             try:
                 self._add_reload_watches()
@@ -1345,11 +1365,14 @@ class Master:
                 why = exc.strerror or exc
                 raise PrivilegeError(f'cannot give {os.fsdecode(path)} to uid {uid} gid {gid}: {why}') from None
         # What this process and its children import lazily (pickle: pass_arguments and mule calls;
-        # shutil: the master's cleanup at exit; tempfile: a reload's import check) is imported now, while the interpreter's files are
-        # surely readable: the new user may not read a root-only Python's standard library. (The
-        # children then carry them, which they otherwise do not; see bench/bench_memory.py.)
-        for name in ('pickle', 'shutil', 'tempfile'):
-            importlib.import_module(name)
+        # shutil: the master's cleanup at exit; tempfile, subprocess, json: a reload's import check;
+        # traceback: a logged exception; runpy: a mule script...) is imported now, while the
+        # interpreter's files are surely readable: the new user may not read a root-only Python's
+        # standard library. (The children then carry them, which they otherwise do not; see
+        # bench/bench_memory.py.)
+        for name in ('pickle', 'shutil', 'tempfile', 'subprocess', 'json', 'traceback', 'runpy', 'importlib.util',
+                     'numbers', 'struct', 'warnings', 're', 'difflib'):
+            __import__(name)
         try:
             if s.gid is not None:
                 os.setgid(gid)
@@ -1460,7 +1483,7 @@ class Master:
                 case _core.Action.Kill(pid):
                     self._signal_child(pid, signal.SIGKILL)
                 case _core.Action.Log(level, message):
-                    log.log(_LEVELS.get(level, logging.WARNING), '%s', message)
+                    log.log(_LEVELS.get(level, _log.WARNING), '%s', message)
                 case _core.Action.Exit(code):
                     self.exit_code = code
                 case _core.Action.Reload():
@@ -1552,6 +1575,8 @@ class Master:
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             except BaseException:
+                import traceback
+
                 traceback.print_exc()
                 code = 1
             finally:
@@ -1802,22 +1827,24 @@ class Master:
                 os.set_inheritable(sock.fileno(), True)
             state['rpc_fds'] = {a: sock.fileno() for a, sock in zip(self.rpc_addrs, self.rpc_socks, strict=True)}
             env = dict(self.orig_env)
+            import json
+
             env[ENV_RELOAD] = json.dumps(state)
             argv = list(self.reexec_argv or ())
             signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the new master handles it
             signal.pthread_sigmask(signal.SIG_SETMASK, set())
             os.chdir(self.orig_cwd)
             log.info('running %s', ' '.join(argv))
-            for handler in logging.getLogger().handlers:
-                handler.flush()
+            _log.flush()
             sys.stdout.flush()
-            sys.stderr.flush()
             os.execve(sys.executable, argv, env)
         except OSError as exc:
             log.error('reload failed: cannot execute %s (%s); the master stops', sys.executable, exc.strerror or exc)
             if self.control:
-                with contextlib.suppress(OSError):
+                try:
                     os.unlink(self.control)  # the loop no longer removes it once handed over
+                except OSError:
+                    pass
 
     # -- inside a child ---------------------------------------------------------------------
     def _child_main(self, slot: int, spec: ChildSpec, sigmask: Iterable[int], chan: socket.socket) -> int:
@@ -1860,6 +1887,9 @@ class Master:
                 sock.close()  # only workers serve RPC
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        if spec.kind == _core.Kind.MULE:
+            from ._roles.mule import MuleStop, prepare_mule, run_mule  # (loaded by _open_mule_queues)
+
         stop = MuleStop() if spec.kind == _core.Kind.MULE else StopFlag()
         stop.install()
         if spec.kind == _core.Kind.SPOOLER:
@@ -1877,6 +1907,8 @@ class Master:
         if spec.kind == _core.Kind.ERLANG:
             table.put(slot, F_PID, os.getpid())
             assert self.s.erlang is not None
+            from _uwsgidecorators_runtime.erlang import run_node
+
             return run_node(self.s.erlang, self.s.erlang_cookie, lambda: stop.requested)
         assert queue is not None  # every kind but the Erlang node has a shared queue
         harakiri = {_core.Kind.SPOOLER: self.s.harakiri, _core.Kind.MULE: self.s.mule_harakiri}.get(
@@ -1916,7 +1948,7 @@ class Master:
                     import_target(target)
                 except Exception:
                     log.error(
-                        '%s: --spooler-import %s failed:\n%s', spec.label(), target, traceback.format_exc().rstrip()
+                        '%s: --spooler-import %s failed:\n%s', spec.label(), target, format_exc()
                     )
                     return 1
             s = self.s

@@ -23,10 +23,7 @@ Parsing follows uWSGI's rules:
 
 from __future__ import annotations
 
-import difflib
-import json
 import os
-import re
 import socket
 import time
 from collections.abc import Iterable, Sequence
@@ -301,7 +298,32 @@ class Options:
         return out
 
     def opt_json(self) -> str:
-        return json.dumps(self.opt_dict())
+        # Written by hand: json would be one more module in the master's heap, for this alone.
+        items = []
+        for key, value in self.opt_dict().items():
+            if isinstance(value, bool):
+                encoded = 'true' if value else 'false'
+            elif isinstance(value, list):
+                encoded = '[' + ', '.join(_json_string(v) for v in value) + ']'
+            else:
+                encoded = _json_string(value)
+            items.append(f'{_json_string(key)}: {encoded}')
+        return '{' + ', '.join(items) + '}'
+
+
+def _json_string(text: str) -> str:
+    """A JSON string for ``text``, ASCII only (as ``json.dumps``: other characters escaped)."""
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if 0x20 <= code < 0x7F and ch != '"' and ch != '\\':
+            out.append(ch)
+        elif code < 0x10000:
+            out.append(f'\\u{code:04x}')
+        else:  # a surrogate pair
+            code -= 0x10000
+            out.append(f'\\u{0xD800 | code >> 10:04x}\\u{0xDC00 | code & 0x3FF:04x}')
+    return '"' + ''.join(out) + '"'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -394,9 +416,6 @@ def _add(raw: list[Option], name: str, value: str | bool, origin: str, opts: Opt
 # ------------------------------------------------------------------------------------------------
 # ini
 
-_MAGIC_RE = re.compile(r'%(.)', re.DOTALL)
-
-
 def _magic_table(path: str, asked: str, section: str) -> dict[str, str]:
     absolute = os.path.abspath(path)
     directory = os.path.dirname(absolute)
@@ -466,7 +485,9 @@ def _read_ini(spec: str, raw: list[Option], opts: Options, env: dict[str, str], 
     except OSError as exc:
         raise UsageError(f'unable to read ini file {path}: {exc.strerror or exc}') from None
     magic = _magic_table(path, path, section)
-    text = _MAGIC_RE.sub(lambda m: magic.get(m.group(1), m.group(0)), text)
+    import re  # ini files only (each module here is in the master's heap, which its children share)
+
+    text = re.sub(r'%(.)', lambda m: magic.get(m.group(1), m.group(0)), text, flags=re.DOTALL)
     current = ''
     found = False
     for lineno, line in enumerate(text.split('\n'), 1):
@@ -497,11 +518,14 @@ def _read_ini(spec: str, raw: list[Option], opts: Options, env: dict[str, str], 
 # ------------------------------------------------------------------------------------------------
 # substitutions
 
-_ENV_RE = re.compile(r'\$\(([^)]*)\)')
-_PLACEHOLDER_RE = re.compile(r'%\(([^)]*)\)')
+_PLACEHOLDER = r'%\(([^)]*)\)'
 
 
 def _env_sub(value: str, env: dict[str, str]) -> str:
+    if '$(' not in value:
+        return value
+    import re
+
     def repl(m: re.Match[str]) -> str:
         expr = m.group(1)
         if ':-' in expr:
@@ -515,7 +539,7 @@ def _env_sub(value: str, env: dict[str, str]) -> str:
         # uWSGI replaces an unset variable with nothing.
         return env.get(expr, '')
 
-    return _ENV_RE.sub(repl, value)
+    return re.sub(r'\$\(([^)]*)\)', repl, value)
 
 
 def _expand(raw: list[Option], env: dict[str, str]) -> list[Option]:
@@ -530,8 +554,10 @@ def _expand(raw: list[Option], env: dict[str, str]) -> list[Option]:
     for idx, item in enumerate(items):
         if not isinstance(item.value, str) or '%(' not in item.value:
             continue
+        import re
+
         value, pos, rounds = item.value, 0, 0
-        while (m := _PLACEHOLDER_RE.search(value, pos)) is not None:
+        while (m := re.compile(_PLACEHOLDER).search(value, pos)) is not None:
             replacement = lookup(m.group(1))
             if replacement is None:
                 pos = m.end()  # unknown name: left as written
@@ -551,7 +577,7 @@ def _plugin_names(opts: Options) -> list[str]:
     for value in opts.values('plugin'):
         if isinstance(value, str):
             # uWSGI's lists: 'python3,rpc', 'python3 rpc', and the 'MODIFIER:name' form
-            names.extend(n.rpartition(':')[2] for n in re.split(r'[,\s]+', value.strip()) if n)
+            names.extend(n.rpartition(':')[2] for n in value.replace(',', ' ').split() if n)
     return names
 
 
@@ -577,7 +603,10 @@ def _add_notices(opts: Options, raw: list[Option]) -> None:
             )
     referenced = set()
     for text in _all_values(raw):
-        referenced.update(_PLACEHOLDER_RE.findall(text))
+        if '%(' in text:
+            import re
+
+            referenced.update(re.findall(_PLACEHOLDER, text))
     seen: set[str] = set()
     for o in opts.items:
         if o.name in seen:
@@ -597,6 +626,8 @@ def _add_notices(opts: Options, raw: list[Option]) -> None:
             opts.notices.append(f'uwsgidecorators: uWSGI option --{o.name} is not served here, ignored')
         else:
             # No uWSGI knows it: a typo (`imprt = tasks`) would start a master that runs nothing.
+            import difflib
+
             near = difflib.get_close_matches(o.name, [*_SERVED, *uwsgi_options()], n=1)
             hint = f'; did you mean --{near[0]}?' if near else ''
             opts.errors.append(f'unknown option --{o.name} ({o.origin}): no uWSGI version knows it{hint}')

@@ -8,24 +8,23 @@ it, the decorators (a spooler calls ``uwsgi.spooler``, which ``import uwsgidecor
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
-import traceback
-from typing import TYPE_CHECKING
 
+from _uwsgidecorators_runtime.log import format_exc, get_logger
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime.shared import F_PID
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from _uwsgidecorators_runtime.shared import SharedTable
 
     from .spooler import StopFlag
 
 # The lines a child logs before its loop runs are the master's (as they were when it ran them).
-log = logging.getLogger('uwsgidecorators.master')
+log = get_logger('uwsgidecorators.master')
 
 
 def enter_role(
@@ -75,4 +74,4 @@ def enter_role(
         try:
             hook()
         except Exception:
-            log.error('%s: post_fork_hook raised:\n%s', where, traceback.format_exc().rstrip())
+            log.error('%s: post_fork_hook raised:\n%s', where, format_exc())

@@ -11,22 +11,20 @@ signal handlers run between messages.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import logging
 import os
-import runpy
 import socket
+import sys
 import threading
 from types import FrameType
 
+from _uwsgidecorators_runtime.log import get_logger
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import mules as _mules
 
 from .spooler import StopFlag, take_wakeup_fd
 
-log = logging.getLogger('uwsgidecorators.master')
+log = get_logger('uwsgidecorators.master')
 
 
 class MuleStop(StopFlag):
@@ -55,8 +53,10 @@ def prepare_mule(
     wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     wake.setblocking(False)
     path = _core.mule_wake_path(control, ident)
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)  # left by this mule's previous process
+    except FileNotFoundError:
+        pass
     wake.bind(path)
     pipe = take_wakeup_fd()
     main = threading.main_thread()
@@ -88,10 +88,13 @@ _keep: list[socket.socket] = []
 
 def _run_script(script: str) -> None:
     if script.endswith('.py'):
+        import runpy
+
         runpy.run_path(script, run_name='__main__')
         return
     module, _, function = script.partition(':')
-    mod = importlib.import_module(module)
+    __import__(module)
+    mod = sys.modules[module]
     if function:
         getattr(mod, function)()
 

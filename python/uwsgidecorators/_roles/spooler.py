@@ -22,19 +22,21 @@ raises                      -1       kept with back-off (``task.failed()``), dea
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import socket
 import sys
 import time
-import traceback
 from collections.abc import Sequence
 from types import FrameType
-from typing import Any
 
+from _uwsgidecorators_runtime.log import format_exc, get_logger
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime.shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable, qualified_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     'StopFlag',
@@ -45,7 +47,7 @@ __all__ = [
     'take_wakeup_fd',
 ]
 
-log = logging.getLogger('uwsgidecorators.spooler')
+log = get_logger('uwsgidecorators.spooler')
 
 # How long one next_task() call may block. A stop request also wakes it at once (wake()), this
 # bound only matters if a wake-up is lost, and lets a set_spooler_frequency() change be seen.
@@ -422,7 +424,7 @@ def _run_task(
             raise
         except Exception:
             name = os.fsdecode(task.name)  # read before the outcome: the task is gone after it
-            tb = traceback.format_exc().rstrip()
+            tb = format_exc()
             attempts, _retry_at, dead = task.failed(tb)
             log.error('%s task %s raised (attempt %d):\n%s', label, name, attempts, tb)
             if dead is not None:

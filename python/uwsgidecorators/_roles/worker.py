@@ -3,11 +3,10 @@ aimed at workers) and serves RPC calls on the master's RPC sockets, until SIGTER
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import os
 import socket
 
+from _uwsgidecorators_runtime.log import get_logger
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import rpc as _rpc
@@ -16,7 +15,7 @@ from _uwsgidecorators_runtime import signals as _signals
 from .spooler import StopFlag, give_back_wakeup_fd, take_wakeup_fd
 
 # The worker's lines keep the logger they had when the master module ran this loop.
-log = logging.getLogger('uwsgidecorators.master')
+log = get_logger('uwsgidecorators.master')
 
 
 def run_worker(
@@ -44,8 +43,10 @@ def run_worker(
     if control:
         path = _core.direct_socket_path(control, ident)
         try:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 os.unlink(path)  # left by this slot's previous worker
+            except FileNotFoundError:
+                pass
             direct.bind(path)
         except OSError as exc:
             log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
