@@ -243,6 +243,7 @@ def holding() -> bool:
 def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
     """Wait for this mule's next message (acknowledging the previous one first); signals read
     meanwhile run their handlers and end the wait with None, as in uWSGI."""
+    rx: _core.MuleReceiver | None
     try:
         gen, rx = _held.rx
     except (AttributeError, TypeError):
