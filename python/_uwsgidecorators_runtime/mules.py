@@ -240,7 +240,7 @@ def holding() -> bool:
     return t is not None and t[1].holding
 
 
-def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
+def receive(signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
     """Wait for this mule's next message (acknowledging the previous one first); signals read
     meanwhile run their handlers and end the wait with None, as in uWSGI."""
     rx: _core.MuleReceiver | None
@@ -258,13 +258,18 @@ def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> 
     message, nums = rx.recv(own, farms, signals, timeout)
     if message is not None:
         return message
+    _signalled(m, nums, rx)
+    return None
+
+
+def _signalled(m: MuleState, nums: bytes, rx: _core.MuleReceiver) -> None:
+    """A wait ended without a message: run the handlers of the signals it read."""
     from . import signals as _signals
 
     for num in nums:
         _signals.run_handler(num, where=m.where, harakiri=m.harakiri)
     if m.stopping() and not rx.holding:
         raise SystemExit(0)
-    return None
 
 
 def mule_get_msg(
@@ -274,7 +279,21 @@ def mule_get_msg(
     queue, and with ``farms`` its farms' queues), or None when a signal was handled instead or
     ``timeout`` seconds passed (-1: no limit). ``buffer_size`` is accepted; messages are never
     truncated (the limit is ``--mule-msg-size``)."""
-    return receive(signals=signals, own=True, farms=farms, timeout=None if timeout is None or timeout < 0 else timeout)
+    t = None if timeout is None or timeout < 0 else timeout
+    # receive(), inlined: this is a mule script's per-message call.
+    rx: _core.MuleReceiver | None
+    try:
+        gen, rx = _held.rx
+    except (AttributeError, TypeError):
+        gen, rx = -1, None
+    m = _mule
+    if gen != _gen or rx is None or m is None or m.stopping():
+        return receive(signals, True, farms, t)
+    message, nums = rx.recv(True, farms, signals, t)
+    if message is not None:
+        return message
+    _signalled(m, nums, rx)
+    return None
 
 
 def farm_get_msg() -> bytes | None:
@@ -283,7 +302,7 @@ def farm_get_msg() -> bytes | None:
         raise ValueError('you can receive farm messages only in a mule !')
     if not _mule.farms:
         return None
-    return receive(signals=True, own=False, farms=True, timeout=None)
+    return receive(True, False, True, None)
 
 
 def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:
