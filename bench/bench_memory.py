@@ -12,7 +12,7 @@ the tree, then stops it by pid. The target order alternates between runs.
 
 Both run the same app module: by default (`--app mine`) one written into the run dir, which
 imports `uwsgidecorators`, defines a `@spool` task and a WSGI `application`, and writes a marker
-file per process after fork; `--app bench` runs the shared harness's `app_bench.py` in its `mem`
+file per process after fork; `--app bench` runs the vendored harness's (bench/uwsgi_harness) `app_bench.py` in its `mem`
 mode instead (`bench/uwsgi_harness/`, bench 9: a `@spool` task, a `@postfork`, a `@timer(1)`).
 uWSGI: `uwsgi --plugin python3 --master --workers 1 --spooler DIR --spooler-quiet --socket
 <unix socket> --module app` (a worker needs a socket to start; a Unix one, never served).
@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument('--keep', action='store_true', help='keep the run dirs')
     ap.add_argument('--app', choices=('mine', 'bench'), default='mine')
     ap.add_argument('--mule', action='store_true', help='one plain mule (--mule) on both sides')
-    ap.add_argument('--uwsgi-bench', default=str(REPO.parent / 'shared' / 'bench' / 'uwsgi'))
+    ap.add_argument('--uwsgi-bench', default=str(HERE / 'uwsgi_harness'))
     args = ap.parse_args()
     targets = args.targets.split(',')
     res: dict[str, list[dict[str, Any]]] = {t: [] for t in targets}
