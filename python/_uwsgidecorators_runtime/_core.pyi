@@ -40,6 +40,7 @@ __all__ = [
     'WorkerMonitors',
     'direct_socket_path',
     'MuleQueues',
+    'MuleReceiver',
     'mule_queue_path',
     'mule_wake_path',
     'set_parent_death_signal',
@@ -191,7 +192,7 @@ class MuleQueues:
         """The file's path."""
     def farms(self) -> list[tuple[str, list[int]]]:
         """The farms: [(name, [mule ids])], in declaration order."""
-    def send(self, msg: bytes, target: int | str | bytes | None = None, timeout: float | None = None) -> None:
+    def send(self, msg: bytes | str, target: int | str | bytes | None = None, timeout: float | None = None) -> None:
         """Queue ``msg`` for ``target`` (None or 0: any one mule; N: mule N; str or bytes: one
         mule of that farm). A full queue is waited on (GIL released, Ctrl-C works) up to
         ``timeout`` seconds (None: the master's ``--mule-send-timeout``), then ``MuleQueueFullError``; an oversized message, an unknown mule
@@ -227,6 +228,34 @@ class MuleQueues:
     def retire_if_empty(self) -> int:
         """At the master's real exit: remove the file when nothing is queued (returns 0); else
         keep it for the next master and return how many messages it holds."""
+
+@final
+class MuleReceiver:
+    """One mule thread's receiving end, built once (its queues, mule id, channels): the
+    per-message call of ``uwsgi.mule_get_msg`` and the built-in loop."""
+
+    def __init__(
+        self,
+        queues: MuleQueues,
+        mule: int,
+        private: int = -1,
+        shared: int = -1,
+        farm_signals: list[int] = ...,
+        wake_fd: int = -1,
+        wake_sock: int = -1,
+    ) -> None:
+        """Mule ``mule``'s receiver: signals come from ``private``, ``shared`` and
+        ``farm_signals`` (fds, -1: none); waits sleep in poll on ``wake_sock`` and ``wake_fd``
+        (the signal wake-up fd, only in the thread that runs signal handlers)."""
+    def recv(self, own: bool, farms: bool, signals: bool, timeout: float | None = None) -> tuple[bytes | None, bytes]:
+        """Acknowledge the message taken last, then wait for the next one (own and any-mule
+        queues: ``own``; farms' queues: ``farms``) or for signals (``signals``). Returns
+        (message, b""), (None, signal numbers), or (None, b"") after ``timeout`` seconds."""
+    def ack(self) -> None:
+        """Acknowledge the message taken last (it ran); nothing when none is held."""
+    @property
+    def holding(self) -> bool:
+        """Whether a message taken by ``recv`` waits for its acknowledgement."""
 
 @final
 class WorkerMonitors:

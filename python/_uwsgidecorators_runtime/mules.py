@@ -98,29 +98,40 @@ class MuleState:
 _queues: _core.MuleQueues | None = None
 _queues_pid = 0
 _mule: MuleState | None = None
+# Per thread: rx = (generation, its _core.MuleReceiver), built at its first wait.
 _held = threading.local()
+# Bumped whenever what a receiver was built from changes (the mule, the queues).
+_gen = 0
 _timeout: float | None = None
+_timeout_read = False
 
 
 def _send_timeout() -> float | None:
     """This process's own timeout (``UWSGIDECORATORS_MULE_SEND_TIMEOUT``), else None: the
-    master's."""
-    global _timeout
-    if _timeout is None:
+    master's. Read once (again after ``reset``)."""
+    global _timeout, _timeout_read
+    if not _timeout_read:
         raw = os.environ.get(ENV_SEND_TIMEOUT, '')
-        if not raw:
-            return None
-        try:
-            _timeout = float(raw)
-        except ValueError:
-            raise ValueError(f'{ENV_SEND_TIMEOUT} must be a number of seconds, got {raw!r}') from None
+        if raw:
+            try:
+                _timeout = float(raw)
+            except ValueError:
+                raise ValueError(f'{ENV_SEND_TIMEOUT} must be a number of seconds, got {raw!r}') from None
+        _timeout_read = True
     return _timeout
+
+
+def _sender() -> _core.MuleQueues:
+    """``queues()``, with the send timeout read (the first send's slow path)."""
+    _send_timeout()
+    return queues()
 
 
 def set_queues(q: _core.MuleQueues) -> None:
     """The master's own queues (it created them), inherited by its children."""
-    global _queues, _queues_pid
+    global _queues, _queues_pid, _gen
     _queues, _queues_pid = q, os.getpid()
+    _gen += 1
 
 
 def queues() -> _core.MuleQueues:
@@ -146,32 +157,33 @@ def queues() -> _core.MuleQueues:
 
 def reset() -> None:
     """Forget the queues (tests; configure())."""
-    global _queues, _timeout
+    global _queues, _timeout, _timeout_read, _gen
     _queues = None
     _timeout = None
+    _timeout_read = False
+    _gen += 1
 
 
 def mule_msg(message: bytes | str, target: int | str | bytes | None = None) -> bool:
     """uWSGI's ``mule_msg``: queue ``message`` for mule ``target`` (None or 0: any one mule), or
     one mule of the farm named ``target``. Returns True; a full queue waits, then raises
     ``MuleQueueFullError``; a message over ``--mule-msg-size`` raises ``ValueError``."""
-    if isinstance(message, str):
-        message = message.encode()
-    queues().send(message, target, _send_timeout())
+    q = _queues if _timeout_read and _queues is not None else _sender()
+    q.send(message, target, _timeout)
     return True
 
 
 def farm_msg(farm: str | bytes, message: bytes | str) -> bool:
     """uWSGI's ``farm_msg``: queue ``message`` for one mule of ``farm``."""
-    if isinstance(message, str):
-        message = message.encode()
-    queues().send(message, farm, _send_timeout())
+    q = _queues if _timeout_read and _queues is not None else _sender()
+    q.send(message, farm, _timeout)
     return True
 
 
 def set_mule(state: MuleState | None) -> None:
-    global _mule
+    global _mule, _gen
     _mule = state
+    _gen += 1
 
 
 def mule_state() -> MuleState | None:
@@ -193,53 +205,71 @@ def in_farm(name: str | bytes | None = None) -> bool | None:
     return True if name in _mule.farms else None
 
 
+def _receiver() -> _core.MuleReceiver:
+    """This thread's receiver, (re)built for the current mule and queues; the message the
+    previous one held is acknowledged (this thread asks for the next)."""
+    m = _mule
+    old = getattr(_held, 'rx', None)
+    if old is not None:
+        _held.rx = None
+        old[1].ack()
+    if m is None:
+        raise ValueError('you can receive mule messages only in a mule !')
+    rx = _core.MuleReceiver(
+        _queues if _queues is not None else queues(),
+        m.mule_id,
+        m.private,
+        m.shared,
+        m.farm_signals,
+        m.wake_fd(),
+        m.wake_sock,
+    )
+    _held.rx = (_gen, rx)
+    return rx
+
+
 def ack_held() -> None:
     """Acknowledge the message this thread took last (it ran)."""
-    token = getattr(_held, 'token', None)
-    if token is not None:
-        _held.token = None
-        queues().ack(token)
+    t = getattr(_held, 'rx', None)
+    if t is not None:
+        t[1].ack()
 
 
 def holding() -> bool:
-    return getattr(_held, 'token', None) is not None
+    t = getattr(_held, 'rx', None)
+    return t is not None and t[1].holding
 
 
-def receive(*, signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
+def receive(signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
     """Wait for this mule's next message (acknowledging the previous one first); signals read
     meanwhile run their handlers and end the wait with None, as in uWSGI."""
+    rx: _core.MuleReceiver | None
+    try:
+        gen, rx = _held.rx
+    except (AttributeError, TypeError):
+        gen, rx = -1, None
+    if gen != _gen or rx is None:
+        rx = _receiver()
     m = _mule
-    if m is None:
-        raise ValueError('you can receive mule messages only in a mule !')
-    held = _held
-    token = getattr(held, 'token', None)
-    q = _queues if _queues is not None else queues()
-    if token is not None:
-        held.token = None
-        q.ack(token)
+    assert m is not None
     if m.stopping():
+        rx.ack()
         raise SystemExit(0)
-    token, message, nums = q.recv(
-        m.mule_id,
-        own=own,
-        farms=farms,
-        timeout=timeout,
-        private=m.private if signals else -1,
-        shared=m.shared if signals else -1,
-        farm_signals=m.farm_signals if signals and farms else [],
-        wake_fd=m.wake_fd(),
-        wake_sock=m.wake_sock,
-    )
-    if token is not None:
-        held.token = token
+    message, nums = rx.recv(own, farms, signals, timeout)
+    if message is not None:
         return message
+    _signalled(m, nums, rx)
+    return None
+
+
+def _signalled(m: MuleState, nums: bytes, rx: _core.MuleReceiver) -> None:
+    """A wait ended without a message: run the handlers of the signals it read."""
     from . import signals as _signals
 
     for num in nums:
         _signals.run_handler(num, where=m.where, harakiri=m.harakiri)
-    if m.stopping() and not holding():
+    if m.stopping() and not rx.holding:
         raise SystemExit(0)
-    return None
 
 
 def mule_get_msg(
@@ -249,7 +279,21 @@ def mule_get_msg(
     queue, and with ``farms`` its farms' queues), or None when a signal was handled instead or
     ``timeout`` seconds passed (-1: no limit). ``buffer_size`` is accepted; messages are never
     truncated (the limit is ``--mule-msg-size``)."""
-    return receive(signals=signals, own=True, farms=farms, timeout=None if timeout is None or timeout < 0 else timeout)
+    t = None if timeout is None or timeout < 0 else timeout
+    # receive(), inlined: this is a mule script's per-message call.
+    rx: _core.MuleReceiver | None
+    try:
+        gen, rx = _held.rx
+    except (AttributeError, TypeError):
+        gen, rx = -1, None
+    m = _mule
+    if gen != _gen or rx is None or m is None or m.stopping():
+        return receive(signals, True, farms, t)
+    message, nums = rx.recv(True, farms, signals, t)
+    if message is not None:
+        return message
+    _signalled(m, nums, rx)
+    return None
 
 
 def farm_get_msg() -> bytes | None:
@@ -258,7 +302,7 @@ def farm_get_msg() -> bytes | None:
         raise ValueError('you can receive farm messages only in a mule !')
     if not _mule.farms:
         return None
-    return receive(signals=True, own=False, farms=True, timeout=None)
+    return receive(True, False, True, None)
 
 
 def dispatch(message: bytes, hook: Callable[[bytes], Any] | None) -> None:

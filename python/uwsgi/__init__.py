@@ -164,12 +164,12 @@ def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> 
     to 5 s (``--mule-send-timeout``), then raises ``MuleQueueFullError``; a message over
     ``--mule-msg-size`` raises ``ValueError``; without mules, ``ValueError("no mule configured...")``.
     """
-    return _mules().mule_msg(message, mule)  # type: ignore[no-any-return]
+    return (_MULES_MOD or _mules()).mule_msg(message, mule)  # type: ignore[no-any-return]
 
 
 def farm_msg(farm: str | bytes, message: bytes | str, /) -> bool:
     """Queue ``message`` for exactly one mule of ``farm``."""
-    return _mules().farm_msg(farm, message)  # type: ignore[no-any-return]
+    return (_MULES_MOD or _mules()).farm_msg(farm, message)  # type: ignore[no-any-return]
 
 
 def mule_get_msg(
@@ -178,12 +178,12 @@ def mule_get_msg(
     """In a mule: the next message of its own queue, the any-mule queue and (``farms``) its
     farms'; None when it ran a signal handler instead (``signals``) or after ``timeout`` seconds
     (-1: no limit). The previous message this thread got is acknowledged by this call."""
-    return _mules().mule_get_msg(signals, farms, buffer_size, timeout)  # type: ignore[no-any-return]
+    return (_MULES_MOD or _mules()).mule_get_msg(signals, farms, buffer_size, timeout)  # type: ignore[no-any-return]
 
 
 def farm_get_msg() -> bytes | None:
     """In a mule: the next message of one of its farms (None when it belongs to none)."""
-    return _mules().farm_get_msg()  # type: ignore[no-any-return]
+    return (_MULES_MOD or _mules()).farm_get_msg()  # type: ignore[no-any-return]
 
 
 def in_farm(farm_name: str | bytes | None = None, /) -> Literal[True] | None:

@@ -154,6 +154,28 @@ pub enum MuleError {
     Io { path: PathBuf, source: io::Error },
 }
 
+/// This process's pid, read once (a claim and an acknowledgement carry it, once per message) and
+/// read again after a fork: a `pthread_atfork` child handler forgets it.
+pub fn this_pid() -> u32 {
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget() {
+        PID.store(0, SeqCst);
+    }
+    let p = PID.load(SeqCst);
+    if p != 0 {
+        return p;
+    }
+    // Registered before the first store: a fork after it always runs `forget` in the child.
+    // SAFETY: `forget` is async-signal-safe (one atomic store) and lives forever.
+    AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget));
+    });
+    let p = std::process::id();
+    PID.store(p, SeqCst);
+    p
+}
+
 /// The file's path for the control socket at `control`.
 pub fn queue_path(control: &Path) -> PathBuf {
     let mut s = control.as_os_str().to_owned();
@@ -778,16 +800,44 @@ impl MuleQueues {
         own: bool,
         farms: bool,
     ) -> Result<Option<(Token, Vec<u8>)>, MuleError> {
+        let qs = self.reading(mule, own, farms)?;
+        self.try_take_from(&qs, pid, <[u8]>::to_vec)
+    }
+
+    /// The queues mule `mule` reads (see [`MuleQueues::try_take`]), for
+    /// [`MuleQueues::try_take_from`]; an unknown mule is an error.
+    pub fn reading(&self, mule: u32, own: bool, farms: bool) -> Result<Vec<u32>, MuleError> {
         if mule == 0 || mule > self.mules() {
             return Err(MuleError::NoSuchMule(mule, self.mules()));
         }
-        let qs = self.reads(mule, own, farms);
-        if qs.iter().all(|&q| self.qhead(q).ready.load(SeqCst) == 0) {
+        Ok(self.reads(mule, own, farms))
+    }
+
+    /// Whether any of the queues `qs` (from [`MuleQueues::reading`]) holds a ready message.
+    pub fn any_ready(&self, qs: &[u32]) -> bool {
+        let n = self.queue_count();
+        qs.iter()
+            .any(|&q| q < n && self.qhead(q).ready.load(SeqCst) != 0)
+    }
+
+    /// Claim the next message of the queues `qs` (from [`MuleQueues::reading`] on this same
+    /// mapping) for process `pid`; `copy` makes the caller's copy of the body (called under the
+    /// queues' mutex: keep it short, never block in it).
+    pub fn try_take_from<T>(
+        &self,
+        qs: &[u32],
+        pid: u32,
+        copy: impl FnOnce(&[u8]) -> T,
+    ) -> Result<Option<(Token, T)>, MuleError> {
+        if !self.any_ready(qs) {
             return Ok(None);
         }
         let _g = self.lock()?;
         let cap = self.header().queue_bytes;
-        for q in qs {
+        for &q in qs {
+            if q >= self.queue_count() {
+                continue;
+            }
             let qh = self.qhead(q);
             if qh.ready.load(SeqCst) == 0 {
                 continue;
@@ -799,20 +849,20 @@ impl MuleQueues {
                 let state = self.rec_state(q, off).load(SeqCst);
                 if state == READY {
                     let len = self.rec_u32(q, off, 0) as usize;
-                    let mut body = vec![0u8; len];
-                    // SAFETY: a READY record's body lies inside the ring (written by try_send).
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
+                    // SAFETY: a READY record's body lies inside the ring (written by try_send),
+                    // and stays put while we hold the mutex.
+                    let body = unsafe {
+                        std::slice::from_raw_parts(
                             self.ring(q).add(off as usize + REC as usize),
-                            body.as_mut_ptr(),
                             len,
-                        );
-                    }
+                        )
+                    };
+                    let out = copy(body);
                     self.set_rec_u32(q, off, 2, pid);
                     self.rec_state(q, off).store(CLAIMED, SeqCst);
                     qh.claimed.fetch_add(1, SeqCst);
                     qh.ready.fetch_sub(1, SeqCst);
-                    return Ok(Some((Token { queue: q, at: off }, body)));
+                    return Ok(Some((Token { queue: q, at: off }, out)));
                 }
                 p += self.rec_size(q, off, state).max(16);
             }

@@ -123,6 +123,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<supervisor::PyAction>()?;
     m.add_class::<kind::PyKind>()?;
     m.add_class::<mule::PyMuleQueues>()?;
+    m.add_class::<mule::PyMuleReceiver>()?;
     m.add_function(wrap_pyfunction!(mule::mule_queue_path, m)?)?;
     m.add_function(wrap_pyfunction!(mule::mule_wake_path, m)?)?;
     m.add_class::<ipc::PyRegion>()?;

@@ -155,10 +155,20 @@ impl PyMuleQueues {
     fn send(
         &self,
         py: Python<'_>,
-        msg: &[u8],
+        msg: &Bound<'_, PyAny>,
         target: Option<&Bound<'_, PyAny>>,
         timeout: Option<f64>,
     ) -> PyResult<()> {
+        let msg: &[u8] = if let Ok(b) = msg.cast::<PyBytes>() {
+            b.as_bytes()
+        } else if let Ok(s) = msg.cast::<PyString>() {
+            s.to_str()?.as_bytes()
+        } else {
+            return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+                "a mule message must be bytes or str, got {}",
+                msg.get_type().name()?
+            )));
+        };
         let q = self.current()?;
         let dest = Self::dest(&q, target)?;
         if q.try_send(&dest, msg).map_err(Error::from)?.is_some() {
@@ -230,7 +240,7 @@ impl PyMuleQueues {
     ) -> PyResult<Received<'py>> {
         let q = self.current()?;
         let deadline = blocking::deadline(timeout)?;
-        let pid = std::process::id();
+        let pid = mule_queue::this_pid();
         let channels =
             Channels::new(private, -1, shared, wake_fd, wake_sock).with_more_shared(&farm_signals);
         let got = blocking::wait(
@@ -280,7 +290,7 @@ impl PyMuleQueues {
     /// The message `token` (from `recv`) ran: remove it from its queue.
     fn ack(&self, token: u64) -> PyResult<()> {
         let q = lock(&self.inner).clone();
-        q.ack(Token::from_u64(token), std::process::id())
+        q.ack(Token::from_u64(token), mule_queue::this_pid())
             .map_err(Error::from)?;
         Ok(())
     }
@@ -322,4 +332,160 @@ pub(super) fn mule_queue_path(control_path: FsPath) -> std::ffi::OsString {
 #[pyfunction]
 pub(super) fn mule_wake_path(control_path: FsPath, mule_id: u32) -> std::ffi::OsString {
     mule_queue::wake_path(&control_path.0, mule_id).into_os_string()
+}
+
+/// One mule thread's receiving end, built once: its queues, mule id and channels, and the message
+/// it took last (until acknowledged). `recv` is the per-message call of `uwsgi.mule_get_msg` and
+/// the built-in loop: no fd list, queue list or pid to work out again, and the message is copied
+/// once, from the queue straight into the returned bytes.
+#[pyclass(
+    name = "MuleReceiver",
+    module = "_uwsgidecorators_runtime._core",
+    frozen
+)]
+pub(super) struct PyMuleReceiver {
+    queues: Py<PyMuleQueues>,
+    mule: u32,
+    /// Watched without signals; with signals; with signals and the farms' signal queues.
+    channels: [Channels; 3],
+    signals_wake: bool,
+    /// The message taken last and not yet acknowledged, with the mapping it came from.
+    held: Mutex<Option<(Arc<MuleQueues>, Token)>>,
+}
+
+enum Woke {
+    Signals(Vec<u8>),
+    Look,
+}
+
+impl PyMuleReceiver {
+    fn ack_held(&self) -> PyResult<()> {
+        let held = lock(&self.held).take();
+        if let Some((q, t)) = held {
+            q.ack(t, mule_queue::this_pid()).map_err(Error::from)?;
+        }
+        Ok(())
+    }
+}
+
+#[pymethods]
+impl PyMuleReceiver {
+    /// Mule `mule`'s receiver on `queues`: signals come from `private`, `shared` and
+    /// `farm_signals` (fds, -1: none); its waits sleep in poll on `wake_sock` (its wake socket)
+    /// and `wake_fd` (the signal wake-up fd: only in the thread that runs signal handlers).
+    #[new]
+    #[pyo3(signature = (queues, mule, private = -1, shared = -1, farm_signals = Vec::new(), wake_fd = -1, wake_sock = -1))]
+    fn new(
+        queues: Py<PyMuleQueues>,
+        mule: u32,
+        private: i32,
+        shared: i32,
+        farm_signals: Vec<i32>,
+        wake_fd: i32,
+        wake_sock: i32,
+    ) -> PyResult<Self> {
+        queues
+            .get()
+            .current()?
+            .reading(mule, true, true)
+            .map_err(Error::from)?;
+        let own = Channels::new(private, -1, shared, wake_fd, wake_sock);
+        Ok(PyMuleReceiver {
+            queues,
+            mule,
+            channels: [
+                Channels::new(-1, -1, -1, wake_fd, wake_sock),
+                own.clone(),
+                own.with_more_shared(&farm_signals),
+            ],
+            signals_wake: wake_fd >= 0,
+            held: Mutex::new(None),
+        })
+    }
+
+    /// Acknowledge the message taken last (it ran), then wait for the next one of this mule's
+    /// own and the any-mule queue (`own`) and of its farms' (`farms`), or for signals when
+    /// `signals` (GIL released, Ctrl-C works). Returns (message, b""), (None, signal numbers),
+    /// or (None, b"") once `timeout` seconds passed (None: no limit). The message is held
+    /// (see `holding`) until the next call or `ack`.
+    #[pyo3(signature = (own, farms, signals, timeout = None))]
+    fn recv<'py>(
+        &self,
+        py: Python<'py>,
+        own: bool,
+        farms: bool,
+        signals: bool,
+        timeout: Option<f64>,
+    ) -> PyResult<(Option<Bound<'py, PyBytes>>, Vec<u8>)> {
+        self.ack_held()?;
+        let q = self.queues.get().current()?;
+        let qs = q.reading(self.mule, own, farms).map_err(Error::from)?;
+        let pid = mule_queue::this_pid();
+        let take = |py: Python<'py>| -> PyResult<Option<Bound<'py, PyBytes>>> {
+            Ok(
+                match q
+                    .try_take_from(&qs, pid, |b| PyBytes::new(py, b))
+                    .map_err(Error::from)?
+                {
+                    Some((t, m)) => {
+                        *lock(&self.held) = Some((q.clone(), t));
+                        Some(m)
+                    }
+                    None => None,
+                },
+            )
+        };
+        // Messages waiting (a busy mule): no wait at all.
+        if let Some(m) = take(py)? {
+            return Ok((Some(m), Vec::new()));
+        }
+        let deadline = blocking::deadline(timeout)?;
+        let channels = &self.channels[match (signals, farms) {
+            (false, _) => 0,
+            (true, false) => 1,
+            (true, true) => 2,
+        }];
+        let (mule, qd, qsd) = (self.mule, &q, &qs);
+        let got = blocking::wait(
+            py,
+            deadline,
+            self.signals_wake,
+            |slice| -> Result<Woke, Error> {
+                qd.set_sleeping(mule, true);
+                if qd.any_ready(qsd) {
+                    qd.set_sleeping(mule, false);
+                    return Ok(Woke::Look);
+                }
+                let r = channels.recv(slice);
+                qd.set_sleeping(mule, false);
+                Ok(match r? {
+                    Some(nums) if !nums.is_empty() => Woke::Signals(nums),
+                    _ => Woke::Look,
+                })
+            },
+            |w| {
+                Ok(match w? {
+                    Woke::Signals(n) => Flow::Done((None, n)),
+                    // Woken (most often by a sender), or a slice ended: take the message
+                    // attached, straight into bytes; signal handlers run on the way otherwise.
+                    Woke::Look => match take(py)? {
+                        Some(m) => Flow::Done((Some(m), Vec::new())),
+                        None => Flow::Idle,
+                    },
+                })
+            },
+        )?;
+        Ok(got.unwrap_or((None, Vec::new())))
+    }
+
+    /// Acknowledge the message taken last (it ran); nothing when none is held.
+    fn ack(&self) -> PyResult<()> {
+        self.ack_held()
+    }
+
+    /// Whether a message taken by `recv` waits for its acknowledgement.
+    #[getter]
+    fn holding(&self) -> bool {
+        lock(&self.held).is_some()
+    }
 }

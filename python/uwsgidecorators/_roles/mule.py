@@ -107,10 +107,12 @@ def run_mule(ident: int, script: str | None, stop: StopFlag) -> int:
         return 1  # as in uWSGI: a mule whose program returned ends and is started again
     import uwsgi
 
+    # A message is acknowledged by the next wait (receive() does that first), or here at the end.
+    receive, dispatch = _mules.receive, _mules.dispatch
     while not stop.requested:
-        message = _mules.receive(signals=True, own=True, farms=True, timeout=None)
+        message = receive(True, True, True, None)
         if message is None:
             continue
-        _mules.dispatch(message, getattr(uwsgi, 'mule_msg_hook', None))
-        _mules.ack_held()
+        dispatch(message, getattr(uwsgi, 'mule_msg_hook', None))
+    _mules.ack_held()
     return 0

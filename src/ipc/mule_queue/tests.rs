@@ -336,3 +336,68 @@ fn a_poison_message_is_dropped_after_killing_three_mules_and_harakiri_drops_at_o
     assert_eq!(q.pending(), 0);
     std::fs::remove_dir_all(&d).unwrap();
 }
+
+#[test]
+fn this_pid_is_read_again_in_a_forked_child() {
+    let parent = this_pid();
+    assert_eq!(parent, std::process::id());
+    // SAFETY: the child only calls getpid-level functions, then _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let ok = this_pid() == std::process::id() && this_pid() != parent;
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    let mut status = 0;
+    // SAFETY: waiting for our own child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "child saw a stale pid"
+    );
+    assert_eq!(this_pid(), parent);
+}
+
+#[test]
+fn try_take_from_reads_the_queues_given_in_order_and_copies_with_the_callback() {
+    let d = tmpdir("from");
+    let control = d.join("control");
+    let (q, _) = MuleQueues::create(&control, 3, &farms(), 1000, 0).unwrap();
+    let me = this_pid();
+    assert!(matches!(
+        q.reading(4, true, true),
+        Err(MuleError::NoSuchMule(4, 3))
+    ));
+    let qs = q.reading(1, true, true).unwrap();
+    assert!(!q.any_ready(&qs));
+    assert!(q.try_take_from(&qs, me, <[u8]>::len).unwrap().is_none());
+    q.try_send(&Dest::Any, b"any").unwrap().unwrap();
+    q.try_send(&q.dest_farm("pair").unwrap(), b"farm")
+        .unwrap()
+        .unwrap();
+    q.try_send(&Dest::Mule(3), b"three").unwrap().unwrap();
+    assert!(q.any_ready(&qs));
+    let (t, n) = q.try_take_from(&qs, me, <[u8]>::len).unwrap().unwrap();
+    assert_eq!(n, 4, "the farm's queue before the any-mule queue");
+    q.ack(t, me).unwrap();
+    let (t, m) = q
+        .try_take_from(&qs, me, |b| String::from_utf8(b.to_vec()).unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(m, "any");
+    q.ack(t, me).unwrap();
+    assert!(!q.any_ready(&qs), "mule 3's message is not mule 1's");
+    assert!(q.try_take_from(&qs, me, <[u8]>::to_vec).unwrap().is_none());
+    // queue numbers beyond this layout are skipped, not read
+    assert!(!q.any_ready(&[99]));
+    assert!(
+        q.try_take_from(&[99], me, <[u8]>::to_vec)
+            .unwrap()
+            .is_none()
+    );
+    let (t, m) = q.try_take(3, me, true, false).unwrap().unwrap();
+    assert_eq!(m, b"three");
+    q.ack(t, me).unwrap();
+    assert_eq!(q.pending(), 0);
+    std::fs::remove_dir_all(&d).unwrap();
+}
