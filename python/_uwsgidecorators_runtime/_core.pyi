@@ -234,8 +234,8 @@ class MuleReceiver:
     """One mule thread's receiving end, built once (its queues, mule id, channels): the
     per-message call of ``uwsgi.mule_get_msg`` and the built-in loop."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         queues: MuleQueues,
         mule: int,
         private: int = -1,
@@ -243,7 +243,7 @@ class MuleReceiver:
         farm_signals: list[int] = ...,
         wake_fd: int = -1,
         wake_sock: int = -1,
-    ) -> None:
+    ) -> MuleReceiver:
         """Mule ``mule``'s receiver: signals come from ``private``, ``shared`` and
         ``farm_signals`` (fds, -1: none); waits sleep in poll on ``wake_sock`` and ``wake_fd``
         (the signal wake-up fd, only in the thread that runs signal handlers)."""

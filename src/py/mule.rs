@@ -374,7 +374,10 @@ impl PyMuleReceiver {
     /// `farm_signals` (fds, -1: none); its waits sleep in poll on `wake_sock` (its wake socket)
     /// and `wake_fd` (the signal wake-up fd: only in the thread that runs signal handlers).
     #[new]
-    #[pyo3(signature = (queues, mule, private = -1, shared = -1, farm_signals = Vec::new(), wake_fd = -1, wake_sock = -1))]
+    #[pyo3(
+        signature = (queues, mule, private = -1, shared = -1, farm_signals = Vec::new(), wake_fd = -1, wake_sock = -1),
+        text_signature = "(queues, mule, private=-1, shared=-1, farm_signals=[], wake_fd=-1, wake_sock=-1)"
+    )]
     fn new(
         queues: Py<PyMuleQueues>,
         mule: u32,
