@@ -373,18 +373,7 @@ impl MuleQueues {
         cap: u64,
     ) -> Result<(MuleQueues, PathBuf), MuleError> {
         let path = queue_path(control);
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".new-{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let _ = std::fs::remove_file(&tmp);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&tmp)
-            .map_err(io_at(&tmp))?;
+        let (file, tmp) = super::create_beside(&path).map_err(io_at(&path))?;
         let queues = 1 + mules as u64 + farms.len() as u64;
         let total = HEADER_BYTES as u64 + queues * (QHEAD_BYTES as u64 + cap);
         file.set_len(total).map_err(io_at(&tmp))?;
@@ -462,21 +451,8 @@ impl MuleQueues {
     }
 
     fn map(file: File, len: usize, path: PathBuf) -> Result<MuleQueues, MuleError> {
-        // SAFETY: maps the whole file, shared; its length was checked or set by the caller.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                file.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io_at(&path)(io::Error::last_os_error()));
-        }
-        let ptr = NonNull::new(p.cast()).ok_or_else(|| io_at(&path)(io::Error::last_os_error()))?;
+        // The whole file; its length was checked or set by the caller.
+        let ptr = super::map_shared(file.as_raw_fd(), len).map_err(io_at(&path))?;
         Ok(MuleQueues {
             ptr,
             len,

@@ -127,29 +127,6 @@ unsafe impl Send for Region {}
 // SAFETY: as above.
 unsafe impl Sync for Region {}
 
-fn map(fd: i32, len: usize) -> io::Result<NonNull<u8>> {
-    let flags = if fd < 0 {
-        libc::MAP_SHARED | libc::MAP_ANONYMOUS
-    } else {
-        libc::MAP_SHARED
-    };
-    // SAFETY: a fresh mapping of `len` bytes; no existing memory is touched.
-    let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ | libc::PROT_WRITE,
-            flags,
-            fd,
-            0,
-        )
-    };
-    if p == libc::MAP_FAILED {
-        return Err(io::Error::last_os_error());
-    }
-    NonNull::new(p.cast()).ok_or_else(io::Error::last_os_error)
-}
-
 fn invalid(path: &Path, why: impl std::fmt::Display) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
@@ -163,22 +140,12 @@ impl Region {
     /// temporary name and renamed into place.
     pub fn create(path: &Path, nslots: u32, nlocks: u32) -> io::Result<Region> {
         let layout = Layout::new(nslots, nlocks)?;
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(format!(".tmp{}", std::process::id()));
-        let tmp = PathBuf::from(tmp);
-        let _ = std::fs::remove_file(&tmp);
-        let file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
-            .open(&tmp)?;
+        let (file, tmp) = super::create_beside(path)?;
         let made = (|| {
             use std::os::unix::fs::PermissionsExt;
             file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
             file.set_len(layout.total as u64)?;
-            let base = map(file.as_raw_fd(), layout.total)?;
+            let base = super::map_shared(file.as_raw_fd(), layout.total)?;
             let region = Region {
                 base,
                 layout,
@@ -197,7 +164,7 @@ impl Region {
     /// An anonymous region: private to this process and the children it forks afterwards.
     pub fn anonymous(nslots: u32, nlocks: u32) -> io::Result<Region> {
         let layout = Layout::new(nslots, nlocks)?;
-        let base = map(-1, layout.total)?;
+        let base = super::map_shared(-1, layout.total)?;
         let region = Region {
             base,
             layout,
@@ -248,7 +215,7 @@ impl Region {
                 "its lengths or offsets do not match its counts",
             ));
         }
-        let base = map(file.as_raw_fd(), layout.total)?;
+        let base = super::map_shared(file.as_raw_fd(), layout.total)?;
         Ok(Region {
             base,
             layout,
