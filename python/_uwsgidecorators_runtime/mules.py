@@ -186,10 +186,6 @@ def set_mule(state: MuleState | None) -> None:
     _gen += 1
 
 
-def mule_state() -> MuleState | None:
-    return _mule
-
-
 def mule_id() -> int:
     return _mule.mule_id if _mule is not None else 0
 
@@ -279,21 +275,7 @@ def mule_get_msg(
     queue, and with ``farms`` its farms' queues), or None when a signal was handled instead or
     ``timeout`` seconds passed (-1: no limit). ``buffer_size`` is accepted; messages are never
     truncated (the limit is ``--mule-msg-size``)."""
-    t = None if timeout is None or timeout < 0 else timeout
-    # receive(), inlined: this is a mule script's per-message call.
-    rx: _core.MuleReceiver | None
-    try:
-        gen, rx = _held.rx
-    except (AttributeError, TypeError):
-        gen, rx = -1, None
-    m = _mule
-    if gen != _gen or rx is None or m is None or m.stopping():
-        return receive(signals, True, farms, t)
-    message, nums = rx.recv(True, farms, signals, t)
-    if message is not None:
-        return message
-    _signalled(m, nums, rx)
-    return None
+    return receive(signals, True, farms, None if timeout is None or timeout < 0 else timeout)
 
 
 def farm_get_msg() -> bytes | None:
