@@ -461,6 +461,19 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// The wall clock as `time(2)` reads it: CLOCK_REALTIME_COARSE, which lags CLOCK_REALTIME by
+/// up to a kernel tick. Python's `time.localtime()` and `time.gmtime()` read this one, so a cron
+/// handler run as soon as the precise clock enters a minute could still see the previous one.
+pub fn realtime_coarse() -> (i64, i32) {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec; CLOCK_REALTIME_COARSE exists on Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) };
+    (ts.tv_sec, ts.tv_nsec as i32)
+}
+
 /// A CLOCK_MONOTONIC timerfd armed at absolute deadlines: wakes a poll with nanosecond
 /// precision, where a poll timeout only has milliseconds.
 #[derive(Debug)]
