@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from interop import sigapp
-from interop.procs import pid_alive, wait_until
+from interop.procs import our_env, pid_alive, wait_until
 
 BODY = """
 import sys
@@ -227,4 +229,64 @@ def test_an_app_that_loads_logging_logs_through_the_cli_handler_from_its_first_l
     year = time.strftime('%Y@')
     assert f'{year} - app line at import' in m.log().splitlines()
     assert f'{year} - imported lg' in m.log().splitlines()
+    assert m.stop(signal.SIGTERM) == 0
+
+
+_THREADS_BODY = """
+import threading
+
+AT_IMPORT = id(threading._active_limbo_lock)
+if os.environ.get('EXTRA_THREAD'):
+    _release = threading.Event()
+    threading.Thread(target=_release.wait, daemon=True, name='app-thread').start()
+
+@postfork
+def after():
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+    rec('threads', hook_ran=id(threading._active_limbo_lock) != AT_IMPORT,
+        main=threading.current_thread() is threading.main_thread(),
+        names=sorted(x.name for x in threading.enumerate()), started_one=not t.is_alive())
+"""
+
+
+def _fork_threads(procs, tmp_path, env):
+    m, out = sigapp.start(procs, tmp_path, _THREADS_BODY, workers=2, env=env)
+    wait_until(lambda: len(sigapp.events(out, 'threads')) >= 2, 30, 'both workers', [m])
+    records = sigapp.events(out, 'threads')
+    assert m.stop(signal.SIGTERM) == 0
+    return records
+
+
+@pytest.mark.skipif(sys.version_info[:2] not in ((3, 10), (3, 11)), reason='the hook is held off on 3.10 and 3.11')
+def test_a_single_threaded_master_forks_without_threadings_hook_and_threads_still_work(procs, tmp_path):
+    # The hook would only rebuild what is right already; skipping it keeps its pages shared.
+    for r in _fork_threads(procs, tmp_path, {}):
+        assert r['hook_ran'] is False
+        assert r['main'] and r['started_one'] and r['names'] == ['MainThread'], r
+
+
+def test_a_master_with_another_thread_forks_with_threadings_hook(procs, tmp_path):
+    # The application's thread exists only in the master: each child's threading must forget it.
+    for r in _fork_threads(procs, tmp_path, {'EXTRA_THREAD': '1'}):
+        assert r['hook_ran'] is True
+        assert r['main'] and r['started_one'] and r['names'] == ['MainThread'], r
+
+
+def test_the_installed_command_does_not_load_re(procs, tmp_path):
+    # Installers' generated launchers import `re`; ours is shipped as a script (wheel-data/) so
+    # that the master and every child do not carry it.
+    script = os.path.join(os.path.dirname(sys.executable), 'uwsgidecorators')
+    assert os.access(script, os.X_OK), f'no uwsgidecorators command beside {sys.executable}'
+    (tmp_path / 'probe_re.py').write_text(
+        'import os, sys\n'
+        "with open(os.path.join(os.path.dirname(__file__), 'loaded'), 'w') as f:\n"
+        "    f.write(' '.join(m for m in ('re', 'uwsgidecorators.cli') if m in sys.modules))\n"
+    )
+    m = procs.start([script, '--import', 'probe_re', '--processes', '1'], name='ours',
+                    env=our_env({'PYTHONPATH': str(tmp_path)}), cwd=str(tmp_path))
+    loaded = wait_until(lambda: (tmp_path / 'loaded').exists() and (tmp_path / 'loaded').read_text(), 30,
+                        'the module imported', [m])
+    assert loaded.split() == ['uwsgidecorators.cli'], f'the master had loaded: {loaded}'
     assert m.stop(signal.SIGTERM) == 0

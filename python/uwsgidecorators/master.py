@@ -754,6 +754,40 @@ def _make_runtime_dir() -> str:
             continue
 
 
+def _quiet_fork_hook() -> None:
+    """The no-op that stands in for threading's at-fork hook (see ``_fork``)."""
+
+
+def _fork() -> int:
+    """``os.fork()``, without threading's after-fork hook when the master has only its main thread.
+
+    That hook rebuilds threading's bookkeeping for the forking thread, which with no other thread
+    is already right in the child (same thread, same ident, no lock held by anyone). Running it is
+    the child's first Python after the fork, and on CPython 3.10 and 3.11, whose objects all have
+    mortal reference counts, it copies about 0.2 MiB of the master's pages into every child
+    (bench/bench_memory.py). With any other thread alive, or on other versions, it runs."""
+    import threading
+
+    hook = getattr(threading, '_after_fork', None)
+    quiet = (
+        sys.version_info[:2] in ((3, 10), (3, 11))
+        and isinstance(hook, type(_quiet_fork_hook))
+        and hook.__code__.co_argcount == 0
+        and not hook.__code__.co_freevars
+        and threading.active_count() == 1
+        and threading.current_thread() is threading.main_thread()
+    )
+    if not quiet:
+        return os.fork()
+    assert hook is not None
+    code = hook.__code__
+    hook.__code__ = _quiet_fork_hook.__code__
+    try:
+        return os.fork()
+    finally:
+        hook.__code__ = code  # in both processes: a later fork of the child runs it again
+
+
 def _set_parent_death_signal(sig: int) -> None:
     # Linux prctl(PR_SET_PDEATHSIG): if the master is SIGKILLed its children get `sig` and stop
     # after their current task instead of running on as orphans.
@@ -1553,7 +1587,7 @@ class Master:
         # the spooler's pid is known must not kill it before it is set up.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_ACROSS_FORK)
         try:
-            pid = os.fork()
+            pid = _fork()
         except OSError as exc:
             # Out of processes or memory: the supervisor retries after its back-off.
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
