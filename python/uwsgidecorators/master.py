@@ -56,6 +56,7 @@ from _uwsgidecorators_runtime import region as _region
 from _uwsgidecorators_runtime import signals as _signals
 from _uwsgidecorators_runtime import _core
 from _uwsgidecorators_runtime.shared import F_PID, F_USER_DEADLINE, SharedTable
+from . import _roles
 from ._roles import enter_role
 from ._roles.spooler import (
     StopFlag,
@@ -1585,19 +1586,19 @@ class Master:
         # child, is lost, and the child never stops. So do the signals a spooler takes over from
         # their default action (SIGUSR1 rescan, SIGALRM/SIGUSR2 ignored): one sent as soon as
         # the spooler's pid is known must not kill it before it is set up.
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD_ACROSS_FORK)
+        old_mask = _roles.pthread_sigmask(signal.SIG_BLOCK, _HELD_ACROSS_FORK)
         try:
             pid = _fork()
         except OSError as exc:
             # Out of processes or memory: the supervisor retries after its back-off.
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            _roles.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             chan_master.close()
             chan_child.close()
             table.release(slot)
             self._apply(self.sup.spawn_failed(slot, str(exc), time.monotonic()))
             return
         except BaseException:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            _roles.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             chan_master.close()
             chan_child.close()
             raise
@@ -1619,7 +1620,7 @@ class Master:
                     sys.stderr.flush()
                 finally:
                     os._exit(code)
-        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        _roles.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         chan_child.close()
         self.channels[slot] = chan_master
         if spec.kind != _core.Kind.ERLANG:  # the node takes no signals
@@ -1919,8 +1920,8 @@ class Master:
         if spec.kind != _core.Kind.WORKER:
             for sock in self.rpc_socks:
                 sock.close()  # only workers serve RPC
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        _roles.set_handler(signal.SIGCHLD, _roles.SIG_DFL)
+        _roles.set_handler(signal.SIGHUP, _roles.SIG_IGN)
         if spec.kind == _core.Kind.MULE:
             from ._roles.mule import MuleStop, prepare_mule, run_mule  # (loaded by _open_mule_queues)
 
@@ -1928,7 +1929,7 @@ class Master:
         stop.install()
         if spec.kind == _core.Kind.SPOOLER:
             become_spooler_process(stop)
-        signal.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
+        _roles.pthread_sigmask(signal.SIG_SETMASK, sigmask)  # a pending SIGTERM lands here now
         _set_parent_death_signal(signal.SIGTERM)
         if os.getppid() != self.pid:
             return 0  # the master died between fork and prctl

@@ -19,9 +19,23 @@ from _uwsgidecorators_runtime.shared import F_PID
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from signal import SIG_DFL as SIG_DFL
+    from signal import SIG_IGN as SIG_IGN
+    from signal import pthread_sigmask as pthread_sigmask
+    from signal import signal as set_handler
+
     from _uwsgidecorators_runtime.shared import SharedTable
 
     from .spooler import StopFlag
+else:
+    # The C functions under `signal`'s wrappers, for what a child runs right after the fork: the
+    # wrappers turn numbers into enum members and back, and that Python code with the members it
+    # touches, run for the first time in a child, copies ~0.1 MiB of the master's pages into
+    # each child (bench/bench_memory.py). Same arguments; plain ints come back.
+    from _signal import SIG_DFL, SIG_IGN, pthread_sigmask
+    from _signal import signal as set_handler
+
+__all__ = ['SIG_DFL', 'SIG_IGN', 'enter_role', 'pthread_sigmask', 'set_handler']
 
 # The lines a child logs before its loop runs are the master's (as they were when it ran them).
 log = get_logger('uwsgidecorators.master')

@@ -33,6 +33,7 @@ from types import FrameType
 from _uwsgidecorators_runtime.log import format_exc, get_logger
 from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime.shared import F_TASK_DEADLINE, F_TASK_FD, F_TASK_INO, SharedTable, qualified_name
+from . import SIG_IGN, set_handler
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,8 +69,8 @@ class StopFlag:
         self._tell_spooler('wake')
 
     def install(self) -> None:
-        signal.signal(signal.SIGTERM, self.handler)
-        signal.signal(signal.SIGINT, self.handler)
+        set_handler(signal.SIGTERM, self.handler)
+        set_handler(signal.SIGINT, self.handler)
 
     def rescan_handler(self, signum: int, frame: FrameType | None) -> None:
         self._tell_spooler('rescan')
@@ -91,9 +92,9 @@ def become_spooler_process(stop: StopFlag) -> None:
         os.setpriority(os.PRIO_PROCESS, 0, 19)
     except OSError as exc:
         log.warning('spooler (pid: %d) cannot lower its CPU priority: %s', os.getpid(), exc)
-    signal.signal(signal.SIGUSR1, stop.rescan_handler)
-    signal.signal(signal.SIGALRM, signal.SIG_IGN)
-    signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    set_handler(signal.SIGUSR1, stop.rescan_handler)
+    set_handler(signal.SIGALRM, SIG_IGN)
+    set_handler(signal.SIGUSR2, SIG_IGN)
 
 
 def _c_int(value: int) -> int:
