@@ -331,6 +331,20 @@ pub fn make_thread_batch() {
     unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
 }
 
+/// A non-blocking datagram socket bound at `path`, replacing a socket file left there (by the
+/// previous process of the same slot). The error names the path.
+pub fn bind_datagram(path: &Path) -> io::Result<OwnedFd> {
+    let at = |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(at(e)),
+    }
+    let sock = std::os::unix::net::UnixDatagram::bind(path).map_err(at)?;
+    sock.set_nonblocking(true).map_err(at)?;
+    Ok(sock.into())
+}
+
 /// Ask the kernel to send `sig` to this process when its parent dies (`PR_SET_PDEATHSIG`).
 pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
     // SAFETY: PR_SET_PDEATHSIG takes a signal number by value; no memory is passed.
@@ -789,6 +803,28 @@ mod tests {
     use super::*;
 
     extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn binds_a_datagram_socket_over_a_stale_one_and_names_the_path_on_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("w1");
+        let first = bind_datagram(&path).unwrap();
+        drop(first); // the file stays, as a dead process leaves it
+        let fd = bind_datagram(&path).unwrap();
+        let peer = std::os::unix::net::UnixDatagram::unbound().unwrap();
+        peer.send_to(b"x", &path).unwrap();
+        let sock = std::os::unix::net::UnixDatagram::from(fd);
+        let mut b = [0u8; 4];
+        assert_eq!(sock.recv(&mut b).unwrap(), 1);
+        // non-blocking: nothing more to read is an error at once, not a wait
+        assert_eq!(
+            sock.recv(&mut b).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        let missing = tmp.path().join("no-such-dir").join("w2");
+        let err = bind_datagram(&missing).unwrap_err();
+        assert!(err.to_string().contains("no-such-dir/w2"), "{err}");
+    }
 
     #[test]
     fn a_signal_ends_the_wait_for_a_lock() {

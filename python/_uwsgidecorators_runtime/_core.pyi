@@ -154,6 +154,10 @@ def set_parent_death_signal(sig: int) -> None:
 def direct_socket_path(control_path: _Path, worker_id: int) -> str:
     """The path of worker ``worker_id``'s direct socket for the control socket ``control_path``."""
 
+def bind_datagram(path: _Path) -> int:
+    """A non-blocking datagram socket bound at ``path`` (a stale socket file there is replaced);
+    the caller owns the returned descriptor. ``OSError`` names the path."""
+
 def mule_queue_path(control_path: _Path) -> str:
     """The path of the mule queue file for the control socket ``control_path``."""
 

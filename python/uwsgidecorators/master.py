@@ -1959,6 +1959,7 @@ class Master:
                 chan=chan,
                 queue=queue,
                 farm_socks=farm_socks,
+                control=self.control or '',
             )
         enter_role(
             spec.kind,
@@ -2009,7 +2010,15 @@ class Master:
             else None
         )
         return run_worker(
-            spec.ident, spec.label(), self.s.worker_harakiri, stop, chan, queue, monitors, rpc_server
+            spec.ident,
+            spec.label(),
+            self.s.worker_harakiri,
+            stop,
+            chan,
+            queue,
+            monitors,
+            rpc_server,
+            control=self.control or '',
         )
 
 

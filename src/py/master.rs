@@ -276,6 +276,17 @@ pub(super) fn set_parent_death_signal(sig: i32) -> PyResult<()> {
     Ok(crate::sys::set_parent_death_signal(sig)?)
 }
 
+/// A non-blocking datagram socket bound at `path` (a stale socket file there is replaced); the
+/// caller owns the returned descriptor. A child binds its wake-up sockets so, without building
+/// Python socket objects it does not otherwise use.
+#[pyfunction]
+pub(super) fn bind_datagram(path: FsPath) -> PyResult<i32> {
+    use std::os::fd::IntoRawFd;
+    Ok(crate::sys::bind_datagram(&path.0)
+        .map_err(Error::from)?
+        .into_raw_fd())
+}
+
 /// The path of worker `worker_id`'s direct socket for the control socket `control_path`.
 #[pyfunction]
 pub(super) fn direct_socket_path(control_path: FsPath, worker_id: u32) -> std::ffi::OsString {

@@ -118,6 +118,7 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<master::PyDirectSender>()?;
     m.add_class::<master::PyWorkerMonitors>()?;
     m.add_function(wrap_pyfunction!(master::direct_socket_path, m)?)?;
+    m.add_function(wrap_pyfunction!(master::bind_datagram, m)?)?;
     m.add_function(wrap_pyfunction!(master::set_parent_death_signal, m)?)?;
     m.add_class::<supervisor::PySupervisor>()?;
     m.add_class::<supervisor::PyAction>()?;

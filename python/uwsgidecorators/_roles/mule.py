@@ -19,7 +19,6 @@ from types import FrameType
 
 from _uwsgidecorators_runtime.log import get_logger
 from _uwsgidecorators_runtime import _core
-from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import mules as _mules
 
 from .spooler import StopFlag, take_wakeup_fd
@@ -47,17 +46,12 @@ def prepare_mule(
     chan: socket.socket,
     queue: socket.socket,
     farm_socks: list[socket.socket],
+    control: str,
 ) -> None:
-    """Bind this mule's wake socket and publish what ``uwsgi.mule_get_msg`` & co need."""
-    control = os.environ.get(_config.ENV_CONTROL, '')
-    wake = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    wake.setblocking(False)
-    path = _core.mule_wake_path(control, ident)
-    try:
-        os.unlink(path)  # left by this mule's previous process
-    except FileNotFoundError:
-        pass
-    wake.bind(path)
+    """Bind this mule's wake socket beside the master's ``control`` socket and publish what
+    ``uwsgi.mule_get_msg`` & co need."""
+    # (a socket file left by this mule's previous process is replaced)
+    wake = _core.bind_datagram(_core.mule_wake_path(control, ident))
     pipe = take_wakeup_fd()
     main = threading.main_thread()
 
@@ -73,14 +67,14 @@ def prepare_mule(
             private=chan.fileno(),
             shared=queue.fileno(),
             farm_signals=[s.fileno() for s in farm_socks],
-            wake_sock=wake.fileno(),
+            wake_sock=wake,
             where=where,
             harakiri=harakiri,
             stopping=lambda: stop.requested,
             wake_fd=wake_fd,
         )
     )
-    _keep.extend([wake, chan, queue, *farm_socks])
+    _keep.extend([chan, queue, *farm_socks])
 
 
 _keep: list[socket.socket] = []

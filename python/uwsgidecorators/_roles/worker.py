@@ -8,7 +8,6 @@ import socket
 
 from _uwsgidecorators_runtime.log import get_logger
 from _uwsgidecorators_runtime import _core
-from _uwsgidecorators_runtime import config as _config
 from _uwsgidecorators_runtime import rpc as _rpc
 from _uwsgidecorators_runtime import signals as _signals
 
@@ -27,30 +26,26 @@ def run_worker(
     queue: socket.socket,
     monitors: _core.WorkerMonitors | None = None,
     rpc_server: _core.RpcServer | None = None,
+    control: str = '',
 ) -> int:
     """Run signal handlers until SIGTERM: one byte from the private channel ``chan``, the direct
     socket of worker ``ident`` or the shared worker ``queue`` is one signal, and so is an event of
     the file ``monitors`` this worker reads itself (``MasterLoop.worker_monitors``: one hop). The
     wake-up fd closes the check-then-sleep race of SIGTERM. With ``rpc_server`` (over the master's
     RPC sockets, of which exactly one worker takes each connection) calls are served while
-    signals are awaited."""
+    signals are awaited. ``control``: the master's control socket, beside which the worker binds
+    its direct socket ('' for none)."""
     wakeup = take_wakeup_fd()  # the child's own: the master's was cleared after the fork
     # Signals aimed at this worker alone come from any process straight to this socket (see
     # _core.DirectSender); until it is bound they go through the master, so none is lost.
-    direct = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    direct.setblocking(False)
-    control = os.environ.get(_config.ENV_CONTROL, '')
+    direct = -1
     if control:
-        path = _core.direct_socket_path(control, ident)
         try:
-            try:
-                os.unlink(path)  # left by this slot's previous worker
-            except FileNotFoundError:
-                pass
-            direct.bind(path)
+            # (a socket file left by this slot's previous worker is replaced)
+            direct = _core.bind_datagram(_core.direct_socket_path(control, ident))
         except OSError as exc:
             log.warning('%s: no direct signal socket (%s): signals come through the master', where, exc)
-    _signals.set_direct_channel(direct.fileno())  # uwsgi.signal_wait reads it too
+    _signals.set_direct_channel(direct)  # uwsgi.signal_wait reads it too
     dispatch = _rpc.worker_dispatch(harakiri)
     try:
         while not stop.requested:
@@ -60,13 +55,13 @@ def run_worker(
             if rpc_server is not None:
                 # Serves calls (accept, reads, writes without the GIL; each function with it)
                 # until a signal channel, a file monitor or the wake-up fd is readable.
-                fds = [fd for fd in (chan.fileno(), queue.fileno(), direct.fileno(), wake_fd) if fd >= 0]
+                fds = [fd for fd in (chan.fileno(), queue.fileno(), direct, wake_fd) if fd >= 0]
                 if monitors is not None:
                     fds.extend(monitors.fds())
                 rpc_server.serve(dispatch, _rpc.log.warning, fds)
                 timeout = 0.0
             for num in _core.recv_signals(
-                chan.fileno(), queue.fileno(), wake_fd, timeout, direct.fileno(), monitors=monitors
+                chan.fileno(), queue.fileno(), wake_fd, timeout, direct, monitors=monitors
             ):
                 if stop.requested:
                     break
@@ -76,5 +71,6 @@ def run_worker(
             give_back_wakeup_fd(wakeup)
         _signals.set_direct_channel(-1)
         _signals.set_worker_monitors(None)
-        direct.close()
+        if direct >= 0:
+            os.close(direct)
     return 0
