@@ -223,6 +223,22 @@ impl MasterLoop {
         })
     }
 
+    /// In a forked child: close the descriptors this loop owns and leave its memory as it is.
+    /// That memory is the master's, shared with the child until written, and the child never
+    /// uses it: freeing it would write to (and so copy) every heap page it sits on.
+    pub fn close_in_child(self) {
+        let mut fds = vec![self.control.as_raw_fd(), self.timerfd.fd()];
+        fds.extend(self.fsmon.as_ref().map(FileMonitor::fd));
+        fds.extend(self.worker_fsmon.iter().map(|(_, m)| m.fd()));
+        // Not dropped: no destructor runs, so each descriptor is closed once, here (and the
+        // socket file, the master's, stays).
+        std::mem::forget(self);
+        for fd in fds {
+            // SAFETY: each was owned by the forgotten loop, which will never close it.
+            unsafe { libc::close(fd) };
+        }
+    }
+
     pub fn control_path(&self) -> &Path {
         &self.control_path
     }
@@ -913,6 +929,36 @@ mod tests {
         assert_eq!(got, vec![8, 8, 8]);
         // Three iterations, then the timer is gone.
         assert!(ml.wheel.is_empty());
+    }
+
+    /// (device, inode) of what `fd` refers to now, None once it is closed.
+    fn identity(fd: RawFd) -> Option<(u64, u64)> {
+        // SAFETY: fstat writes one stat struct; a closed fd only makes it fail.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+    }
+
+    #[test]
+    fn closing_in_a_child_closes_every_descriptor_and_keeps_the_socket_file() {
+        let (tmp, mut ml) = setup();
+        let watched = tmp.path().join("watched");
+        std::fs::write(&watched, b"x").unwrap();
+        ml.add_file_monitor(3, &watched, false).unwrap();
+        let fds = [
+            ml.control.as_raw_fd(),
+            ml.timerfd.fd(),
+            ml.fsmon.as_ref().unwrap().fd(),
+        ];
+        let before: Vec<_> = fds.iter().map(|&fd| identity(fd).unwrap()).collect();
+        ml.close_in_child();
+        for (fd, was) in fds.iter().zip(before) {
+            // closed, or already reused by another test's thread for something else
+            assert_ne!(identity(*fd), Some(was), "fd {fd} still open");
+        }
+        assert!(
+            tmp.path().join("ctl").exists(),
+            "the master's socket file was removed"
+        );
     }
 
     #[test]

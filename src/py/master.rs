@@ -149,7 +149,9 @@ impl PyMasterLoop {
     }
 
     fn close_in_child(&self) {
-        lock(&self.inner).take();
+        if let Some(ml) = lock(&self.inner).take() {
+            ml.close_in_child();
+        }
     }
 
     #[pyo3(signature = (num, secs, iterations = 0))]

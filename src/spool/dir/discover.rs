@@ -152,7 +152,7 @@ impl Spooler {
     }
 
     /// One read of what inotify has (never blocks): a second read would mostly say EAGAIN, on
-    /// the path from an enqueue to its start; what did not fit in the buffer (64 KiB) is read
+    /// the path from an enqueue to its start; what did not fit in the buffer (16 KiB) is read
     /// at the next call, and wakes the next poll at once.
     pub(super) fn read_events_into(&mut self, buf: &mut [u8]) -> io::Result<()> {
         let events = match self.inotify.read_events(buf) {

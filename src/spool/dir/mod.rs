@@ -198,6 +198,11 @@ pub struct Spooler {
     event_buf: Vec<u8>,
 }
 
+/// One read of the directory's inotify events: ~170 events of uWSGI-length names. A burst
+/// larger than that is read over several calls; 64 KiB cost a spooler child 48 KiB more of
+/// pages written (zeroed) for reads that never filled it.
+const EVENT_BUF: usize = 16 * 1024;
+
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -254,7 +259,7 @@ impl Spooler {
             waker: std::sync::Arc::new(sys::EventFd::new()?),
             extra_fds: Vec::new(),
             wakeup_fd: None,
-            event_buf: vec![0u8; 64 * 1024],
+            event_buf: vec![0u8; EVENT_BUF],
         };
         let root = sp.root.clone();
         sp.watch(&root, TOP_BUCKET)?;
