@@ -39,6 +39,7 @@ __all__ = [
     'forget_lock_region',
     'WorkerMonitors',
     'direct_socket_path',
+    'bind_datagram',
     'MuleQueues',
     'MuleReceiver',
     'mule_queue_path',
