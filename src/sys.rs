@@ -464,6 +464,29 @@ pub fn poll_readable(fds: &[RawFd], timeout: Duration) -> io::Result<Vec<bool>> 
     Ok(pfds.iter().map(|p| p.revents != 0).collect())
 }
 
+/// This process's pid, read once and again after a fork (a `pthread_atfork` child handler
+/// forgets it): lock holders and mule claims record it on every call, without a system call.
+pub fn this_pid() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static AT_FORK: std::sync::Once = std::sync::Once::new();
+    extern "C" fn forget() {
+        PID.store(0, Relaxed);
+    }
+    let p = PID.load(Relaxed);
+    if p != 0 {
+        return p;
+    }
+    // Registered before the first store: a fork after it always runs `forget` in the child.
+    // SAFETY: `forget` is async-signal-safe (one atomic store) and lives forever.
+    AT_FORK.call_once(|| unsafe {
+        libc::pthread_atfork(None, None, Some(forget));
+    });
+    let p = std::process::id();
+    PID.store(p, Relaxed);
+    p
+}
+
 /// Nanoseconds on CLOCK_MONOTONIC (the clock `timerfd` deadlines use).
 pub fn monotonic_ns() -> u64 {
     let mut ts = libc::timespec {
@@ -803,6 +826,27 @@ mod tests {
     use super::*;
 
     extern "C" fn ignore(_: libc::c_int) {}
+
+    #[test]
+    fn this_pid_is_read_again_in_a_forked_child() {
+        let parent = this_pid();
+        assert_eq!(parent, std::process::id());
+        // SAFETY: the child only calls getpid-level functions, then _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = this_pid() == std::process::id() && this_pid() != parent;
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child saw a stale pid"
+        );
+        assert_eq!(this_pid(), parent);
+    }
 
     #[test]
     fn binds_a_datagram_socket_over_a_stale_one_and_names_the_path_on_error() {

@@ -16,8 +16,7 @@
 //! and looks at signals between them.
 
 use std::io;
-use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::region::Region;
@@ -48,27 +47,6 @@ pub struct Taken {
     /// `Some(pid)`: the previous holder died holding the lock (pid 0: never recorded); the
     /// data it protects may be half-updated.
     pub recovered_from: Option<u32>,
-}
-
-static PID: AtomicU32 = AtomicU32::new(0);
-static ATFORK: Once = Once::new();
-
-extern "C" fn forget_pid() {
-    PID.store(0, Ordering::Relaxed);
-}
-
-fn my_pid() -> u32 {
-    let p = PID.load(Ordering::Relaxed);
-    if p != 0 {
-        return p;
-    }
-    ATFORK.call_once(|| {
-        // SAFETY: registers a handler that only stores to an atomic (async-signal-safe).
-        unsafe { libc::pthread_atfork(None, None, Some(forget_pid)) };
-    });
-    let p = std::process::id();
-    PID.store(p, Ordering::Relaxed);
-    p
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
@@ -124,7 +102,8 @@ impl Region {
     fn taken(&self, n: u32, rc: libc::c_int) -> Result<Option<Taken>, LockError> {
         match rc {
             0 => {
-                self.holder(n).store(my_pid(), Ordering::Relaxed);
+                self.holder(n)
+                    .store(crate::sys::this_pid(), Ordering::Relaxed);
                 Ok(Some(Taken {
                     recovered_from: None,
                 }))
@@ -132,7 +111,9 @@ impl Region {
             libc::EOWNERDEAD => {
                 // SAFETY: this thread owns the mutex (EOWNERDEAD hands it over).
                 unsafe { libc::pthread_mutex_consistent(self.mutex(n)) };
-                let dead = self.holder(n).swap(my_pid(), Ordering::Relaxed);
+                let dead = self
+                    .holder(n)
+                    .swap(crate::sys::this_pid(), Ordering::Relaxed);
                 Ok(Some(Taken {
                     recovered_from: Some(dead),
                 }))

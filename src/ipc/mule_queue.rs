@@ -154,28 +154,6 @@ pub enum MuleError {
     Io { path: PathBuf, source: io::Error },
 }
 
-/// This process's pid, read once (a claim and an acknowledgement carry it, once per message) and
-/// read again after a fork: a `pthread_atfork` child handler forgets it.
-pub fn this_pid() -> u32 {
-    static PID: AtomicU32 = AtomicU32::new(0);
-    static AT_FORK: std::sync::Once = std::sync::Once::new();
-    extern "C" fn forget() {
-        PID.store(0, SeqCst);
-    }
-    let p = PID.load(SeqCst);
-    if p != 0 {
-        return p;
-    }
-    // Registered before the first store: a fork after it always runs `forget` in the child.
-    // SAFETY: `forget` is async-signal-safe (one atomic store) and lives forever.
-    AT_FORK.call_once(|| unsafe {
-        libc::pthread_atfork(None, None, Some(forget));
-    });
-    let p = std::process::id();
-    PID.store(p, SeqCst);
-    p
-}
-
 /// The file's path for the control socket at `control`.
 pub fn queue_path(control: &Path) -> PathBuf {
     let mut s = control.as_os_str().to_owned();

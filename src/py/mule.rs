@@ -240,7 +240,7 @@ impl PyMuleQueues {
     ) -> PyResult<Received<'py>> {
         let q = self.current()?;
         let deadline = blocking::deadline(timeout)?;
-        let pid = mule_queue::this_pid();
+        let pid = crate::sys::this_pid();
         let channels =
             Channels::new(private, -1, shared, wake_fd, wake_sock).with_more_shared(&farm_signals);
         let got = blocking::wait(
@@ -290,7 +290,7 @@ impl PyMuleQueues {
     /// The message `token` (from `recv`) ran: remove it from its queue.
     fn ack(&self, token: u64) -> PyResult<()> {
         let q = lock(&self.inner).clone();
-        q.ack(Token::from_u64(token), mule_queue::this_pid())
+        q.ack(Token::from_u64(token), crate::sys::this_pid())
             .map_err(Error::from)?;
         Ok(())
     }
@@ -362,7 +362,7 @@ impl PyMuleReceiver {
     fn ack_held(&self) -> PyResult<()> {
         let held = lock(&self.held).take();
         if let Some((q, t)) = held {
-            q.ack(t, mule_queue::this_pid()).map_err(Error::from)?;
+            q.ack(t, crate::sys::this_pid()).map_err(Error::from)?;
         }
         Ok(())
     }
@@ -423,7 +423,7 @@ impl PyMuleReceiver {
         self.ack_held()?;
         let q = self.queues.get().current()?;
         let qs = q.reading(self.mule, own, farms).map_err(Error::from)?;
-        let pid = mule_queue::this_pid();
+        let pid = crate::sys::this_pid();
         let take = |py: Python<'py>| -> PyResult<Option<Bound<'py, PyBytes>>> {
             Ok(
                 match q

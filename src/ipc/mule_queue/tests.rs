@@ -338,32 +338,11 @@ fn a_poison_message_is_dropped_after_killing_three_mules_and_harakiri_drops_at_o
 }
 
 #[test]
-fn this_pid_is_read_again_in_a_forked_child() {
-    let parent = this_pid();
-    assert_eq!(parent, std::process::id());
-    // SAFETY: the child only calls getpid-level functions, then _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        let ok = this_pid() == std::process::id() && this_pid() != parent;
-        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "child saw a stale pid"
-    );
-    assert_eq!(this_pid(), parent);
-}
-
-#[test]
 fn try_take_from_reads_the_queues_given_in_order_and_copies_with_the_callback() {
     let d = tmpdir("from");
     let control = d.join("control");
     let (q, _) = MuleQueues::create(&control, 3, &farms(), 1000, 0).unwrap();
-    let me = this_pid();
+    let me = crate::sys::this_pid();
     assert!(matches!(
         q.reading(4, true, true),
         Err(MuleError::NoSuchMule(4, 3))
