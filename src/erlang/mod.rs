@@ -3,6 +3,7 @@
 //! the cookie handshake, messages), and converts terms to the values the Python side maps
 //! (`term`).
 
+pub mod check;
 pub mod node;
 pub mod term;
 

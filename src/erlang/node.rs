@@ -127,10 +127,109 @@ impl AsyncWrite for Stream {
     }
 }
 
+/// Largest distribution frame a peer may send: erl_dist reads a whole frame into memory.
+pub const MAX_FRAME: usize = 64 << 20;
+
+/// An established connection for erl_dist's message channel. Reads come a whole frame at a time,
+/// and a frame's terms are size-checked ([`crate::erlang::check`]) before erl_dist decodes them:
+/// its decoder trusts declared counts, and a peer's garbage would otherwise abort the node. A
+/// frame that fails the check, or is over [`MAX_FRAME`], ends the connection with the reason.
+struct Frames {
+    tcp: Arc<TcpStream>,
+    frame: Vec<u8>,
+    at: usize,
+}
+
+impl Frames {
+    fn new(tcp: Arc<TcpStream>) -> Self {
+        Frames {
+            tcp,
+            frame: Vec::new(),
+            at: 0,
+        }
+    }
+
+    fn next_frame(&mut self) -> io::Result<()> {
+        let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+        // Nothing is served from a frame that failed: empty until one is read whole and checked.
+        self.frame.clear();
+        self.at = 0;
+        let mut len = [0u8; 4];
+        (&*self.tcp).read_exact(&mut len)?;
+        let n = u32::from_be_bytes(len) as usize;
+        if n > MAX_FRAME {
+            return Err(bad(format!("a frame of {n} bytes (at most {MAX_FRAME})")));
+        }
+        let mut frame = Vec::with_capacity(4 + n);
+        frame.extend_from_slice(&len);
+        frame.resize(4 + n, 0);
+        (&*self.tcp).read_exact(&mut frame[4..])?;
+        check_frame(&frame[4..]).map_err(bad)?;
+        self.frame = frame;
+        Ok(())
+    }
+}
+
+/// A frame is empty (a tick), or the pass-through tag then terms, each behind its version byte.
+/// Anything else is left to erl_dist, which refuses it without decoding.
+fn check_frame(frame: &[u8]) -> Result<(), String> {
+    let Some((&112, mut rest)) = frame.split_first() else {
+        return Ok(());
+    };
+    while let Some((&version, term)) = rest.split_first() {
+        if version != 131 {
+            return Err(format!("a term starting with byte {version}, not 131"));
+        }
+        let used = crate::erlang::check::term_len(term)?;
+        rest = &term[used..];
+    }
+    Ok(())
+}
+
+impl Clone for Frames {
+    fn clone(&self) -> Self {
+        Frames::new(self.tcp.clone()) // the sending half: it reads nothing
+    }
+}
+
+impl AsyncRead for Frames {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.at == self.frame.len() {
+            if let Err(e) = self.next_frame() {
+                return Poll::Ready(Err(e));
+            }
+        }
+        let n = buf.len().min(self.frame.len() - self.at);
+        buf[..n].copy_from_slice(&self.frame[self.at..self.at + n]);
+        self.at += n;
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for Frames {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready((&*self.tcp).write(buf))
+    }
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready((&*self.tcp).flush())
+    }
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.tcp.shutdown(Shutdown::Write))
+    }
+}
+
 /// An established connection's sending half.
 struct Conn {
     stream: Arc<TcpStream>,
-    tx: Mutex<message::Sender<Stream>>,
+    tx: Mutex<message::Sender<Frames>>,
 }
 
 impl Conn {
@@ -376,7 +475,7 @@ impl Shared {
     fn established(self: &Arc<Self>, peer: &str, stream: Arc<TcpStream>) -> Arc<Conn> {
         let _ = stream.set_read_timeout(Some(IDLE_LIMIT));
         let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-        let (tx, rx) = message::channel(Stream(stream.clone()), self.local.flags);
+        let (tx, rx) = message::channel(Frames::new(stream.clone()), self.local.flags);
         let conn = Arc::new(Conn {
             stream,
             tx: Mutex::new(tx),
@@ -402,7 +501,7 @@ impl Shared {
         conn
     }
 
-    fn read_loop(&self, peer: &str, conn: &Arc<Conn>, mut rx: message::Receiver<Stream>) {
+    fn read_loop(&self, peer: &str, conn: &Arc<Conn>, mut rx: message::Receiver<Frames>) {
         let reason = loop {
             let msg = match block_on(rx.recv()) {
                 Ok(m) => m,
@@ -520,6 +619,40 @@ mod tests {
         assert!(matches!(parse_name("a@"), Err(Error::Name { .. })));
         assert!(matches!(parse_name("a@b@c"), Err(Error::Name { .. })));
         assert!(matches!(parse_name("/tmp/a@b"), Err(Error::Name { .. })));
+    }
+
+    #[test]
+    fn frames_pass_through_whole_and_a_garbage_term_ends_the_read() {
+        use futures::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (ours, _) = listener.accept().unwrap();
+        let mut rx = Frames::new(Arc::new(ours));
+        let frame = |body: &[u8]| {
+            let mut f = (body.len() as u32).to_be_bytes().to_vec();
+            f.extend_from_slice(body);
+            f
+        };
+        // a tick, then {2, '', Pid}-like control with a payload: the tuple {a} and [] (nil)
+        let good = frame(&[112, 131, 104, 1, 115, 1, b'a', 131, 106]);
+        peer.write_all(&frame(&[])).unwrap();
+        peer.write_all(&good).unwrap();
+        let mut got = vec![0u8; 4 + good.len()];
+        block_on(rx.read_exact(&mut got)).unwrap();
+        assert_eq!(&got[..4], &[0, 0, 0, 0]);
+        assert_eq!(&got[4..], &good[..]);
+        // a list declaring 3,355,805,782 elements: refused before erl_dist decodes it
+        peer.write_all(&frame(&[112, 131, 108, 0xC8, 0x05, 0x88, 0x56, 106]))
+            .unwrap();
+        let mut one = [0u8; 1];
+        let e = block_on(rx.read(&mut one)).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("3355805782 elements"), "{e}");
+        // and a frame over the limit is refused by its length alone
+        peer.write_all(&((MAX_FRAME as u32) + 1).to_be_bytes())
+            .unwrap();
+        let e = block_on(rx.read(&mut one)).unwrap_err();
+        assert!(e.to_string().contains("at most"), "{e}");
     }
 
     #[test]
