@@ -148,6 +148,11 @@ pub fn term_len(input: &[u8]) -> Result<usize, String> {
 
 /// A compressed term (tag 80): its declared size, then zlib data inflating to a term.
 fn compressed(input: &[u8]) -> Result<usize, String> {
+    inflate(input).map(|_| input.len())
+}
+
+/// The term a compressed term (`input` from its tag 80) inflates to, checked.
+pub fn inflate(input: &[u8]) -> Result<Vec<u8>, String> {
     let mut at = Cursor { input, pos: 1 };
     let size = at.u32()? as usize;
     if size > MAX_INFLATED {
@@ -169,7 +174,7 @@ fn compressed(input: &[u8]) -> Result<usize, String> {
     if used != size {
         return Err(format!("{} bytes after the compressed term", size - used));
     }
-    Ok(input.len())
+    Ok(inflated)
 }
 
 struct Cursor<'a> {

@@ -148,9 +148,21 @@ pub fn encode(value: &Value) -> Result<Vec<u8>, Error> {
 /// `binary_to_term(Bytes)`: the inverse of [`encode`]; trailing bytes are an error.
 pub fn decode(bytes: &[u8]) -> Result<Value, Error> {
     // Sizes first: the decoder trusts declared counts (and would abort the process on one).
-    if let Some((&131, term)) = bytes.split_first() {
-        super::check::term_len(term).map_err(Error::Decode)?;
-    }
+    // A compressed term is inflated here (eetf's own inflating left the zlib checksum unread).
+    let inflated;
+    let bytes = match bytes.split_first() {
+        Some((&131, term)) if term.first() == Some(&80) => {
+            let mut plain = vec![131];
+            plain.extend(super::check::inflate(term).map_err(Error::Decode)?);
+            inflated = plain;
+            &inflated[..]
+        }
+        Some((&131, term)) => {
+            super::check::term_len(term).map_err(Error::Decode)?;
+            bytes
+        }
+        _ => bytes,
+    };
     let mut reader = bytes;
     let term = Term::decode(&mut reader).map_err(|e| Error::Decode(e.to_string()))?;
     if !reader.is_empty() {
@@ -188,6 +200,32 @@ mod tests {
         );
         // [] is nil, an empty list (uWSGI gave None)
         assert_eq!(decode(&[131, 106]).unwrap(), Value::List(vec![]));
+    }
+
+    #[test]
+    fn decodes_a_compressed_term_erlang_wrote() {
+        // term_to_binary({lists:seq(1, 60), <<"hello hello hello hello">>}, [compressed])
+        let bytes = [
+            131, 80, 0, 0, 0, 93, 120, 156, 203, 96, 202, 102, 176, 97, 100, 98, 102, 97, 101, 99,
+            231, 224, 228, 226, 230, 225, 229, 227, 23, 16, 20, 18, 22, 17, 21, 19, 151, 144, 148,
+            146, 150, 145, 149, 147, 87, 80, 84, 82, 86, 81, 85, 83, 215, 208, 212, 210, 214, 209,
+            213, 211, 55, 48, 52, 50, 54, 49, 53, 51, 183, 176, 180, 178, 182, 201, 101, 96, 96,
+            16, 207, 72, 205, 201, 201, 87, 192, 32, 1, 51, 196, 17, 108,
+        ];
+        let v = decode(&bytes).unwrap();
+        let Value::Tuple(items) = v else {
+            panic!("not a tuple: {v:?}")
+        };
+        // a list of small integers arrives as an Erlang string, that is bytes
+        assert_eq!(items[0], Value::Bytes((1..=60).collect()));
+        assert_eq!(items[1], Value::Bytes(b"hello hello hello hello".to_vec()));
+        // declaring more than it inflates to, or more than 64 MiB, is an error
+        let mut lying = bytes;
+        lying[5] = 94;
+        assert!(decode(&lying).is_err());
+        let mut huge = bytes;
+        huge[2] = 0x10;
+        assert!(matches!(decode(&huge), Err(Error::Decode(m)) if m.contains("at most")));
     }
 
     #[test]
