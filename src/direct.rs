@@ -42,11 +42,7 @@ pub fn socket_path(control: &Path, id: u32) -> PathBuf {
 /// Bind worker `id`'s direct socket (non-blocking), replacing a stale one left by its
 /// predecessor.
 pub fn bind(control: &Path, id: u32) -> io::Result<UnixDatagram> {
-    let path = socket_path(control, id);
-    let _ = std::fs::remove_file(&path);
-    let sock = UnixDatagram::bind(&path)?;
-    sock.set_nonblocking(true)?;
-    Ok(sock)
+    crate::sys::bind_datagram(&socket_path(control, id)).map(UnixDatagram::from)
 }
 
 /// The shared table: one byte per signal number (its single worker, or 0), then one byte per

@@ -25,7 +25,7 @@ enum Pending {
 /// Checks the term that follows the version byte in `input` and returns how many bytes it takes.
 pub fn term_len(input: &[u8]) -> Result<usize, String> {
     if input.first() == Some(&80) {
-        return compressed(input);
+        return inflate(input).map(|_| input.len());
     }
     let mut at = Cursor { input, pos: 0 };
     let mut pending = vec![Pending::Terms(1)];
@@ -46,109 +46,93 @@ pub fn term_len(input: &[u8]) -> Result<usize, String> {
             }
         }
         let tag = at.u8()?;
-        // `declared` elements (as the tag says) and `more` terms after them (a list's tail, a
-        // fun's fixed fields): each term takes at least one byte.
-        let open = |declared: u64, more: u64, at: &Cursor<'_>| -> Result<Pending, String> {
-            let count = declared + more;
-            if count > at.left() as u64 {
-                return Err(format!(
-                    "tag {tag} declares {declared} elements, only {} bytes follow",
-                    at.left()
-                ));
-            }
-            Ok(Pending::Terms(count))
-        };
-        let children: Vec<Pending> = match tag {
-            97 => vec![Pending::Bytes(1)],  // small integer
-            98 => vec![Pending::Bytes(4)],  // integer
-            70 => vec![Pending::Bytes(8)],  // new float
-            99 => vec![Pending::Bytes(31)], // old float (text)
-            106 => vec![],                  // nil
+        // What the tag opens: `declared` elements (as the tag says), `more` terms after them (a
+        // list's tail, a fun's fixed fields, a node) and `after` raw bytes behind those terms.
+        // Leaves skip their bytes at once and open nothing.
+        let (declared, more, after): (u64, u64, usize) = match tag {
+            97 => leaf(&mut at, 1)?,  // small integer
+            98 => leaf(&mut at, 4)?,  // integer
+            70 => leaf(&mut at, 8)?,  // new float
+            99 => leaf(&mut at, 31)?, // old float (text)
+            106 => continue,          // nil
             100 | 118 | 107 => {
                 // atom, utf-8 atom, string (of bytes)
                 let n = at.u16()? as usize;
-                vec![Pending::Bytes(n)]
+                leaf(&mut at, n)?
             }
             115 | 119 => {
                 let n = at.u8()? as usize;
-                vec![Pending::Bytes(n)]
+                leaf(&mut at, n)?
             }
             109 => {
                 let n = at.u32()? as usize;
-                vec![Pending::Bytes(n)]
+                leaf(&mut at, n)?
             }
             77 => {
                 let n = at.u32()? as usize;
-                vec![Pending::Bytes(n + 1)] // the bits byte, then the bytes
+                leaf(&mut at, n + 1)? // the bits byte, then the bytes
             }
             110 => {
                 let n = at.u8()? as usize;
-                vec![Pending::Bytes(n + 1)] // sign, then digits
+                leaf(&mut at, n + 1)? // sign, then digits
             }
             111 => {
                 let n = at.u32()? as usize;
-                vec![Pending::Bytes(n + 1)]
+                leaf(&mut at, n + 1)?
             }
-            104 => {
-                let n = at.u8()?;
-                vec![open(u64::from(n), 0, &at)?]
-            }
-            105 => {
-                let n = at.u32()?;
-                vec![open(u64::from(n), 0, &at)?]
-            }
-            108 => {
-                let n = at.u32()?;
-                vec![open(u64::from(n), 1, &at)?] // the elements, then the tail
-            }
-            116 => {
-                let n = at.u32()?;
-                vec![open(2 * u64::from(n), 0, &at)?]
-            }
-            // node term, then fixed fields (last in, first read: the node term comes first)
-            101 => vec![Pending::Bytes(5), Pending::Terms(1)], // reference
-            102 => vec![Pending::Bytes(5), Pending::Terms(1)], // port
-            89 => vec![Pending::Bytes(8), Pending::Terms(1)],  // new port
-            120 => vec![Pending::Bytes(12), Pending::Terms(1)], // v4 port
-            103 => vec![Pending::Bytes(9), Pending::Terms(1)], // pid
-            88 => vec![Pending::Bytes(12), Pending::Terms(1)], // new pid
+            104 => (u64::from(at.u8()?), 0, 0),
+            105 => (u64::from(at.u32()?), 0, 0),
+            108 => (u64::from(at.u32()?), 1, 0), // the elements, then the tail
+            116 => (2 * u64::from(at.u32()?), 0, 0),
+            // a node term, then fixed fields
+            101 | 102 => (0, 1, 5), // reference, port
+            89 => (0, 1, 8),        // new port
+            120 => (0, 1, 12),      // v4 port
+            103 => (0, 1, 9),       // pid
+            88 => (0, 1, 12),       // new pid
             114 | 90 => {
                 // new / newer reference: id count, node, creation (1 or 4 bytes), ids
                 let ids = at.u16()? as usize;
-                let creation = if tag == 114 { 1 } else { 4 };
-                vec![Pending::Bytes(creation + 4 * ids), Pending::Terms(1)]
+                (0, 1, if tag == 114 { 1 } else { 4 } + 4 * ids)
             }
-            113 => vec![Pending::Terms(3)], // export: module, function, arity
+            113 => (0, 3, 0), // export: module, function, arity
             112 => {
                 // new fun: size, arity, uniq, index, free count, then 4 terms and the free ones
                 at.skip(4 + 1 + 16 + 4)?;
-                let free = at.u32()?;
-                vec![open(u64::from(free), 4, &at)?]
+                (u64::from(at.u32()?), 4, 0)
             }
-            117 => {
-                // old fun: free count, then pid, module, index, uniq and the free ones
-                let free = at.u32()?;
-                vec![open(u64::from(free), 4, &at)?]
-            }
+            // old fun: free count, then pid, module, index, uniq and the free ones
+            117 => (u64::from(at.u32()?), 4, 0),
             80 => return Err("a compressed term inside a term".to_owned()),
             other => return Err(format!("unknown tag {other}")),
         };
-        for child in children {
-            if matches!(child, Pending::Terms(_)) {
-                depth += 1;
-                if depth > MAX_DEPTH {
-                    return Err(format!("terms nested deeper than {MAX_DEPTH}"));
-                }
-            }
-            pending.push(child);
+        let count = declared + more;
+        if count == 0 {
+            continue; // a leaf (or an empty container)
         }
+        // Each term takes at least one byte.
+        if count > at.left() as u64 {
+            return Err(format!(
+                "tag {tag} declares {declared} elements, only {} bytes follow",
+                at.left()
+            ));
+        }
+        depth += 1;
+        if depth > MAX_DEPTH {
+            return Err(format!("terms nested deeper than {MAX_DEPTH}"));
+        }
+        if after > 0 {
+            pending.push(Pending::Bytes(after)); // read once the terms above it are
+        }
+        pending.push(Pending::Terms(count));
     }
     Ok(at.pos)
 }
 
-/// A compressed term (tag 80): its declared size, then zlib data inflating to a term.
-fn compressed(input: &[u8]) -> Result<usize, String> {
-    inflate(input).map(|_| input.len())
+/// Skips a leaf's `n` bytes: it opens nothing.
+fn leaf(at: &mut Cursor<'_>, n: usize) -> Result<(u64, u64, usize), String> {
+    at.skip(n)?;
+    Ok((0, 0, 0))
 }
 
 /// The term a compressed term (`input` from its tag 80) inflates to, checked.

@@ -96,78 +96,53 @@ pub enum Event {
     Closed { peer: String, reason: String },
 }
 
-/// A TCP stream shared by the reading thread and the writers, used by `erl_dist`'s async code
-/// through blocking calls: every poll completes at once, so `block_on` never parks.
-#[derive(Clone)]
-struct Stream(Arc<TcpStream>);
-
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready((&*self.0).read(buf))
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Poll::Ready((&*self.0).write(buf))
-    }
-    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready((&*self.0).flush())
-    }
-    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(self.0.shutdown(Shutdown::Write))
-    }
-}
-
 /// Largest distribution frame a peer may send: erl_dist reads a whole frame into memory.
 pub const MAX_FRAME: usize = 64 << 20;
 
-/// An established connection for erl_dist's message channel. Reads come a whole frame at a time,
-/// and a frame's terms are size-checked ([`crate::erlang::check`]) before erl_dist decodes them:
-/// its decoder trusts declared counts, and a peer's garbage would otherwise abort the node. A
-/// frame that fails the check, or is over [`MAX_FRAME`], ends the connection with the reason.
-struct Frames {
+/// A TCP stream shared by the reading thread and the writers, used by `erl_dist`'s async code
+/// through blocking calls: every poll completes at once, so `block_on` never parks.
+///
+/// [`Stream::framed`] is the established connection's message channel: reads come a whole frame
+/// at a time, and a frame's terms are size-checked ([`crate::erlang::check`]) before erl_dist
+/// decodes them: its decoder trusts declared counts, and a peer's garbage would otherwise abort
+/// the node. A frame that fails the check, or is over [`MAX_FRAME`], ends the connection with
+/// the reason.
+#[derive(Clone)]
+struct Stream {
     tcp: Arc<TcpStream>,
-    frame: Vec<u8>,
-    at: usize,
+    /// With framing: the frame being served and how much of it was read.
+    frame: Option<(Vec<u8>, usize)>,
 }
 
-impl Frames {
-    fn new(tcp: Arc<TcpStream>) -> Self {
-        Frames {
-            tcp,
-            frame: Vec::new(),
-            at: 0,
-        }
+impl Stream {
+    fn raw(tcp: Arc<TcpStream>) -> Self {
+        Stream { tcp, frame: None }
     }
 
-    fn next_frame(&mut self) -> io::Result<()> {
-        let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
-        // Nothing is served from a frame that failed: empty until one is read whole and checked.
-        self.frame.clear();
-        self.at = 0;
-        let mut len = [0u8; 4];
-        (&*self.tcp).read_exact(&mut len)?;
-        let n = u32::from_be_bytes(len) as usize;
-        if n > MAX_FRAME {
-            return Err(bad(format!("a frame of {n} bytes (at most {MAX_FRAME})")));
+    fn framed(tcp: Arc<TcpStream>) -> Self {
+        Stream {
+            tcp,
+            frame: Some((Vec::new(), 0)),
         }
-        let mut frame = Vec::with_capacity(4 + n);
-        frame.extend_from_slice(&len);
-        frame.resize(4 + n, 0);
-        (&*self.tcp).read_exact(&mut frame[4..])?;
-        check_frame(&frame[4..]).map_err(bad)?;
-        self.frame = frame;
-        Ok(())
     }
+}
+
+/// The next frame from `tcp`, length prefix included, once its terms passed the check.
+fn next_frame(tcp: &TcpStream) -> io::Result<Vec<u8>> {
+    let bad = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let mut tcp = tcp;
+    let mut len = [0u8; 4];
+    tcp.read_exact(&mut len)?;
+    let n = u32::from_be_bytes(len) as usize;
+    if n > MAX_FRAME {
+        return Err(bad(format!("a frame of {n} bytes (at most {MAX_FRAME})")));
+    }
+    let mut frame = Vec::with_capacity(4 + n);
+    frame.extend_from_slice(&len);
+    frame.resize(4 + n, 0);
+    tcp.read_exact(&mut frame[4..])?;
+    check_frame(&frame[4..]).map_err(bad)?;
+    Ok(frame)
 }
 
 /// A frame is empty (a tick), or the pass-through tag then terms, each behind its version byte.
@@ -186,31 +161,33 @@ fn check_frame(frame: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-impl Clone for Frames {
-    fn clone(&self) -> Self {
-        Frames::new(self.tcp.clone()) // the sending half: it reads nothing
-    }
-}
-
-impl AsyncRead for Frames {
+impl AsyncRead for Stream {
     fn poll_read(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        if self.at == self.frame.len() {
-            if let Err(e) = self.next_frame() {
-                return Poll::Ready(Err(e));
+        let me = self.get_mut();
+        let Some((frame, at)) = &mut me.frame else {
+            return Poll::Ready((&*me.tcp).read(buf));
+        };
+        if *at == frame.len() {
+            // Nothing is served from a frame that failed: empty until one is read and checked.
+            frame.clear();
+            *at = 0;
+            match next_frame(&me.tcp) {
+                Ok(f) => *frame = f,
+                Err(e) => return Poll::Ready(Err(e)),
             }
         }
-        let n = buf.len().min(self.frame.len() - self.at);
-        buf[..n].copy_from_slice(&self.frame[self.at..self.at + n]);
-        self.at += n;
+        let n = buf.len().min(frame.len() - *at);
+        buf[..n].copy_from_slice(&frame[*at..*at + n]);
+        *at += n;
         Poll::Ready(Ok(n))
     }
 }
 
-impl AsyncWrite for Frames {
+impl AsyncWrite for Stream {
     fn poll_write(
         self: Pin<&mut Self>,
         _cx: &mut Context<'_>,
@@ -229,7 +206,7 @@ impl AsyncWrite for Frames {
 /// An established connection's sending half.
 struct Conn {
     stream: Arc<TcpStream>,
-    tx: Mutex<message::Sender<Frames>>,
+    tx: Mutex<message::Sender<Stream>>,
 }
 
 impl Conn {
@@ -335,8 +312,8 @@ impl Node {
             ))
         })?;
         let entry = NodeEntry::new_hidden(node_name.name(), addr.port());
-        let (epmd_conn, creation) = block_on(EpmdClient::new(Stream(epmd.clone())).register(entry))
-            .map_err(|e| {
+        let (epmd_conn, creation) =
+            block_on(EpmdClient::new(Stream::raw(epmd.clone())).register(entry)).map_err(|e| {
                 epmd_err(format!(
                     "registration of {} refused: {e} (is a node of that name running?)",
                     node_name.name()
@@ -456,13 +433,16 @@ impl Shared {
         let epmd =
             connect(resolve(peer_name.host(), self.epmd_port).map_err(|e| fail(e.to_string()))?)
                 .map_err(|e| fail(format!("its EPMD: {e}")))?;
-        let entry = block_on(EpmdClient::new(Stream(epmd)).get_node(peer_name.name()))
+        let entry = block_on(EpmdClient::new(Stream::raw(epmd)).get_node(peer_name.name()))
             .map_err(|e| fail(format!("its EPMD: {e}")))?
             .ok_or_else(|| fail("no such node in its EPMD".into()))?;
         let addr = resolve(peer_name.host(), entry.port).map_err(|e| fail(e.to_string()))?;
         let stream = connect(addr).map_err(|e| fail(e.to_string()))?;
-        let mut hs =
-            ClientSideHandshake::new(Stream(stream.clone()), self.local.clone(), &self.cookie);
+        let mut hs = ClientSideHandshake::new(
+            Stream::raw(stream.clone()),
+            self.local.clone(),
+            &self.cookie,
+        );
         let status = block_on(hs.execute_send_name(LOWEST_DISTRIBUTION_PROTOCOL_VERSION))
             .map_err(|e| fail(e.to_string()))?;
         let (_, peer) = block_on(hs.execute_rest(matches!(status, HandshakeStatus::Alive)))
@@ -475,7 +455,7 @@ impl Shared {
     fn established(self: &Arc<Self>, peer: &str, stream: Arc<TcpStream>) -> Arc<Conn> {
         let _ = stream.set_read_timeout(Some(IDLE_LIMIT));
         let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
-        let (tx, rx) = message::channel(Frames::new(stream.clone()), self.local.flags);
+        let (tx, rx) = message::channel(Stream::framed(stream.clone()), self.local.flags);
         let conn = Arc::new(Conn {
             stream,
             tx: Mutex::new(tx),
@@ -501,7 +481,7 @@ impl Shared {
         conn
     }
 
-    fn read_loop(&self, peer: &str, conn: &Arc<Conn>, mut rx: message::Receiver<Frames>) {
+    fn read_loop(&self, peer: &str, conn: &Arc<Conn>, mut rx: message::Receiver<Stream>) {
         let reason = loop {
             let msg = match block_on(rx.recv()) {
                 Ok(m) => m,
@@ -556,8 +536,11 @@ impl Shared {
         let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
         let _ = stream.set_write_timeout(Some(HANDSHAKE_TIMEOUT));
         let stream = Arc::new(stream);
-        let mut hs =
-            ServerSideHandshake::new(Stream(stream.clone()), self.local.clone(), &self.cookie);
+        let mut hs = ServerSideHandshake::new(
+            Stream::raw(stream.clone()),
+            self.local.clone(),
+            &self.cookie,
+        );
         let name = match block_on(hs.execute_recv_name()) {
             Ok(Some(n)) => n.to_string(),
             Ok(None) => {
@@ -627,7 +610,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let mut peer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (ours, _) = listener.accept().unwrap();
-        let mut rx = Frames::new(Arc::new(ours));
+        let mut rx = Stream::framed(Arc::new(ours));
         let frame = |body: &[u8]| {
             let mut f = (body.len() as u32).to_be_bytes().to_vec();
             f.extend_from_slice(body);

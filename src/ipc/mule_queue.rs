@@ -170,11 +170,7 @@ pub fn wake_path(control: &Path, id: u32) -> PathBuf {
 
 /// Bind mule `id`'s wake socket (non-blocking), replacing one left by its predecessor.
 pub fn bind_wake(control: &Path, id: u32) -> io::Result<UnixDatagram> {
-    let path = wake_path(control, id);
-    let _ = std::fs::remove_file(&path);
-    let sock = UnixDatagram::bind(&path)?;
-    sock.set_nonblocking(true)?;
-    Ok(sock)
+    crate::sys::bind_datagram(&wake_path(control, id)).map(UnixDatagram::from)
 }
 
 fn round16(n: u64) -> u64 {
