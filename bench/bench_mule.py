@@ -5,9 +5,13 @@ idle memory).
 
     python bench/bench_mule.py [--runs N] [--lat-n 500] [--burst-n 20000]
 
-Run by hand (not in CI) with the maturin develop venv's python. Per-run lines go to stderr; ONE
-final JSON line goes to stdout: {"bench": "mule", "runs": R, "results": {target: {metric:
-{median, min, max, runs}}}, "load": "<uptime before> / <after>"}.
+Run by hand (not in CI) with the python of a venv that has ours installed (a release build),
+made from the interpreter uWSGI's python3 plugin embeds, Debian's (``/usr/bin/python3 -m venv``):
+on another build of CPython the two runtimes run different interpreters (pyenv's is built
+without PGO and LTO, and its Python code runs slower), and the bench says so on stderr. Per-run
+lines go to stderr; ONE final JSON line goes to stdout: {"bench": "mule", "runs": R, "results":
+{target: {metric: {median, min, max, runs}}}, "load": "<uptime before> / <after>",
+"interpreters": {"ours": ..., "uwsgi": ...}}.
 
 mule     one master, 1 worker, 1 mule (--mule). A thread of worker 1 (started by @postfork)
          makes LAT_N ``@mulefunc(1)`` calls 2 ms apart, each carrying its time.monotonic(); the
@@ -102,6 +106,28 @@ def _start():
     if MODE == 'idle':
         _put('up.%d' % os.getpid(), 'up')
 '''
+
+
+PLUGIN = Path('/usr/lib/uwsgi/plugins/python3_plugin.so')
+
+
+def interpreters() -> dict[str, str]:
+    """The CPython each runtime runs: ours (this python's) and the libpython uWSGI's plugin
+    links (from its ELF needed list)."""
+    ours = f'{sys.base_prefix} {sys.version.split()[0]}'
+    try:
+        needed = subprocess.run(['ldd', str(PLUGIN)], capture_output=True, text=True).stdout
+        lib = next(w for line in needed.splitlines() for w in line.split() if w.startswith('/') and 'libpython' in w)
+    except (OSError, StopIteration):
+        return {'ours': ours, 'uwsgi': 'unknown'}
+    return {'ours': ours, 'uwsgi': os.path.realpath(lib)}  # /lib is /usr/lib on Debian
+
+
+def same_interpreter(found: dict[str, str]) -> bool:
+    # Debian's libpython lives under /usr/lib; ours is the same build when this python is /usr's
+    # of the same minor version.
+    minor = f'libpython{sys.version_info[0]}.{sys.version_info[1]}.so'
+    return sys.base_prefix == '/usr' and found['uwsgi'].startswith('/usr/lib/') and minor in found['uwsgi']
 
 
 def free_port() -> int:
@@ -239,6 +265,14 @@ def main() -> None:
     ap.add_argument('--lat-n', type=int, default=500)
     ap.add_argument('--burst-n', type=int, default=20000)
     args = ap.parse_args()
+    found = interpreters()
+    if not same_interpreter(found):
+        print(
+            f'# WARNING: ours runs on {found["ours"]}, uWSGI on {found["uwsgi"]}: different builds of '
+            'CPython, so the ratios compare interpreters too (run this with a venv made from /usr/bin/python3)',
+            file=sys.stderr,
+            flush=True,
+        )
     load_before = os.popen('uptime').read().strip()
     results: dict[str, dict[str, list[float]]] = {'uwsgi': {}, 'ours': {}}
     for r in range(args.runs):
@@ -260,6 +294,7 @@ def main() -> None:
                 'runs': args.runs,
                 'results': out,
                 'load': f'{load_before} / {os.popen("uptime").read().strip()}',
+                'interpreters': found,
             }
         )
     )

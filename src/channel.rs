@@ -27,6 +27,9 @@ pub struct Channels {
     shared: Vec<RawFd>,
     wake: RawFd,
     notify: RawFd,
+    /// The notify fd is drained by the caller before it next waits, not here (see
+    /// [`Channels::notify_drained_by_caller`]).
+    keep_notify: bool,
 }
 
 impl Channels {
@@ -41,7 +44,18 @@ impl Channels {
             shared: vec![shared],
             wake,
             notify,
+            keep_notify: false,
         }
+    }
+
+    /// Leave the notify fd's bytes in place when it ends a wait: the caller drains it (with
+    /// [`crate::sys::recv_nonblocking`]) just before it next waits. A mule's wake socket is
+    /// such an fd: reading it after the wake-up would put a system call between the sender's
+    /// wake-up and the message (one per message), where reading it before the next sleep
+    /// costs the same call after the message ran.
+    pub fn notify_drained_by_caller(mut self) -> Self {
+        self.keep_notify = true;
+        self
     }
 
     /// Also watch these shared queues (a mule's farms' signal queues): one datagram per wait.
@@ -84,6 +98,8 @@ impl Channels {
             }
             if i >= self.watched {
                 nums.extend(read_monitor(fd)?);
+            } else if fd == self.notify && self.keep_notify {
+                woken = true;
             } else if fd == self.wake || fd == self.notify {
                 sys::drain_fd(fd);
                 woken = true;

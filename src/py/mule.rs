@@ -349,6 +349,9 @@ pub(super) struct PyMuleReceiver {
     /// Watched without signals; with signals; with signals and the farms' signal queues.
     channels: [Channels; 3],
     signals_wake: bool,
+    /// Its wake socket (-1: none), drained just before each sleep rather than after each
+    /// wake-up (see [`Channels::notify_drained_by_caller`]).
+    wake_sock: i32,
     /// The message taken last and not yet acknowledged, with the mapping it came from.
     held: Mutex<Option<(Arc<MuleQueues>, Token)>>,
 }
@@ -392,16 +395,17 @@ impl PyMuleReceiver {
             .current()?
             .reading(mule, true, true)
             .map_err(Error::from)?;
-        let own = Channels::new(private, -1, shared, wake_fd, wake_sock);
+        let own = Channels::new(private, -1, shared, wake_fd, wake_sock).notify_drained_by_caller();
         Ok(PyMuleReceiver {
             queues,
             mule,
             channels: [
-                Channels::new(-1, -1, -1, wake_fd, wake_sock),
+                Channels::new(-1, -1, -1, wake_fd, wake_sock).notify_drained_by_caller(),
                 own.clone(),
                 own.with_more_shared(&farm_signals),
             ],
             signals_wake: wake_fd >= 0,
+            wake_sock,
             held: Mutex::new(None),
         })
     }
@@ -448,13 +452,18 @@ impl PyMuleReceiver {
             (true, false) => 1,
             (true, true) => 2,
         }];
-        let (mule, qd, qsd) = (self.mule, &q, &qs);
+        let (mule, qd, qsd, wake_sock) = (self.mule, &q, &qs, self.wake_sock);
         let got = blocking::wait(
             py,
             deadline,
             self.signals_wake,
             |slice| -> Result<Woke, Error> {
                 qd.set_sleeping(mule, true);
+                // The wake-up that ended the last sleep, read now (a sender that sees the
+                // sleeping word from here on sends a new one, after its message is ready).
+                if wake_sock >= 0 {
+                    let _ = crate::sys::recv_nonblocking(wake_sock, &mut [0u8; 16]);
+                }
                 if qd.any_ready(qsd) {
                     qd.set_sleeping(mule, false);
                     return Ok(Woke::Look);

@@ -77,13 +77,22 @@ fn oversized_and_full_are_refused_and_the_ring_wraps() {
         sent += 1;
     }
     assert_eq!(sent, 36);
-    // drain and refill many times around the ring: every message comes back whole, in order
+    // drain and refill many times around the ring, one message always left behind (an empty
+    // queue would start again at the front): every message comes back whole, in order
     let mut next_in = 0u32;
     let mut next_out = 0u32;
     for _ in 0..sent {
         let (t, _) = q.try_take(1, me, true, true).unwrap().unwrap();
         q.ack(t, me).unwrap();
     }
+    let mut wraps = 0;
+    let mut last_at = 0;
+    assert!(
+        q.try_send(&Dest::Mule(1), &next_in.to_le_bytes())
+            .unwrap()
+            .is_some()
+    );
+    next_in += 1;
     for round in 0..200 {
         let n = 1 + round % 7;
         for _ in 0..n {
@@ -97,10 +106,54 @@ fn oversized_and_full_are_refused_and_the_ring_wraps() {
                 m,
                 next_out.to_le_bytes().repeat(1 + (next_out % 20) as usize)
             );
+            if t.at < last_at {
+                wraps += 1;
+            }
+            last_at = t.at;
             next_out += 1;
             q.ack(t, me).unwrap();
         }
     }
+    assert!(wraps >= 10, "the ring went round {wraps} times");
+    assert_eq!(q.pending(), 1);
+    std::fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn an_emptied_queue_starts_again_at_the_front_of_its_ring() {
+    let d = tmpdir("front");
+    let control = d.join("control");
+    let (q, _) = MuleQueues::create(&control, 1, &[], 1000, 1 << 20).unwrap();
+    let me = std::process::id();
+    // one at a time (a mule that keeps up): every message at the front, whatever its size
+    for i in 0..2000u32 {
+        let body = vec![i as u8; 1 + (i as usize * 37) % 1000];
+        assert!(q.try_send(&Dest::Mule(1), &body).unwrap().is_some());
+        let (t, m) = q.try_take(1, me, true, true).unwrap().unwrap();
+        assert_eq!(m, body);
+        assert_eq!(t.at, 0, "message {i}");
+        q.ack(t, me).unwrap();
+    }
+    // a backlog walks on from the front, and the next emptied queue starts there again
+    for i in 0..3u32 {
+        assert!(
+            q.try_send(&Dest::Mule(1), &[i as u8; 100])
+                .unwrap()
+                .is_some()
+        );
+    }
+    let ats: Vec<u64> = (0..3)
+        .map(|_| {
+            let (t, _) = q.try_take(1, me, true, true).unwrap().unwrap();
+            q.ack(t, me).unwrap();
+            t.at
+        })
+        .collect();
+    assert_eq!(ats, [0, 128, 256]);
+    assert!(q.try_send(&Dest::Mule(1), &[9; 100]).unwrap().is_some());
+    let (t, _) = q.try_take(1, me, true, true).unwrap().unwrap();
+    assert_eq!(t.at, 0);
+    q.ack(t, me).unwrap();
     assert_eq!(q.pending(), 0);
     std::fs::remove_dir_all(&d).unwrap();
 }
