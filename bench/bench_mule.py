@@ -23,11 +23,11 @@ memory   one master, 1 worker, 1 spooler, 1 mule, idle 3 s after the last spawn,
          module imported: PSS (KiB, /proc/PID/smaps_rollup) summed over the master and every
          descendant.
 
-Measured 2026-12-06 (release build, 5 interleaved runs, load average 1.0-1.3 on 2 shared cores;
-medians, min-max): latency p50 ours 20.5 us (17-29) / uWSGI 38.7 us (24-42); p99 ours 105 us
-(69-151) / uWSGI 103 us (73-143); burst ours 154,800 calls/s (137k-205k), 0 lost / uWSGI 85,500
-calls/s (84k-98k), 9,367 of 20,000 lost (8,544-9,593); idle PSS of master + worker + spooler +
-mule ours 27.7 MiB / uWSGI 20.6 MiB.
+Measured 2026-12-06, session 9 (release build, 16 interleaved runs, quiet machine, both on
+Debian's CPython 3.11.2; medians, min-max): latency p50 ours 14.2 us (13.3-34.7) / uWSGI 15.3 us
+(13.9-19.6); p99 ours 73.9 us (40.6-84.5) / uWSGI 55.7 us (44.5-109); burst ours 437,500
+calls/s, 0 lost / uWSGI 278,300 calls/s, 3,705 of 20,000 lost; idle PSS of master + worker +
+spooler + mule ours 16.1 MiB / uWSGI 21.7 MiB.
 
 uWSGI: ``uwsgi --plugin python3 --master --workers 1 --enable-threads --mule --http-socket
 127.0.0.1:PORT --import benchmule`` (Debian's uwsgidecorators); ours: ``uwsgidecorators
