@@ -636,7 +636,7 @@ impl MuleQueues {
                 // An empty queue starts again at the front of its ring: a mule that keeps up
                 // then reuses the ring's first page, hot and mapped in every process, instead
                 // of walking all of it (the first touch of each page faults, in the sender and
-                // in the mule: one message in 36 of 100 bytes; and a disk file's writeback
+                // in the mule: one message in 32 of 100 bytes; and a disk file's writeback
                 // write-protects its pages again). A WRAP record over the rest goes first, so
                 // that a process killed between the two stores leaves a consistent ring.
                 self.set_rec_u32(q, pos, 0, (cap - pos) as u32);
