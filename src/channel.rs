@@ -48,14 +48,22 @@ impl Channels {
         }
     }
 
-    /// Leave the notify fd's bytes in place when it ends a wait: the caller drains it (with
-    /// [`crate::sys::recv_nonblocking`]) just before it next waits. A mule's wake socket is
-    /// such an fd: reading it after the wake-up would put a system call between the sender's
+    /// Leave the notify fd's bytes in place when it ends a wait: the caller drains it with
+    /// [`Channels::drain_kept_notify`] just before it next waits. A mule's wake socket is such
+    /// an fd: reading it after the wake-up would put a system call between the sender's
     /// wake-up and the message (one per message), where reading it before the next sleep
     /// costs the same call after the message ran.
     pub fn notify_drained_by_caller(mut self) -> Self {
         self.keep_notify = true;
         self
+    }
+
+    /// Read one datagram waiting on a notify fd left in place (see
+    /// [`Channels::notify_drained_by_caller`]), without blocking; nothing otherwise.
+    pub fn drain_kept_notify(&self) {
+        if self.keep_notify && self.notify >= 0 {
+            let _ = sys::recv_nonblocking(self.notify, &mut [0u8; 16]);
+        }
     }
 
     /// Also watch these shared queues (a mule's farms' signal queues): one datagram per wait.

@@ -613,6 +613,13 @@ impl MuleQueues {
         }
     }
 
+    /// A `WRAP` record of `len` bytes at `pos` (the rest of the ring), its state stored last.
+    fn put_wrap(&self, q: u32, pos: u64, len: u64) {
+        self.set_rec_u32(q, pos, 0, len as u32);
+        self.set_rec_u32(q, pos, 2, 0);
+        self.rec_state(q, pos).store(WRAP, SeqCst);
+    }
+
     /// Append without waiting. `Ok(None)`: the queue is full. `Ok(Some(()))`: queued (and a
     /// sleeping mule woken).
     pub fn try_send(&self, dest: &Dest, msg: &[u8]) -> Result<Option<()>, MuleError> {
@@ -639,9 +646,7 @@ impl MuleQueues {
                 // in the mule: one message in 32 of 100 bytes; and a disk file's writeback
                 // write-protects its pages again). A WRAP record over the rest goes first, so
                 // that a process killed between the two stores leaves a consistent ring.
-                self.set_rec_u32(q, pos, 0, (cap - pos) as u32);
-                self.set_rec_u32(q, pos, 2, 0);
-                self.rec_state(q, pos).store(WRAP, SeqCst);
+                self.put_wrap(q, pos, cap - pos);
                 let front = tail + (cap - pos);
                 qh.tail.store(front, SeqCst);
                 qh.head.store(front, SeqCst);
@@ -652,9 +657,7 @@ impl MuleQueues {
                 return Ok(None);
             }
             if extra > 0 {
-                self.set_rec_u32(q, pos, 0, extra as u32);
-                self.set_rec_u32(q, pos, 2, 0);
-                self.rec_state(q, pos).store(WRAP, SeqCst);
+                self.put_wrap(q, pos, extra);
                 pos = 0;
             }
             // SAFETY: pos + need <= cap (checked above), inside the ring; under the mutex.

@@ -349,9 +349,6 @@ pub(super) struct PyMuleReceiver {
     /// Watched without signals; with signals; with signals and the farms' signal queues.
     channels: [Channels; 3],
     signals_wake: bool,
-    /// Its wake socket (-1: none), drained just before each sleep rather than after each
-    /// wake-up (see [`Channels::notify_drained_by_caller`]).
-    wake_sock: i32,
     /// The message taken last and not yet acknowledged, with the mapping it came from.
     held: Mutex<Option<(Arc<MuleQueues>, Token)>>,
 }
@@ -405,7 +402,6 @@ impl PyMuleReceiver {
                 own.with_more_shared(&farm_signals),
             ],
             signals_wake: wake_fd >= 0,
-            wake_sock,
             held: Mutex::new(None),
         })
     }
@@ -452,7 +448,7 @@ impl PyMuleReceiver {
             (true, false) => 1,
             (true, true) => 2,
         }];
-        let (mule, qd, qsd, wake_sock) = (self.mule, &q, &qs, self.wake_sock);
+        let (mule, qd, qsd) = (self.mule, &q, &qs);
         let got = blocking::wait(
             py,
             deadline,
@@ -461,9 +457,7 @@ impl PyMuleReceiver {
                 qd.set_sleeping(mule, true);
                 // The wake-up that ended the last sleep, read now (a sender that sees the
                 // sleeping word from here on sends a new one, after its message is ready).
-                if wake_sock >= 0 {
-                    let _ = crate::sys::recv_nonblocking(wake_sock, &mut [0u8; 16]);
-                }
+                channels.drain_kept_notify();
                 if qd.any_ready(qsd) {
                     qd.set_sleeping(mule, false);
                     return Ok(Woke::Look);
