@@ -44,6 +44,8 @@ __all__ = [
     'MuleReceiver',
     'mule_queue_path',
     'mule_wake_path',
+    'mule_msg',
+    'set_mule_sender',
     'set_parent_death_signal',
     'Supervisor',
     'Action',
@@ -165,6 +167,16 @@ def mule_queue_path(control_path: _Path) -> str:
 def mule_wake_path(control_path: _Path, mule_id: int) -> str:
     """The path of mule ``mule_id``'s wake socket for the control socket ``control_path``."""
 
+def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> bool:
+    """``uwsgi.mule_msg``: queue ``message`` for mule ``mule`` (None or 0: any one mule; N: mule
+    N; str or bytes: one mule of that farm); returns True. The first call asks
+    ``_uwsgidecorators_runtime.mules.register_sender`` for the master's queues (its errors are
+    this call's: ``MasterNotFoundError``, ``ValueError`` without mules)."""
+
+def set_mule_sender(queues: MuleQueues | None, timeout: float | None = None) -> None:
+    """Make ``mule_msg`` send on ``queues``, waiting up to ``timeout`` seconds for room (None: the
+    master's ``--mule-send-timeout``); None: find them again at the next send."""
+
 @final
 class MuleQueues:
     """The mule message queues of one master (a file next to its control socket), mapped in
@@ -256,6 +268,22 @@ class MuleReceiver:
         """Acknowledge the message taken last, then wait for the next one (own and any-mule
         queues: ``own``; farms' queues: ``farms``) or for signals (``signals``). Returns
         (message, b""), (None, signal numbers), or (None, b"") after ``timeout`` seconds."""
+    def serve(
+        self,
+        hook_of: object,
+        stop: object,
+        dispatch: Callable[[bytes, Callable[[bytes], object] | None], object],
+        direct: bool,
+        on_error: Callable[[BaseException], object],
+        signalled: Callable[[bytes], object],
+        state: object,
+        gen: int,
+    ) -> bool:
+        """The built-in loop of a plain mule: run each message until ``stop.requested`` (the last
+        one acknowledged: True) or until ``state._gen`` is no longer ``gen`` (False: serve again
+        on a new receiver). A message goes to ``hook_of.mule_msg_hook(message)`` when ``direct``
+        (an ``Exception`` it raises goes to ``on_error``), else and when no hook is set to
+        ``dispatch(message, hook)``; signals read meanwhile go to ``signalled(nums)``."""
     def ack(self) -> None:
         """Acknowledge the message taken last (it ran); nothing when none is held."""
     @property

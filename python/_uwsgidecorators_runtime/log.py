@@ -198,6 +198,13 @@ def flush() -> None:
     sys.stderr.flush()
 
 
+def format_exception(exc: BaseException) -> str:
+    """``format_exc()`` for ``exc`` (an exception not being handled here)."""
+    import traceback
+
+    return ''.join(traceback.format_exception(exc)).rstrip()
+
+
 def format_exc() -> str:
     """``traceback.format_exc()`` without its trailing newline; traceback (with linecache and
     tokenize) is imported only when an exception is formatted."""

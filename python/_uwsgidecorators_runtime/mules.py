@@ -17,9 +17,10 @@ for that message, exactly once for every other.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 
-from .log import format_exc, get_logger
+from .log import format_exc, format_exception, get_logger
 from . import _core
 from . import config as _config
 from .exceptions import MasterNotFoundError
@@ -104,6 +105,8 @@ _held = threading.local()
 _gen = 0
 _timeout: float | None = None
 _timeout_read = False
+# This module, whose ``_gen`` a receiver's serve loop watches.
+_STATE = sys.modules[__name__]
 
 
 def _send_timeout() -> float | None:
@@ -132,6 +135,15 @@ def set_queues(q: _core.MuleQueues) -> None:
     global _queues, _queues_pid, _gen
     _queues, _queues_pid = q, os.getpid()
     _gen += 1
+    _core.set_mule_sender(None)
+
+
+def register_sender() -> _core.MuleQueues:
+    """Called by ``_core.mule_msg`` (``uwsgi.mule_msg``) at its first send: find the queues and
+    hand them, with this process's send timeout, to its later sends."""
+    q = _sender()
+    _core.set_mule_sender(q, _timeout)
+    return q
 
 
 def queues() -> _core.MuleQueues:
@@ -162,6 +174,7 @@ def reset() -> None:
     _timeout = None
     _timeout_read = False
     _gen += 1
+    _core.set_mule_sender(None)
 
 
 def mule_msg(message: bytes | str, target: int | str | bytes | None = None) -> bool:
@@ -256,6 +269,30 @@ def receive(signals: bool, own: bool, farms: bool, timeout: float | None) -> byt
         return message
     _signalled(m, nums, rx)
     return None
+
+
+def serve(hook_of: object, stop: object) -> None:
+    """The built-in loop of a plain mule, until ``stop.requested``: each message goes to
+    ``hook_of.mule_msg_hook`` (``_core.MuleReceiver.serve`` runs the loop; see ``dispatch``)."""
+    m = _mule
+    assert m is not None
+    direct = m.harakiri <= 0  # nothing to arm around the hook
+
+    def on_error(exc: BaseException) -> None:
+        log.error('%s: mule_msg_hook raised:\n%s', m.where, format_exception(exc))
+
+    def signalled(nums: bytes) -> None:
+        _signalled(m, nums, _held.rx[1])
+
+    while True:
+        try:
+            gen, rx = _held.rx
+        except (AttributeError, TypeError):
+            gen, rx = -1, None
+        if gen != _gen or rx is None:
+            rx = _receiver()
+        if rx.serve(hook_of, stop, dispatch, direct, on_error, signalled, _STATE, _gen):
+            return
 
 
 def _signalled(m: MuleState, nums: bytes, rx: _core.MuleReceiver) -> None:

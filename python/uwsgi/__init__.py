@@ -156,15 +156,27 @@ def _mules() -> Any:
 # mules and farms
 
 
-def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> bool:
-    """Queue ``message`` for mule ``mule`` (None or 0: exactly one mule takes it; N: mule N), or
-    for one mule of the farm named ``mule`` (str or bytes). Works in any process that finds the
-    master (its children, or one given ``UWSGIDECORATORS_CONTROL`` / ``configure(control=...)`` /
-    the first spool dir). Returns True. Nothing is dropped: a full queue makes the caller wait up
-    to 5 s (``--mule-send-timeout``), then raises ``MuleQueueFullError``; a message over
-    ``--mule-msg-size`` raises ``ValueError``; without mules, ``ValueError("no mule configured...")``.
-    """
-    return (_MULES_MOD or _mules()).mule_msg(message, mule)  # type: ignore[no-any-return]
+if TYPE_CHECKING:
+
+    def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> bool:
+        """Queue ``message`` for mule ``mule`` (None or 0: exactly one mule takes it; N: mule N),
+        or for one mule of the farm named ``mule`` (str or bytes). Works in any process that
+        finds the master (its children, or one given ``UWSGIDECORATORS_CONTROL`` /
+        ``configure(control=...)`` / the first spool dir). Returns True. Nothing is dropped: a
+        full queue makes the caller wait up to 5 s (``--mule-send-timeout``), then raises
+        ``MuleQueueFullError``; a message over ``--mule-msg-size`` raises ``ValueError``; without
+        mules, ``ValueError("no mule configured...")``."""
+        ...
+
+else:
+    try:
+        # The Rust function itself (it finds the master's queues at its first call): a
+        # ``@mulefunc`` call then reaches the queue through no frame of this module.
+        from _uwsgidecorators_runtime._core import mule_msg
+    except ImportError:  # a source checkout without `maturin develop`: fail at the call
+
+        def mule_msg(message: Any, mule: Any = None, /) -> bool:
+            return _core_module().mule_msg(message, mule)  # type: ignore[no-any-return]
 
 
 def farm_msg(farm: str | bytes, message: bytes | str, /) -> bool:

@@ -334,6 +334,19 @@ class postfork(_typing.Generic[_R]):
 # module inside real uWSGI, else the shim and our master's mule queues)
 
 
+# pickle, once a mule message was sent or received (an `import` statement in the call would
+# look it up again every call; a process that never sends one never loads it)
+_pickle: _typing.Any = None
+
+
+def _load_pickle() -> _typing.Any:
+    global _pickle
+    import pickle
+
+    _pickle = pickle
+    return pickle
+
+
 class mulefunc(_typing.Generic[_P]):
     """Run the function in a mule: bare ``@mulefunc`` (any mule) or ``@mulefunc(N|b'farm')``."""
 
@@ -353,9 +366,7 @@ class mulefunc(_typing.Generic[_P]):
     def real_call(self, *args: _P.args, **kwargs: _P.kwargs) -> None:
         # Key order is part of the wire format (the pickle bytes).
         message = {'service': 'uwsgi_mulefunc', 'func': self.fname, 'args': args, 'kwargs': kwargs}
-        import pickle
-
-        uwsgi.mule_msg(pickle.dumps(message), self.mule)
+        uwsgi.mule_msg((_pickle or _load_pickle()).dumps(message), self.mule)
 
     @_typing.overload
     def __call__(self, f: '_typing.Callable[_P2, _typing.Any]', /) -> '_typing.Callable[_P2, None]': ...  # type: ignore[overload-overlap]
@@ -372,9 +383,7 @@ class mulefunc(_typing.Generic[_P]):
 
 def mule_msg_dispatcher(message: bytes) -> _typing.Any:
     """Installed as ``uwsgi.mule_msg_hook``: run a ``@mulefunc`` call received by a mule."""
-    import pickle
-
-    msg = pickle.loads(message)
+    msg = (_pickle or _load_pickle()).loads(message)
     if msg['service'] == 'uwsgi_mulefunc':
         return mule_functions[msg['func']](*msg['args'], **msg['kwargs'])
     return None

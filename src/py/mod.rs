@@ -127,6 +127,8 @@ fn core_module(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<mule::PyMuleReceiver>()?;
     m.add_function(wrap_pyfunction!(mule::mule_queue_path, m)?)?;
     m.add_function(wrap_pyfunction!(mule::mule_wake_path, m)?)?;
+    m.add_function(wrap_pyfunction!(mule::mule_msg, m)?)?;
+    m.add_function(wrap_pyfunction!(mule::set_mule_sender, m)?)?;
     m.add_class::<ipc::PyRegion>()?;
     m.add_function(wrap_pyfunction!(ipc::lock, m)?)?;
     m.add_function(wrap_pyfunction!(ipc::unlock, m)?)?;

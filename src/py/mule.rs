@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use pyo3::exceptions::PyException;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyInt, PyString};
 
@@ -322,6 +324,46 @@ impl PyMuleQueues {
     }
 }
 
+/// The queues `mule_msg` sends on in this process, and this process's own send timeout (None:
+/// the master's), until `set_mule_sender` changes them. Set by the Python side on the first
+/// send, once it has found the master.
+static SENDER: Mutex<Option<(Py<PyMuleQueues>, Option<f64>)>> = Mutex::new(None);
+
+/// `uwsgi.mule_msg(message, mule=None)`: queue `message` for mule `mule` (None or 0: any one
+/// mule; N: mule N; str or bytes: one mule of that farm). Returns True. The first call asks
+/// `_uwsgidecorators_runtime.mules` to find the master's queues (its errors are this call's);
+/// later calls go straight to them, through no interpreter frame.
+#[pyfunction]
+#[pyo3(signature = (message, mule = None, /))]
+pub(super) fn mule_msg(
+    py: Python<'_>,
+    message: &Bound<'_, PyAny>,
+    mule: Option<&Bound<'_, PyAny>>,
+) -> PyResult<bool> {
+    let known = lock(&SENDER).as_ref().map(|(q, t)| (q.clone_ref(py), *t));
+    let (q, timeout) = match known {
+        Some(k) => k,
+        None => {
+            let q = py
+                .import(intern!(py, "_uwsgidecorators_runtime.mules"))?
+                .call_method0(intern!(py, "register_sender"))?;
+            let q = q.cast_into::<PyMuleQueues>()?.unbind();
+            let t = lock(&SENDER).as_ref().and_then(|(_, t)| *t);
+            (q, t)
+        }
+    };
+    q.get().send(py, message, mule, timeout)?;
+    Ok(true)
+}
+
+/// Make `mule_msg` send on `queues` with `timeout` (None: the master's `--mule-send-timeout`);
+/// `queues` None: find them again at the next send.
+#[pyfunction]
+#[pyo3(signature = (queues, timeout = None))]
+pub(super) fn set_mule_sender(queues: Option<Py<PyMuleQueues>>, timeout: Option<f64>) {
+    *lock(&SENDER) = queues.map(|q| (q, timeout));
+}
+
 /// The path of the mule queue file for the control socket `control_path`.
 #[pyfunction]
 pub(super) fn mule_queue_path(control_path: FsPath) -> std::ffi::OsString {
@@ -482,6 +524,64 @@ impl PyMuleReceiver {
             },
         )?;
         Ok(got.unwrap_or((None, Vec::new())))
+    }
+
+    /// The built-in loop of a plain mule: wait for each message (as `recv(True, True, True)`)
+    /// and run it, until `stop.requested` is set (the message taken last is then acknowledged:
+    /// returns True) or `state._gen` is no longer `gen` (what this receiver was built from
+    /// changed: returns False, and the caller serves again on a new one). A message goes to
+    /// `hook_of.mule_msg_hook(message)`, read for each message, when `direct`, with what an
+    /// `Exception` it raises is passed to `on_error(exc)`; to `dispatch(message, hook)` otherwise
+    /// (`--mule-harakiri` is armed there) and whenever no hook is set. Signals read meanwhile go
+    /// to `signalled(nums)`. Written here rather than in Python so that a message reaches its
+    /// hook through no interpreter frame of ours: one less to run cold after every wake-up.
+    #[pyo3(signature = (hook_of, stop, dispatch, direct, on_error, signalled, state, r#gen))]
+    #[allow(clippy::too_many_arguments)]
+    fn serve(
+        &self,
+        py: Python<'_>,
+        hook_of: &Bound<'_, PyAny>,
+        stop: &Bound<'_, PyAny>,
+        dispatch: &Bound<'_, PyAny>,
+        direct: bool,
+        on_error: &Bound<'_, PyAny>,
+        signalled: &Bound<'_, PyAny>,
+        state: &Bound<'_, PyAny>,
+        r#gen: i64,
+    ) -> PyResult<bool> {
+        let (requested, hook_name, gen_name) = (
+            intern!(py, "requested"),
+            intern!(py, "mule_msg_hook"),
+            intern!(py, "_gen"),
+        );
+        loop {
+            if stop.getattr(requested)?.is_truthy()? {
+                self.ack_held()?;
+                return Ok(true);
+            }
+            if state.getattr(gen_name)?.extract::<i64>()? != r#gen {
+                return Ok(false);
+            }
+            let (message, nums) = self.recv(py, true, true, true, None)?;
+            let Some(message) = message else {
+                signalled.call1((PyBytes::new(py, &nums),))?;
+                continue;
+            };
+            let hook = hook_of.getattr_opt(hook_name)?.filter(|h| !h.is_none());
+            match hook {
+                Some(hook) if direct => {
+                    if let Err(e) = hook.call1((message,)) {
+                        if !e.is_instance_of::<PyException>(py) {
+                            return Err(e); // SystemExit, KeyboardInterrupt: leave
+                        }
+                        on_error.call1((e.value(py),))?;
+                    }
+                }
+                hook => {
+                    dispatch.call1((message, hook))?;
+                }
+            }
+        }
     }
 
     /// Acknowledge the message taken last (it ran); nothing when none is held.

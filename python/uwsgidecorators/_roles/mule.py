@@ -101,12 +101,6 @@ def run_mule(ident: int, script: str | None, stop: StopFlag) -> int:
         return 1  # as in uWSGI: a mule whose program returned ends and is started again
     import uwsgi
 
-    # A message is acknowledged by the next wait (receive() does that first), or here at the end.
-    receive, dispatch = _mules.receive, _mules.dispatch
-    while not stop.requested:
-        message = receive(True, True, True, None)
-        if message is None:
-            continue
-        dispatch(message, getattr(uwsgi, 'mule_msg_hook', None))
-    _mules.ack_held()
+    # A message is acknowledged by the next wait, or at the end once stop is requested.
+    _mules.serve(uwsgi, stop)
     return 0
