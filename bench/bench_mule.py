@@ -23,11 +23,12 @@ memory   one master, 1 worker, 1 spooler, 1 mule, idle 3 s after the last spawn,
          module imported: PSS (KiB, /proc/PID/smaps_rollup) summed over the master and every
          descendant.
 
-Measured 2026-12-06, session 9 (release build, 16 interleaved runs, quiet machine, both on
-Debian's CPython 3.11.2; medians, min-max): latency p50 ours 14.2 us (13.3-34.7) / uWSGI 15.3 us
-(13.9-19.6); p99 ours 73.9 us (40.6-84.5) / uWSGI 55.7 us (44.5-109); burst ours 437,500
-calls/s, 0 lost / uWSGI 278,300 calls/s, 3,705 of 20,000 lost; idle PSS of master + worker +
-spooler + mule ours 16.1 MiB / uWSGI 21.7 MiB.
+Measured 2026-12-06, session 10 (release build, 64 interleaved runs in four batches, quiet
+machine, both on Debian's CPython 3.11.2; medians of the runs, min-max): latency p50 ours 24.8 us
+(13.1-53.1) / uWSGI 29.1 us (14.8-58.8), 0.85; p99 ours 83.3 us (35.3-265) / uWSGI 87.5 us
+(54.7-191), 0.95; burst ours 424,400 calls/s, 0 lost / uWSGI 256,100 calls/s, 3,739 of 20,000
+lost; idle PSS of master + worker + spooler + mule ours 16.1 MiB / uWSGI 21.7 MiB. With
+``--lat-n 2000`` (24 runs): p50 0.90, p99 0.97.
 
 uWSGI: ``uwsgi --plugin python3 --master --workers 1 --enable-threads --mule --http-socket
 127.0.0.1:PORT --import benchmule`` (Debian's uwsgidecorators); ours: ``uwsgidecorators

@@ -237,6 +237,17 @@ def _receiver() -> _core.MuleReceiver:
     return rx
 
 
+def _current_receiver() -> _core.MuleReceiver:
+    """This thread's receiver, built anew when what it was built from changed."""
+    try:
+        gen, rx = _held.rx
+    except (AttributeError, TypeError):
+        gen, rx = -1, None
+    if gen != _gen or rx is None:
+        rx = _receiver()
+    return rx  # type: ignore[no-any-return]
+
+
 def ack_held() -> None:
     """Acknowledge the message this thread took last (it ran)."""
     t = getattr(_held, 'rx', None)
@@ -252,13 +263,7 @@ def holding() -> bool:
 def receive(signals: bool, own: bool, farms: bool, timeout: float | None) -> bytes | None:
     """Wait for this mule's next message (acknowledging the previous one first); signals read
     meanwhile run their handlers and end the wait with None, as in uWSGI."""
-    rx: _core.MuleReceiver | None
-    try:
-        gen, rx = _held.rx
-    except (AttributeError, TypeError):
-        gen, rx = -1, None
-    if gen != _gen or rx is None:
-        rx = _receiver()
+    rx = _current_receiver()
     m = _mule
     assert m is not None
     if m.stopping():
@@ -285,12 +290,7 @@ def serve(hook_of: object, stop: object) -> None:
         _signalled(m, nums, _held.rx[1])
 
     while True:
-        try:
-            gen, rx = _held.rx
-        except (AttributeError, TypeError):
-            gen, rx = -1, None
-        if gen != _gen or rx is None:
-            rx = _receiver()
+        rx = _current_receiver()
         if rx.serve(hook_of, stop, dispatch, direct, on_error, signalled, _STATE, _gen):
             return
 
