@@ -160,6 +160,8 @@ def test_serve_runs_each_message_through_the_hook_until_stop_and_acknowledges_th
     assert done is True
     assert seen == [b'one', b'boom', b'signal me', b'last']
     assert [str(e) for e in errors] == ['bad message'] and isinstance(errors[0], ValueError)
+    tb = errors[0].__traceback__
+    assert tb is not None and tb.tb_frame.f_code.co_name == 'hook', 'logged with where it was raised'
     assert [list(n) for n in signalled] == [[5]]
     assert dispatched == []
     assert not rx.holding and q.pending() == 1, "'last' acknowledged, 'after stop' still queued"

@@ -574,7 +574,7 @@ impl PyMuleReceiver {
                         if !e.is_instance_of::<PyException>(py) {
                             return Err(e); // SystemExit, KeyboardInterrupt: leave
                         }
-                        on_error.call1((e.value(py),))?;
+                        on_error.call1((e.into_value(py),))?; // (its traceback attached)
                     }
                 }
                 hook => {
