@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from pathlib import Path
 
 import pytest
 from interop import procs as _procs
 
 REPO = Path(__file__).resolve().parent.parent
+
+# A suite started in the background by a non-interactive shell (`cmd &`, as some CI runners do)
+# inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler: the tests of
+# Ctrl-C would fail for the launcher's sake. Python's own handler here also gives the processes
+# the tests start the default disposition back (exec resets a handled signal, not an ignored one).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 try:
     from hypothesis import HealthCheck, settings
