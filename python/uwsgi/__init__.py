@@ -331,25 +331,39 @@ def _core_module() -> Any:
 # locks
 
 
-def lock(n: int = 0, /) -> None:
-    """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds it.
+if TYPE_CHECKING:
 
-    The GIL is released while waiting and Ctrl-C interrupts the wait (``KeyboardInterrupt``). A
-    holder that died holding it (kill -9) hands it over at once, with one line in the log.
-    Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a number
-    out of range raises ``ValueError``.
-    """
-    _core_module().lock(n)
+    def lock(n: int = 0, /) -> None:
+        """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds
+        it.
 
+        The GIL is released while waiting and Ctrl-C interrupts the wait (``KeyboardInterrupt``).
+        A holder that died holding it (kill -9) hands it over at once, with one line in the log.
+        Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a
+        number out of range raises ``ValueError``.
+        """
 
-def unlock(n: int = 0, /) -> None:
-    """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
-    _core_module().unlock(n)
+    def unlock(n: int = 0, /) -> None:
+        """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
 
+    def is_locked(n: int = 0, /) -> bool:
+        """Whether lock ``n`` is held (by any process or thread, this one included)."""
 
-def is_locked(n: int = 0, /) -> bool:
-    """Whether lock ``n`` is held (by any process or thread, this one included)."""
-    return _core_module().is_locked(n)  # type: ignore[no-any-return]
+else:
+    try:
+        # The Rust functions themselves (each finds this process's region at its first call): a
+        # lock()+unlock() pair then runs no frame of this module, as uWSGI's builtins.
+        from _uwsgidecorators_runtime._core import is_locked, lock, unlock
+    except ImportError:  # a source checkout without `maturin develop`: fail at the call
+
+        def lock(n: int = 0, /) -> None:
+            _core_module().lock(n)
+
+        def unlock(n: int = 0, /) -> None:
+            _core_module().unlock(n)
+
+        def is_locked(n: int = 0, /) -> bool:
+            return _core_module().is_locked(n)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------

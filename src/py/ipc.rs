@@ -242,21 +242,26 @@ fn lock_region(py: Python<'_>) -> PyResult<&'static Region> {
     Ok(unsafe { &*raw })
 }
 
-/// `uwsgi.lock(n=0)`: take lock `n` of this process's region (see `_uwsgidecorators_runtime.region`).
+/// `uwsgi.lock(n=0)`: take lock `n` (0 to `--locks`) of this process's region (see
+/// `_uwsgidecorators_runtime.region`), waiting as long as another thread or process holds it. The
+/// GIL is released while waiting and Ctrl-C interrupts the wait (`KeyboardInterrupt`). A holder
+/// that died holding it (kill -9) hands it over at once, with one line in the log. Taking a lock
+/// this thread already holds raises `RuntimeError` (uWSGI deadlocks); a number out of range
+/// raises `ValueError`.
 #[pyfunction]
 #[pyo3(signature = (n = 0, /))]
 pub(super) fn lock(py: Python<'_>, n: i64) -> PyResult<()> {
     lock_on(py, lock_region(py)?, n)
 }
 
-/// `uwsgi.unlock(n=0)`: release lock `n`, which this thread must hold.
+/// `uwsgi.unlock(n=0)`: release lock `n`; `RuntimeError` if this thread does not hold it.
 #[pyfunction]
 #[pyo3(signature = (n = 0, /))]
 pub(super) fn unlock(py: Python<'_>, n: i64) -> PyResult<()> {
     unlock_on(lock_region(py)?, n)
 }
 
-/// `uwsgi.is_locked(n=0)`: whether lock `n` is held.
+/// `uwsgi.is_locked(n=0)`: whether lock `n` is held (by any process or thread, this one included).
 #[pyfunction]
 #[pyo3(signature = (n = 0, /))]
 pub(super) fn is_locked(py: Python<'_>, n: i64) -> PyResult<bool> {
