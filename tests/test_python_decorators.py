@@ -526,6 +526,8 @@ def test_mulefunc_payload_is_uwsgi_s(monkeypatch):
     finally:
         if old is None:
             del uwsgi.mule_msg
+        else:
+            uwsgi.mule_msg = old
     payload, target = sent[0]
     assert target == 2
     assert payload == pickle.dumps({'service': 'uwsgi_mulefunc', 'func': '<lambda>', 'args': (1,), 'kwargs': {'b': 2}})

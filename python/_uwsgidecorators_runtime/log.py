@@ -198,16 +198,15 @@ def flush() -> None:
     sys.stderr.flush()
 
 
-def format_exception(exc: BaseException) -> str:
-    """``format_exc()`` for ``exc`` (an exception not being handled here)."""
+def format_exception(exc: BaseException | None) -> str:
+    """``exc`` with its traceback, as ``traceback.format_exc()`` prints the exception being
+    handled, without the trailing newline; traceback (with linecache and tokenize) is imported
+    only when an exception is formatted."""
     import traceback
 
     return ''.join(traceback.format_exception(exc)).rstrip()
 
 
 def format_exc() -> str:
-    """``traceback.format_exc()`` without its trailing newline; traceback (with linecache and
-    tokenize) is imported only when an exception is formatted."""
-    import traceback
-
-    return traceback.format_exc().rstrip()
+    """``format_exception`` of the exception being handled."""
+    return format_exception(sys.exc_info()[1])

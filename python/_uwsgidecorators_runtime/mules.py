@@ -1,5 +1,6 @@
-"""Mule messages: ``uwsgi.mule_msg``, ``farm_msg`` (any process that finds the master), and in a
-mule ``mule_get_msg``, ``farm_get_msg``, ``in_farm``, ``mule_id``.
+"""Mule messages: the queues ``uwsgi.mule_msg`` (``_core.mule_msg``) sends on, ``farm_msg`` (any
+process that finds the master), and in a mule ``mule_get_msg``, ``farm_get_msg``, ``in_farm``,
+``mule_id`` and the built-in loop.
 
 The queues are the core's (``_core.MuleQueues``): a file next to the master's control socket,
 ``<control>.mules``, that the master creates before it forks. A process finds it as it finds the
@@ -38,7 +39,7 @@ __all__ = [
     'in_farm',
     'mule_get_msg',
     'mule_id',
-    'mule_msg',
+    'register_sender',
     'queues',
 ]
 
@@ -175,15 +176,6 @@ def reset() -> None:
     _timeout_read = False
     _gen += 1
     _core.set_mule_sender(None)
-
-
-def mule_msg(message: bytes | str, target: int | str | bytes | None = None) -> bool:
-    """uWSGI's ``mule_msg``: queue ``message`` for mule ``target`` (None or 0: any one mule), or
-    one mule of the farm named ``target``. Returns True; a full queue waits, then raises
-    ``MuleQueueFullError``; a message over ``--mule-msg-size`` raises ``ValueError``."""
-    q = _queues if _timeout_read and _queues is not None else _sender()
-    q.send(message, target, _timeout)
-    return True
 
 
 def farm_msg(farm: str | bytes, message: bytes | str) -> bool:

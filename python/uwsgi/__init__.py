@@ -156,27 +156,15 @@ def _mules() -> Any:
 # mules and farms
 
 
-if TYPE_CHECKING:
-
-    def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> bool:
-        """Queue ``message`` for mule ``mule`` (None or 0: exactly one mule takes it; N: mule N),
-        or for one mule of the farm named ``mule`` (str or bytes). Works in any process that
-        finds the master (its children, or one given ``UWSGIDECORATORS_CONTROL`` /
-        ``configure(control=...)`` / the first spool dir). Returns True. Nothing is dropped: a
-        full queue makes the caller wait up to 5 s (``--mule-send-timeout``), then raises
-        ``MuleQueueFullError``; a message over ``--mule-msg-size`` raises ``ValueError``; without
-        mules, ``ValueError("no mule configured...")``."""
-        ...
-
-else:
-    try:
-        # The Rust function itself (it finds the master's queues at its first call): a
-        # ``@mulefunc`` call then reaches the queue through no frame of this module.
-        from _uwsgidecorators_runtime._core import mule_msg
-    except ImportError:  # a source checkout without `maturin develop`: fail at the call
-
-        def mule_msg(message: Any, mule: Any = None, /) -> bool:
-            return _core_module().mule_msg(message, mule)  # type: ignore[no-any-return]
+def mule_msg(message: bytes | str, mule: int | str | bytes | None = None, /) -> bool:
+    """Queue ``message`` for mule ``mule`` (None or 0: exactly one mule takes it; N: mule N), or
+    for one mule of the farm named ``mule`` (str or bytes). Works in any process that finds the
+    master (its children, or one given ``UWSGIDECORATORS_CONTROL`` / ``configure(control=...)`` /
+    the first spool dir). Returns True. Nothing is dropped: a full queue makes the caller wait up
+    to 5 s (``--mule-send-timeout``), then raises ``MuleQueueFullError``; a message over
+    ``--mule-msg-size`` raises ``ValueError``; without mules, ``ValueError("no mule configured...")``.
+    """
+    return _core_module().mule_msg(message, mule)  # type: ignore[no-any-return]
 
 
 def farm_msg(farm: str | bytes, message: bytes | str, /) -> bool:
@@ -331,39 +319,25 @@ def _core_module() -> Any:
 # locks
 
 
-if TYPE_CHECKING:
+def lock(n: int = 0, /) -> None:
+    """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds it.
 
-    def lock(n: int = 0, /) -> None:
-        """Take lock ``n`` (0 to ``--locks``), waiting as long as another thread or process holds
-        it.
+    The GIL is released while waiting and Ctrl-C interrupts the wait (``KeyboardInterrupt``). A
+    holder that died holding it (kill -9) hands it over at once, with one line in the log.
+    Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a number
+    out of range raises ``ValueError``.
+    """
+    _core_module().lock(n)
 
-        The GIL is released while waiting and Ctrl-C interrupts the wait (``KeyboardInterrupt``).
-        A holder that died holding it (kill -9) hands it over at once, with one line in the log.
-        Taking a lock this thread already holds raises ``RuntimeError`` (uWSGI deadlocks); a
-        number out of range raises ``ValueError``.
-        """
 
-    def unlock(n: int = 0, /) -> None:
-        """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
+def unlock(n: int = 0, /) -> None:
+    """Release lock ``n``; ``RuntimeError`` if this thread does not hold it."""
+    _core_module().unlock(n)
 
-    def is_locked(n: int = 0, /) -> bool:
-        """Whether lock ``n`` is held (by any process or thread, this one included)."""
 
-else:
-    try:
-        # The Rust functions themselves (each finds this process's region at its first call): a
-        # lock()+unlock() pair then runs no frame of this module, as uWSGI's builtins.
-        from _uwsgidecorators_runtime._core import is_locked, lock, unlock
-    except ImportError:  # a source checkout without `maturin develop`: fail at the call
-
-        def lock(n: int = 0, /) -> None:
-            _core_module().lock(n)
-
-        def unlock(n: int = 0, /) -> None:
-            _core_module().unlock(n)
-
-        def is_locked(n: int = 0, /) -> bool:
-            return _core_module().is_locked(n)  # type: ignore[no-any-return]
+def is_locked(n: int = 0, /) -> bool:
+    """Whether lock ``n`` is held (by any process or thread, this one included)."""
+    return _core_module().is_locked(n)  # type: ignore[no-any-return]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,5 +674,5 @@ except ImportError:
     pass
 else:
     # The core's functions themselves (same signatures and behaviour as the definitions above):
-    # a free lock then costs one call into the core, no Python frame.
-    globals().update(lock=_CORE.lock, unlock=_CORE.unlock, is_locked=_CORE.is_locked)
+    # a free lock or a mule message then costs one call into the core, no Python frame.
+    globals().update(lock=_CORE.lock, unlock=_CORE.unlock, is_locked=_CORE.is_locked, mule_msg=_CORE.mule_msg)
